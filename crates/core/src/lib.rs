@@ -1,0 +1,21 @@
+//! aduan-core: the domain of the complaint desk, with no I/O.
+//!
+//! - [`types`]: parsed values (ticket number, channel, category, role, e-mail, phone, NIK).
+//! - [`workflow`]: the SOP state machine as a pure transition function.
+//! - [`calendar`] and [`sla`]: working-time arithmetic and step due times.
+//! - [`model`] and [`store`]: the records and the `Store` trait the backends implement.
+//! - [`desk`]: the use cases (intake, staff actions, views with identity protection).
+//! - [`outbox`]: the reply worker over the `ReplySender` seam; [`templates`]: reply texts.
+//! - [`mask`], [`secret`]: masking of personal data, access codes and tokens.
+
+pub mod calendar;
+pub mod desk;
+pub mod mask;
+pub mod model;
+pub mod outbox;
+pub mod secret;
+pub mod sla;
+pub mod store;
+pub mod templates;
+pub mod types;
+pub mod workflow;

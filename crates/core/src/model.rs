@@ -1,0 +1,327 @@
+//! Records exchanged with the [`Store`](crate::store::Store): what is written and read back.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{
+    BidangCode, Category, Channel, Resolution, Role, State, TicketNumber, TicketPrefix, Username,
+};
+use crate::workflow::HistoryEntry;
+
+/// The complainant's identity; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// Channel handle: Telegram username/chat, Messenger PSID, WhatsApp id, …
+    pub handle: Option<String>,
+}
+
+/// An attachment to store with a complaint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+/// Attachment metadata as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentMeta {
+    pub id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+/// Direction of a conversation message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// One message of the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub direction: Direction,
+    pub at: DateTime<Utc>,
+    pub text: String,
+    #[serde(skip)]
+    pub external_id: Option<String>,
+}
+
+/// A message to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub direction: Direction,
+    pub at: DateTime<Utc>,
+    pub text: String,
+    /// Platform id (Message-ID, mid, wamid, chat:message); unique per channel when set.
+    pub external_id: Option<String>,
+}
+
+/// What a reply is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    /// Automatic acknowledgement of a new complaint.
+    Ack,
+    /// The approved answer (follow-up action).
+    Answer,
+    /// An escalation notice to staff.
+    Escalation,
+}
+
+impl ReplyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyKind::Ack => "ack",
+            ReplyKind::Answer => "answer",
+            ReplyKind::Escalation => "escalation",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ack" => Some(ReplyKind::Ack),
+            "answer" => Some(ReplyKind::Answer),
+            "escalation" => Some(ReplyKind::Escalation),
+            _ => None,
+        }
+    }
+}
+
+/// A reply to put into the outbox. The text is rendered from `template` and `vars` (plus the
+/// ticket number) when it is sent, so a queued row does not depend on its rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReply {
+    pub kind: ReplyKind,
+    /// Channel the reply leaves on (a web complaint's acknowledgement leaves by e-mail).
+    pub channel: Channel,
+    /// Address on that channel: e-mail address, chat id, PSID, WhatsApp id.
+    pub recipient: String,
+    pub template: String,
+    pub vars: serde_json::Value,
+    pub max_attempts: i32,
+}
+
+/// Delivery state of an outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl ReplyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyStatus::Pending => "pending",
+            ReplyStatus::Sent => "sent",
+            ReplyStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(ReplyStatus::Pending),
+            "sent" => Some(ReplyStatus::Sent),
+            "failed" => Some(ReplyStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// An outbox row as shown to staff.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplyView {
+    pub kind: ReplyKind,
+    pub channel: Channel,
+    pub status: ReplyStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A claimed outbox row, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub complaint_id: i64,
+    pub ticket: TicketNumber,
+    pub kind: ReplyKind,
+    pub channel: Channel,
+    pub recipient: String,
+    pub template: String,
+    pub vars: serde_json::Value,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// Identifies this lease; completion must present it.
+    pub claim_token: String,
+}
+
+/// How a send attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyOutcome {
+    Sent {
+        external_id: Option<String>,
+        at: DateTime<Utc>,
+        /// The text that went out, recorded in the conversation.
+        text: String,
+    },
+    Retry {
+        error: String,
+        next_attempt_at: DateTime<Utc>,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// A new complaint. The store assigns the ticket number within `ticket_month` atomically.
+#[derive(Debug, Clone)]
+pub struct NewComplaint {
+    pub channel: Channel,
+    /// The channel's own id of the first message; `(channel, external_id)` is unique.
+    pub external_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub identity: Identity,
+    pub category: Option<Category>,
+    pub target: Option<String>,
+    pub body: String,
+    pub letter_number: Option<String>,
+    pub attachments: Vec<NewAttachment>,
+    pub access_code_hash: Option<String>,
+    pub state: State,
+    pub state_entered_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub history: Vec<HistoryEntry>,
+    pub acks: Vec<NewReply>,
+    pub ticket_prefix: TicketPrefix,
+    /// (year, month) of receipt in the office time zone.
+    pub ticket_month: (i32, u32),
+}
+
+/// Result of [`Store::create_complaint`](crate::store::Store::create_complaint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created { id: i64, ticket: TicketNumber },
+    /// The `(channel, external_id)` was seen before: nothing was written.
+    Duplicate { id: i64, ticket: TicketNumber },
+}
+
+impl CreateOutcome {
+    pub fn ticket(&self) -> &TicketNumber {
+        match self {
+            CreateOutcome::Created { ticket, .. } | CreateOutcome::Duplicate { ticket, .. } => {
+                ticket
+            }
+        }
+    }
+}
+
+/// A complaint as stored, with its conversation, history and replies.
+#[derive(Debug, Clone)]
+pub struct ComplaintRecord {
+    pub id: i64,
+    pub ticket: TicketNumber,
+    pub channel: Channel,
+    pub external_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub identity: Identity,
+    pub category: Option<Category>,
+    pub target: Option<String>,
+    pub body: String,
+    pub letter_number: Option<String>,
+    pub state: State,
+    pub state_entered_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub bidang: Option<BidangCode>,
+    pub solution: Option<String>,
+    pub answer: Option<String>,
+    pub status: Option<Resolution>,
+    pub close_reason: Option<String>,
+    pub paraf_by: Option<String>,
+    pub paraf_at: Option<DateTime<Utc>>,
+    pub identity_shared_with: Vec<BidangCode>,
+    pub access_code_hash: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub messages: Vec<Message>,
+    pub history: Vec<HistoryEntry>,
+    pub replies: Vec<ReplyView>,
+    pub attachments: Vec<AttachmentMeta>,
+}
+
+/// Which complaints a queue shows.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    pub state: Option<State>,
+    /// Only complaints routed to this bidang (bidang users).
+    pub bidang: Option<BidangCode>,
+    pub limit: Option<u32>,
+}
+
+/// One queue line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueItem {
+    pub ticket: TicketNumber,
+    pub channel: Channel,
+    pub state: State,
+    pub received_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub bidang: Option<BidangCode>,
+}
+
+/// A staff account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub username: Username,
+    pub role: Role,
+    pub bidang: Option<BidangCode>,
+    pub display_name: Option<String>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+}
+
+/// A staff account to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub role: Role,
+    pub bidang: Option<BidangCode>,
+    pub display_name: Option<String>,
+    pub token_hash: String,
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Everything [`Store::save_transition`](crate::store::Store::save_transition) writes.
+#[derive(Debug, Clone)]
+pub struct TransitionWrite<'a> {
+    pub complaint_id: i64,
+    /// The complaint's `version` the transition was computed from.
+    pub expected_version: i64,
+    pub transition: &'a crate::workflow::Transition,
+    /// Username for `paraf_by` when signing.
+    pub actor: String,
+    pub reply: Option<NewReply>,
+    pub message: Option<NewMessage>,
+}

@@ -1,0 +1,62 @@
+//! Random secrets (access codes, API tokens) and their stored hashes.
+//!
+//! Both are high-entropy random strings, so a single SHA-256 is an adequate stored form
+//! (a slow password hash would only add latency to every request); comparison of hashes
+//! is done in constant time.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+/// Alphabet without look-alikes (no 0/O, 1/I/L) so codes can be read over the phone.
+const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+fn random_string(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// A new access code for a complaint: 10 symbols (about 49 bits).
+pub fn new_access_code() -> String {
+    random_string(10)
+}
+
+/// A new staff API token: `adu_` and 32 symbols (about 158 bits).
+pub fn new_api_token() -> String {
+    format!("adu_{}", random_string(32))
+}
+
+/// Hex SHA-256 of a secret, as stored. Access codes are compared case-insensitively.
+pub fn hash_secret(secret: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(secret.trim().to_ascii_uppercase().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Constant-time equality of two strings of possibly different length.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = (a.len() ^ b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_random_and_hash_stably() {
+        let a = new_access_code();
+        assert_eq!(a.len(), 10);
+        assert_ne!(a, new_access_code());
+        assert_eq!(hash_secret(&a), hash_secret(&a.to_lowercase()));
+        assert!(new_api_token().starts_with("adu_"));
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "abcd"));
+    }
+}
