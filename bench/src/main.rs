@@ -1,1 +1,208 @@
-fn main() {}
+//! `aduan-bench`: load generator and memory probe for the aduan daemon.
+//!
+//! # `aduan-bench intake`
+//!
+//! Measures how many complaints a second the public JSON intake (`POST /api/v1/complaints`)
+//! can commit, how long each takes, and how much memory the daemon uses doing it.
+//!
+//! * **Load.** `--clients` concurrent Tokio tasks, each with its own keep-alive
+//!   `reqwest::Client`, file complaints back to back (closed loop: one request in flight per
+//!   client). Bodies are realistic Indonesian complaints, all different (a shared counter
+//!   `n` is written into name, e-mail, phone and the end of the body as `#n`), rotating
+//!   through the categories `perilaku_pegawai`, `sarana_prasarana`, `pelayanan`, `lain_lain`.
+//! * **Phases.** A `--warmup` (default 3 s; connections open, caches fill), the measured
+//!   window of `--duration`, then a drain in which the clients send nothing new and the
+//!   requests still in flight finish (bounded by `--timeout`).
+//! * **Success** is status `201` *and* a JSON body with a non-empty `"ticket"`. Anything else
+//!   is counted as an error under its status code, or `connect` / `timeout` / `request` /
+//!   `body` when no full response came back.
+//! * **Figures.** Totals (requests, successes, `201` responses, errors by code) cover the
+//!   whole run, warm-up and drain included, so `created_201` is the number of complaints the
+//!   daemon said it stored. Throughput and latency cover the window only: requests whose
+//!   response completed in it; throughput = window successes / window length, latency =
+//!   send-to-last-byte of each window success, with p50/p90/p99 computed exactly
+//!   (nearest rank over all samples, sorted) and the max.
+//! * **Memory** (with `--pid`): `VmRSS` from `/proc/PID/status` once before the load (idle
+//!   RSS) and then every `--sample-every` (100 ms) until the drain ends (peak RSS is the
+//!   largest sample), and `VmRSS`/`VmHWM` once at the end. `VmHWM` is the kernel's
+//!   high-water mark over the process's whole life, so it also catches what falls between
+//!   samples (and start-up peaks).
+//!
+//! The report is a table on stdout; `--json` adds one JSON line with every figure as the
+//! last line of stdout. Progress goes to stderr. The load generator shares the machine with
+//! the daemon: on a small box, keep that in mind (and `--threads` bounds its runtime).
+//!
+//! # `aduan-bench rss --pid PID`
+//!
+//! Prints `VmRSS` and `VmHWM` of a process in MiB (or kB with `--json`).
+//!
+//! # Exit codes
+//!
+//! 0 done; 1 a failure (bad URL, unreadable `/proc/PID/status`, …); 2 bad usage;
+//! 3 the load ran but not one request in the measured window succeeded (report printed).
+
+mod intake;
+mod payload;
+mod rss;
+mod stats;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "aduan-bench",
+    version,
+    about = "Load generator and memory probe for the aduan complaint desk"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// File complaints through POST {url}/api/v1/complaints from concurrent clients and
+    /// report throughput, latency and (with --pid) the daemon's memory.
+    Intake(IntakeArgs),
+    /// Print VmRSS and VmHWM of a process.
+    Rss {
+        /// Process id (Linux /proc/PID/status).
+        #[arg(long)]
+        pid: u32,
+        /// One JSON line, in kB.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct IntakeArgs {
+    /// Base URL of the daemon.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Concurrent clients (each one keep-alive connection, one request in flight).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Length of the measured window (e.g. 20s, 1m, 500ms).
+    #[arg(long, default_value = "20s", value_parser = stats::parse_duration)]
+    duration: Duration,
+    /// Load before the measured window, not counted in throughput or latency.
+    #[arg(long, default_value = "3s", value_parser = stats::parse_duration)]
+    warmup: Duration,
+    /// Per-request timeout (connect, send and the whole response).
+    #[arg(long, default_value = "30s", value_parser = stats::parse_duration)]
+    timeout: Duration,
+    /// Daemon pid: sample its VmRSS and report idle / peak RSS and VmHWM.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Memory sampling period (with --pid).
+    #[arg(long, default_value = "100ms", value_parser = stats::parse_duration)]
+    sample_every: Duration,
+    /// Worker threads of the load generator's runtime (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Also print every figure as one JSON line (the last line of stdout).
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("aduan-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Cmd::Rss { pid, json } => {
+            let m = rss::read(pid)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"pid": pid, "rss_kb": m.rss_kb, "hwm_kb": m.hwm_kb})
+                );
+            } else {
+                println!("VmRSS {:.1} MiB", rss::mib(m.rss_kb));
+                println!("VmHWM {:.1} MiB", rss::mib(m.hwm_kb));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Intake(a) => {
+            anyhow::ensure!(
+                !a.sample_every.is_zero(),
+                "--sample-every must be above zero"
+            );
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            rt.enable_all();
+            if let Some(n) = a.threads {
+                anyhow::ensure!(n > 0, "--threads must be at least 1");
+                rt.worker_threads(n);
+            }
+            let rt = rt.build()?;
+            let opts = intake::Opts {
+                url: a.url,
+                clients: a.clients,
+                duration: a.duration,
+                warmup: a.warmup,
+                timeout: a.timeout,
+                pid: a.pid,
+                sample_every: a.sample_every,
+            };
+            let report = rt.block_on(intake::run(&opts))?;
+            print!("{}", report.table());
+            if a.json {
+                println!("{}", report.to_json());
+            }
+            if report.window_successes == 0 {
+                eprintln!("aduan-bench: no request succeeded in the measured window");
+                return Ok(ExitCode::from(3));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn intake_defaults_and_durations() {
+        let cli = Cli::try_parse_from([
+            "aduan-bench",
+            "intake",
+            "--duration",
+            "5s",
+            "--pid",
+            "42",
+            "--json",
+        ])
+        .unwrap();
+        let Cmd::Intake(a) = cli.command else {
+            panic!("not intake")
+        };
+        assert_eq!(a.url, "http://127.0.0.1:8080");
+        assert_eq!(a.clients, 64);
+        assert_eq!(a.duration, Duration::from_secs(5));
+        assert_eq!(a.warmup, Duration::from_secs(3));
+        assert_eq!(a.sample_every, Duration::from_millis(100));
+        assert_eq!(a.pid, Some(42));
+        assert!(a.json);
+        assert!(Cli::try_parse_from(["aduan-bench", "intake", "--duration", "x"]).is_err());
+    }
+}

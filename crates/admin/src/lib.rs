@@ -1,1 +1,456 @@
+//! The staff API (SPEC §4, `/api/v1/admin/…`): the per-complaint workflow for every SOP
+//! role, authenticated by bearer tokens created with `aduan user add`.
+//!
+//! Authorization lives in the domain: handlers turn the token into an [`Actor`] and hand
+//! commands to the [`Desk`], which answers 403 for a wrong role, 404 for a complaint a
+//! bidang user may not see and 409 for an action the current state does not allow.
 
+use aduan_core::desk::{Desk, Submission};
+use aduan_core::logbook::{self, Month};
+use aduan_core::secret::hash_secret;
+use aduan_core::types::{BidangCode, Resolution, State};
+use aduan_core::workflow::{Actor, Command, ReviewDecision};
+use aduan_http::{ApiError, ApiJson, MAX_JSON_BYTES};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::Deserialize;
+
+/// The staff API routes.
+pub fn router(desk: Desk) -> Router {
+    Router::new()
+        .route("/api/v1/admin/me", get(me))
+        .route("/api/v1/admin/queue", get(queue))
+        .route("/api/v1/admin/complaints", post(manual_entry))
+        .route("/api/v1/admin/complaints/{ticket}", get(detail))
+        .route("/api/v1/admin/complaints/{ticket}/assign", post(assign))
+        .route("/api/v1/admin/complaints/{ticket}/solution", post(solution))
+        .route("/api/v1/admin/complaints/{ticket}/review", post(review))
+        .route(
+            "/api/v1/admin/complaints/{ticket}/follow-up",
+            post(follow_up),
+        )
+        .route("/api/v1/admin/complaints/{ticket}/close", post(close))
+        .route("/api/v1/admin/complaints/{ticket}/sign", post(sign))
+        .route(
+            "/api/v1/admin/complaints/{ticket}/share-identity",
+            post(share_identity),
+        )
+        .route("/api/v1/admin/logbook", get(logbook_export))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .with_state(desk)
+}
+
+/// The authenticated staff member.
+pub struct Staff(pub Actor);
+
+impl FromRequestParts<Desk> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, desk: &Desk) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer TOKEN"))?;
+        let user = desk
+            .store()
+            .user_by_token_hash(&hash_secret(token))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown or disabled token"))?;
+        Ok(Staff(Actor::Staff {
+            username: user.username.as_str().to_string(),
+            role: user.role,
+            bidang: user.bidang,
+        }))
+    }
+}
+
+async fn me(Staff(actor): Staff) -> Json<serde_json::Value> {
+    match actor {
+        Actor::Staff {
+            username,
+            role,
+            bidang,
+        } => Json(serde_json::json!({"username": username, "role": role, "bidang": bidang})),
+        Actor::Citizen | Actor::System => Json(serde_json::json!({})),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueQuery {
+    state: Option<String>,
+}
+
+async fn queue(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, ApiError> {
+    let state = match q.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            s.parse::<State>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
+    };
+    Ok(Json(desk.queue(&actor, state).await?).into_response())
+}
+
+async fn detail(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(ticket): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(desk.view(&actor, &ticket).await?).into_response())
+}
+
+/// Manual entry of a phone / letter / fax / walk-in complaint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualIn {
+    channel: String,
+    received_at: Option<String>,
+    name: Option<String>,
+    address: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    target: Option<String>,
+    category: Option<String>,
+    body: String,
+    letter_number: Option<String>,
+}
+
+/// Parse RFC 3339, or a local `YYYY-MM-DDTHH:MM[:SS]` in the office time zone.
+fn parse_instant(s: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, f)
+            && let Some(t) = tz.from_local_datetime(&n).earliest()
+        {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    Err(ApiError::unprocessable(format!(
+        "received_at: `{s}` is not an RFC 3339 time (e.g. 2026-03-02T08:15:00+08:00)"
+    )))
+}
+
+async fn manual_entry(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    ApiJson(m): ApiJson<ManualIn>,
+) -> Result<Response, ApiError> {
+    let channel = m
+        .channel
+        .parse()
+        .map_err(|e: aduan_core::types::ParseError| ApiError::unprocessable(e.to_string()))?;
+    let tz = desk.config().policy.calendar.timezone();
+    let received_at = m
+        .received_at
+        .as_deref()
+        .map(|s| parse_instant(s, tz))
+        .transpose()?;
+    let sub = Submission {
+        channel: Some(channel),
+        received_at,
+        name: m.name,
+        address: m.address,
+        email: m.email,
+        phone: m.phone,
+        target: m.target,
+        category: m.category,
+        body: m.body,
+        letter_number: m.letter_number,
+        ..Default::default()
+    };
+    let r = desk.manual_entry(&actor, sub).await?;
+    let view = desk.view(&actor, r.ticket.as_str()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "ticket": r.ticket,
+            "access_code": r.access_code,
+            "status_url": r.status_url,
+            "state": view.state,
+            "due_at": view.due_at,
+        })),
+    )
+        .into_response())
+}
+
+async fn run(desk: &Desk, actor: &Actor, ticket: &str, cmd: Command) -> Result<Response, ApiError> {
+    Ok(Json(desk.act(actor, ticket, cmd).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignIn {
+    bidang: String,
+    note: Option<String>,
+}
+
+async fn assign(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(ticket): Path<String>,
+    ApiJson(b): ApiJson<AssignIn>,
+) -> Result<Response, ApiError> {
+    let bidang = BidangCode::parse(&b.bidang)
+        .map_err(|e| ApiError::unprocessable(format!("bidang: {}", e.problem)))?;
+    run(
+        &desk,
+        &actor,
+        &ticket,
+        Command::Assign {
+            bidang,
+            note: b.note,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextIn {
+    text: String,
+}
+
+async fn solution(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(ticket): Path<String>,
+    ApiJson(b): ApiJson<TextIn>,
+) -> Result<Response, ApiError> {
+    check_len("text", &b.text)?;
+    run(&desk, &actor, &ticket, Command::Solution { text: b.text }).await
+}
+
+fn check_len(field: &str, s: &str) -> Result<(), ApiError> {
+    if s.chars().count() > aduan_core::desk::MAX_BODY_CHARS {
+        return Err(ApiError::unprocessable(format!(
+            "{field}: longer than {} characters",
+            aduan_core::desk::MAX_BODY_CHARS
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewIn {
+    decision: String,
+    note: Option<String>,
+}
+
+async fn review(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(ticket): Path<String>,
+    ApiJson(b): ApiJson<ReviewIn>,
+) -> Result<Response, ApiError> {
+    let decision = match b.decision.as_str() {
+        "approve" => ReviewDecision::Approve,
+        "return" => ReviewDecision::Return,
+        other => {
+            return Err(ApiError::unprocessable(format!(
+                "decision: `{other}` is not one of approve, return"
+            )));
+        }
+    };
+    run(
+        &desk,
+        &actor,
+        &ticket,
+        Command::Review {
+            decision,
+            note: b.note,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowUpIn {
+    message: String,
+}
+
+async fn follow_up(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(ticket): Path<String>,
+    ApiJson(b): ApiJson<FollowUpIn>,
+) -> Result<Response, ApiError> {
+    check_len("message", &b.message)?;
+    run(
+        &desk,
+        &actor,
+        &ticket,
+        Command::FollowUp { message: b.message },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseIn {
+    status: String,
+    reason: String,
+}
+
+async fn close(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(ticket): Path<String>,
+    ApiJson(b): ApiJson<CloseIn>,
+) -> Result<Response, ApiError> {
+    let status: Resolution = b
+        .status
+        .parse()
+        .map_err(|e: aduan_core::types::ParseError| ApiError::unprocessable(e.to_string()))?;
+    check_len("reason", &b.reason)?;
+    run(
+        &desk,
+        &actor,
+        &ticket,
+        Command::Close {
+            status,
+            reason: b.reason,
+        },
+    )
+    .await
+}
+
+async fn sign(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(ticket): Path<String>,
+) -> Result<Response, ApiError> {
+    run(&desk, &actor, &ticket, Command::Sign).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonIn {
+    reason: String,
+}
+
+async fn share_identity(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(ticket): Path<String>,
+    ApiJson(b): ApiJson<ReasonIn>,
+) -> Result<Response, ApiError> {
+    check_len("reason", &b.reason)?;
+    run(
+        &desk,
+        &actor,
+        &ticket,
+        Command::ShareIdentity { reason: b.reason },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogbookQuery {
+    month: String,
+    format: Option<String>,
+}
+
+async fn logbook_export(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Query(q): Query<LogbookQuery>,
+) -> Result<Response, ApiError> {
+    let month = Month::parse(&q.month).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "html") {
+        return Err(ApiError::bad_request(format!(
+            "format: `{format}` is not one of json, csv, html"
+        )));
+    }
+    let rows = desk.logbook(&actor, month).await?;
+    let tz = desk.config().policy.calendar.timezone();
+    let filename = format!("logbook-FM-PDIP-03-02-{month}");
+    match format {
+        "csv" => Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{filename}.csv\""),
+                ),
+            ],
+            logbook::to_csv(&rows, tz),
+        )
+            .into_response()),
+        "html" => Ok(Html(render_logbook_html(
+            &desk.config().office_name,
+            month,
+            &rows,
+            tz,
+        )?)
+        .into_response()),
+        _ => Ok(Json(serde_json::json!({
+            "month": month.to_string(),
+            "form": "FM-PDIP-03-02",
+            "columns": logbook::COLUMNS,
+            "rows": rows,
+        }))
+        .into_response()),
+    }
+}
+
+/// The printable logbook page (A4 landscape).
+pub fn render_logbook_html(
+    office: &str,
+    month: Month,
+    rows: &[logbook::LogbookRow],
+    tz: chrono_tz::Tz,
+) -> Result<String, ApiError> {
+    let mut env = minijinja::Environment::new();
+    env.add_template("logbook.html", include_str!("../templates/logbook.html"))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            v["paraf_cell"] = r.paraf_cell(tz).into();
+            v["status"] = r.status_cell().into();
+            v
+        })
+        .collect();
+    env.get_template("logbook.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                office => office,
+                month_label => month.label_id(),
+                columns => logbook::COLUMNS,
+                rows => minijinja::Value::from(minijinja::value::Serde(rows)),
+            })
+        })
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}

@@ -257,7 +257,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn buleleng() -> WorkCalendar {
-        let iv = |s: &[&str]| s.iter().map(|x| Interval::parse(x).unwrap()).collect::<Vec<_>>();
+        let iv = |s: &[&str]| {
+            s.iter()
+                .map(|x| Interval::parse(x).unwrap())
+                .collect::<Vec<_>>()
+        };
         let monthu = iv(&["07:30-12:00", "12:45-16:00"]);
         let week = [
             monthu.clone(),
@@ -281,7 +285,9 @@ mod tests {
 
     fn wita(s: &str) -> DateTime<Utc> {
         chrono_tz::Asia::Makassar
-            .from_local_datetime(&chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap())
+            .from_local_datetime(
+                &chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap(),
+            )
             .unwrap()
             .with_timezone(&Utc)
     }
@@ -289,45 +295,75 @@ mod tests {
     #[test]
     fn within_a_morning() {
         let c = buleleng();
-        assert_eq!(c.add_working_time(wita("2026-03-02 08:00"), Duration::minutes(10)), wita("2026-03-02 08:10"));
+        assert_eq!(
+            c.add_working_time(wita("2026-03-02 08:00"), Duration::minutes(10)),
+            wita("2026-03-02 08:10")
+        );
     }
 
     #[test]
     fn across_the_lunch_break() {
         let c = buleleng();
-        assert_eq!(c.add_working_time(wita("2026-03-02 11:30"), Duration::hours(1)), wita("2026-03-02 13:15"));
-        assert_eq!(c.elapsed_working_time(wita("2026-03-02 11:30"), wita("2026-03-02 13:15")), Duration::hours(1));
+        assert_eq!(
+            c.add_working_time(wita("2026-03-02 11:30"), Duration::hours(1)),
+            wita("2026-03-02 13:15")
+        );
+        assert_eq!(
+            c.elapsed_working_time(wita("2026-03-02 11:30"), wita("2026-03-02 13:15")),
+            Duration::hours(1)
+        );
     }
 
     #[test]
     fn before_opening_and_after_closing() {
         let c = buleleng();
-        assert_eq!(c.add_working_time(wita("2026-03-02 05:00"), Duration::minutes(5)), wita("2026-03-02 07:35"));
-        assert_eq!(c.add_working_time(wita("2026-03-02 15:55"), Duration::minutes(10)), wita("2026-03-03 07:35"));
+        assert_eq!(
+            c.add_working_time(wita("2026-03-02 05:00"), Duration::minutes(5)),
+            wita("2026-03-02 07:35")
+        );
+        assert_eq!(
+            c.add_working_time(wita("2026-03-02 15:55"), Duration::minutes(10)),
+            wita("2026-03-03 07:35")
+        );
     }
 
     #[test]
     fn friday_to_monday_and_nyepi() {
         let c = buleleng();
         // Friday 13:50 + 20 min -> 10 min Friday, 10 min Monday.
-        assert_eq!(c.add_working_time(wita("2026-03-06 13:50"), Duration::minutes(20)), wita("2026-03-09 07:40"));
+        assert_eq!(
+            c.add_working_time(wita("2026-03-06 13:50"), Duration::minutes(20)),
+            wita("2026-03-09 07:40")
+        );
         // Tue 17 March 15:30 + 1 h: 30 min Tuesday, then 18-20 closed (Nyepi), Sat/Sun, Mon 23.
-        assert_eq!(c.add_working_time(wita("2026-03-17 15:30"), Duration::hours(1)), wita("2026-03-23 08:00"));
+        assert_eq!(
+            c.add_working_time(wita("2026-03-17 15:30"), Duration::hours(1)),
+            wita("2026-03-23 08:00")
+        );
     }
 
     #[test]
     fn across_the_year_end() {
         let c = buleleng();
         // Wed 23 Dec 2026 15:00 + 2 h: 1 h Wed; 24, 25 closed; 26-27 weekend; Mon 28 07:30+1h.
-        assert_eq!(c.add_working_time(wita("2026-12-23 15:00"), Duration::hours(2)), wita("2026-12-28 08:30"));
+        assert_eq!(
+            c.add_working_time(wita("2026-12-23 15:00"), Duration::hours(2)),
+            wita("2026-12-28 08:30")
+        );
         // Thu 31 Dec 15:30 + 1 h: 30 min; 1 Jan closed; Sat/Sun; Mon 4 Jan 07:30 + 30 min.
-        assert_eq!(c.add_working_time(wita("2026-12-31 15:30"), Duration::hours(1)), wita("2027-01-04 08:00"));
+        assert_eq!(
+            c.add_working_time(wita("2026-12-31 15:30"), Duration::hours(1)),
+            wita("2027-01-04 08:00")
+        );
     }
 
     #[test]
     fn always_open_is_wall_clock() {
         let c = WorkCalendar::always_open(chrono_tz::Asia::Makassar);
-        assert_eq!(c.add_working_time(wita("2026-03-19 23:00"), Duration::hours(2)), wita("2026-03-20 01:00"));
+        assert_eq!(
+            c.add_working_time(wita("2026-03-19 23:00"), Duration::hours(2)),
+            wita("2026-03-20 01:00")
+        );
     }
 
     /// Brute force: walk minute by minute over local wall-clock time.

@@ -345,7 +345,12 @@ impl Desk {
             .num_seconds();
         let history = vec![HistoryEntry {
             step: Some(Step::Receive),
-            action: if channel.is_manual() { "log" } else { "receive" }.into(),
+            action: if channel.is_manual() {
+                "log"
+            } else {
+                "receive"
+            }
+            .into(),
             state: State::Triage,
             actor: actor.label(),
             at: now,
@@ -526,11 +531,9 @@ impl Desk {
     /// Where an answer to this complaint goes, if anywhere.
     fn reply_route(&self, rec: &ComplaintRecord) -> Option<(Channel, String)> {
         let route = match rec.channel {
-            Channel::Web | Channel::Email => rec
-                .identity
-                .email
-                .clone()
-                .map(|e| (Channel::Email, e)),
+            Channel::Web | Channel::Email => {
+                rec.identity.email.clone().map(|e| (Channel::Email, e))
+            }
             Channel::Telegram | Channel::Messenger | Channel::Instagram | Channel::Whatsapp => {
                 rec.identity.handle.clone().map(|h| (rec.channel, h))
             }
@@ -750,6 +753,27 @@ impl Desk {
             replies: rec.replies,
             attachments: rec.attachments,
         }
+    }
+}
+
+impl Desk {
+    /// The month's logbook rows (FM-PDIP-03-02). Division users do not read the logbook.
+    pub async fn logbook(
+        &self,
+        actor: &Actor,
+        month: crate::logbook::Month,
+    ) -> Result<Vec<crate::logbook::LogbookRow>, DeskError> {
+        match actor.role() {
+            Some(Role::Staf | Role::Kasi | Role::Kabid | Role::Kadis) => {}
+            Some(Role::Bidang) | None => {
+                return Err(DeskError::Forbidden(
+                    "the logbook is for staf, kasi, kabid and kadis".into(),
+                ));
+            }
+        }
+        let (from, to) = month.range(self.cfg.policy.calendar.timezone());
+        let recs = self.store.complaints_received_between(from, to).await?;
+        Ok(crate::logbook::rows(&recs, false))
     }
 }
 

@@ -10,9 +10,11 @@
 
 pub mod calendar;
 pub mod desk;
+pub mod logbook;
 pub mod mask;
 pub mod model;
 pub mod outbox;
+pub mod report;
 pub mod secret;
 pub mod sla;
 pub mod store;

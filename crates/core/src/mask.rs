@@ -12,9 +12,8 @@ static NIK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b\d{6}[ .]?\d{6}[ .]?\d{4}\b").expect("valid regex"));
 /// Indonesian and international phone numbers: +62 / 62 / 0 followed by 8-14 more digits,
 /// with optional spaces, dots or dashes between groups.
-static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+|\b)(?:\d[ .\-]?){8,15}\d\b").expect("valid regex")
-});
+static PHONE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:\+|\b)(?:\d[ .\-]?){8,15}\d\b").expect("valid regex"));
 
 /// Replacement texts (Indonesian, shown to staff).
 pub const MASK_EMAIL: &str = "[email disamarkan]";
@@ -40,7 +39,10 @@ mod tests {
         assert!(!m.contains("budi.santoso"), "{m}");
         assert!(!m.contains("3456"), "{m}");
         assert!(!m.contains("5108012345678901"), "{m}");
-        assert!(m.contains(MASK_EMAIL) && m.contains(MASK_PHONE) && m.contains(MASK_NIK), "{m}");
+        assert!(
+            m.contains(MASK_EMAIL) && m.contains(MASK_PHONE) && m.contains(MASK_NIK),
+            "{m}"
+        );
         assert!(m.starts_with("Saya Budi"));
     }
 

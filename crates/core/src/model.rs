@@ -218,9 +218,15 @@ pub struct NewComplaint {
 /// Result of [`Store::create_complaint`](crate::store::Store::create_complaint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
-    Created { id: i64, ticket: TicketNumber },
+    Created {
+        id: i64,
+        ticket: TicketNumber,
+    },
     /// The `(channel, external_id)` was seen before: nothing was written.
-    Duplicate { id: i64, ticket: TicketNumber },
+    Duplicate {
+        id: i64,
+        ticket: TicketNumber,
+    },
 }
 
 impl CreateOutcome {

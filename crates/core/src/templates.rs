@@ -11,7 +11,10 @@ pub const TEMPLATE_NAMES: &[&str] = &["ack", "answer", "escalation"];
 
 const DEFAULTS: &[(&str, &str)] = &[
     ("ack", include_str!("../../../config/templates/ack.txt")),
-    ("answer", include_str!("../../../config/templates/answer.txt")),
+    (
+        "answer",
+        include_str!("../../../config/templates/answer.txt"),
+    ),
     (
         "escalation",
         include_str!("../../../config/templates/escalation.txt"),
@@ -88,7 +91,10 @@ mod tests {
                     "office": "Disdukcapil", "status_url": "http://x/api/v1/complaints"}),
             )
             .unwrap();
-        assert!(s.contains("ADU-202603-0001") && s.contains("ABCD234567"), "{s}");
+        assert!(
+            s.contains("ADU-202603-0001") && s.contains("ABCD234567"),
+            "{s}"
+        );
         assert!(s.contains("dijaga"));
         let s = t
             .render("ack", &serde_json::json!({"ticket": "ADU-202603-0001"}))
@@ -99,7 +105,11 @@ mod tests {
     #[test]
     fn overrides_replace_defaults() {
         let t = Templates::new(vec![("answer".into(), "Jawab {{ ticket }}".into())]).unwrap();
-        assert_eq!(t.render("answer", &serde_json::json!({"ticket": "X"})).unwrap(), "Jawab X");
+        assert_eq!(
+            t.render("answer", &serde_json::json!({"ticket": "X"}))
+                .unwrap(),
+            "Jawab X"
+        );
         assert!(Templates::new(vec![("ack".into(), "{% if %}".into())]).is_err());
     }
 }

@@ -183,8 +183,12 @@ impl TicketNumber {
         let err = |p: &str| ParseError::new("ticket number", p.to_string());
         let mut parts = s.rsplitn(3, '-');
         let seq = parts.next().ok_or_else(|| err("empty"))?;
-        let ym = parts.next().ok_or_else(|| err("expected PREFIX-YYYYMM-NNNN"))?;
-        let prefix = parts.next().ok_or_else(|| err("expected PREFIX-YYYYMM-NNNN"))?;
+        let ym = parts
+            .next()
+            .ok_or_else(|| err("expected PREFIX-YYYYMM-NNNN"))?;
+        let prefix = parts
+            .next()
+            .ok_or_else(|| err("expected PREFIX-YYYYMM-NNNN"))?;
         TicketPrefix::parse(prefix)?;
         if ym.len() != 6 || !ym.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err("month part must be YYYYMM"));
@@ -453,7 +457,15 @@ mod tests {
         assert_eq!(t.as_str(), "ADU-202603-0007");
         assert_eq!(TicketNumber::parse("ADU-202603-0007").unwrap(), t);
         assert!(TicketNumber::parse("ADU-202603-12345").is_ok());
-        for bad in ["", "ADU", "ADU-2026-0001", "adu-202603-0001", "ADU-202613-0001", "ADU-202603-01", "ADU-202603-00a1"] {
+        for bad in [
+            "",
+            "ADU",
+            "ADU-2026-0001",
+            "adu-202603-0001",
+            "ADU-202613-0001",
+            "ADU-202603-01",
+            "ADU-202603-00a1",
+        ] {
             assert!(TicketNumber::parse(bad).is_err(), "{bad}");
         }
     }
@@ -473,10 +485,20 @@ mod tests {
     #[test]
     fn emails_phones_niks() {
         assert!(EmailAddress::parse(" budi@example.go.id ").is_ok());
-        for bad in ["budi", "@x.id", "budi@", "budi@localhost", "bu di@x.id", "b@x..id"] {
+        for bad in [
+            "budi",
+            "@x.id",
+            "budi@",
+            "budi@localhost",
+            "bu di@x.id",
+            "b@x..id",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(PhoneNumber::parse("+62 812-3456-7890").unwrap().as_str(), "+6281234567890");
+        assert_eq!(
+            PhoneNumber::parse("+62 812-3456-7890").unwrap().as_str(),
+            "+6281234567890"
+        );
         assert!(PhoneNumber::parse("0812x").is_err());
         assert!(PhoneNumber::parse("123").is_err());
         assert!(Nik::parse("5108012345678901").is_ok());

@@ -241,7 +241,9 @@ impl WorkflowState {
         };
         let nonempty = |s: &str, what: &str| {
             if s.trim().is_empty() {
-                Err(TransitionError::Invalid(format!("{what} must not be empty")))
+                Err(TransitionError::Invalid(format!(
+                    "{what} must not be empty"
+                )))
             } else {
                 Ok(())
             }
@@ -400,7 +402,10 @@ mod tests {
     use chrono::{Duration, TimeZone};
 
     fn policy() -> SlaPolicy {
-        SlaPolicy::new(WorkCalendar::always_open(chrono_tz::Asia::Makassar), Default::default())
+        SlaPolicy::new(
+            WorkCalendar::always_open(chrono_tz::Asia::Makassar),
+            Default::default(),
+        )
     }
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap()
@@ -429,12 +434,46 @@ mod tests {
     }
     fn commands() -> Vec<(Command, Role)> {
         vec![
-            (Command::Assign { bidang: BidangCode::parse("dafduk").unwrap(), note: None }, Role::Kasi),
-            (Command::Close { status: Resolution::Tidak, reason: "spam".into() }, Role::Kasi),
-            (Command::Solution { text: "KTP sudah dicetak".into() }, Role::Bidang),
-            (Command::Review { decision: ReviewDecision::Approve, note: None }, Role::Kasi),
-            (Command::Review { decision: ReviewDecision::Return, note: Some("kurang jelas".into()) }, Role::Kasi),
-            (Command::FollowUp { message: "Silakan ambil KTP".into() }, Role::Staf),
+            (
+                Command::Assign {
+                    bidang: BidangCode::parse("dafduk").unwrap(),
+                    note: None,
+                },
+                Role::Kasi,
+            ),
+            (
+                Command::Close {
+                    status: Resolution::Tidak,
+                    reason: "spam".into(),
+                },
+                Role::Kasi,
+            ),
+            (
+                Command::Solution {
+                    text: "KTP sudah dicetak".into(),
+                },
+                Role::Bidang,
+            ),
+            (
+                Command::Review {
+                    decision: ReviewDecision::Approve,
+                    note: None,
+                },
+                Role::Kasi,
+            ),
+            (
+                Command::Review {
+                    decision: ReviewDecision::Return,
+                    note: Some("kurang jelas".into()),
+                },
+                Role::Kasi,
+            ),
+            (
+                Command::FollowUp {
+                    message: "Silakan ambil KTP".into(),
+                },
+                Role::Staf,
+            ),
             (Command::Sign, Role::Kabid),
         ]
     }
@@ -463,12 +502,16 @@ mod tests {
                     .and_then(|(_, _, to)| *to);
                 match (res, want) {
                     (Ok(t), Some(to)) => assert_eq!(t.to, to, "{} in {state}", cmd.name()),
-                    (Err(TransitionError::InvalidState { state: s, .. }), None) => assert_eq!(s, state),
+                    (Err(TransitionError::InvalidState { state: s, .. }), None) => {
+                        assert_eq!(s, state)
+                    }
                     // A bidang user cannot see a complaint not yet routed to it.
                     (Err(TransitionError::NotVisible), None) => {
                         assert!(role == Role::Bidang && ws.bidang.is_none())
                     }
-                    (other, want) => panic!("{} in {state}: got {other:?}, want {want:?}", cmd.name()),
+                    (other, want) => {
+                        panic!("{} in {state}: got {other:?}, want {want:?}", cmd.name())
+                    }
                 }
             }
         }
@@ -479,11 +522,25 @@ mod tests {
         for (cmd, role) in commands() {
             for &other in Role::ALL.iter().filter(|r| **r != role) {
                 for &state in State::ALL {
-                    let r = at(state, Channel::Web).apply(cmd.clone(), &staff(other, Some("dafduk")), t0(), &policy());
-                    assert!(matches!(r, Err(TransitionError::Forbidden { .. })), "{} by {other} in {state}", cmd.name());
+                    let r = at(state, Channel::Web).apply(
+                        cmd.clone(),
+                        &staff(other, Some("dafduk")),
+                        t0(),
+                        &policy(),
+                    );
+                    assert!(
+                        matches!(r, Err(TransitionError::Forbidden { .. })),
+                        "{} by {other} in {state}",
+                        cmd.name()
+                    );
                 }
             }
-            let r = at(State::Triage, Channel::Web).apply(cmd.clone(), &Actor::Citizen, t0(), &policy());
+            let r = at(State::Triage, Channel::Web).apply(
+                cmd.clone(),
+                &Actor::Citizen,
+                t0(),
+                &policy(),
+            );
             assert!(matches!(r, Err(TransitionError::Forbidden { .. })));
         }
     }
@@ -501,36 +558,66 @@ mod tests {
 
     #[test]
     fn follow_up_sends_only_on_digital_channels_and_closes_selesai() {
-        let cmd = Command::FollowUp { message: "Jawaban".into() };
-        let t = at(State::FollowUp, Channel::Telegram).apply(cmd.clone(), &staff(Role::Staf, None), t0(), &policy()).unwrap();
-        assert_eq!(t.effects, vec![Effect::SendAnswer { text: "Jawaban".into() }]);
+        let cmd = Command::FollowUp {
+            message: "Jawaban".into(),
+        };
+        let t = at(State::FollowUp, Channel::Telegram)
+            .apply(cmd.clone(), &staff(Role::Staf, None), t0(), &policy())
+            .unwrap();
+        assert_eq!(
+            t.effects,
+            vec![Effect::SendAnswer {
+                text: "Jawaban".into()
+            }]
+        );
         assert_eq!(t.changes.status, Some(Resolution::Selesai));
         assert_eq!(t.due_at, None);
-        let t = at(State::FollowUp, Channel::Phone).apply(cmd, &staff(Role::Staf, None), t0(), &policy()).unwrap();
+        let t = at(State::FollowUp, Channel::Phone)
+            .apply(cmd, &staff(Role::Staf, None), t0(), &policy())
+            .unwrap();
         assert!(t.effects.is_empty());
     }
 
     #[test]
     fn clocks_stop_and_start_with_breach_flag() {
         let ws = at(State::Triage, Channel::Web); // triage = 5 min
-        let assign = Command::Assign { bidang: BidangCode::parse("dafduk").unwrap(), note: None };
+        let assign = Command::Assign {
+            bidang: BidangCode::parse("dafduk").unwrap(),
+            note: None,
+        };
         let kasi = staff(Role::Kasi, None);
-        let t = ws.apply(assign.clone(), &kasi, t0() + Duration::minutes(4), &policy()).unwrap();
+        let t = ws
+            .apply(
+                assign.clone(),
+                &kasi,
+                t0() + Duration::minutes(4),
+                &policy(),
+            )
+            .unwrap();
         assert!(!t.history.breached);
         assert_eq!(t.history.step, Some(Step::Triage));
         assert_eq!(t.history.elapsed_seconds, Some(240));
-        assert_eq!(t.due_at, Some(t0() + Duration::minutes(4) + Duration::hours(1)));
-        let t = ws.apply(assign, &kasi, t0() + Duration::minutes(6), &policy()).unwrap();
+        assert_eq!(
+            t.due_at,
+            Some(t0() + Duration::minutes(4) + Duration::hours(1))
+        );
+        let t = ws
+            .apply(assign, &kasi, t0() + Duration::minutes(6), &policy())
+            .unwrap();
         assert!(t.history.breached);
     }
 
     #[test]
     fn citizen_message_reopens_closed_and_sign_is_once() {
         let mut ws = at(State::Closed, Channel::Email);
-        let t = ws.apply(Command::CitizenMessage, &Actor::Citizen, t0(), &policy()).unwrap();
+        let t = ws
+            .apply(Command::CitizenMessage, &Actor::Citizen, t0(), &policy())
+            .unwrap();
         assert_eq!(t.to, State::Triage);
         assert!(t.changes.reopen);
-        let t = at(State::InBidang, Channel::Email).apply(Command::CitizenMessage, &Actor::Citizen, t0(), &policy()).unwrap();
+        let t = at(State::InBidang, Channel::Email)
+            .apply(Command::CitizenMessage, &Actor::Citizen, t0(), &policy())
+            .unwrap();
         assert_eq!(t.to, State::InBidang);
         assert_eq!(t.history.step, None);
         ws.paraf_at = Some(t0());
@@ -543,11 +630,32 @@ mod tests {
     #[test]
     fn share_identity_needs_a_bidang_and_reason() {
         let kasi = staff(Role::Kasi, None);
-        let r = at(State::Triage, Channel::Web).apply(Command::ShareIdentity { reason: "perlu konfirmasi".into() }, &kasi, t0(), &policy());
+        let r = at(State::Triage, Channel::Web).apply(
+            Command::ShareIdentity {
+                reason: "perlu konfirmasi".into(),
+            },
+            &kasi,
+            t0(),
+            &policy(),
+        );
         assert!(matches!(r, Err(TransitionError::InvalidState { .. })));
-        let r = at(State::InBidang, Channel::Web).apply(Command::ShareIdentity { reason: " ".into() }, &kasi, t0(), &policy());
+        let r = at(State::InBidang, Channel::Web).apply(
+            Command::ShareIdentity { reason: " ".into() },
+            &kasi,
+            t0(),
+            &policy(),
+        );
         assert!(matches!(r, Err(TransitionError::Invalid(_))));
-        let t = at(State::InBidang, Channel::Web).apply(Command::ShareIdentity { reason: "perlu konfirmasi".into() }, &kasi, t0(), &policy()).unwrap();
+        let t = at(State::InBidang, Channel::Web)
+            .apply(
+                Command::ShareIdentity {
+                    reason: "perlu konfirmasi".into(),
+                },
+                &kasi,
+                t0(),
+                &policy(),
+            )
+            .unwrap();
         assert_eq!(t.changes.share_identity_with.unwrap().as_str(), "dafduk");
         assert_eq!(t.to, State::InBidang);
     }

@@ -1,1 +1,165 @@
+//! aduan-store: the [`Store`] trait of `aduan-core` on SQLite and PostgreSQL.
+//!
+//! [`connect`] picks the backend from the URL scheme and returns an `Arc<dyn Store>`; call
+//! [`Store::migrate`] before use.
+//!
+//! # Layout
+//! - [`backend`](crate::backend) (private): the `Backend` trait each driver implements:
+//!   transactions, connections, running one statement with bound [`Arg`](backend::Arg)s,
+//!   plus the few backend-specific SQL pieces. Everything else is written once, generic over
+//!   it, with the same `$1, $2, …` SQL text for both drivers:
+//!   `complaints`, `users`, `outbox` (operations), `rows` (row → record mapping),
+//!   `migrate` (embedded migrations from `migrations/{sqlite,postgres}/`).
+//! - [`sqlite`] / [`postgres`]: the two stores, [`SqliteStore`] and [`PostgresStore`].
+//! - [`testing`]: fresh databases for tests (PostgreSQL is required, never skipped).
+//!
+//! # Invariants
+//! - Every trait method is one transaction (or one autocommit statement).
+//! - Instants are stored as BIGINT unix milliseconds (UTC) on both backends, so they read
+//!   back truncated to the millisecond; JSON is stored as TEXT.
+//! - Stored strings are re-parsed into domain types on read; unparsable data is
+//!   [`StoreError::Corrupt`], never a panic.
+//! - Errors: unreachable/busy/timed-out databases are [`StoreError::Unavailable`] (retry),
+//!   stale versions [`StoreError::Conflict`], uniqueness [`StoreError::AlreadyExists`].
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use aduan_core::model::{
+    ComplaintRecord, CreateOutcome, NewComplaint, NewUser, OutboxItem, QueueFilter, QueueItem,
+    ReplyOutcome, TransitionWrite, User,
+};
+use aduan_core::store::{Store, StoreError};
+use aduan_core::types::{TicketNumber, Username};
+
+mod backend;
+mod complaints;
+mod migrate;
+mod outbox;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+pub mod testing;
+mod users;
+
+use backend::Backend;
+pub use migrate::Migration;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Open a store for `url`: `sqlite:…` (see [`SqliteStore::open`]) or `postgres://…` /
+/// `postgresql://…` (see [`PostgresStore::connect`]). Does not migrate.
+///
+/// Any other scheme is [`StoreError::Other`] naming the scheme.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let scheme = url.split_once(':').map_or("", |(s, _)| s);
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        "" => Err(StoreError::Other(
+            "database URL has no scheme; expected sqlite:… or postgres://…".into(),
+        )),
+        other => Err(StoreError::Other(format!(
+            "unsupported database URL scheme `{other}`; expected sqlite:… or postgres://…"
+        ))),
+    }
+}
+
+/// Implement [`Store`] for a [`Backend`] by delegating to the shared generic operations.
+macro_rules! impl_store {
+    ($store:ty) => {
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                <$store as Backend>::NAME
+            }
+
+            async fn migrate(&self) -> Result<(), StoreError> {
+                migrate::run(self).await
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                let mut conn = self.read_conn().await?;
+                <$store as Backend>::execute(&mut conn, "SELECT 1", vec![])
+                    .await
+                    .map(drop)
+            }
+
+            async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError> {
+                complaints::create(self, c).await
+            }
+
+            async fn get_complaint(
+                &self,
+                ticket: &TicketNumber,
+            ) -> Result<Option<ComplaintRecord>, StoreError> {
+                complaints::get(self, ticket).await
+            }
+
+            async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError> {
+                complaints::save_transition(self, w).await
+            }
+
+            async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError> {
+                complaints::queue(self, filter).await
+            }
+
+            async fn complaints_received_between(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<Vec<ComplaintRecord>, StoreError> {
+                complaints::received_between(self, from, to).await
+            }
+
+            async fn create_user(&self, u: NewUser) -> Result<i64, StoreError> {
+                users::create(self, u).await
+            }
+
+            async fn user_by_token_hash(
+                &self,
+                token_hash: &str,
+            ) -> Result<Option<User>, StoreError> {
+                users::by_token_hash(self, token_hash).await
+            }
+
+            async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
+                users::by_name(self, username).await
+            }
+
+            async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+                users::list(self).await
+            }
+
+            async fn disable_user(&self, username: &Username) -> Result<bool, StoreError> {
+                users::disable(self, username).await
+            }
+
+            async fn claim_replies(
+                &self,
+                now: DateTime<Utc>,
+                lease: Duration,
+                limit: u32,
+            ) -> Result<Vec<OutboxItem>, StoreError> {
+                outbox::claim(self, now, lease, limit).await
+            }
+
+            async fn complete_reply(
+                &self,
+                item: &OutboxItem,
+                outcome: ReplyOutcome,
+            ) -> Result<bool, StoreError> {
+                outbox::complete(self, item, outcome).await
+            }
+
+            async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+                outbox::next_due(self).await
+            }
+        }
+    };
+}
+
+impl_store!(SqliteStore);
+impl_store!(PostgresStore);

@@ -1,0 +1,253 @@
+//! The running daemon. [`Application::build`] connects and migrates the database, binds the
+//! listener (port 0 = a free port) and assembles the routes; [`Application::run`] serves
+//! until the shutdown token is cancelled, then drains in-flight requests and joins every
+//! task under a deadline, naming any it had to abandon.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aduan_core::desk::{Clock, Desk, DeskConfig, SystemClock};
+use aduan_core::outbox::{Outbox, ReplySender};
+use aduan_core::store::Store;
+use aduan_core::templates::Templates;
+use aduan_core::types::Channel;
+use anyhow::Context;
+use axum::extract::State as AxState;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Runtime;
+
+/// How long in-flight work may take after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Last error per component, shown by `/readyz`.
+#[derive(Debug, Clone, Default)]
+pub struct Health(Arc<Mutex<HashMap<String, Option<String>>>>);
+
+impl Health {
+    pub fn set(&self, component: &str, error: Option<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(component.to_string(), error);
+    }
+    pub fn snapshot(&self) -> HashMap<String, Option<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by in-process test apps).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); then ours stays local.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+#[derive(Clone)]
+struct Ops {
+    store: Arc<dyn Store>,
+    health: Health,
+    metrics: PrometheusHandle,
+}
+
+/// A built, bound, not yet serving daemon.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    desk: Desk,
+    outbox: Outbox,
+    shutdown: CancellationToken,
+    health: Health,
+    outbox_worker: bool,
+}
+
+/// Options tests use to inject parts.
+#[derive(Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub senders: HashMap<Channel, Arc<dyn ReplySender>>,
+    /// Do not start the background outbox worker (tests drive `Outbox::run_once`).
+    pub no_outbox_worker: bool,
+}
+
+impl Application {
+    /// Connect, migrate, bind and assemble.
+    pub async fn build(rt: Runtime, overrides: Overrides) -> anyhow::Result<Self> {
+        let store = aduan_store::connect(&rt.settings.database.url)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening database {}",
+                    crate::config::mask_url_password(&rt.settings.database.url)
+                )
+            })?;
+        store.migrate().await.context("applying migrations")?;
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let senders = overrides.senders;
+        let outbox_worker = !overrides.no_outbox_worker;
+        let desk = Desk::new(
+            store.clone(),
+            clock.clone(),
+            DeskConfig {
+                office_name: rt.settings.office.name.clone(),
+                ticket_prefix: rt.prefix.clone(),
+                policy: rt.policy.clone(),
+                bidang: rt.bidang.clone(),
+                reply_channels: senders.keys().copied().collect(),
+                public_base_url: rt.settings.server.public_base_url.clone(),
+            },
+        );
+        let templates = Arc::new(Templates::new(rt.template_overrides.clone())?);
+        let outbox = Outbox::new(store.clone(), clock, templates, senders);
+        let health = Health::default();
+        let ops = Ops {
+            store: store.clone(),
+            health: health.clone(),
+            metrics: metrics_handle(),
+        };
+        let mut router = Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_page))
+            .with_state(ops)
+            .merge(aduan_admin::router(desk.clone()));
+        if rt.web.enabled {
+            router = router.merge(aduan_channel_web::router(desk.clone(), rt.web.clone()));
+        }
+        let router = router
+            .fallback(aduan_http::not_found)
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(TraceLayer::new_for_http());
+        let listener = tokio::net::TcpListener::bind(rt.listen)
+            .await
+            .with_context(|| format!("binding {}", rt.listen))?;
+        let addr = listener.local_addr()?;
+        Ok(Application {
+            listener,
+            addr,
+            router,
+            desk,
+            outbox,
+            shutdown: CancellationToken::new(),
+            health,
+            outbox_worker,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    pub fn desk(&self) -> &Desk {
+        &self.desk
+    }
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+    /// Cancelling this token shuts the daemon down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serve until the token is cancelled; then drain and join.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let token = self.shutdown.clone();
+        let mut tasks: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
+        if self.outbox_worker {
+            tasks.push((
+                "outbox",
+                tokio::spawn(crate::outbox_task::run(
+                    self.outbox.clone(),
+                    token.clone(),
+                    Duration::from_secs(1),
+                )),
+            ));
+        }
+        tracing::info!("listening on {}", self.addr);
+        let serve_token = token.clone();
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { serve_token.cancelled().await });
+        let server = tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "http server failed");
+            }
+        });
+        token.cancelled().await;
+        tracing::info!("shutting down: no new work, finishing in-flight requests");
+        tasks.push(("http", server));
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        for (name, handle) in tasks {
+            let abort = handle.abort_handle();
+            if tokio::time::timeout_at(deadline, handle).await.is_err() {
+                tracing::warn!(task = name, "task did not stop in time; abandoned");
+                abort.abort();
+            }
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    aduan_http::ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+    .into_response()
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(AxState(ops): AxState<Ops>) -> Response {
+    let db = ops.store.ping().await;
+    let channels = ops.health.snapshot();
+    let channel_ok = channels.values().all(|e| e.is_none());
+    let body = serde_json::json!({
+        "status": if db.is_ok() && channel_ok { "ready" } else { "not_ready" },
+        "database": match &db { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
+        "backend": ops.store.backend(),
+        "channels": channels,
+    });
+    let status = if db.is_ok() && channel_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics_page(AxState(ops): AxState<Ops>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ops.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,317 @@
+//! The command line (SPEC §1). Exit codes: 0 success, 2 bad usage or invalid config, 1 a
+//! runtime failure.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aduan_core::logbook::{self, Month};
+use aduan_core::model::NewUser;
+use aduan_core::secret::{hash_secret, new_api_token};
+use aduan_core::store::Store;
+use aduan_core::types::{BidangCode, Role, Username};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::{Application, Overrides};
+use crate::config::{self, Runtime};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "aduan",
+    version,
+    about = "Citizen complaint desk for SOP-PDIP-03"
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "ADUAN_CONFIG",
+        default_value = "config/aduan.toml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Migrate, start every enabled channel, the HTTP server and the workers.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate and print the effective configuration (secrets masked).
+    CheckConfig,
+    /// Manage staff accounts.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// Write the logbook FM-PDIP-03-02 of a month.
+    Export {
+        #[arg(long)]
+        month: String,
+        #[arg(long, value_parser = ["csv", "html", "json"])]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create an account; prints its API token once, on the last line.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        bidang: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read a password for the admin web pages from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account (its token stops working).
+    Disable { username: String },
+}
+
+/// A failure with its exit code.
+pub struct Failure {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        error: anyhow::anyhow!(msg.into()),
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure { code: 1, error }
+    }
+}
+
+fn load(cli: &Cli) -> Result<Runtime, Failure> {
+    config::load_runtime(&cli.config).map_err(|e| Failure {
+        code: 2,
+        error: anyhow::anyhow!("{}: {}", cli.config.display(), e.to_string().trim_end()),
+    })
+}
+
+async fn open_store(rt: &Runtime) -> Result<Arc<dyn Store>, Failure> {
+    let store = aduan_store::connect(&rt.settings.database.url)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// Run a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Cmd::CheckConfig => {
+            let rt = load(&cli)?;
+            println!("{}", config::render_masked(&rt.settings));
+            eprintln!("configuration {} is valid", cli.config.display());
+            Ok(())
+        }
+        Cmd::Migrate => {
+            let rt = load(&cli)?;
+            open_store(&rt).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Cmd::Serve => {
+            let rt = load(&cli)?;
+            let app = Application::build(rt, Overrides::default()).await?;
+            let token = app.shutdown_token();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                token.cancel();
+                wait_for_signal().await;
+                tracing::warn!("second signal: exiting at once");
+                std::process::exit(1);
+            });
+            app.run().await?;
+            Ok(())
+        }
+        Cmd::User { cmd } => {
+            let rt = load(&cli)?;
+            user(cmd, &rt).await
+        }
+        Cmd::Export { month, format, out } => {
+            let rt = load(&cli)?;
+            let month = Month::parse(month).map_err(|e| usage(e.to_string()))?;
+            let store = open_store(&rt).await?;
+            let (from, to) = month.range(rt.tz);
+            let recs = store
+                .complaints_received_between(from, to)
+                .await
+                .context("reading complaints")?;
+            let rows = logbook::rows(&recs, false);
+            let text = match format.as_str() {
+                "csv" => logbook::to_csv(&rows, rt.tz),
+                "html" => {
+                    aduan_admin::render_logbook_html(&rt.settings.office.name, month, &rows, rt.tz)
+                        .map_err(|e| anyhow::anyhow!(e.message))?
+                }
+                _ => serde_json::to_string_pretty(&serde_json::json!({
+                    "month": month.to_string(), "form": "FM-PDIP-03-02",
+                    "columns": logbook::COLUMNS, "rows": rows,
+                }))
+                .context("json")?,
+            };
+            match out {
+                Some(p) => {
+                    std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
+    match cmd {
+        UserCmd::Add {
+            username,
+            role,
+            bidang,
+            display_name,
+            password_stdin,
+        } => {
+            let username = Username::parse(username).map_err(|e| usage(e.to_string()))?;
+            let role: Role = role
+                .parse()
+                .map_err(|e: aduan_core::types::ParseError| usage(e.to_string()))?;
+            let bidang = match (role, bidang) {
+                (Role::Bidang, Some(b)) => {
+                    let code = BidangCode::parse(b).map_err(|e| usage(e.to_string()))?;
+                    if !rt.bidang.iter().any(|x| x.code == code) {
+                        return Err(usage(format!(
+                            "--bidang `{b}` is not configured; known: {}",
+                            rt.bidang
+                                .iter()
+                                .map(|x| x.code.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                    Some(code)
+                }
+                (Role::Bidang, None) => return Err(usage("role bidang needs --bidang CODE")),
+                (_, Some(_)) => return Err(usage("--bidang is only for role bidang")),
+                (_, None) => None,
+            };
+            let password_hash = if *password_stdin {
+                let mut pw = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut pw)
+                    .context("reading the password from stdin")?;
+                let pw = pw.trim_end_matches(['\r', '\n']);
+                if pw.chars().count() < 8 {
+                    return Err(usage("the password must have at least 8 characters"));
+                }
+                Some(hash_password(pw)?)
+            } else {
+                None
+            };
+            let store = open_store(rt).await?;
+            let token = new_api_token();
+            store
+                .create_user(NewUser {
+                    username: username.clone(),
+                    role,
+                    bidang,
+                    display_name: display_name.clone(),
+                    token_hash: hash_secret(&token),
+                    password_hash,
+                    created_at: chrono::Utc::now(),
+                })
+                .await
+                .map_err(|e| match e {
+                    aduan_core::store::StoreError::AlreadyExists(_) => {
+                        usage(format!("user `{}` already exists", username.as_str()))
+                    }
+                    other => Failure::from(anyhow::Error::new(other)),
+                })?;
+            println!("created user {} with role {role}", username.as_str());
+            println!("API token (shown once; keep it secret):");
+            println!("{token}");
+            Ok(())
+        }
+        UserCmd::List => {
+            let store = open_store(rt).await?;
+            let users = store.list_users().await.context("listing users")?;
+            println!(
+                "{:<24} {:<8} {:<12} {:<8} display name",
+                "username", "role", "bidang", "status"
+            );
+            for u in users {
+                println!(
+                    "{:<24} {:<8} {:<12} {:<8} {}",
+                    u.username.as_str(),
+                    u.role.as_str(),
+                    u.bidang.as_ref().map(|b| b.as_str()).unwrap_or("-"),
+                    if u.disabled { "disabled" } else { "active" },
+                    u.display_name.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        UserCmd::Disable { username } => {
+            let name = Username::parse(username).map_err(|e| usage(e.to_string()))?;
+            let store = open_store(rt).await?;
+            if store.disable_user(&name).await.context("disabling user")? {
+                println!("user {username} disabled");
+                Ok(())
+            } else {
+                Err(Failure {
+                    code: 1,
+                    error: anyhow::anyhow!("no user named `{username}`"),
+                })
+            }
+        }
+    }
+}
+
+/// Argon2id hash in PHC string form.
+pub fn hash_password(pw: &str) -> Result<String, Failure> {
+    use argon2::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(pw.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Failure::from(anyhow::anyhow!("hashing the password: {e}")))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,291 @@
+//! Test harness: start the real application in-process on port 0 with a fresh database
+//! (SQLite in a temp dir, or a new PostgreSQL database on 127.0.0.1:5432), create staff
+//! accounts and talk to it over HTTP.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use aduan::app::{Application, Overrides};
+use aduan_core::desk::{Clock, Desk};
+use aduan_core::model::NewUser;
+use aduan_core::outbox::{Outbox, ReplySender};
+use aduan_core::secret::{hash_secret, new_api_token};
+use aduan_core::types::{BidangCode, Channel, Role, Username};
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A clock tests move by hand.
+#[derive(Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+impl ManualClock {
+    pub fn new(t: DateTime<Utc>) -> Self {
+        ManualClock(Arc::new(Mutex::new(t)))
+    }
+    pub fn advance(&self, d: chrono::Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+}
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub desk: Desk,
+    pub outbox: Outbox,
+    pub shutdown: CancellationToken,
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    pub config_path: PathBuf,
+}
+
+pub struct Options {
+    pub backend: Backend,
+    pub rate_limit: &'static str,
+    pub business_hours: bool,
+    pub clock: Option<Arc<dyn Clock>>,
+    pub senders: HashMap<Channel, Arc<dyn ReplySender>>,
+    pub max_attachment_bytes: u64,
+    pub no_outbox_worker: bool,
+}
+
+impl Options {
+    pub fn new(backend: Backend) -> Self {
+        Options {
+            backend,
+            rate_limit: "off",
+            business_hours: false,
+            clock: None,
+            senders: HashMap::new(),
+            max_attachment_bytes: 1024 * 1024,
+            no_outbox_worker: false,
+        }
+    }
+}
+
+pub async fn database_url(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => aduan_store::testing::fresh_sqlite_url(dir),
+        Backend::Postgres => aduan_store::testing::fresh_postgres_url().await,
+    }
+}
+
+/// Write a config file for a test daemon and return its path.
+pub fn write_config(
+    dir: &std::path::Path,
+    db_url: &str,
+    listen: &str,
+    rate_limit: &str,
+    business_hours: bool,
+    max_attachment_bytes: u64,
+) -> PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let holidays = root.join("config/holidays-2026.toml");
+    let text = format!(
+        r#"
+[server]
+listen = "{listen}"
+public_base_url = "http://{listen}"
+[database]
+url = "{db_url}"
+[office]
+name = "Dinas Kependudukan dan Pencatatan Sipil Kabupaten Buleleng"
+timezone = "Asia/Makassar"
+ticket_prefix = "ADU"
+[[bidang]]
+code = "dafduk"
+name = "Bidang Pelayanan Pendaftaran Penduduk"
+keywords = ["ktp", "kk", "kartu keluarga", "pindah"]
+[[bidang]]
+code = "capil"
+name = "Bidang Pelayanan Pencatatan Sipil"
+keywords = ["akta", "kelahiran"]
+[calendar]
+business_hours = {business_hours}
+mon = ["07:30-12:00", "12:45-16:00"]
+tue = ["07:30-12:00", "12:45-16:00"]
+wed = ["07:30-12:00", "12:45-16:00"]
+thu = ["07:30-12:00", "12:45-16:00"]
+fri = ["07:00-11:00", "11:30-14:00"]
+holidays = "{holidays}"
+[sla]
+receive = "10m"
+triage = "5m"
+resolve = "1h"
+review = "15m"
+follow_up = "20m"
+escalate_to = ["kasi@example.go.id"]
+[channels.web]
+enabled = true
+max_attachment_bytes = {max_attachment_bytes}
+rate_limit = "{rate_limit}"
+[digest]
+schedule = "0 0 7 1 * *"
+recipients = ["kadis@example.go.id"]
+"#,
+        holidays = holidays.display()
+    );
+    let path = dir.join("aduan.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub async fn spawn(opts: Options) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = database_url(opts.backend, dir.path()).await;
+    let config_path = write_config(
+        dir.path(),
+        &db_url,
+        "127.0.0.1:0",
+        opts.rate_limit,
+        opts.business_hours,
+        opts.max_attachment_bytes,
+    );
+    let rt = aduan::config::load(&config_path, Vec::<(String, String)>::new())
+        .unwrap()
+        .validate(&config_path)
+        .unwrap();
+    let app = Application::build(
+        rt,
+        Overrides {
+            clock: opts.clock,
+            senders: opts.senders,
+            no_outbox_worker: opts.no_outbox_worker,
+        },
+    )
+    .await
+    .unwrap();
+    let addr = app.local_addr();
+    let desk = app.desk().clone();
+    let outbox = app.outbox().clone();
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move { app.run().await.unwrap() });
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        desk,
+        outbox,
+        shutdown,
+        dir,
+        db_url,
+        config_path,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Create a staff account and return its bearer token.
+    pub async fn user(&self, name: &str, role: Role, bidang: Option<&str>) -> String {
+        let token = new_api_token();
+        self.desk
+            .store()
+            .create_user(NewUser {
+                username: Username::parse(name).unwrap(),
+                role,
+                bidang: bidang.map(|b| BidangCode::parse(b).unwrap()),
+                display_name: None,
+                token_hash: hash_secret(&token),
+                password_hash: None,
+                created_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        token
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// File a complaint through the JSON API; returns (ticket, access code).
+    pub async fn submit(&self, body: serde_json::Value) -> (String, String) {
+        let (s, v) = self.post_json("/api/v1/complaints", None, body).await;
+        assert_eq!(s, 201, "{v}");
+        (
+            v["ticket"].as_str().unwrap().to_string(),
+            v["access_code"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn act(
+        &self,
+        token: &str,
+        ticket: &str,
+        action: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.post_json(
+            &format!("/api/v1/admin/complaints/{ticket}/{action}"),
+            Some(token),
+            body,
+        )
+        .await
+    }
+}
+
+/// Generate one `#[tokio::test]` per backend for each listed async test function.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::Sqlite).await })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::Postgres).await })+
+        }
+    };
+}

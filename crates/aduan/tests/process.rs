@@ -1,0 +1,318 @@
+//! The real binary as an operator runs it: `check-config`, `user add`, graceful SIGTERM,
+//! and SIGKILL in the middle of a burst of submissions (every complaint that got a 201 is
+//! there exactly once after a restart), on SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::Backend;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_aduan");
+
+fn cmd(config: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true);
+    c
+}
+
+/// Start `aduan serve` and wait for "listening on ADDR".
+async fn start(config: &Path) -> (Child, String) {
+    let mut child = cmd(config)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if let Some(i) = l.find("listening on ") {
+                let rest = &l[i + "listening on ".len()..];
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("daemon exited before listening");
+    })
+    .await
+    .expect("daemon did not start in 60 s");
+    // Keep draining stderr so the daemon never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    let st = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+async fn setup(b: Backend) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::database_url(b, dir.path()).await;
+    let cfg = common::write_config(dir.path(), &url, "127.0.0.1:0", "off", true, 1 << 20);
+    (dir, cfg)
+}
+
+async fn sigkill_during_a_burst_loses_and_duplicates_nothing(b: Backend) {
+    let (_dir, cfg) = setup(b).await;
+    let (mut child, addr) = start(&cfg).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let url = format!("http://{addr}/api/v1/complaints");
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let http = http.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0.. {
+                let marker = format!("burst-{w}-{i}");
+                match http
+                    .post(&url)
+                    .json(&json!({"body": format!("Pengaduan {marker}")}))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 201 => {
+                        let v: serde_json::Value = match r.json().await {
+                            Ok(v) => v,
+                            Err(_) => break, // killed while answering: not acknowledged
+                        };
+                        acked.push((v["ticket"].as_str().unwrap().to_string(), marker));
+                    }
+                    _ => break,
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    child.start_kill().unwrap(); // SIGKILL
+    child.wait().await.unwrap();
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    assert!(
+        acked.len() > 20,
+        "burst too small to mean anything: {}",
+        acked.len()
+    );
+
+    // Restart on the same database and check every acknowledged complaint once.
+    let (mut child, addr) = start(&cfg).await;
+    let out = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["user", "add", "--username", "kasi1", "--role", "kasi"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let month = {
+        let t = &acked[0].0;
+        format!("{}-{}", &t[4..8], &t[8..10])
+    };
+    let lb: serde_json::Value = http
+        .get(format!(
+            "http://{addr}/api/v1/admin/logbook?month={month}&format=json"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = lb["rows"].as_array().unwrap();
+    let mut tickets = HashSet::new();
+    let mut markers = HashSet::new();
+    for r in rows {
+        assert!(
+            tickets.insert(r["ticket"].as_str().unwrap().to_string()),
+            "ticket twice"
+        );
+        let text = r["text"].as_str().unwrap();
+        let marker = text.trim_start_matches("Pengaduan ").to_string();
+        assert!(markers.insert(marker), "complaint stored twice: {text}");
+    }
+    for (ticket, marker) in &acked {
+        assert!(tickets.contains(ticket), "acknowledged {ticket} lost");
+        assert!(markers.contains(marker), "acknowledged {marker} lost");
+    }
+    signal(&child, "-TERM");
+    child.wait().await.unwrap();
+}
+
+async fn sigterm_stops_gracefully_within_ten_seconds(b: Backend) {
+    let (_dir, cfg) = setup(b).await;
+    let (mut child, addr) = start(&cfg).await;
+    let r = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t = Instant::now();
+    signal(&child, "-TERM");
+    let st = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exit within 10 s")
+        .unwrap();
+    assert!(st.success(), "exit code 0 after SIGTERM: {st:?}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+on_both_backends!(
+    sigkill_during_a_burst_loses_and_duplicates_nothing,
+    sigterm_stops_gracefully_within_ten_seconds,
+);
+
+#[tokio::test]
+async fn check_config_and_cli_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = aduan_store::testing::fresh_sqlite_url(dir.path());
+    let cfg = common::write_config(dir.path(), &url, "127.0.0.1:0", "off", true, 1 << 20);
+    let out = cmd(&cfg)
+        .arg("check-config")
+        .env("ADUAN__CHANNELS__TELEGRAM__TOKEN", "123:SECRET-TOKEN")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("[server]") && text.contains("Asia/Makassar"),
+        "{text}"
+    );
+    assert!(!text.contains("SECRET-TOKEN"), "secret printed: {text}");
+
+    // The env override is applied.
+    let out = cmd(&cfg)
+        .arg("check-config")
+        .env("ADUAN__OFFICE__TICKET_PREFIX", "LPR")
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"LPR\""));
+
+    // Unknown key → exit 2, naming it.
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[server]\n", "[server]\nlisten_port = 9\n");
+    std::fs::write(&bad, text).unwrap();
+    let out = cmd(&bad).arg("check-config").output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listen_port"), "{err}");
+
+    // Bad values → exit 2, each named.
+    let out = cmd(&cfg)
+        .arg("check-config")
+        .env("ADUAN__OFFICE__TIMEZONE", "Mars/Base")
+        .env("ADUAN__SLA__TRIAGE", "soon")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("office.timezone") && err.contains("sla.triage"),
+        "{err}"
+    );
+
+    // Bad usage → 2.
+    let out = cmd(&cfg)
+        .args(["user", "add", "--username", "x", "--role", "boss"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = cmd(&cfg)
+        .args(["user", "add", "--username", "b1", "--role", "bidang"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // user add / list / disable.
+    let mut add = cmd(&cfg)
+        .args([
+            "user",
+            "add",
+            "--username",
+            "staf1",
+            "--role",
+            "staf",
+            "--display-name",
+            "Staf Satu",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncWriteExt;
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"rahasia-sekali\n")
+        .await
+        .unwrap();
+    let out = add.wait_with_output().await.unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(token.starts_with("adu_") && !token.contains(' '));
+    let out = cmd(&cfg)
+        .args(["user", "add", "--username", "staf1", "--role", "staf"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "duplicate username");
+    let out = cmd(&cfg).args(["user", "list"]).output().await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("staf1"));
+    let out = cmd(&cfg)
+        .args(["user", "disable", "staf1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let out = cmd(&cfg)
+        .args(["user", "disable", "nobody"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -1,0 +1,265 @@
+//! The logbook FM-PDIP-03-02 ("Log Book Penanganan Pengaduan Tidak Langsung"): one row per
+//! complaint received in a month, columns in the SOP's order, and its CSV form.
+//!
+//! Rows never carry the complainant's identity fields; texts are masked when the reader may
+//! not see identities.
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::mask::mask_text;
+use crate::model::ComplaintRecord;
+use crate::types::{ParseError, Resolution};
+
+/// Column headings in the SOP's order.
+pub const COLUMNS: [&str; 7] = [
+    "No.",
+    "Isi Pengaduan & Sumber",
+    "Bidang Terkait",
+    "Tindak Lanjut Aduan",
+    "Tindak Lanjut ke Pengadu",
+    "Status",
+    "Paraf Kabid PDIP",
+];
+
+/// A calendar month `YYYY-MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    pub year: i32,
+    pub month: u32,
+}
+
+impl Month {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let err = || ParseError::new("month", format!("`{s}`: expected YYYY-MM"));
+        let (y, m) = s.split_once('-').ok_or_else(err)?;
+        if y.len() != 4 || m.len() != 2 {
+            return Err(err());
+        }
+        let year: i32 = y.parse().map_err(|_| err())?;
+        let month: u32 = m.parse().map_err(|_| err())?;
+        if !(1..=12).contains(&month) || !(2000..=2999).contains(&year) {
+            return Err(err());
+        }
+        Ok(Month { year, month })
+    }
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("valid month")
+    }
+    pub fn next(self) -> Month {
+        if self.month == 12 {
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Month {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+    pub fn prev(self) -> Month {
+        if self.month == 1 {
+            Month {
+                year: self.year - 1,
+                month: 12,
+            }
+        } else {
+            Month {
+                year: self.year,
+                month: self.month - 1,
+            }
+        }
+    }
+    /// `[start, end)` of the month in the office time zone, as UTC instants.
+    pub fn range(self, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+        let at = |d: NaiveDate| {
+            tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+                .earliest()
+                .expect("midnight exists")
+                .with_timezone(&Utc)
+        };
+        (at(self.first_day()), at(self.next().first_day()))
+    }
+    /// The month containing `t` in `tz`.
+    pub fn of(t: DateTime<Utc>, tz: Tz) -> Month {
+        let l = t.with_timezone(&tz);
+        Month {
+            year: l.year(),
+            month: l.month(),
+        }
+    }
+    /// Indonesian month name and year, e.g. "Maret 2026".
+    pub fn label_id(self) -> String {
+        const NAMES: [&str; 12] = [
+            "Januari",
+            "Februari",
+            "Maret",
+            "April",
+            "Mei",
+            "Juni",
+            "Juli",
+            "Agustus",
+            "September",
+            "Oktober",
+            "November",
+            "Desember",
+        ];
+        format!("{} {}", NAMES[(self.month - 1) as usize], self.year)
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// Paraf of a row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowParaf {
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One logbook line.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogbookRow {
+    pub no: usize,
+    pub ticket: String,
+    pub received_at: DateTime<Utc>,
+    pub channel: String,
+    pub source: String,
+    pub category: Option<String>,
+    pub text: String,
+    pub bidang: Option<String>,
+    pub solution: Option<String>,
+    pub answer: Option<String>,
+    pub status: Option<Resolution>,
+    pub state: String,
+    pub paraf: Option<RowParaf>,
+}
+
+impl LogbookRow {
+    /// "Isi Pengaduan & Sumber" cell.
+    pub fn isi_dan_sumber(&self) -> String {
+        format!("[{}] {} (Sumber: {})", self.ticket, self.text, self.source)
+    }
+    /// "Status" cell: selesai / tidak, empty while open.
+    pub fn status_cell(&self) -> &'static str {
+        match self.status {
+            Some(Resolution::Selesai) => "selesai",
+            Some(Resolution::Tidak) => "tidak",
+            None => "",
+        }
+    }
+    pub fn paraf_cell(&self, tz: Tz) -> String {
+        self.paraf
+            .as_ref()
+            .map(|p| format!("{} ({})", p.by, p.at.with_timezone(&tz).format("%d-%m-%Y")))
+            .unwrap_or_default()
+    }
+}
+
+/// Build rows from complaints ordered by receipt; `mask` hides personal data in texts.
+pub fn rows(records: &[ComplaintRecord], mask: bool) -> Vec<LogbookRow> {
+    let m = |s: &str| if mask { mask_text(s) } else { s.to_string() };
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| LogbookRow {
+            no: i + 1,
+            ticket: r.ticket.to_string(),
+            received_at: r.received_at,
+            channel: r.channel.as_str().into(),
+            source: r.channel.source_label().into(),
+            category: r.category.map(|c| c.label().to_string()),
+            text: m(&r.body),
+            bidang: r.bidang.as_ref().map(|b| b.to_string()),
+            solution: r.solution.as_deref().map(m),
+            answer: r.answer.as_deref().map(m),
+            status: r.status,
+            state: r.state.as_str().into(),
+            paraf: match (&r.paraf_by, r.paraf_at) {
+                (Some(by), Some(at)) => Some(RowParaf { by: by.clone(), at }),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+fn csv_cell(s: &str) -> String {
+    // Neutralize spreadsheet formulas (CSV injection) and quote every cell.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The logbook as CSV (RFC 4180, CRLF line ends, UTF-8 with BOM so spreadsheets read it).
+pub fn to_csv(rows: &[LogbookRow], tz: Tz) -> String {
+    let mut out = String::from("\u{feff}");
+    out.push_str(
+        &COLUMNS
+            .iter()
+            .map(|c| csv_cell(c))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    out.push_str("\r\n");
+    for r in rows {
+        let cells = [
+            r.no.to_string(),
+            r.isi_dan_sumber(),
+            r.bidang.clone().unwrap_or_default(),
+            r.solution.clone().unwrap_or_default(),
+            r.answer.clone().unwrap_or_default(),
+            r.status_cell().to_string(),
+            r.paraf_cell(tz),
+        ];
+        out.push_str(
+            &cells
+                .iter()
+                .map(|c| csv_cell(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_parse_and_range_in_wita() {
+        let m = Month::parse("2026-03").unwrap();
+        let (a, b) = m.range(chrono_tz::Asia::Makassar);
+        assert_eq!(a.to_rfc3339(), "2026-02-28T16:00:00+00:00");
+        assert_eq!(b.to_rfc3339(), "2026-03-31T16:00:00+00:00");
+        assert_eq!(
+            Month::parse("2026-12").unwrap().next(),
+            Month::parse("2027-01").unwrap()
+        );
+        assert_eq!(
+            Month::parse("2026-01").unwrap().prev(),
+            Month::parse("2025-12").unwrap()
+        );
+        for bad in ["2026-13", "2026-3", "26-03", "2026/03", ""] {
+            assert!(Month::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(m.label_id(), "Maret 2026");
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        assert_eq!(csv_cell("a \"b\""), "\"a \"\"b\"\"\"");
+        assert_eq!(csv_cell("=SUM(A1)"), "\"'=SUM(A1)\"");
+    }
+}

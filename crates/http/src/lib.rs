@@ -1,0 +1,156 @@
+//! Shared HTTP plumbing for the public channels and the staff API: the SPEC's JSON error
+//! body (`{"error": {"code", "message"}}`), one status per error kind, and a JSON extractor
+//! whose rejections become precise 4xx answers instead of axum's plain-text defaults.
+
+use aduan_core::desk::DeskError;
+use aduan_core::store::StoreError;
+use aduan_core::types::State;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+/// Largest JSON request body accepted anywhere (SPEC §4).
+pub const MAX_JSON_BYTES: usize = 1024 * 1024;
+
+/// An error answered to an HTTP client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Current workflow state, for 409 answers.
+    pub state: Option<State>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            state: None,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+    }
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "not found")
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut err = json!({ "code": self.code, "message": self.message });
+        let mut body = json!({});
+        if let Some(s) = self.state {
+            err["state"] = json!(s.as_str());
+            body["state"] = json!(s.as_str());
+        }
+        body["error"] = err;
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, code = self.code, message = %self.message, "request failed");
+        }
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) | StoreError::Conflict => {
+                ApiError::unavailable("the database is busy or unreachable; please retry")
+            }
+            StoreError::AlreadyExists(m) => {
+                ApiError::new(StatusCode::CONFLICT, "already_exists", m)
+            }
+            StoreError::Corrupt(m) | StoreError::Other(m) => {
+                tracing::error!(error = %m, "storage error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal storage error",
+                )
+            }
+        }
+    }
+}
+
+impl From<DeskError> for ApiError {
+    fn from(e: DeskError) -> Self {
+        match e {
+            DeskError::Invalid { field, message } => {
+                ApiError::unprocessable(format!("{field}: {message}"))
+            }
+            DeskError::NotFound => ApiError::not_found(),
+            DeskError::Forbidden(m) => ApiError::forbidden(m),
+            DeskError::InvalidState { action, state } => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "invalid_state",
+                message: format!("cannot {action} a complaint in state {state}"),
+                state: Some(state),
+            },
+            DeskError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// `axum::Json` with SPEC-shaped rejections: 415 wrong content type, 400 malformed JSON,
+/// 422 wrong fields/types (unknown fields included), 413 over 1 MiB.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(r) => Err(json_rejection(r)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("malformed JSON: {}", e.body_text()))
+        }
+        JsonRejection::JsonDataError(e) => ApiError::unprocessable(e.body_text()),
+        JsonRejection::BytesRejection(e) => {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large(format!("request body larger than {MAX_JSON_BYTES} bytes"))
+            } else {
+                ApiError::bad_request(e.body_text())
+            }
+        }
+        other => ApiError::new(other.status(), "bad_request", other.body_text()),
+    }
+}
+
+/// Fallback for unknown routes: JSON 404.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found()
+}

@@ -1,0 +1,203 @@
+//! The reply outbox: rows written in the same transaction as the change that caused them,
+//! then leased by the reply worker.
+//!
+//! Lease protocol: a claim sets `claimed_until` and a fresh random `claim_token` on due
+//! pending rows whose lease is absent or expired. Completion only applies while the token
+//! still matches; once a lease expired and another worker re-claimed the row, the first
+//! worker's completion is ignored (`Ok(false)`). A successful send also records the outbound
+//! message in the complaint's conversation, in the same transaction.
+
+use chrono::{DateTime, Duration, Utc};
+
+use aduan_core::model::{Direction, NewReply, OutboxItem, ReplyOutcome};
+use aduan_core::store::StoreError;
+
+use crate::backend::{Backend, Conn, RowExt, args, db_err, from_ms};
+use crate::complaints::APPEND_MESSAGE;
+use crate::rows;
+
+const INSERT: &str = "\
+    INSERT INTO outbox (complaint_id, kind, channel, recipient, template, vars, status, \
+    attempts, max_attempts, next_attempt_at, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8)";
+
+const FAIL_CORRUPT: &str = "\
+    UPDATE outbox SET status = 'failed', last_error = $2, claimed_until = NULL, \
+    claim_token = NULL WHERE id = $1";
+
+const MARK_SENT: &str = "\
+    UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $3, \
+    external_id = $4, last_error = NULL, claimed_until = NULL, claim_token = NULL \
+    WHERE id = $1 AND claim_token = $2 AND status = 'pending' \
+    RETURNING complaint_id, channel";
+
+const MARK_RETRY: &str = "\
+    UPDATE outbox SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4, \
+    claimed_until = NULL, claim_token = NULL \
+    WHERE id = $1 AND claim_token = $2 AND status = 'pending'";
+
+const MARK_FAILED: &str = "\
+    UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $3, \
+    claimed_until = NULL, claim_token = NULL \
+    WHERE id = $1 AND claim_token = $2 AND status = 'pending'";
+
+/// When the worker should look again: a pending row is due at `next_attempt_at`, or when
+/// its current lease runs out if that is later.
+const NEXT_DUE: &str = "\
+    SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at \
+    THEN claimed_until ELSE next_attempt_at END) AS due \
+    FROM outbox WHERE status = 'pending'";
+
+/// Queue a reply (pending, no attempts yet, due at `now`).
+pub(crate) async fn insert_reply<B: Backend>(
+    conn: &mut Conn<B>,
+    complaint_id: i64,
+    r: NewReply,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let vars = serde_json::to_string(&r.vars)
+        .map_err(|e| StoreError::Other(format!("outbox vars: {e}")))?;
+    B::execute(
+        conn,
+        INSERT,
+        args![
+            complaint_id,
+            r.kind.as_str(),
+            r.channel.as_str(),
+            r.recipient,
+            r.template,
+            vars,
+            r.max_attempts,
+            now,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Lease up to `limit` due rows until `now + lease`.
+///
+/// A row whose stored data no longer parses is marked failed (with the reason) in the same
+/// transaction instead of blocking the outbox.
+pub(crate) async fn claim<B: Backend>(
+    b: &B,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: u32,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut tx = b.begin_write().await?;
+    let claimed = B::fetch_all(
+        &mut tx,
+        B::CLAIM_REPLIES_SQL,
+        args![now + lease, token, now, i64::from(limit)],
+    )
+    .await?;
+    let mut items = Vec::with_capacity(claimed.len());
+    for row in claimed {
+        match rows::outbox_item(&row) {
+            Ok(item) => items.push(item),
+            Err(e) => {
+                let id = row.i64("id")?;
+                tracing::error!(outbox_id = id, error = %e, "unreadable outbox row marked failed");
+                B::execute(&mut tx, FAIL_CORRUPT, args![id, e.to_string()]).await?;
+            }
+        }
+    }
+    tx.commit().await.map_err(db_err)?;
+    items.sort_by_key(|i| i.id);
+    Ok(items)
+}
+
+/// Record a send outcome if `item`'s lease is still ours.
+pub(crate) async fn complete<B: Backend>(
+    b: &B,
+    item: &OutboxItem,
+    outcome: ReplyOutcome,
+) -> Result<bool, StoreError> {
+    let token = item.claim_token.as_str();
+    match outcome {
+        ReplyOutcome::Sent {
+            external_id,
+            at,
+            text,
+        } => {
+            let mut tx = b.begin_write().await?;
+            let marked = B::fetch_optional(
+                &mut tx,
+                MARK_SENT,
+                args![item.id, token, at, external_id.as_deref()],
+            )
+            .await?;
+            let Some(row) = marked else {
+                tx.rollback().await.map_err(db_err)?;
+                return Ok(false);
+            };
+            let complaint_id = row.i64("complaint_id")?;
+            let channel = row.text("channel")?;
+            B::execute(
+                &mut tx,
+                APPEND_MESSAGE,
+                args![
+                    complaint_id,
+                    Direction::Out.as_str(),
+                    at,
+                    text,
+                    external_id,
+                    channel,
+                ],
+            )
+            .await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(true)
+        }
+        ReplyOutcome::Retry {
+            error,
+            next_attempt_at,
+        } => {
+            let mut conn = b.write_conn().await?;
+            let n = B::execute(
+                &mut conn,
+                MARK_RETRY,
+                args![item.id, token, error, next_attempt_at],
+            )
+            .await?;
+            Ok(n > 0)
+        }
+        ReplyOutcome::Failed { error } => {
+            let mut conn = b.write_conn().await?;
+            let n = B::execute(&mut conn, MARK_FAILED, args![item.id, token, error]).await?;
+            Ok(n > 0)
+        }
+    }
+}
+
+/// Earliest moment a pending row may be claimed, if any.
+pub(crate) async fn next_due<B: Backend>(b: &B) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let mut conn = b.read_conn().await?;
+    let row = B::fetch_optional(&mut conn, NEXT_DUE, args![]).await?;
+    match row {
+        Some(r) => r.opt_i64("due")?.map(|ms| from_ms(ms, "due")).transpose(),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aduan_core::model::ReplyStatus;
+
+    #[test]
+    fn status_strings_in_sql_match_the_domain() {
+        for (status, sql) in [
+            (ReplyStatus::Pending, INSERT),
+            (ReplyStatus::Sent, MARK_SENT),
+            (ReplyStatus::Failed, MARK_FAILED),
+        ] {
+            assert!(sql.contains(&format!("'{}'", status.as_str())));
+        }
+    }
+}

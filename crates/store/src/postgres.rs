@@ -1,0 +1,116 @@
+//! The PostgreSQL backend.
+//!
+//! One pool of [`POOL_SIZE`] connections serves reads and writes; several aduan replicas may
+//! share the database. Cross-replica safety comes from the database itself: the ticket
+//! counter upsert takes a row lock (numbering serializes per month), unique constraints
+//! decide duplicate races, outbox claims use `FOR UPDATE SKIP LOCKED` so workers never wait
+//! on or double-claim each other's rows, and migrations run under a transaction-scoped
+//! advisory lock. Multi-query reads run in `REPEATABLE READ READ ONLY` transactions so they
+//! see one snapshot.
+
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres};
+
+use aduan_core::store::StoreError;
+
+use crate::backend::{Backend, Stmt, Tx, args, bind_args_fn, db_err, impl_backend_queries};
+use crate::migrate::{self, Migration};
+
+/// Connections per store (per replica).
+pub const POOL_SIZE: u32 = 10;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Key of the advisory lock held while migrating (ASCII "aduan" + 1).
+const MIGRATION_LOCK: i64 = 0x6164_7561_6e01;
+
+/// Leases due outbox rows, skipping rows another worker is claiming right now.
+const CLAIM_REPLIES: &str = "\
+    WITH due AS ( \
+        SELECT id FROM outbox \
+        WHERE status = 'pending' AND next_attempt_at <= $3 \
+        AND (claimed_until IS NULL OR claimed_until <= $3) \
+        ORDER BY next_attempt_at, id LIMIT $4 \
+        FOR UPDATE SKIP LOCKED) \
+    UPDATE outbox o SET claimed_until = $1, claim_token = $2 \
+    FROM due, complaints c \
+    WHERE o.id = due.id AND c.id = o.complaint_id \
+    RETURNING o.id, o.complaint_id, o.kind, o.channel, o.recipient, o.template, o.vars, \
+        o.attempts, o.max_attempts, o.claim_token, c.ticket";
+
+/// aduan's store on a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connect to a `postgres://` / `postgresql://` URL (one connection is opened eagerly,
+    /// so an unreachable server fails here). Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .map_err(db_err)?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// Close the pool (waits for checked-out connections to come back).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+bind_args_fn!(Postgres);
+
+impl Backend for PostgresStore {
+    type Db = Postgres;
+    type Row = sqlx::postgres::PgRow;
+
+    const NAME: &'static str = "postgres";
+    const MIGRATIONS: &'static [Migration] = migrate::POSTGRES;
+    const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
+
+    async fn begin_write(&self) -> Result<Tx<Self>, StoreError> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
+    async fn begin_read(&self) -> Result<Tx<Self>, StoreError> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(db_err)
+    }
+
+    async fn read_conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(db_err)
+    }
+
+    async fn write_conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(db_err)
+    }
+
+    async fn lock_migrations(conn: &mut PgConnection) -> Result<(), StoreError> {
+        Self::execute(
+            conn,
+            "SELECT pg_advisory_xact_lock($1)",
+            args![MIGRATION_LOCK],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn execute_batch(conn: &mut PgConnection, batch: Vec<Stmt>) -> Result<(), StoreError> {
+        // The extended protocol prepares one statement at a time.
+        for s in batch {
+            Self::execute(conn, s.sql, s.args).await?;
+        }
+        Ok(())
+    }
+
+    impl_backend_queries!(Postgres);
+}

@@ -1,0 +1,212 @@
+//! Row → domain record mapping, shared by both backends.
+//!
+//! Every `SELECT` that feeds a mapper here lists exactly the columns the mapper reads (the
+//! `*_COLUMNS` macros), so the SQL and the mapping stay side by side. Stored strings are
+//! re-parsed into domain types; anything that does not parse is [`StoreError::Corrupt`],
+//! never a panic.
+
+use aduan_core::model::{
+    AttachmentMeta, ComplaintRecord, Direction, Identity, Message, OutboxItem, QueueItem,
+    ReplyKind, ReplyStatus, ReplyView, User,
+};
+use aduan_core::store::StoreError;
+use aduan_core::types::{BidangCode, TicketNumber, Username};
+use aduan_core::workflow::HistoryEntry;
+
+use crate::backend::RowExt;
+
+/// Columns read by [`complaint`], unqualified (table `complaints`).
+macro_rules! complaint_columns {
+    () => {
+        "id, ticket, channel, external_id, received_at, name, address, email, phone, handle, \
+         category, target, body, letter_number, state, state_entered_at, due_at, bidang, \
+         solution, answer, status, close_reason, paraf_by, paraf_at, access_code_hash, version, \
+         created_at, updated_at"
+    };
+}
+pub(crate) use complaint_columns;
+
+/// Columns read by [`history`] (table `history`, aliased `h`).
+macro_rules! history_columns {
+    () => {
+        "h.complaint_id, h.step, h.action, h.state, h.actor, h.at, h.due_at, h.elapsed_seconds, \
+         h.breached, h.note"
+    };
+}
+pub(crate) use history_columns;
+
+/// Columns read by [`user`] (table `users`).
+macro_rules! user_columns {
+    () => {
+        "id, username, role, bidang, display_name, disabled, created_at, password_hash"
+    };
+}
+pub(crate) use user_columns;
+
+pub(crate) fn ticket(s: &str) -> Result<TicketNumber, StoreError> {
+    TicketNumber::parse(s).map_err(|e| StoreError::Corrupt(format!("ticket `{s}`: {e}")))
+}
+
+fn bidang(s: &str) -> Result<BidangCode, StoreError> {
+    BidangCode::parse(s).map_err(|e| StoreError::Corrupt(format!("bidang `{s}`: {e}")))
+}
+
+fn opt_bidang<R: RowExt>(r: &R, col: &str) -> Result<Option<BidangCode>, StoreError> {
+    r.opt_text(col)?.as_deref().map(bidang).transpose()
+}
+
+/// A complaint row with empty conversation, history, replies, attachments and shares.
+pub(crate) fn complaint<R: RowExt>(r: &R) -> Result<ComplaintRecord, StoreError> {
+    Ok(ComplaintRecord {
+        id: r.i64("id")?,
+        ticket: ticket(&r.text("ticket")?)?,
+        channel: r.parsed("channel")?,
+        external_id: r.opt_text("external_id")?,
+        received_at: r.at("received_at")?,
+        identity: Identity {
+            name: r.opt_text("name")?,
+            address: r.opt_text("address")?,
+            email: r.opt_text("email")?,
+            phone: r.opt_text("phone")?,
+            handle: r.opt_text("handle")?,
+        },
+        category: r.opt_parsed("category")?,
+        target: r.opt_text("target")?,
+        body: r.text("body")?,
+        letter_number: r.opt_text("letter_number")?,
+        state: r.parsed("state")?,
+        state_entered_at: r.at("state_entered_at")?,
+        due_at: r.opt_at("due_at")?,
+        bidang: opt_bidang(r, "bidang")?,
+        solution: r.opt_text("solution")?,
+        answer: r.opt_text("answer")?,
+        status: r.opt_parsed("status")?,
+        close_reason: r.opt_text("close_reason")?,
+        paraf_by: r.opt_text("paraf_by")?,
+        paraf_at: r.opt_at("paraf_at")?,
+        identity_shared_with: Vec::new(),
+        access_code_hash: r.opt_text("access_code_hash")?,
+        version: r.i64("version")?,
+        created_at: r.at("created_at")?,
+        updated_at: r.at("updated_at")?,
+        messages: Vec::new(),
+        history: Vec::new(),
+        replies: Vec::new(),
+        attachments: Vec::new(),
+    })
+}
+
+/// `(complaint_id, entry)` from a row with [`history_columns`].
+pub(crate) fn history<R: RowExt>(r: &R) -> Result<(i64, HistoryEntry), StoreError> {
+    Ok((
+        r.i64("complaint_id")?,
+        HistoryEntry {
+            step: r.opt_parsed("step")?,
+            action: r.text("action")?,
+            state: r.parsed("state")?,
+            actor: r.text("actor")?,
+            at: r.at("at")?,
+            due_at: r.opt_at("due_at")?,
+            elapsed_seconds: r.opt_i64("elapsed_seconds")?,
+            breached: r.boolean("breached")?,
+            note: r.opt_text("note")?,
+        },
+    ))
+}
+
+/// `(complaint_id, bidang)` of an identity share.
+pub(crate) fn share<R: RowExt>(r: &R) -> Result<(i64, BidangCode), StoreError> {
+    Ok((r.i64("complaint_id")?, bidang(&r.text("bidang")?)?))
+}
+
+/// A conversation message (`direction, at, text, external_id`).
+pub(crate) fn message<R: RowExt>(r: &R) -> Result<Message, StoreError> {
+    let direction = match r.text("direction")?.as_str() {
+        "in" => Direction::In,
+        "out" => Direction::Out,
+        other => return Err(StoreError::Corrupt(format!("direction `{other}`"))),
+    };
+    Ok(Message {
+        direction,
+        at: r.at("at")?,
+        text: r.text("text")?,
+        external_id: r.opt_text("external_id")?,
+    })
+}
+
+fn reply_kind<R: RowExt>(r: &R) -> Result<ReplyKind, StoreError> {
+    let s = r.text("kind")?;
+    ReplyKind::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("reply kind `{s}`")))
+}
+
+/// An outbox row as staff see it.
+pub(crate) fn reply_view<R: RowExt>(r: &R) -> Result<ReplyView, StoreError> {
+    let status = r.text("status")?;
+    Ok(ReplyView {
+        kind: reply_kind(r)?,
+        channel: r.parsed("channel")?,
+        status: ReplyStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("reply status `{status}`")))?,
+        attempts: r.i32("attempts")?,
+        last_error: r.opt_text("last_error")?,
+        created_at: r.at("created_at")?,
+        sent_at: r.opt_at("sent_at")?,
+    })
+}
+
+/// A freshly claimed outbox row (with `ticket` joined in).
+pub(crate) fn outbox_item<R: RowExt>(r: &R) -> Result<OutboxItem, StoreError> {
+    let vars = r.text("vars")?;
+    Ok(OutboxItem {
+        id: r.i64("id")?,
+        complaint_id: r.i64("complaint_id")?,
+        ticket: ticket(&r.text("ticket")?)?,
+        kind: reply_kind(r)?,
+        channel: r.parsed("channel")?,
+        recipient: r.text("recipient")?,
+        template: r.text("template")?,
+        vars: serde_json::from_str(&vars)
+            .map_err(|e| StoreError::Corrupt(format!("outbox vars: {e}")))?,
+        attempts: r.i32("attempts")?,
+        max_attempts: r.i32("max_attempts")?,
+        claim_token: r.text("claim_token")?,
+    })
+}
+
+/// Attachment metadata (`id, filename, content_type, size`).
+pub(crate) fn attachment<R: RowExt>(r: &R) -> Result<AttachmentMeta, StoreError> {
+    Ok(AttachmentMeta {
+        id: r.i64("id")?,
+        filename: r.text("filename")?,
+        content_type: r.text("content_type")?,
+        size: r.i64("size")?,
+    })
+}
+
+/// A queue line (`ticket, channel, state, received_at, due_at, bidang`).
+pub(crate) fn queue_item<R: RowExt>(r: &R) -> Result<QueueItem, StoreError> {
+    Ok(QueueItem {
+        ticket: ticket(&r.text("ticket")?)?,
+        channel: r.parsed("channel")?,
+        state: r.parsed("state")?,
+        received_at: r.at("received_at")?,
+        due_at: r.opt_at("due_at")?,
+        bidang: opt_bidang(r, "bidang")?,
+    })
+}
+
+/// A staff account from a row with [`user_columns`].
+pub(crate) fn user<R: RowExt>(r: &R) -> Result<User, StoreError> {
+    let name = r.text("username")?;
+    Ok(User {
+        id: r.i64("id")?,
+        username: Username::parse(&name)
+            .map_err(|e| StoreError::Corrupt(format!("username `{name}`: {e}")))?,
+        role: r.parsed("role")?,
+        bidang: opt_bidang(r, "bidang")?,
+        display_name: r.opt_text("display_name")?,
+        disabled: r.boolean("disabled")?,
+        created_at: r.at("created_at")?,
+        password_hash: r.opt_text("password_hash")?,
+    })
+}

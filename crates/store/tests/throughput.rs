@@ -1,0 +1,142 @@
+//! SQLite insert throughput (ignored by default; run in release):
+//! `cargo test -p aduan-store --release --test throughput -- --ignored --nocapture`.
+//! Target: ≥ 3,000 committed `create_complaint`s per second on 2 cores.
+
+use std::time::Instant;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use aduan_core::model::{CreateOutcome, Identity, NewComplaint, NewReply, ReplyKind};
+use aduan_core::types::{Category, Channel, State, Step, TicketPrefix};
+use aduan_core::workflow::HistoryEntry;
+use aduan_store::{connect, testing};
+
+fn complaint(i: usize) -> NewComplaint {
+    let at = Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap() + Duration::milliseconds(i as i64);
+    NewComplaint {
+        channel: Channel::Web,
+        external_id: Some(format!("web-{i}")),
+        received_at: at,
+        identity: Identity {
+            name: Some("Budi".into()),
+            email: Some("budi@example.id".into()),
+            ..Identity::default()
+        },
+        category: Some(Category::Pelayanan),
+        target: None,
+        body: "Antrian terlalu lama di loket pelayanan. ".repeat(10),
+        letter_number: None,
+        attachments: vec![],
+        access_code_hash: Some("0123456789abcdef".into()),
+        state: State::Triage,
+        state_entered_at: at,
+        due_at: Some(at + Duration::days(1)),
+        history: vec![HistoryEntry {
+            step: Some(Step::Receive),
+            action: "receive".into(),
+            state: State::Triage,
+            actor: "sistem".into(),
+            at,
+            due_at: Some(at),
+            elapsed_seconds: Some(0),
+            breached: false,
+            note: None,
+        }],
+        acks: vec![NewReply {
+            kind: ReplyKind::Ack,
+            channel: Channel::Email,
+            recipient: "budi@example.id".into(),
+            template: "ack".into(),
+            vars: serde_json::json!({"office": "Dinas"}),
+            max_attempts: 8,
+        }],
+        ticket_prefix: TicketPrefix::parse("ADU").unwrap(),
+        ticket_month: (2026, 3),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run in release with --ignored"]
+async fn sqlite_create_complaint_throughput() {
+    const N: usize = 10_000;
+    const TASKS: usize = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let store = connect(&testing::fresh_sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (t..N).step_by(TASKS) {
+                let out = store.create_complaint(complaint(i)).await.unwrap();
+                assert!(matches!(out, CreateOutcome::Created { .. }));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rate = N as f64 / secs;
+    println!("{N} creates in {secs:.2} s = {rate:.0}/s");
+    if !cfg!(debug_assertions) {
+        assert!(
+            rate >= 3000.0,
+            "{rate:.0} creates/s is below the 3,000/s target"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "scratch"]
+async fn scratch_round_trip() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = testing::fresh_sqlite_url(dir.path());
+    let s = aduan_store::SqliteStore::open(&url).await.unwrap();
+    drop(s);
+    let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").execute(&mut c).await.unwrap();
+    let n = 20000;
+    let start = Instant::now();
+    for _ in 0..n {
+        sqlx::query("SELECT 1").execute(&mut c).await.unwrap();
+    }
+    println!(
+        "select 1: {:.1} us",
+        start.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+    let start = Instant::now();
+    for i in 0..n {
+        sqlx::query("INSERT INTO t(v) VALUES ($1)")
+            .bind(format!("x{i}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    println!(
+        "autocommit insert: {:.1} us",
+        start.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+    let start = Instant::now();
+    for i in 0..n / 10 {
+        let mut tx = c.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        for _ in 0..6 {
+            sqlx::query("INSERT INTO t(v) VALUES ($1)")
+                .bind(format!("x{i}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    println!(
+        "tx of 6 inserts: {:.1} us",
+        start.elapsed().as_secs_f64() * 1e6 / (n / 10) as f64
+    );
+}
