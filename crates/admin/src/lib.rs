@@ -6,6 +6,7 @@
 //! bidang user may not see and 409 for an action the current state does not allow.
 
 use aduan_core::desk::{Desk, Submission};
+use aduan_core::desk_reports::ReportAction;
 use aduan_core::logbook::{self, Month};
 use aduan_core::secret::hash_secret;
 use aduan_core::types::{BidangCode, Resolution, State};
@@ -41,6 +42,20 @@ pub fn router(desk: Desk) -> Router {
             post(share_identity),
         )
         .route("/api/v1/admin/logbook", get(logbook_export))
+        .route("/api/v1/admin/reports/{month}", get(report_get))
+        .route(
+            "/api/v1/admin/reports/{month}/conclusion",
+            post(report_conclusion),
+        )
+        .route(
+            "/api/v1/admin/reports/{month}/decision",
+            post(report_decision),
+        )
+        .route(
+            "/api/v1/admin/reports/{month}/receipt",
+            post(report_receipt),
+        )
+        .route("/api/v1/admin/reports/{month}/send", post(report_send))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .with_state(desk)
 }
@@ -387,9 +402,9 @@ async fn logbook_export(
 ) -> Result<Response, ApiError> {
     let month = Month::parse(&q.month).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let format = q.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "csv" | "html") {
+    if !matches!(format, "json" | "csv" | "html" | "xlsx") {
         return Err(ApiError::bad_request(format!(
-            "format: `{format}` is not one of json, csv, html"
+            "format: `{format}` is not one of json, csv, xlsx, html"
         )));
     }
     let rows = desk.logbook(&actor, month).await?;
@@ -407,6 +422,28 @@ async fn logbook_export(
             logbook::to_csv(&rows, tz),
         )
             .into_response()),
+        "xlsx" => {
+            let bytes =
+                aduan_digest::xlsx::logbook_xlsx(&desk.config().office_name, month, &rows, tz)
+                    .map_err(|e| {
+                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                    })?;
+            Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_string(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{filename}.xlsx\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
         "html" => Ok(Html(render_logbook_html(
             &desk.config().office_name,
             month,
@@ -453,4 +490,82 @@ pub fn render_logbook_html(
             })
         })
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
+
+fn parse_month(s: &str) -> Result<Month, ApiError> {
+    Month::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The month's report; built on first request once the month has ended.
+async fn report_get(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(month): Path<String>,
+) -> Result<Response, ApiError> {
+    let month = parse_month(&month)?;
+    match desk.report(&actor, month).await {
+        Ok(v) => Ok(Json(v).into_response()),
+        Err(aduan_core::desk::DeskError::NotFound) => {
+            let tz = desk.config().policy.calendar.timezone();
+            if month >= Month::of(desk.now(), tz) {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("the report of {month} is built when the month has ended"),
+                ));
+            }
+            desk.build_report(month).await?;
+            Ok(Json(desk.report(&actor, month).await?).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn report_conclusion(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(month): Path<String>,
+    ApiJson(b): ApiJson<TextIn>,
+) -> Result<Response, ApiError> {
+    let month = parse_month(&month)?;
+    let v = desk
+        .report_act(&actor, month, ReportAction::Conclusion(b.text))
+        .await?;
+    Ok(Json(v).into_response())
+}
+
+async fn report_decision(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(month): Path<String>,
+    ApiJson(b): ApiJson<TextIn>,
+) -> Result<Response, ApiError> {
+    let month = parse_month(&month)?;
+    let v = desk
+        .report_act(&actor, month, ReportAction::Decision(b.text))
+        .await?;
+    Ok(Json(v).into_response())
+}
+
+async fn report_receipt(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(month): Path<String>,
+) -> Result<Response, ApiError> {
+    let month = parse_month(&month)?;
+    let v = desk
+        .report_act(&actor, month, ReportAction::Receipt)
+        .await?;
+    Ok(Json(v).into_response())
+}
+
+/// Ask for the digest to be delivered again; the digest task sends it within a minute.
+async fn report_send(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(month): Path<String>,
+) -> Result<Response, ApiError> {
+    let month = parse_month(&month)?;
+    let v = desk.report_act(&actor, month, ReportAction::Resend).await?;
+    Ok((StatusCode::ACCEPTED, Json(v)).into_response())
 }

@@ -77,6 +77,9 @@ pub struct Application {
     shutdown: CancellationToken,
     health: Health,
     outbox_worker: bool,
+    escalate_to: Vec<String>,
+    digest_schedule: cron::Schedule,
+    digest_delivery: Option<Arc<dyn crate::schedulers::DigestDelivery>>,
 }
 
 /// Options tests use to inject parts.
@@ -86,6 +89,8 @@ pub struct Overrides {
     pub senders: HashMap<Channel, Arc<dyn ReplySender>>,
     /// Do not start the background outbox worker (tests drive `Outbox::run_once`).
     pub no_outbox_worker: bool,
+    /// How digests are delivered (default: by SMTP when e-mail is configured).
+    pub digest_delivery: Option<Arc<dyn crate::schedulers::DigestDelivery>>,
 }
 
 impl Application {
@@ -101,19 +106,21 @@ impl Application {
             })?;
         store.migrate().await.context("applying migrations")?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let senders = overrides.senders;
+        let mut senders = overrides.senders;
+        if let Some(smtp) = smtp_sender(&rt).map_err(|e| anyhow::anyhow!(e))? {
+            senders
+                .entry(Channel::Email)
+                .or_insert(smtp as Arc<dyn ReplySender>);
+        }
+        let digest_delivery = match overrides.digest_delivery {
+            Some(d) => Some(d),
+            None => digest_delivery(&rt).map_err(|e| anyhow::anyhow!(e))?,
+        };
         let outbox_worker = !overrides.no_outbox_worker;
         let desk = Desk::new(
             store.clone(),
             clock.clone(),
-            DeskConfig {
-                office_name: rt.settings.office.name.clone(),
-                ticket_prefix: rt.prefix.clone(),
-                policy: rt.policy.clone(),
-                bidang: rt.bidang.clone(),
-                reply_channels: senders.keys().copied().collect(),
-                public_base_url: rt.settings.server.public_base_url.clone(),
-            },
+            desk_config(&rt, senders.keys().copied().collect()),
         );
         let templates = Arc::new(Templates::new(rt.template_overrides.clone())?);
         let outbox = Outbox::new(store.clone(), clock, templates, senders);
@@ -149,6 +156,9 @@ impl Application {
             shutdown: CancellationToken::new(),
             health,
             outbox_worker,
+            escalate_to: rt.settings.sla.escalate_to.clone(),
+            digest_schedule: rt.digest_schedule.clone(),
+            digest_delivery,
         })
     }
 
@@ -183,6 +193,25 @@ impl Application {
                 )),
             ));
         }
+        tasks.push((
+            "sla",
+            tokio::spawn(crate::schedulers::run_sla(
+                self.desk.clone(),
+                self.escalate_to.clone(),
+                token.clone(),
+                Duration::from_secs(30),
+            )),
+        ));
+        tasks.push((
+            "digest",
+            tokio::spawn(crate::schedulers::run_digest(
+                self.desk.clone(),
+                self.digest_schedule.clone(),
+                self.digest_delivery.clone(),
+                token.clone(),
+                Duration::from_secs(60),
+            )),
+        ));
         tracing::info!("listening on {}", self.addr);
         let serve_token = token.clone();
         let server = axum::serve(
@@ -250,4 +279,69 @@ async fn metrics_page(AxState(ops): AxState<Ops>) -> Response {
         ops.metrics.render(),
     )
         .into_response()
+}
+
+/// A desk over the configured database, for one-shot commands.
+pub async fn desk_for_cli(rt: &Runtime) -> anyhow::Result<Desk> {
+    let store = aduan_store::connect(&rt.settings.database.url)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(Desk::new(
+        store,
+        Arc::new(SystemClock),
+        desk_config(rt, Default::default()),
+    ))
+}
+
+/// The desk configuration from validated settings and the channels that can reply.
+pub fn desk_config(rt: &Runtime, reply_channels: std::collections::HashSet<Channel>) -> DeskConfig {
+    DeskConfig {
+        office_name: rt.settings.office.name.clone(),
+        ticket_prefix: rt.prefix.clone(),
+        policy: rt.policy.clone(),
+        bidang: rt.bidang.clone(),
+        reply_channels,
+        public_base_url: rt.settings.server.public_base_url.clone(),
+    }
+}
+
+/// SMTP delivery of the digest when e-mail is configured.
+pub fn digest_delivery(
+    rt: &Runtime,
+) -> Result<Option<Arc<dyn crate::schedulers::DigestDelivery>>, String> {
+    let Some(sender) = crate::app::smtp_sender(rt)? else {
+        return Ok(None);
+    };
+    let recipients = rt
+        .settings
+        .digest
+        .recipients
+        .iter()
+        .map(|r| {
+            r.parse()
+                .map_err(|e| format!("`digest.recipients`: {r}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Arc::new(crate::mailer::SmtpDigest {
+        sender,
+        recipients,
+        bidang_names: rt
+            .bidang
+            .iter()
+            .map(|b| (b.code.to_string(), b.name.clone()))
+            .collect(),
+    })))
+}
+
+/// The SMTP sender of the e-mail channel, when it is enabled with an SMTP host.
+pub fn smtp_sender(rt: &Runtime) -> Result<Option<Arc<aduan_channel_email::SmtpSender>>, String> {
+    let e = &rt.settings.channels.email;
+    if !e.enabled || e.smtp_host.trim().is_empty() {
+        return Ok(None);
+    }
+    let settings = crate::config::smtp_settings(e)?;
+    aduan_channel_email::SmtpSender::new(settings)
+        .map(|s| Some(Arc::new(s)))
+        .map_err(|e| format!("`channels.email`: {e}"))
 }

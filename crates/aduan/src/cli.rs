@@ -48,11 +48,18 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: UserCmd,
     },
+    /// Build (once) the monthly report and print it as JSON; `--send` delivers it.
+    Digest {
+        #[arg(long)]
+        month: String,
+        #[arg(long)]
+        send: bool,
+    },
     /// Write the logbook FM-PDIP-03-02 of a month.
     Export {
         #[arg(long)]
         month: String,
-        #[arg(long, value_parser = ["csv", "html", "json"])]
+        #[arg(long, value_parser = ["csv", "xlsx", "html", "json"])]
         format: String,
         #[arg(long)]
         out: Option<PathBuf>,
@@ -148,6 +155,37 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let rt = load(&cli)?;
             user(cmd, &rt).await
         }
+        Cmd::Digest { month, send } => {
+            let rt = load(&cli)?;
+            let month = Month::parse(month).map_err(|e| usage(e.to_string()))?;
+            let delivery = crate::app::digest_delivery(&rt).map_err(|e| usage(e))?;
+            if *send && delivery.is_none() {
+                return Err(usage(
+                    "--send needs e-mail: set channels.email.enabled, smtp_host and from",
+                ));
+            }
+            let desk = crate::app::desk_for_cli(&rt).await?;
+            let (rec, _) = desk
+                .build_report(month)
+                .await
+                .map_err(|e| anyhow::anyhow!("building the report: {e}"))?;
+            if *send {
+                let d = delivery.expect("checked above");
+                desk.store()
+                    .update_report(
+                        &month.to_string(),
+                        aduan_core::model::ReportUpdate::RequestResend,
+                    )
+                    .await
+                    .context("requesting delivery")?;
+                crate::schedulers::build_and_deliver(&desk, month, Some(&d))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("delivering the digest: {e}"))?;
+                eprintln!("digest for {month} delivered");
+            }
+            println!("{}", rec.report_json);
+            Ok(())
+        }
         Cmd::Export { month, format, out } => {
             let rt = load(&cli)?;
             let month = Month::parse(month).map_err(|e| usage(e.to_string()))?;
@@ -158,6 +196,22 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .await
                 .context("reading complaints")?;
             let rows = logbook::rows(&recs, false);
+            if format == "xlsx" {
+                let bytes =
+                    aduan_digest::xlsx::logbook_xlsx(&rt.settings.office.name, month, &rows, rt.tz)
+                        .map_err(|e| anyhow::anyhow!("building the workbook: {e}"))?;
+                match out {
+                    Some(p) => std::fs::write(p, bytes)
+                        .with_context(|| format!("writing {}", p.display()))?,
+                    None => {
+                        use std::io::Write;
+                        std::io::stdout()
+                            .write_all(&bytes)
+                            .context("writing to stdout")?;
+                    }
+                }
+                return Ok(());
+            }
             let text = match format.as_str() {
                 "csv" => logbook::to_csv(&rows, rt.tz),
                 "html" => {

@@ -676,8 +676,12 @@ impl Settings {
             cron::Schedule::from_str("0 0 7 1 * *").expect("static")
         });
         // Channels that this build does not carry yet must stay disabled.
+        if self.channels.email.enabled {
+            if let Err(e) = smtp_settings(&self.channels.email) {
+                errors.push(e);
+            }
+        }
         for (on, name) in [
-            (self.channels.email.enabled, "email"),
             (self.channels.telegram.enabled, "telegram"),
             (self.channels.meta.enabled, "meta"),
         ] {
@@ -733,4 +737,35 @@ pub fn render_masked(s: &Settings) -> String {
 pub fn load_runtime(path: &Path) -> Result<Runtime, ConfigError> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     load(path, env)?.validate(path)
+}
+
+/// SMTP settings of the e-mail channel.
+pub fn smtp_settings(e: &EmailConfig) -> Result<aduan_channel_email::SmtpSettings, String> {
+    use aduan_channel_email::Security;
+    let from: lettre::message::Mailbox = e
+        .from
+        .parse()
+        .map_err(|err| format!("`channels.email.from`: `{}`: {err}", e.from))?;
+    let security = match e.smtp_security.as_str() {
+        "none" => Security::None,
+        "starttls" => Security::StartTls,
+        "tls" => Security::Tls,
+        other => {
+            return Err(format!(
+                "`channels.email.smtp_security`: `{other}` is not one of none, starttls, tls"
+            ));
+        }
+    };
+    let domain = from.email.domain().to_string();
+    let mut s =
+        aduan_channel_email::SmtpSettings::new(e.smtp_host.clone(), e.smtp_port, from, domain);
+    s.security = security;
+    if !e.smtp_username.is_empty() {
+        s.username = Some(e.smtp_username.clone());
+        s.password = Some(e.smtp_password.expose().to_string());
+    }
+    if !e.username.is_empty() && e.username.contains('@') {
+        s.own_addresses.push(e.username.clone());
+    }
+    Ok(s)
 }

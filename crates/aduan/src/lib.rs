@@ -9,4 +9,6 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod mailer;
 pub mod outbox_task;
+pub mod schedulers;

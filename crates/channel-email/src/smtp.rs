@@ -153,6 +153,26 @@ impl SmtpSender {
         })
     }
 
+    /// The sender mailbox (`From`).
+    pub fn from_mailbox(&self) -> &Mailbox {
+        &self.from
+    }
+
+    /// A fresh Message-ID (without `<>`) on the configured domain.
+    pub fn new_message_id(&self) -> String {
+        format!("{}@{}", uuid::Uuid::now_v7(), self.message_id_domain)
+    }
+
+    /// Send a message built elsewhere (the monthly digest with its attachments), with the
+    /// same error mapping as replies.
+    pub async fn send_message(&self, message: Message) -> Result<(), SendError> {
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| map_error(&e))
+    }
+
     /// Build the message for a reply, returning it with its Message-ID (without `<>`).
     /// Exposed for tests and previews; [`ReplySender::send`] uses it.
     pub fn build_message(&self, reply: &RenderedReply) -> Result<(Message, String), SendError> {

@@ -103,6 +103,9 @@ pub enum DeskError {
     Forbidden(String),
     #[error("cannot {action} a complaint in state {state}")]
     InvalidState { action: String, state: State },
+    /// A report step not allowed in the report's current state.
+    #[error("the monthly report is in state {}", state.as_str())]
+    InvalidReportState { state: crate::model::ReportState },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -415,6 +418,7 @@ impl Desk {
             acks,
             ticket_prefix: self.cfg.ticket_prefix.clone(),
             ticket_month: (local.year(), local.month()),
+            cursor: None,
         };
         Ok((new, code))
     }
@@ -568,16 +572,7 @@ impl Desk {
         }
         for _ in 0..5 {
             let rec = self.load_visible(actor, ticket).await?;
-            let ws = WorkflowState {
-                channel: rec.channel,
-                state: rec.state,
-                state_entered_at: rec.state_entered_at,
-                due_at: rec.due_at,
-                bidang: rec.bidang.clone(),
-                status: rec.status,
-                paraf_at: rec.paraf_at,
-                identity_shared_with: rec.identity_shared_with.clone(),
-            };
+            let ws = workflow_state(&rec);
             let now = self.clock.now();
             let t = ws.apply(cmd.clone(), actor, now, &self.cfg.policy)?;
             let mut reply = None;
@@ -604,6 +599,7 @@ impl Desk {
             if let (Command::FollowUp { message: m }, true) = (&cmd, rec.channel.is_manual()) {
                 // Manual channels: staff record how they answered; it joins the conversation.
                 message = Some(NewMessage {
+                    channel: None,
                     direction: Direction::Out,
                     at: now,
                     text: m.clone(),
@@ -617,6 +613,7 @@ impl Desk {
                 actor: actor.label(),
                 reply,
                 message,
+                cursor: None,
             };
             match self.store.save_transition(w).await {
                 Ok(()) => return self.view(actor, ticket).await,
@@ -775,6 +772,269 @@ impl Desk {
         let recs = self.store.complaints_received_between(from, to).await?;
         Ok(crate::logbook::rows(&recs, false))
     }
+}
+
+/// How to find the complaint an inbound message continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThreadHint {
+    /// A ticket named by the citizen (e-mail subject tag). Honoured only when the sender's
+    /// e-mail address or handle matches the complaint's, so nobody can write into another
+    /// citizen's complaint by quoting its number.
+    Ticket(TicketNumber),
+    /// Ids of messages this one replies to (e-mail In-Reply-To/References, without <>).
+    MessageIds(Vec<String>),
+    /// The newest not-closed complaint of this channel and `submission.handle`.
+    OpenForHandle,
+}
+
+/// An inbound citizen message from a channel.
+#[derive(Debug, Clone, Default)]
+pub struct Inbound {
+    pub submission: Submission,
+    /// Tried in order; the first that finds a complaint wins.
+    pub thread: Vec<ThreadHint>,
+    /// Intake cursor committed with the write.
+    pub cursor: Option<(String, String)>,
+}
+
+/// What [`Desk::receive`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    Created(Receipt),
+    Appended {
+        ticket: TicketNumber,
+        reopened: bool,
+    },
+    Duplicate {
+        ticket: TicketNumber,
+    },
+}
+
+impl Desk {
+    /// Commit an inbound message — a new complaint, or appended to the complaint it
+    /// continues (reopening a closed one) — with its acknowledgement and the cursor, in one
+    /// transaction. Redelivery of the same `(channel, external_id)` writes nothing but the
+    /// cursor.
+    pub async fn receive(&self, msg: Inbound) -> Result<Received, DeskError> {
+        let Inbound {
+            submission: sub,
+            thread,
+            cursor,
+        } = msg;
+        let channel = sub
+            .channel
+            .ok_or_else(|| DeskError::invalid("channel", "missing"))?;
+        if channel.is_manual() {
+            return Err(DeskError::invalid(
+                "channel",
+                "manual channels are entered by staff",
+            ));
+        }
+        if let Some(ext) = &sub.external_id
+            && let Some(ticket) = self.store.ticket_by_external_id(channel, ext).await?
+        {
+            if let Some((k, v)) = &cursor {
+                self.store.set_cursor(k, v).await?;
+            }
+            return Ok(Received::Duplicate { ticket });
+        }
+        let mut target = None;
+        for hint in &thread {
+            target = match hint {
+                ThreadHint::Ticket(t) => match self.store.get_complaint(t).await? {
+                    Some(rec) if same_sender(&rec, &sub) => Some(rec.ticket),
+                    _ => None,
+                },
+                ThreadHint::MessageIds(ids) if !ids.is_empty() => {
+                    self.store.ticket_by_message_ids(ids).await?
+                }
+                ThreadHint::MessageIds(_) => None,
+                ThreadHint::OpenForHandle => match &sub.handle {
+                    Some(h) => self.store.open_ticket_for_handle(channel, h).await?,
+                    None => None,
+                },
+            };
+            if target.is_some() {
+                break;
+            }
+        }
+        let Some(ticket) = target else {
+            let (mut new, code) = self.build(sub, &Actor::System)?;
+            new.cursor = cursor;
+            let outcome = self.store.create_complaint(new).await?;
+            return Ok(match outcome {
+                CreateOutcome::Created { ticket, .. } => Received::Created(Receipt {
+                    status_url: code.as_ref().map(|c| self.status_url(&ticket, c)),
+                    ticket,
+                    access_code: code,
+                    duplicate: false,
+                }),
+                CreateOutcome::Duplicate { ticket, .. } => Received::Duplicate { ticket },
+            });
+        };
+        let body = sub.body.trim().to_string();
+        if body.is_empty() && sub.attachments.is_empty() {
+            return Err(DeskError::invalid("body", "must not be empty"));
+        }
+        let mut text = body;
+        if !sub.attachments.is_empty() {
+            let names: Vec<&str> = sub
+                .attachments
+                .iter()
+                .map(|a| a.filename.as_str())
+                .collect();
+            text.push_str(&format!("\n[lampiran: {}]", names.join(", ")));
+        }
+        let text: String = text.chars().take(MAX_BODY_CHARS).collect();
+        for _ in 0..5 {
+            let rec = self
+                .store
+                .get_complaint(&ticket)
+                .await?
+                .ok_or(DeskError::NotFound)?;
+            let now = self.clock.now();
+            let ws = workflow_state(&rec);
+            let t = ws.apply(
+                Command::CitizenMessage,
+                &Actor::Citizen,
+                now,
+                &self.cfg.policy,
+            )?;
+            let w = TransitionWrite {
+                complaint_id: rec.id,
+                expected_version: rec.version,
+                transition: &t,
+                actor: Actor::Citizen.label(),
+                reply: None,
+                message: Some(NewMessage {
+                    channel: Some(channel),
+                    direction: Direction::In,
+                    at: sub.received_at.unwrap_or(now),
+                    text: text.clone(),
+                    external_id: sub.external_id.clone(),
+                }),
+                cursor: cursor.clone(),
+            };
+            match self.store.save_transition(w).await {
+                Ok(()) => {
+                    return Ok(Received::Appended {
+                        ticket,
+                        reopened: t.changes.reopen,
+                    });
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::AlreadyExists(_)) => {
+                    if let Some((k, v)) = &cursor {
+                        self.store.set_cursor(k, v).await?;
+                    }
+                    return Ok(Received::Duplicate { ticket });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    pub async fn cursor(&self, key: &str) -> Result<Option<String>, DeskError> {
+        Ok(self.store.get_cursor(key).await?)
+    }
+
+    pub async fn set_cursor(&self, key: &str, value: &str) -> Result<(), DeskError> {
+        Ok(self.store.set_cursor(key, value).await?)
+    }
+
+    /// A bounce or permanent platform failure of a reply aduan sent with this external id.
+    pub async fn fail_reply(&self, external_id: &str, error: &str) -> Result<bool, DeskError> {
+        Ok(self
+            .store
+            .fail_reply_by_external_id(external_id, error)
+            .await?)
+    }
+
+    /// Acknowledgements to `recipient` on `channel` since `since` (RFC 3834 daily cap).
+    pub async fn acks_since(
+        &self,
+        channel: Channel,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, DeskError> {
+        Ok(self
+            .store
+            .count_acks_since(channel, recipient, since)
+            .await?)
+    }
+
+    /// Public status of a ticket, only for the chat/sender it came from.
+    pub async fn status_for_handle(
+        &self,
+        ticket: &str,
+        channel: Channel,
+        handle: &str,
+    ) -> Result<StatusView, DeskError> {
+        let ticket = TicketNumber::parse(ticket.trim()).map_err(|_| DeskError::NotFound)?;
+        let rec = self
+            .store
+            .get_complaint(&ticket)
+            .await?
+            .ok_or(DeskError::NotFound)?;
+        if rec.channel != channel || rec.identity.handle.as_deref() != Some(handle) {
+            return Err(DeskError::NotFound);
+        }
+        Ok(StatusView {
+            ticket: rec.ticket,
+            state: rec.state,
+            status: rec.status,
+            received_at: rec.received_at,
+            updated_at: rec.updated_at,
+            answer: rec.answer,
+        })
+    }
+
+    /// Time of the citizen's newest inbound message on a complaint.
+    pub async fn last_inbound_at(
+        &self,
+        ticket: &TicketNumber,
+    ) -> Result<Option<DateTime<Utc>>, DeskError> {
+        Ok(self.store.last_inbound_at(ticket).await?)
+    }
+
+    /// Take or renew a named lease (one mailbox reader among replicas).
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: chrono::Duration,
+    ) -> Result<bool, DeskError> {
+        let now = self.clock.now();
+        Ok(self.store.try_lease(name, holder, now, now + ttl).await?)
+    }
+
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), DeskError> {
+        Ok(self.store.release_lease(name, holder).await?)
+    }
+}
+
+/// The workflow view of a stored complaint.
+pub fn workflow_state(rec: &ComplaintRecord) -> WorkflowState {
+    WorkflowState {
+        channel: rec.channel,
+        state: rec.state,
+        state_entered_at: rec.state_entered_at,
+        due_at: rec.due_at,
+        bidang: rec.bidang.clone(),
+        status: rec.status,
+        paraf_at: rec.paraf_at,
+        identity_shared_with: rec.identity_shared_with.clone(),
+    }
+}
+
+/// Does the submission come from the complaint's own complainant?
+fn same_sender(rec: &ComplaintRecord, sub: &Submission) -> bool {
+    let eq = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+        _ => false,
+    };
+    eq(&rec.identity.email, &sub.email) || eq(&rec.identity.handle, &sub.handle)
 }
 
 /// Whole-word (or whole-phrase) containment on lowercase text.

@@ -10,6 +10,7 @@
 
 pub mod calendar;
 pub mod desk;
+pub mod desk_reports;
 pub mod logbook;
 pub mod mask;
 pub mod model;

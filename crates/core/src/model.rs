@@ -66,6 +66,9 @@ pub struct Message {
 /// A message to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
+    /// The channel it came (or went) on; `(channel, external_id)` is unique. None = the
+    /// complaint's own channel.
+    pub channel: Option<Channel>,
     pub direction: Direction,
     pub at: DateTime<Utc>,
     pub text: String,
@@ -213,6 +216,8 @@ pub struct NewComplaint {
     pub ticket_prefix: TicketPrefix,
     /// (year, month) of receipt in the office time zone.
     pub ticket_month: (i32, u32),
+    /// An intake cursor `(key, value)` written in the same transaction (also on `Duplicate`).
+    pub cursor: Option<(String, String)>,
 }
 
 /// Result of [`Store::create_complaint`](crate::store::Store::create_complaint).
@@ -330,4 +335,105 @@ pub struct TransitionWrite<'a> {
     pub actor: String,
     pub reply: Option<NewReply>,
     pub message: Option<NewMessage>,
+    /// An intake cursor `(key, value)` written in the same transaction.
+    pub cursor: Option<(String, String)>,
+}
+
+/// A running step past its due time, not yet escalated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationCandidate {
+    pub complaint_id: i64,
+    pub ticket: TicketNumber,
+    pub state: State,
+    pub state_entered_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub bidang: Option<BidangCode>,
+}
+
+/// Workflow state of a monthly report (SOP steps 6–8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportState {
+    /// Built; not yet delivered to the Kepala Dinas.
+    Draft,
+    /// Delivered (step 6 done); the Kepala Dinas's decision clock runs.
+    Submitted,
+    /// Kepala Dinas recorded the decision (step 7); the Kasi's receipt clock runs.
+    Decided,
+    /// Kasi received the logbook back (step 8).
+    Received,
+}
+
+impl ReportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportState::Draft => "draft",
+            ReportState::Submitted => "submitted",
+            ReportState::Decided => "decided",
+            ReportState::Received => "received",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "draft" => Some(ReportState::Draft),
+            "submitted" => Some(ReportState::Submitted),
+            "decided" => Some(ReportState::Decided),
+            "received" => Some(ReportState::Received),
+            _ => None,
+        }
+    }
+}
+
+/// A stored monthly report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRecord {
+    pub month: String,
+    pub state: ReportState,
+    /// The figures (JSON of `report::MonthlyReport`).
+    pub report_json: String,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub conclusion: Option<String>,
+    pub conclusion_by: Option<String>,
+    pub conclusion_at: Option<DateTime<Utc>>,
+    pub decision: Option<String>,
+    pub decision_by: Option<String>,
+    pub decision_at: Option<DateTime<Utc>>,
+    pub decide_due_at: Option<DateTime<Utc>>,
+    pub received_by: Option<String>,
+    pub received_at: Option<DateTime<Utc>>,
+    pub receive_due_at: Option<DateTime<Utc>>,
+    pub delivery_attempts: i32,
+    pub last_error: Option<String>,
+    /// Set when staff asked for the digest to be delivered again.
+    pub resend_requested: bool,
+}
+
+/// One change to a monthly report, applied only from `expected` state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportUpdate {
+    /// Kasi's conclusion (allowed in any state before `received`).
+    Conclusion {
+        text: String,
+        by: String,
+        at: DateTime<Utc>,
+    },
+    /// Delivered to the recipients: draft → submitted (or a re-send done).
+    Delivered {
+        at: DateTime<Utc>,
+        decide_due_at: DateTime<Utc>,
+    },
+    /// A delivery attempt failed.
+    DeliveryFailed { error: String },
+    /// Kadis decision: submitted → decided.
+    Decision {
+        text: String,
+        by: String,
+        at: DateTime<Utc>,
+        receive_due_at: DateTime<Utc>,
+    },
+    /// Kasi receipt: decided → received.
+    Receipt { by: String, at: DateTime<Utc> },
+    /// Staff asked to deliver the digest again.
+    RequestResend,
 }

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::logbook::Month;
 use crate::mask::mask_text;
@@ -18,7 +18,7 @@ use crate::model::ComplaintRecord;
 use crate::types::{Role, State, Step};
 
 /// Totals of the month.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub complaints: usize,
     pub by_channel: BTreeMap<String, usize>,
@@ -29,7 +29,7 @@ pub struct Totals {
 }
 
 /// Compliance of one SOP step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepFigures {
     pub step: Step,
     pub number: u8,
@@ -41,7 +41,7 @@ pub struct StepFigures {
 }
 
 /// A recurring problem.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
     pub term: String,
     /// Number of complaints mentioning it.
@@ -50,7 +50,7 @@ pub struct Problem {
 }
 
 /// A breached step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Breach {
     pub ticket: String,
     pub step: Step,
@@ -60,7 +60,7 @@ pub struct Breach {
 }
 
 /// Open complaints by age at the end of the month.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Backlog {
     pub open: usize,
     pub under_1_day: usize,
@@ -70,7 +70,7 @@ pub struct Backlog {
 }
 
 /// Month-on-month change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub previous_month: String,
     pub previous_complaints: usize,
@@ -79,7 +79,7 @@ pub struct Change {
 }
 
 /// The monthly report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonthlyReport {
     pub month: String,
     pub totals: Totals,

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::model::*;
-use crate::types::{TicketNumber, Username};
+use crate::types::{Channel, TicketNumber, Username};
+use crate::workflow::HistoryEntry;
 
 /// Storage failures, split so callers can decide between retry and refusal.
 #[derive(Debug, thiserror::Error)]
@@ -88,4 +89,140 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Earliest `next_attempt_at` of a pending reply (for the worker's sleep).
     async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    // ---- Channel intake support (see docs/channel-api.md) ----
+
+    /// The ticket of the complaint holding a message with one of these external ids
+    /// (any channel, inbound or outbound; outbound ids are the replies' platform ids).
+    async fn ticket_by_message_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// The newest complaint of `channel` + `handle` that is not closed.
+    async fn open_ticket_for_handle(
+        &self,
+        channel: Channel,
+        handle: &str,
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// The ticket holding the message `(channel, external_id)`, if stored.
+    async fn ticket_by_external_id(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    async fn get_cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// Mark the outbox row whose sent message has this external id as failed.
+    async fn fail_reply_by_external_id(
+        &self,
+        external_id: &str,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// Acknowledgement rows (any status) to `recipient` on `channel` created since `since`.
+    async fn count_acks_since(
+        &self,
+        channel: Channel,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// Time of the newest inbound message of a complaint.
+    async fn last_inbound_at(
+        &self,
+        ticket: &TicketNumber,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// Take or renew the named lease for `holder` until `until`; false when another holder's
+    /// lease is still live at `now`.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    // ---- SLA escalation ----
+
+    /// Open complaints whose running step is past due at `now` and not yet escalated.
+    async fn due_escalations(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<EscalationCandidate>, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// Record the escalation of one step exactly once: only when the complaint is still in the
+    /// step that started at `state_entered_at` and that step was not escalated yet. Writes the
+    /// history line and the notices in the same transaction. Returns false when another
+    /// replica (or a state change) got there first.
+    async fn record_escalation(
+        &self,
+        complaint_id: i64,
+        state_entered_at: DateTime<Utc>,
+        history: &HistoryEntry,
+        notices: Vec<NewReply>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// Earliest due time of a running, not yet escalated step.
+    async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    // ---- Monthly report ----
+
+    /// Number of complaints received in `[from, to)`.
+    async fn count_received_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    async fn get_report(&self, month: &str) -> Result<Option<ReportRecord>, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// Insert the month's report as `draft` unless it exists. Returns whether this call
+    /// created it (exactly one caller among replicas does).
+    async fn create_report(
+        &self,
+        month: &str,
+        report_json: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// Apply a report step if the report is in `expected` state (else `Conflict`).
+    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+    /// Lease the delivery of a report (state draft, or a `resend` request) for `lease`.
+    async fn claim_report_delivery(
+        &self,
+        month: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Other("not implemented yet".into()))
+    }
 }

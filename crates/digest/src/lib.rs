@@ -2,6 +2,10 @@
 //!
 //! - [`xlsx`]: the logbook FM-PDIP-03-02 as a workbook.
 //! - [`chart`]: bar charts as PNG for the digest e-mail.
+//! - [`mail`]: the digest e-mail (HTML + text + inline charts + XLSX attachment).
+//! - [`render`]: the digest e-mail's HTML and text bodies.
 
 pub mod chart;
+pub mod mail;
+pub mod render;
 pub mod xlsx;

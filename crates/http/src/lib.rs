@@ -23,6 +23,8 @@ pub struct ApiError {
     pub message: String,
     /// Current workflow state, for 409 answers.
     pub state: Option<State>,
+    /// Current state of a monthly report, for 409 answers on report steps.
+    pub report_state: Option<&'static str>,
 }
 
 impl ApiError {
@@ -32,6 +34,7 @@ impl ApiError {
             code,
             message: message.into(),
             state: None,
+            report_state: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -64,6 +67,10 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.state {
             err["state"] = json!(s.as_str());
             body["state"] = json!(s.as_str());
+        }
+        if let Some(s) = self.report_state {
+            err["state"] = json!(s);
+            body["state"] = json!(s);
         }
         body["error"] = err;
         if self.status.is_server_error() {
@@ -107,7 +114,17 @@ impl From<DeskError> for ApiError {
                 code: "invalid_state",
                 message: format!("cannot {action} a complaint in state {state}"),
                 state: Some(state),
+                report_state: None,
             },
+            DeskError::InvalidReportState { state } => {
+                let mut e = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "invalid_state",
+                    format!("the monthly report is in state {}", state.as_str()),
+                );
+                e.report_state = Some(state.as_str());
+                e
+            }
             DeskError::Store(s) => s.into(),
         }
     }

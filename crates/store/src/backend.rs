@@ -1,23 +1,25 @@
 //! The seam between the shared SQL and the two sqlx drivers.
 //!
-//! All store logic (in [`crate::complaints`], [`crate::users`], [`crate::outbox`] and
-//! [`crate::migrate`]) is written once, generic over [`Backend`]. A backend only says how to
-//! open transactions and connections, how to run one statement, and supplies the little SQL
-//! that differs (the outbox claim and the migration lock). This keeps every `sqlx` trait bound
-//! inside the two concrete `impl Backend` blocks instead of on every generic function.
+//! All store logic ([`crate::create`], [`crate::complaints`], [`crate::users`],
+//! [`crate::outbox`], [`crate::migrate`], [`crate::group`]) is written once, generic over
+//! [`Backend`]. A backend only says how to check out connections and open transactions, how
+//! to run statements, and supplies the little SQL that differs (the outbox claim and the
+//! migration lock). This keeps every `sqlx` trait bound inside the two concrete
+//! `impl Backend` blocks instead of on every generic function.
 //!
 //! Parameters travel as [`Arg`] values (built with the `args!` macro) and are bound by the
 //! backend; rows are read through [`RowExt`], which turns every decode failure into
 //! [`StoreError::Corrupt`]. Both drivers accept `$1, $2, …` placeholders, so the SQL text is
-//! shared verbatim.
+//! shared verbatim; [`Insert`] renders the same one-row template for 1..n rows, and
+//! [`Backend::execute_batch`] runs several statements (one round trip on SQLite).
 
 use std::future::Future;
+use std::ops::DerefMut;
 use std::str::FromStr;
 
 use aduan_core::store::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::error::DatabaseError;
-use sqlx::pool::PoolConnection;
 use sqlx::{ColumnIndex, Database, Decode, Row, Transaction, Type};
 
 use crate::migrate::Migration;
@@ -112,21 +114,30 @@ pub(crate) fn from_ms(ms: i64, column: &str) -> Result<DateTime<Utc>, StoreError
         .ok_or_else(|| StoreError::Corrupt(format!("{column}: timestamp {ms} out of range")))
 }
 
-/// The connection type of a backend (what a transaction or pooled connection derefs to).
+/// The connection type of a backend (what a transaction or checked-out handle derefs to).
 pub(crate) type Conn<B> = <<B as Backend>::Db as Database>::Connection;
-/// An open transaction of a backend.
-pub(crate) type Tx<B> = Transaction<'static, <B as Backend>::Db>;
+/// An open transaction, borrowing a checked-out [`Backend::Handle`].
+pub(crate) type Tx<'h, B> = Transaction<'h, <B as Backend>::Db>;
 
 /// What the shared store logic needs from a database driver.
 ///
-/// Write paths call [`begin_write`](Backend::begin_write) (SQLite: the single writer
-/// connection, `BEGIN IMMEDIATE`); multi-query reads call [`begin_read`](Backend::begin_read)
-/// so they see one snapshot; single-statement reads and writes use a pooled connection.
+/// Every operation checks out a handle ([`writer`](Backend::writer) for anything that
+/// writes, [`reader`](Backend::reader) otherwise) and either runs one statement on it or
+/// opens a transaction on it ([`begin_write`](Backend::begin_write): on SQLite
+/// `BEGIN IMMEDIATE` on the single writer connection; [`begin_read`](Backend::begin_read):
+/// one consistent snapshot for several queries):
+///
+/// ```text
+/// let mut h = b.writer().await?;
+/// let mut tx = B::begin_write(&mut h).await?;
+/// ```
 pub(crate) trait Backend: Send + Sync + 'static {
     /// The sqlx driver.
     type Db: Database;
     /// A result row of that driver.
     type Row: RowExt + Send + 'static;
+    /// A checked-out connection.
+    type Handle: DerefMut<Target = Conn<Self>> + Send;
 
     /// `"sqlite"` or `"postgres"`.
     const NAME: &'static str;
@@ -134,21 +145,21 @@ pub(crate) trait Backend: Send + Sync + 'static {
     const MIGRATIONS: &'static [Migration];
     /// Lease due outbox rows. Parameters: `$1` claimed_until (ms), `$2` claim token,
     /// `$3` now (ms), `$4` limit. Returns the outbox columns read by
-    /// [`crate::outbox`] plus `ticket`.
+    /// [`crate::rows::outbox_item`] (including `ticket`).
     const CLAIM_REPLIES_SQL: &'static str;
 
-    /// A write transaction.
-    fn begin_write(&self) -> impl Future<Output = Result<Tx<Self>, StoreError>> + Send;
-    /// A read-only transaction (one consistent snapshot for several queries).
-    fn begin_read(&self) -> impl Future<Output = Result<Tx<Self>, StoreError>> + Send;
-    /// A connection for a single-statement read.
-    fn read_conn(
-        &self,
-    ) -> impl Future<Output = Result<PoolConnection<Self::Db>, StoreError>> + Send;
-    /// A connection for a single-statement (autocommit) write.
-    fn write_conn(
-        &self,
-    ) -> impl Future<Output = Result<PoolConnection<Self::Db>, StoreError>> + Send;
+    /// The connection for writes.
+    fn writer(&self) -> impl Future<Output = Result<Self::Handle, StoreError>> + Send;
+    /// A connection for reads.
+    fn reader(&self) -> impl Future<Output = Result<Self::Handle, StoreError>> + Send;
+    /// Open a write transaction on a [`writer`](Backend::writer) handle.
+    fn begin_write(
+        h: &mut Self::Handle,
+    ) -> impl Future<Output = Result<Tx<'_, Self>, StoreError>> + Send;
+    /// Open a read-only snapshot transaction on a [`reader`](Backend::reader) handle.
+    fn begin_read(
+        h: &mut Self::Handle,
+    ) -> impl Future<Output = Result<Tx<'_, Self>, StoreError>> + Send;
 
     /// Serialize concurrent migrators; called first inside each migration transaction.
     fn lock_migrations(
@@ -185,6 +196,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
         conn: &mut Conn<Self>,
         batch: Vec<Stmt>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// [`execute`](Backend::execute) for SQL built at run time. Only constant fragments
+    /// and placeholders may go into `sql`; values are always bound.
+    fn execute_built(
+        conn: &mut Conn<Self>,
+        sql: String,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// [`fetch_all`](Backend::fetch_all) for SQL built at run time. Only constant fragments
     /// and placeholders may go into `sql`; values are always bound.
     fn fetch_all_built(
@@ -197,8 +215,89 @@ pub(crate) trait Backend: Send + Sync + 'static {
 /// One statement of a batch: shared SQL with `$1…` placeholders and its parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Stmt {
-    pub sql: &'static str,
+    pub sql: String,
     pub args: Vec<Arg>,
+}
+
+/// Most bound parameters put in one statement (SQLite allows 32766, PostgreSQL 65535).
+pub(crate) const MAX_PARAMS: usize = 10_000;
+
+/// A multi-row `INSERT`: `head` + one `row` template per row (placeholders `$1..$per_row`,
+/// renumbered for each row) joined by commas + `tail` (`ON CONFLICT …`, `RETURNING …`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Insert {
+    pub head: &'static str,
+    pub row: &'static str,
+    pub per_row: usize,
+    pub tail: &'static str,
+}
+
+impl Insert {
+    /// The SQL for `rows` rows.
+    pub(crate) fn sql(&self, rows: usize) -> String {
+        let mut sql = String::with_capacity(self.head.len() + rows * (self.row.len() + 8));
+        sql.push_str(self.head);
+        for i in 0..rows {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            renumber_placeholders(&mut sql, self.row, i * self.per_row);
+        }
+        sql.push_str(self.tail);
+        sql
+    }
+
+    /// Statements inserting `rows` (each `per_row` arguments), at most [`MAX_PARAMS`]
+    /// parameters per statement.
+    pub(crate) fn stmts(&self, rows: Vec<Vec<Arg>>) -> Vec<Stmt> {
+        let per_stmt = (MAX_PARAMS / self.per_row).max(1);
+        let mut out = Vec::with_capacity(rows.len().div_ceil(per_stmt));
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_stmt).collect();
+            out.push(Stmt {
+                sql: self.sql(chunk.len()),
+                args: chunk.into_iter().flatten().collect(),
+            });
+        }
+        out
+    }
+
+    /// One single-row statement.
+    pub(crate) fn one(&self, args: Vec<Arg>) -> Stmt {
+        debug_assert_eq!(args.len(), self.per_row);
+        Stmt {
+            sql: self.sql(1),
+            args,
+        }
+    }
+}
+
+/// Append `sql` to `out` with every `$N` placeholder replaced by `$(N + offset)`. The shared
+/// SQL has no `$` inside string literals or identifiers, so a textual scan is exact.
+pub(crate) fn renumber_placeholders(out: &mut String, sql: &str, offset: usize) {
+    let bytes = sql.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            let start = i + 1;
+            let mut end = start;
+            while bytes.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+            // `$` and digits are ASCII, so these are char boundaries.
+            out.push_str(&sql[copied..i]);
+            let n: usize = sql[start..end].parse().unwrap_or(0);
+            out.push('$');
+            out.push_str(&(n + offset).to_string());
+            copied = end;
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&sql[copied..]);
 }
 
 /// Run a statement that must return exactly one row (`RETURNING`, aggregates).
@@ -260,6 +359,22 @@ macro_rules! impl_backend_queries {
                     .fetch_all(&mut *conn)
                     .await
                     .map_err($crate::backend::db_err)
+            }
+        }
+
+        fn execute_built(
+            conn: &mut $crate::backend::Conn<Self>,
+            sql: String,
+            args: Vec<$crate::backend::Arg>,
+        ) -> impl std::future::Future<Output = Result<u64, aduan_core::store::StoreError>> + Send
+        {
+            let query = bind_args(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql)), args);
+            async move {
+                let done = query
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($crate::backend::db_err)?;
+                Ok(done.rows_affected())
             }
         }
 
@@ -448,5 +563,43 @@ where
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
         get(self, col)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_shifted() {
+        let mut out = String::from("X;");
+        renumber_placeholders(&mut out, "VALUES ($1, $2, 'é', $10, $1)", 7);
+        assert_eq!(out, "X;VALUES ($8, $9, 'é', $17, $8)");
+        let mut out = String::new();
+        renumber_placeholders(&mut out, "SELECT $ || 1", 3);
+        assert_eq!(out, "SELECT $ || 1");
+    }
+
+    #[test]
+    fn multi_row_inserts_are_rendered_and_chunked() {
+        let ins = Insert {
+            head: "INSERT INTO t (a, b, c) VALUES ",
+            row: "($1, $2, 0, $2)",
+            per_row: 2,
+            tail: " RETURNING id",
+        };
+        assert_eq!(
+            ins.sql(3),
+            "INSERT INTO t (a, b, c) VALUES ($1, $2, 0, $2), ($3, $4, 0, $4), ($5, $6, 0, $6) \
+             RETURNING id"
+        );
+        let rows: Vec<Vec<Arg>> = (0..(MAX_PARAMS / 2 + 1) as i64)
+            .map(|i| args![i, i])
+            .collect();
+        let stmts = ins.stmts(rows);
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(stmts[0].args.len(), MAX_PARAMS);
+        assert_eq!(stmts[1].args.len(), 2);
+        assert_eq!(stmts[1].sql, ins.sql(1));
     }
 }

@@ -4,13 +4,15 @@
 //! [`Store::migrate`] before use.
 //!
 //! # Layout
-//! - [`backend`](crate::backend) (private): the `Backend` trait each driver implements:
-//!   transactions, connections, running one statement with bound [`Arg`](backend::Arg)s,
-//!   plus the few backend-specific SQL pieces. Everything else is written once, generic over
-//!   it, with the same `$1, $2, …` SQL text for both drivers:
-//!   `complaints`, `users`, `outbox` (operations), `rows` (row → record mapping),
-//!   `migrate` (embedded migrations from `migrations/{sqlite,postgres}/`).
-//! - [`sqlite`] / [`postgres`]: the two stores, [`SqliteStore`] and [`PostgresStore`].
+//! - `backend` (private): the `Backend` trait each driver implements (connections,
+//!   transactions, running statements with bound parameters) plus the few backend-specific
+//!   SQL pieces. Everything else is written once, generic over it, with the same
+//!   `$1, $2, …` SQL text for both drivers: `create` (numbering and inserting complaints),
+//!   `complaints` (reads, transitions, queue), `users`, `outbox`, `rows` (row → record
+//!   mapping), `migrate` (embedded migrations from `migrations/{sqlite,postgres}/`) and
+//!   `group` (group commit of creates, used by SQLite).
+//! - [`sqlite`] / [`postgres`]: the two stores, [`SqliteStore`] and [`PostgresStore`], with
+//!   their connection layout and durability notes.
 //! - [`testing`]: fresh databases for tests (PostgreSQL is required, never skipped).
 //!
 //! # Invariants
@@ -36,6 +38,8 @@ use aduan_core::types::{TicketNumber, Username};
 
 mod backend;
 mod complaints;
+mod create;
+mod group;
 mod migrate;
 mod outbox;
 pub mod postgres;
@@ -67,43 +71,44 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
-/// Implement [`Store`] for a [`Backend`] by delegating to the shared generic operations.
+/// Implement [`Store`] for a store whose `db` field is a [`Backend`], by delegating to the
+/// shared generic operations (`create_complaint` goes through the store's own method).
 macro_rules! impl_store {
-    ($store:ty) => {
+    ($store:ty, $backend:ty) => {
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
-                <$store as Backend>::NAME
+                <$backend as Backend>::NAME
             }
 
             async fn migrate(&self) -> Result<(), StoreError> {
-                migrate::run(self).await
+                migrate::run(&self.db).await
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
-                let mut conn = self.read_conn().await?;
-                <$store as Backend>::execute(&mut conn, "SELECT 1", vec![])
+                let mut conn = self.db.reader().await?;
+                <$backend as Backend>::execute(&mut conn, "SELECT 1", vec![])
                     .await
                     .map(drop)
             }
 
             async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError> {
-                complaints::create(self, c).await
+                self.insert_complaint(c).await
             }
 
             async fn get_complaint(
                 &self,
                 ticket: &TicketNumber,
             ) -> Result<Option<ComplaintRecord>, StoreError> {
-                complaints::get(self, ticket).await
+                complaints::get(&self.db, ticket).await
             }
 
             async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError> {
-                complaints::save_transition(self, w).await
+                complaints::save_transition(&self.db, w).await
             }
 
             async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError> {
-                complaints::queue(self, filter).await
+                complaints::queue(&self.db, filter).await
             }
 
             async fn complaints_received_between(
@@ -111,30 +116,30 @@ macro_rules! impl_store {
                 from: DateTime<Utc>,
                 to: DateTime<Utc>,
             ) -> Result<Vec<ComplaintRecord>, StoreError> {
-                complaints::received_between(self, from, to).await
+                complaints::received_between(&self.db, from, to).await
             }
 
             async fn create_user(&self, u: NewUser) -> Result<i64, StoreError> {
-                users::create(self, u).await
+                users::create(&self.db, u).await
             }
 
             async fn user_by_token_hash(
                 &self,
                 token_hash: &str,
             ) -> Result<Option<User>, StoreError> {
-                users::by_token_hash(self, token_hash).await
+                users::by_token_hash(&self.db, token_hash).await
             }
 
             async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
-                users::by_name(self, username).await
+                users::by_name(&self.db, username).await
             }
 
             async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-                users::list(self).await
+                users::list(&self.db).await
             }
 
             async fn disable_user(&self, username: &Username) -> Result<bool, StoreError> {
-                users::disable(self, username).await
+                users::disable(&self.db, username).await
             }
 
             async fn claim_replies(
@@ -143,7 +148,7 @@ macro_rules! impl_store {
                 lease: Duration,
                 limit: u32,
             ) -> Result<Vec<OutboxItem>, StoreError> {
-                outbox::claim(self, now, lease, limit).await
+                outbox::claim(&self.db, now, lease, limit).await
             }
 
             async fn complete_reply(
@@ -151,15 +156,15 @@ macro_rules! impl_store {
                 item: &OutboxItem,
                 outcome: ReplyOutcome,
             ) -> Result<bool, StoreError> {
-                outbox::complete(self, item, outcome).await
+                outbox::complete(&self.db, item, outcome).await
             }
 
             async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-                outbox::next_due(self).await
+                outbox::next_due(&self.db).await
             }
         }
     };
 }
 
-impl_store!(SqliteStore);
-impl_store!(PostgresStore);
+impl_store!(SqliteStore, sqlite::SqliteDb);
+impl_store!(PostgresStore, postgres::PgDb);

@@ -56,7 +56,8 @@ const RECORD: &str = "INSERT INTO schema_migrations (version, applied_at) VALUES
 /// Apply every pending migration of `B`; a no-op when the schema is current.
 pub(crate) async fn run<B: Backend>(b: &B) -> Result<(), StoreError> {
     for m in B::MIGRATIONS {
-        let mut tx = b.begin_write().await?;
+        let mut h = b.writer().await?;
+        let mut tx = B::begin_write(&mut h).await?;
         B::lock_migrations(&mut tx).await?;
         B::execute(&mut tx, CREATE_SCHEMA_MIGRATIONS, args![]).await?;
         let applied = B::fetch_optional(&mut tx, IS_APPLIED, args![m.version])

@@ -12,14 +12,18 @@ use chrono::{DateTime, Duration, Utc};
 use aduan_core::model::{Direction, NewReply, OutboxItem, ReplyOutcome};
 use aduan_core::store::StoreError;
 
-use crate::backend::{Backend, Conn, RowExt, args, db_err, from_ms};
+use crate::backend::{Arg, Backend, Insert, RowExt, args, db_err, from_ms};
 use crate::complaints::APPEND_MESSAGE;
 use crate::rows;
 
-const INSERT: &str = "\
-    INSERT INTO outbox (complaint_id, kind, channel, recipient, template, vars, status, \
-    attempts, max_attempts, next_attempt_at, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8)";
+/// Queue a reply: pending, no attempts yet, due at `now` (`$8`, also its creation time).
+pub(crate) const REPLY: Insert = Insert {
+    head: "INSERT INTO outbox (complaint_id, kind, channel, recipient, template, vars, status, \
+           attempts, max_attempts, next_attempt_at, created_at) VALUES ",
+    row: "($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8)",
+    per_row: 8,
+    tail: "",
+};
 
 const FAIL_CORRUPT: &str = "\
     UPDATE outbox SET status = 'failed', last_error = $2, claimed_until = NULL, \
@@ -48,31 +52,24 @@ const NEXT_DUE: &str = "\
     THEN claimed_until ELSE next_attempt_at END) AS due \
     FROM outbox WHERE status = 'pending'";
 
-/// Queue a reply (pending, no attempts yet, due at `now`).
-pub(crate) async fn insert_reply<B: Backend>(
-    conn: &mut Conn<B>,
+/// Arguments of one [`REPLY`] row.
+pub(crate) fn reply_args(
     complaint_id: i64,
-    r: NewReply,
+    r: &NewReply,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Arg>, StoreError> {
     let vars = serde_json::to_string(&r.vars)
         .map_err(|e| StoreError::Other(format!("outbox vars: {e}")))?;
-    B::execute(
-        conn,
-        INSERT,
-        args![
-            complaint_id,
-            r.kind.as_str(),
-            r.channel.as_str(),
-            r.recipient,
-            r.template,
-            vars,
-            r.max_attempts,
-            now,
-        ],
-    )
-    .await?;
-    Ok(())
+    Ok(args![
+        complaint_id,
+        r.kind.as_str(),
+        r.channel.as_str(),
+        r.recipient.as_str(),
+        r.template.as_str(),
+        vars,
+        r.max_attempts,
+        now,
+    ])
 }
 
 /// Lease up to `limit` due rows until `now + lease`.
@@ -89,7 +86,8 @@ pub(crate) async fn claim<B: Backend>(
         return Ok(Vec::new());
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let mut tx = b.begin_write().await?;
+    let mut h = b.writer().await?;
+    let mut tx = B::begin_write(&mut h).await?;
     let claimed = B::fetch_all(
         &mut tx,
         B::CLAIM_REPLIES_SQL,
@@ -125,7 +123,8 @@ pub(crate) async fn complete<B: Backend>(
             at,
             text,
         } => {
-            let mut tx = b.begin_write().await?;
+            let mut h = b.writer().await?;
+            let mut tx = B::begin_write(&mut h).await?;
             let marked = B::fetch_optional(
                 &mut tx,
                 MARK_SENT,
@@ -138,19 +137,15 @@ pub(crate) async fn complete<B: Backend>(
             };
             let complaint_id = row.i64("complaint_id")?;
             let channel = row.text("channel")?;
-            B::execute(
-                &mut tx,
-                APPEND_MESSAGE,
-                args![
-                    complaint_id,
-                    Direction::Out.as_str(),
-                    at,
-                    text,
-                    external_id,
-                    channel,
-                ],
-            )
-            .await?;
+            let m = APPEND_MESSAGE.one(args![
+                complaint_id,
+                Direction::Out.as_str(),
+                at,
+                text,
+                external_id,
+                channel,
+            ]);
+            B::execute_built(&mut tx, m.sql, m.args).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(true)
         }
@@ -158,7 +153,7 @@ pub(crate) async fn complete<B: Backend>(
             error,
             next_attempt_at,
         } => {
-            let mut conn = b.write_conn().await?;
+            let mut conn = b.writer().await?;
             let n = B::execute(
                 &mut conn,
                 MARK_RETRY,
@@ -168,7 +163,7 @@ pub(crate) async fn complete<B: Backend>(
             Ok(n > 0)
         }
         ReplyOutcome::Failed { error } => {
-            let mut conn = b.write_conn().await?;
+            let mut conn = b.writer().await?;
             let n = B::execute(&mut conn, MARK_FAILED, args![item.id, token, error]).await?;
             Ok(n > 0)
         }
@@ -177,7 +172,7 @@ pub(crate) async fn complete<B: Backend>(
 
 /// Earliest moment a pending row may be claimed, if any.
 pub(crate) async fn next_due<B: Backend>(b: &B) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let mut conn = b.read_conn().await?;
+    let mut conn = b.reader().await?;
     let row = B::fetch_optional(&mut conn, NEXT_DUE, args![]).await?;
     match row {
         Some(r) => r.opt_i64("due")?.map(|ms| from_ms(ms, "due")).transpose(),
@@ -193,7 +188,7 @@ mod tests {
     #[test]
     fn status_strings_in_sql_match_the_domain() {
         for (status, sql) in [
-            (ReplyStatus::Pending, INSERT),
+            (ReplyStatus::Pending, REPLY.row),
             (ReplyStatus::Sent, MARK_SENT),
             (ReplyStatus::Failed, MARK_FAILED),
         ] {

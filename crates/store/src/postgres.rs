@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres};
+use sqlx::{Connection, PgConnection, Postgres};
 
+use aduan_core::model::{CreateOutcome, NewComplaint};
 use aduan_core::store::StoreError;
 
 use crate::backend::{Backend, Stmt, Tx, args, bind_args_fn, db_err, impl_backend_queries};
@@ -43,6 +44,12 @@ const CLAIM_REPLIES: &str = "\
 /// aduan's store on a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
+    pub(crate) db: PgDb,
+}
+
+/// The pool; implements [`Backend`].
+#[derive(Debug, Clone)]
+pub(crate) struct PgDb {
     pool: PgPool,
 }
 
@@ -56,42 +63,50 @@ impl PostgresStore {
             .connect(url)
             .await
             .map_err(db_err)?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { db: PgDb { pool } })
+    }
+
+    /// Create a complaint in one transaction (PostgreSQL handles concurrent writers itself).
+    pub(crate) async fn insert_complaint(
+        &self,
+        c: NewComplaint,
+    ) -> Result<CreateOutcome, StoreError> {
+        crate::create::create(&self.db, c).await
     }
 
     /// Close the pool (waits for checked-out connections to come back).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.db.pool.close().await;
     }
 }
 
 bind_args_fn!(Postgres);
 
-impl Backend for PostgresStore {
+impl Backend for PgDb {
     type Db = Postgres;
     type Row = sqlx::postgres::PgRow;
+    type Handle = PoolConnection<Postgres>;
 
     const NAME: &'static str = "postgres";
     const MIGRATIONS: &'static [Migration] = migrate::POSTGRES;
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
 
-    async fn begin_write(&self) -> Result<Tx<Self>, StoreError> {
-        self.pool.begin().await.map_err(db_err)
+    async fn writer(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(db_err)
     }
 
-    async fn begin_read(&self) -> Result<Tx<Self>, StoreError> {
-        self.pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    async fn reader(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(db_err)
+    }
+
+    async fn begin_write(h: &mut PoolConnection<Postgres>) -> Result<Tx<'_, Self>, StoreError> {
+        h.begin().await.map_err(db_err)
+    }
+
+    async fn begin_read(h: &mut PoolConnection<Postgres>) -> Result<Tx<'_, Self>, StoreError> {
+        h.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await
             .map_err(db_err)
-    }
-
-    async fn read_conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
-        self.pool.acquire().await.map_err(db_err)
-    }
-
-    async fn write_conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
-        self.pool.acquire().await.map_err(db_err)
     }
 
     async fn lock_migrations(conn: &mut PgConnection) -> Result<(), StoreError> {
@@ -107,7 +122,7 @@ impl Backend for PostgresStore {
     async fn execute_batch(conn: &mut PgConnection, batch: Vec<Stmt>) -> Result<(), StoreError> {
         // The extended protocol prepares one statement at a time.
         for s in batch {
-            Self::execute(conn, s.sql, s.args).await?;
+            Self::execute_built(conn, s.sql, s.args).await?;
         }
         Ok(())
     }

@@ -1,39 +1,64 @@
 //! The SQLite backend.
 //!
-//! Layout: one **writer** pool with a single connection runs every write, each write
-//! transaction opened with `BEGIN IMMEDIATE` (so it takes the write lock up front instead of
-//! failing on lock upgrade), and a separate **reader** pool of [`READERS`] connections with
-//! `query_only = ON` serves reads. In WAL mode readers never block the writer nor each other,
-//! and a read transaction sees one consistent snapshot. Funnelling writes through one
-//! connection avoids `SQLITE_BUSY` churn inside the process and lets sqlx reuse that
-//! connection's cached prepared statements.
+//! Layout: one long-lived **writer** connection, behind a fair async mutex, runs every write;
+//! each write transaction starts with `BEGIN IMMEDIATE`, so it takes the write lock up front
+//! (another process holding it is waited for by `busy_timeout`, instead of failing on lock
+//! upgrade). A separate **reader** pool of [`READERS`] connections with `query_only = ON`
+//! serves reads: in WAL mode readers never block the writer nor each other, and a read
+//! transaction sees one consistent snapshot.
+//!
+//! Throughput. Two costs dominate small SQLite writes through sqlx: every command is a
+//! round trip to the connection's worker thread (sqlx-sqlite runs each connection on its own
+//! thread), and every commit appends each page it dirtied to the WAL with its own `write(2)`
+//! (a complaint touches five tables and nine indexes, ~15 pages). Hence:
+//! - the writer is held rather than pooled: a sqlx pool pings a connection on every return,
+//!   a round trip that on a one-connection pool sits on the critical path of every write
+//!   (the reader pool likewise skips the ping before checkout);
+//! - concurrent `create_complaint`s are committed in groups ([`crate::group`]), one
+//!   transaction and one WAL append for all complaints waiting for the writer, with a
+//!   constant number of statements per group;
+//! - dependent rows go as one multi-statement command ([`Backend::execute_batch`]).
+//!
+//! Measured on 2 cores (`tests/throughput.rs`, release): about 8,000 committed creates/s
+//! with 16 concurrent submitters, about 1,500–2,000/s from a single sequential client. A future
+//! dropped mid-transaction is safe: the dropped `Transaction` queues a `ROLLBACK` ahead of the
+//! next command (and sqlx rolls back a `BEGIN` whose caller went away).
 //!
 //! Durability: `journal_mode = WAL` with `synchronous = NORMAL`. A committed transaction
-//! survives a crash or kill of the process (the WAL is in the OS page cache and is replayed
-//! on next open); only an OS crash or power loss may lose the last commits before the next
-//! WAL checkpoint's fsync. That is the guarantee aduan needs and is much faster than `FULL`.
+//! survives a crash or kill of the process (it is in the WAL, which the OS holds and the next
+//! open replays); only an OS crash or power loss may lose the last commits before the next
+//! WAL checkpoint's fsync. That is the guarantee aduan needs, and much faster than `FULL`.
 //!
-//! `busy_timeout` is 5 s (another process holding the write lock) and `foreign_keys = ON`.
-//! `sqlite::memory:` databases use one shared connection for reads and writes (each extra
-//! connection would otherwise need the shared-cache table locks) that is never recycled, so
-//! the database lives as long as the store.
+//! `busy_timeout` is 5 s and `foreign_keys = ON`. `sqlite::memory:` databases have no reader
+//! pool: reads also go through the writer connection, which holds the database for the life
+//! of the store.
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection};
+use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
+use aduan_core::model::{CreateOutcome, NewComplaint};
 use aduan_core::store::StoreError;
 
-use crate::backend::{Backend, Stmt, Tx, bind_args_fn, db_err, impl_backend_queries};
+use crate::backend::{
+    Backend, MAX_PARAMS, Stmt, Tx, bind_args_fn, db_err, impl_backend_queries,
+    renumber_placeholders,
+};
+use crate::group::{self, GroupCommit};
 use crate::migrate::{self, Migration};
 
 /// Connections in the read pool of a file database.
 pub const READERS: u32 = 4;
+/// Prepared statements cached on the writer connection.
+const WRITER_STATEMENT_CACHE: usize = 256;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -51,34 +76,61 @@ const CLAIM_REPLIES: &str = "\
 /// aduan's store on a SQLite file (or `sqlite::memory:`).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(crate) db: SqliteDb,
+    creates: GroupCommit,
+}
+
+/// The connections; implements [`Backend`].
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteDb {
+    /// The only connection that writes; `None` once closed.
+    writer: Arc<Mutex<Option<SqliteConnection>>>,
+    /// Read pool; `None` for in-memory databases (reads use the writer).
+    reader: Option<SqlitePool>,
 }
 
 impl SqliteStore {
     /// Open (creating the file and its parent directory if missing) the database at a
     /// `sqlite:` URL: `sqlite://data/aduan.db` (relative to the working directory),
     /// `sqlite:///var/lib/aduan/aduan.db`, or `sqlite::memory:`. Does not migrate.
+    ///
+    /// Spawns the group-commit writer task on the current Tokio runtime.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let base = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        if is_memory(url) {
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(base)
-                .await
-                .map_err(db_err)?;
-            return Ok(SqliteStore {
-                writer: pool.clone(),
-                reader: pool,
-            });
-        }
+        let db = if is_memory(url) {
+            let writer = base.connect().await.map_err(db_err)?;
+            SqliteDb {
+                writer: Arc::new(Mutex::new(Some(writer))),
+                reader: None,
+            }
+        } else {
+            SqliteDb::open_file(base).await?
+        };
+        let (creates, queue) = GroupCommit::new();
+        tokio::spawn(group::run(db.clone(), queue));
+        Ok(SqliteStore { db, creates })
+    }
+
+    /// Create a complaint through the group-commit queue.
+    pub(crate) async fn insert_complaint(
+        &self,
+        c: NewComplaint,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.creates.create(c).await
+    }
+
+    /// Close the database: waits for running operations, then closes the reader pool and
+    /// the writer connection (checkpointing the WAL). Later operations are `Unavailable`.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+impl SqliteDb {
+    async fn open_file(base: SqliteConnectOptions) -> Result<Self, StoreError> {
         if let Some(dir) = base.get_filename().parent()
             && !dir.as_os_str().is_empty()
         {
@@ -87,31 +139,64 @@ impl SqliteStore {
             })?;
         }
         let base = base.synchronous(SqliteSynchronous::Normal);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(
-                base.clone()
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal),
-            )
+        let writer = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Group commits prepare a few statement shapes per group size.
+            .statement_cache_capacity(WRITER_STATEMENT_CACHE)
+            .connect()
             .await
             .map_err(db_err)?;
         // Opened after the writer: the file exists and is already in WAL mode.
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(base.pragma("query_only", "ON"))
             .await
             .map_err(db_err)?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteDb {
+            writer: Arc::new(Mutex::new(Some(writer))),
+            reader: Some(reader),
+        })
     }
 
-    /// Close both pools (waits for checked-out connections to come back).
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+    async fn close(&self) {
+        if let Some(reader) = &self.reader {
+            reader.close().await;
+        }
+        if let Some(writer) = self.writer.lock().await.take()
+            && let Err(e) = writer.close().await
+        {
+            tracing::warn!(error = %e, "closing the SQLite writer connection failed");
+        }
+    }
+}
+
+/// A checked-out SQLite connection: the writer (held under its mutex) or a pooled reader.
+#[derive(Debug)]
+pub(crate) enum SqliteHandle {
+    Writer(OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>),
+    Reader(PoolConnection<Sqlite>),
+}
+
+impl Deref for SqliteHandle {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            SqliteHandle::Writer(c) => c,
+            SqliteHandle::Reader(c) => c,
+        }
+    }
+}
+
+impl DerefMut for SqliteHandle {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            SqliteHandle::Writer(c) => c,
+            SqliteHandle::Reader(c) => c,
+        }
     }
 }
 
@@ -124,60 +209,45 @@ fn is_memory(url: &str) -> bool {
     path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory")
 }
 
-/// Append `sql` to `out` with every `$N` placeholder replaced by `$(N + offset)`. The shared
-/// SQL has no `$` inside string literals or identifiers, so a textual scan is exact.
-fn renumber_placeholders(out: &mut String, sql: &str, offset: usize) {
-    let bytes = sql.as_bytes();
-    let mut copied = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            let start = i + 1;
-            let mut end = start;
-            while bytes.get(end).is_some_and(u8::is_ascii_digit) {
-                end += 1;
-            }
-            // `$` and digits are ASCII, so these are char boundaries.
-            out.push_str(&sql[copied..i]);
-            let n: usize = sql[start..end].parse().unwrap_or(0);
-            out.push('$');
-            out.push_str(&(n + offset).to_string());
-            copied = end;
-            i = end;
-        } else {
-            i += 1;
-        }
-    }
-    out.push_str(&sql[copied..]);
-}
-
 bind_args_fn!(Sqlite);
 
-impl Backend for SqliteStore {
+impl Backend for SqliteDb {
     type Db = Sqlite;
     type Row = sqlx::sqlite::SqliteRow;
+    type Handle = SqliteHandle;
 
     const NAME: &'static str = "sqlite";
     const MIGRATIONS: &'static [Migration] = migrate::SQLITE;
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
 
-    async fn begin_write(&self) -> Result<Tx<Self>, StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
+    async fn writer(&self) -> Result<SqliteHandle, StoreError> {
+        let guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.writer.clone().lock_owned())
             .await
-            .map_err(db_err)
+            .map_err(|_| {
+                StoreError::Unavailable("timed out waiting for the SQLite writer".into())
+            })?;
+        OwnedMutexGuard::try_map(guard, Option::as_mut)
+            .map(SqliteHandle::Writer)
+            .map_err(|_| StoreError::Unavailable("the SQLite store is closed".into()))
     }
 
-    async fn begin_read(&self) -> Result<Tx<Self>, StoreError> {
-        self.reader.begin().await.map_err(db_err)
+    async fn reader(&self) -> Result<SqliteHandle, StoreError> {
+        match &self.reader {
+            Some(pool) => pool
+                .acquire()
+                .await
+                .map(SqliteHandle::Reader)
+                .map_err(db_err),
+            None => self.writer().await,
+        }
     }
 
-    async fn read_conn(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
-        self.reader.acquire().await.map_err(db_err)
+    async fn begin_write(h: &mut SqliteHandle) -> Result<Tx<'_, Self>, StoreError> {
+        h.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
     }
 
-    async fn write_conn(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
-        self.writer.acquire().await.map_err(db_err)
+    async fn begin_read(h: &mut SqliteHandle) -> Result<Tx<'_, Self>, StoreError> {
+        h.begin().await.map_err(db_err)
     }
 
     async fn lock_migrations(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
@@ -189,25 +259,22 @@ impl Backend for SqliteStore {
         conn: &mut SqliteConnection,
         batch: Vec<Stmt>,
     ) -> Result<(), StoreError> {
-        if batch.len() < 2 {
-            for s in batch {
-                Self::execute(conn, s.sql, s.args).await?;
-            }
-            return Ok(());
-        }
-        // One multi-statement command: sqlx-sqlite binds `$N` to the N-th argument of the
-        // whole command, so each statement's placeholders are shifted past the previous ones.
+        // Multi-statement commands: sqlx-sqlite binds `$N` to the N-th argument of the whole
+        // command, so each statement's placeholders are shifted past the previous ones.
         let mut sql = String::new();
         let mut args = Vec::new();
         for s in batch {
-            renumber_placeholders(&mut sql, s.sql, args.len());
+            if !args.is_empty() && args.len() + s.args.len() > MAX_PARAMS {
+                Self::execute_built(conn, std::mem::take(&mut sql), std::mem::take(&mut args))
+                    .await?;
+            }
+            renumber_placeholders(&mut sql, &s.sql, args.len());
             sql.push_str(";\n");
             args.extend(s.args);
         }
-        bind_args(sqlx::query::<Sqlite>(sqlx::AssertSqlSafe(sql)), args)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        if !sql.is_empty() {
+            Self::execute_built(conn, sql, args).await?;
+        }
         Ok(())
     }
 
@@ -216,17 +283,7 @@ impl Backend for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_memory, renumber_placeholders};
-
-    #[test]
-    fn placeholders_are_shifted() {
-        let mut out = String::from("X;");
-        renumber_placeholders(&mut out, "VALUES ($1, $2, 'é', $10, $1)", 7);
-        assert_eq!(out, "X;VALUES ($8, $9, 'é', $17, $8)");
-        let mut out = String::new();
-        renumber_placeholders(&mut out, "SELECT $ || $1a", 0);
-        assert_eq!(out, "SELECT $ || $1a");
-    }
+    use super::is_memory;
 
     #[test]
     fn memory_urls_are_recognised() {

@@ -27,7 +27,7 @@ const ALL: &str = concat!("SELECT ", user_columns!(), " FROM users ORDER BY user
 const DISABLE: &str = "UPDATE users SET disabled = TRUE WHERE username = $1";
 
 pub(crate) async fn create<B: Backend>(b: &B, u: NewUser) -> Result<i64, StoreError> {
-    let mut conn = b.write_conn().await?;
+    let mut conn = b.writer().await?;
     let inserted = fetch_one::<B>(
         &mut conn,
         INSERT,
@@ -60,7 +60,7 @@ pub(crate) async fn by_token_hash<B: Backend>(
     b: &B,
     token_hash: &str,
 ) -> Result<Option<User>, StoreError> {
-    let mut conn = b.read_conn().await?;
+    let mut conn = b.reader().await?;
     B::fetch_optional(&mut conn, BY_TOKEN_HASH, args![token_hash])
         .await?
         .as_ref()
@@ -72,7 +72,7 @@ pub(crate) async fn by_name<B: Backend>(
     b: &B,
     username: &Username,
 ) -> Result<Option<User>, StoreError> {
-    let mut conn = b.read_conn().await?;
+    let mut conn = b.reader().await?;
     B::fetch_optional(&mut conn, BY_NAME, args![username.as_str()])
         .await?
         .as_ref()
@@ -81,7 +81,7 @@ pub(crate) async fn by_name<B: Backend>(
 }
 
 pub(crate) async fn list<B: Backend>(b: &B) -> Result<Vec<User>, StoreError> {
-    let mut conn = b.read_conn().await?;
+    let mut conn = b.reader().await?;
     B::fetch_all(&mut conn, ALL, args![])
         .await?
         .iter()
@@ -90,6 +90,6 @@ pub(crate) async fn list<B: Backend>(b: &B) -> Result<Vec<User>, StoreError> {
 }
 
 pub(crate) async fn disable<B: Backend>(b: &B, username: &Username) -> Result<bool, StoreError> {
-    let mut conn = b.write_conn().await?;
+    let mut conn = b.writer().await?;
     Ok(B::execute(&mut conn, DISABLE, args![username.as_str()]).await? > 0)
 }

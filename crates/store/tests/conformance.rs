@@ -92,6 +92,7 @@ macro_rules! conformance {
             duplicates_burn_no_number,
             concurrent_inserts_are_gap_free,
             concurrent_duplicates_resolve_to_one_complaint,
+            concurrent_months_and_a_bad_request,
             save_transition_checks_version_and_appends,
             paraf_and_reopen,
             identity_share_is_idempotent,
@@ -171,6 +172,7 @@ fn complaint(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
         }],
         ticket_prefix: prefix(),
         ticket_month: (2026, 3),
+        cursor: None,
     }
 }
 
@@ -235,6 +237,7 @@ fn write<'a>(rec: &ComplaintRecord, t: &'a Transition) -> TransitionWrite<'a> {
         actor: "kasi1".into(),
         reply: None,
         message: None,
+        cursor: None,
     }
 }
 
@@ -418,6 +421,7 @@ mod suite {
         );
         let mut w = write(&rec, &t);
         w.message = Some(NewMessage {
+            channel: None,
             direction: Direction::In,
             at: t0() + secs(90),
             text: "tambahan".into(),
@@ -510,6 +514,51 @@ mod suite {
         assert_eq!(seq(&next), 6, "lost races burned no number");
     }
 
+    pub async fn concurrent_months_and_a_bad_request(fx: &Fixture) {
+        fx.ready().await;
+        // Concurrent creates (committed in groups on SQLite) spanning two months, with one
+        // invalid request among them: it fails alone and takes no number.
+        let mut tasks = Vec::new();
+        for i in 0..60usize {
+            let store = fx.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut c = complaint(Some(&format!("mix-{i}")), t0());
+                c.ticket_month = match i {
+                    17 => (2026, 13),
+                    i if i % 3 == 0 => (2026, 4),
+                    _ => (2026, 3),
+                };
+                (i, store.create_complaint(c).await)
+            }));
+        }
+        let mut march = BTreeSet::new();
+        let mut april = BTreeSet::new();
+        for t in futures::future::join_all(tasks).await {
+            let (i, result) = t.expect("task");
+            match (i, result) {
+                (17, Err(StoreError::Other(m))) => assert!(m.contains("month"), "{m}"),
+                (17, other) => panic!("the invalid request: {other:?}"),
+                (i, Ok(CreateOutcome::Created { ticket, .. })) => {
+                    let month = if i % 3 == 0 { &mut april } else { &mut march };
+                    assert!(month.insert(seq(&ticket)));
+                }
+                (i, other) => panic!("request {i}: {other:?}"),
+            }
+        }
+        assert_eq!(april, (1..=20).collect());
+        assert_eq!(march, (1..=39).collect());
+        let r = get(
+            fx.store.as_ref(),
+            &TicketNumber::parse("ADU-202604-0020").unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (r.messages.len(), r.history.len(), r.replies.len()),
+            (1, 1, 1)
+        );
+        assert_eq!(r.attachments.len(), 1);
+    }
+
     pub async fn save_transition_checks_version_and_appends(fx: &Fixture) {
         let s = fx.ready().await;
         let (_, ticket) = create(s, complaint(Some("m1"), t0())).await;
@@ -534,6 +583,7 @@ mod suite {
             max_attempts: 3,
         });
         w.message = Some(NewMessage {
+            channel: None,
             direction: Direction::Out,
             at,
             text: "Sudah diteruskan".into(),
@@ -590,6 +640,7 @@ mod suite {
             let mut w = write(&r, &t3);
             w.expected_version = expected_version;
             w.message = Some(NewMessage {
+                channel: None,
                 direction: Direction::In,
                 at: at3,
                 text: "susulan".into(),

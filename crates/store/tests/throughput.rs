@@ -1,6 +1,7 @@
 //! SQLite insert throughput (ignored by default; run in release):
 //! `cargo test -p aduan-store --release --test throughput -- --ignored --nocapture`.
-//! Target: ≥ 3,000 committed `create_complaint`s per second on 2 cores.
+//! Target: ≥ 3,000 committed `create_complaint`s per second on 2 cores with 16 concurrent
+//! submitters (`TASKS=n` changes the concurrency).
 
 use std::time::Instant;
 
@@ -52,6 +53,7 @@ fn complaint(i: usize) -> NewComplaint {
         }],
         ticket_prefix: TicketPrefix::parse("ADU").unwrap(),
         ticket_month: (2026, 3),
+        cursor: None,
     }
 }
 
@@ -59,84 +61,36 @@ fn complaint(i: usize) -> NewComplaint {
 #[ignore = "benchmark; run in release with --ignored"]
 async fn sqlite_create_complaint_throughput() {
     const N: usize = 10_000;
-    const TASKS: usize = 32;
+    let tasks: usize = std::env::var("TASKS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(16);
     let dir = tempfile::tempdir().unwrap();
     let store = connect(&testing::fresh_sqlite_url(dir.path()))
         .await
         .unwrap();
     store.migrate().await.unwrap();
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for t in 0..TASKS {
+    let mut handles = Vec::new();
+    for t in 0..tasks {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in (t..N).step_by(TASKS) {
+        handles.push(tokio::spawn(async move {
+            for i in (t..N).step_by(tasks) {
                 let out = store.create_complaint(complaint(i)).await.unwrap();
                 assert!(matches!(out, CreateOutcome::Created { .. }));
             }
         }));
     }
-    for t in tasks {
-        t.await.unwrap();
+    for h in handles {
+        h.await.unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
     let rate = N as f64 / secs;
-    println!("{N} creates in {secs:.2} s = {rate:.0}/s");
-    if !cfg!(debug_assertions) {
+    println!("{N} creates by {tasks} tasks in {secs:.2} s = {rate:.0}/s");
+    if !cfg!(debug_assertions) && tasks >= 16 {
         assert!(
             rate >= 3000.0,
             "{rate:.0} creates/s is below the 3,000/s target"
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "scratch"]
-async fn scratch_round_trip() {
-    use sqlx::Connection;
-    let dir = tempfile::tempdir().unwrap();
-    let url = testing::fresh_sqlite_url(dir.path());
-    let s = aduan_store::SqliteStore::open(&url).await.unwrap();
-    drop(s);
-    let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
-        .await
-        .unwrap();
-    sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").execute(&mut c).await.unwrap();
-    let n = 20000;
-    let start = Instant::now();
-    for _ in 0..n {
-        sqlx::query("SELECT 1").execute(&mut c).await.unwrap();
-    }
-    println!(
-        "select 1: {:.1} us",
-        start.elapsed().as_secs_f64() * 1e6 / n as f64
-    );
-    let start = Instant::now();
-    for i in 0..n {
-        sqlx::query("INSERT INTO t(v) VALUES ($1)")
-            .bind(format!("x{i}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
-    println!(
-        "autocommit insert: {:.1} us",
-        start.elapsed().as_secs_f64() * 1e6 / n as f64
-    );
-    let start = Instant::now();
-    for i in 0..n / 10 {
-        let mut tx = c.begin_with("BEGIN IMMEDIATE").await.unwrap();
-        for _ in 0..6 {
-            sqlx::query("INSERT INTO t(v) VALUES ($1)")
-                .bind(format!("x{i}"))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-        }
-        tx.commit().await.unwrap();
-    }
-    println!(
-        "tx of 6 inserts: {:.1} us",
-        start.elapsed().as_secs_f64() * 1e6 / (n / 10) as f64
-    );
 }

@@ -164,6 +164,7 @@ pub async fn spawn(opts: Options) -> TestApp {
             clock: opts.clock,
             senders: opts.senders,
             no_outbox_worker: opts.no_outbox_worker,
+            digest_delivery: None,
         },
     )
     .await

@@ -1,0 +1,214 @@
+//! Background schedulers: the SLA escalation task (wakes at the next due time, never polls
+//! every row) and the month-end digest (cron in the office time zone; builds each month's
+//! report exactly once, delivers it, and catches up after downtime).
+//!
+//! Both are safe with several replicas: escalations are recorded with a conditional update
+//! per step, reports are unique per month and their delivery is leased.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aduan_core::desk::Desk;
+use aduan_core::logbook::{self, Month};
+use aduan_core::model::ReportState;
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+/// How long to sleep before the next check: until `next` (if any), at most `cap`, at least
+/// 50 ms.
+pub fn wait_until(now: DateTime<Utc>, next: Option<DateTime<Utc>>, cap: Duration) -> Duration {
+    let d = match next {
+        Some(t) => (t - now).to_std().unwrap_or(Duration::ZERO),
+        None => cap,
+    };
+    d.min(cap).max(Duration::from_millis(50))
+}
+
+/// Escalate breached steps until shutdown. `cap` bounds the sleep so due times set by
+/// other replicas are seen.
+pub async fn run_sla(
+    desk: Desk,
+    escalate_to: Vec<String>,
+    shutdown: CancellationToken,
+    cap: Duration,
+) {
+    loop {
+        match desk.escalate_due(&escalate_to).await {
+            Ok(n) if n > 0 => {
+                metrics::counter!("aduan_sla_escalations_total").increment(n as u64);
+                tracing::info!(escalated = n, "SLA steps escalated");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "SLA escalation pass failed"),
+        }
+        let next = desk.next_escalation_due().await.ok().flatten();
+        let wait = wait_until(desk.now(), next, cap);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Delivers a built report (the binary implements it with SMTP).
+#[async_trait::async_trait]
+pub trait DigestDelivery: Send + Sync + 'static {
+    async fn deliver(&self, desk: &Desk, month: Month) -> Result<(), String>;
+}
+
+/// The month a cron firing at `fire` (office time) reports on: the month before.
+pub fn report_month(fire: DateTime<Utc>, tz: chrono_tz::Tz) -> Month {
+    Month::of(fire, tz).prev()
+}
+
+/// Build (once) and deliver the report of `month` when it is still a draft or a re-send
+/// was requested. Returns the state afterwards.
+pub async fn build_and_deliver(
+    desk: &Desk,
+    month: Month,
+    delivery: Option<&Arc<dyn DigestDelivery>>,
+) -> Result<ReportState, String> {
+    let (rec, created) = desk.build_report(month).await.map_err(|e| e.to_string())?;
+    if created {
+        tracing::info!(%month, "monthly report built");
+    }
+    let due = rec.state == ReportState::Draft || rec.resend_requested;
+    let Some(delivery) = delivery.filter(|_| due) else {
+        return Ok(rec.state);
+    };
+    let now = desk.now();
+    let leased = desk
+        .store()
+        .claim_report_delivery(&month.to_string(), now, now + chrono::Duration::minutes(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !leased {
+        return Ok(rec.state); // another replica is delivering it
+    }
+    match delivery.deliver(desk, month).await {
+        Ok(()) => {
+            desk.report_delivered(month)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(%month, "monthly digest delivered");
+            Ok(match rec.state {
+                ReportState::Draft => ReportState::Submitted,
+                later => later,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(%month, error = %e, "monthly digest delivery failed");
+            let _ = desk.report_delivery_failed(month, &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// The digest scheduler: on each cron firing build and deliver the previous month's report;
+/// at start, catch up on the last firing if its report does not exist yet; retry failed or
+/// requested deliveries every `retry`.
+pub async fn run_digest(
+    desk: Desk,
+    schedule: cron::Schedule,
+    delivery: Option<Arc<dyn DigestDelivery>>,
+    shutdown: CancellationToken,
+    retry: Duration,
+) {
+    let tz = desk.config().policy.calendar.timezone();
+    // Catch up: the most recent firing before now (within the last ~31 days).
+    let now = desk.now();
+    let since = (now - chrono::Duration::days(32)).with_timezone(&tz);
+    if let Some(last) = schedule
+        .after(&since)
+        .take_while(|t| t.with_timezone(&Utc) <= now)
+        .last()
+    {
+        let month = report_month(last.with_timezone(&Utc), tz);
+        if let Err(e) = build_and_deliver(&desk, month, delivery.as_ref()).await {
+            tracing::warn!(%month, error = %e, "catch-up of the monthly report failed");
+        }
+    }
+    loop {
+        let now = desk.now();
+        let next = schedule
+            .after(&now.with_timezone(&tz))
+            .next()
+            .map(|t| t.with_timezone(&Utc));
+        let wait = wait_until(now, next, retry);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let now = desk.now();
+        if let Some(fire) = next
+            && now >= fire
+        {
+            let month = report_month(fire, tz);
+            if let Err(e) = build_and_deliver(&desk, month, delivery.as_ref()).await {
+                tracing::warn!(%month, error = %e, "monthly report failed; will retry");
+            }
+        }
+        // Retry undelivered or re-send-requested reports of the last two months.
+        let cur = Month::of(now, tz);
+        for m in [cur.prev(), cur.prev().prev()] {
+            if let Ok(Some(r)) = desk.store().get_report(&m.to_string()).await
+                && (r.state == ReportState::Draft || r.resend_requested)
+            {
+                let _ = build_and_deliver(&desk, m, delivery.as_ref()).await;
+            }
+        }
+    }
+}
+
+/// The logbook of a month as the XLSX attached to the digest.
+pub async fn logbook_xlsx(desk: &Desk, month: Month) -> Result<Vec<u8>, String> {
+    let tz = desk.config().policy.calendar.timezone();
+    let (from, to) = month.range(tz);
+    let recs = desk
+        .store()
+        .complaints_received_between(from, to)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows = logbook::rows(&recs, false);
+    aduan_digest::xlsx::logbook_xlsx(&desk.config().office_name, month, &rows, tz)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use std::str::FromStr;
+
+    #[test]
+    fn waits_until_the_next_due_time_within_the_cap() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+        let cap = Duration::from_secs(30);
+        assert_eq!(
+            wait_until(now, Some(now + chrono::Duration::seconds(5)), cap),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            wait_until(now, Some(now + chrono::Duration::hours(5)), cap),
+            cap
+        );
+        assert_eq!(
+            wait_until(now, Some(now - chrono::Duration::hours(5)), cap),
+            Duration::from_millis(50)
+        );
+        assert_eq!(wait_until(now, None, cap), cap);
+    }
+
+    #[test]
+    fn the_first_of_the_month_reports_on_the_month_before() {
+        let tz = chrono_tz::Asia::Makassar;
+        let s = cron::Schedule::from_str("0 0 7 1 * *").unwrap();
+        let from = tz.with_ymd_and_hms(2026, 12, 15, 0, 0, 0).unwrap();
+        let fire = s.after(&from).next().unwrap();
+        assert_eq!(fire.to_rfc3339(), "2027-01-01T07:00:00+08:00");
+        assert_eq!(
+            report_month(fire.with_timezone(&Utc), tz).to_string(),
+            "2026-12"
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! Desk use cases of the clocks and the monthly report: SLA escalation (exactly once per
+//! breached step among replicas) and the report's steps 6–8.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::desk::{DEFAULT_MAX_ATTEMPTS, Desk, DeskError};
+use crate::logbook::Month;
+use crate::model::{NewReply, ReplyKind, ReportRecord, ReportState, ReportUpdate};
+use crate::report::{self, MonthlyReport};
+use crate::store::StoreError;
+use crate::types::{Channel, Role, Step};
+use crate::workflow::{Actor, HistoryEntry};
+
+/// A report step requested through the staff API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportAction {
+    /// Kasi: the conclusion on the most frequent problems (step 6).
+    Conclusion(String),
+    /// Kepala Dinas: the decision (step 7).
+    Decision(String),
+    /// Kasi: the logbook is back (step 8).
+    Receipt,
+    /// Kasi: deliver the digest again.
+    Resend,
+}
+
+/// Signed step of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Signed {
+    pub text: Option<String>,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The report as staff see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportView {
+    pub month: String,
+    pub state: ReportState,
+    pub report: serde_json::Value,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub conclusion: Option<Signed>,
+    pub decision: Option<Signed>,
+    pub decide_due_at: Option<DateTime<Utc>>,
+    pub decide_breached: bool,
+    pub receipt: Option<Signed>,
+    pub receive_due_at: Option<DateTime<Utc>>,
+    pub receive_breached: bool,
+    pub delivery_attempts: i32,
+    pub last_error: Option<String>,
+    pub resend_requested: bool,
+}
+
+fn signed(text: Option<String>, by: Option<String>, at: Option<DateTime<Utc>>) -> Option<Signed> {
+    Some(Signed {
+        text,
+        by: by?,
+        at: at?,
+    })
+}
+
+impl ReportView {
+    pub fn from_record(r: ReportRecord, now: DateTime<Utc>) -> Self {
+        let decide_breached = match (r.decide_due_at, r.decision_at) {
+            (Some(due), Some(done)) => done > due,
+            (Some(due), None) => now > due,
+            _ => false,
+        };
+        let receive_breached = match (r.receive_due_at, r.received_at) {
+            (Some(due), Some(done)) => done > due,
+            (Some(due), None) => now > due,
+            _ => false,
+        };
+        ReportView {
+            month: r.month,
+            state: r.state,
+            report: serde_json::from_str(&r.report_json).unwrap_or(serde_json::Value::Null),
+            submitted_at: r.submitted_at,
+            conclusion: signed(r.conclusion, r.conclusion_by, r.conclusion_at),
+            decision: signed(r.decision, r.decision_by, r.decision_at),
+            decide_due_at: r.decide_due_at,
+            decide_breached,
+            receipt: signed(None, r.received_by, r.received_at),
+            receive_due_at: r.receive_due_at,
+            receive_breached,
+            delivery_attempts: r.delivery_attempts,
+            last_error: r.last_error,
+            resend_requested: r.resend_requested,
+        }
+    }
+}
+
+fn step_label(s: Step) -> &'static str {
+    match s {
+        Step::Receive => "1. penerimaan dan pencatatan",
+        Step::Triage => "2. penelaahan oleh Kasi",
+        Step::Resolve => "3. penyelesaian oleh bidang",
+        Step::Review => "4. pemeriksaan jawaban",
+        Step::FollowUp => "5. tindak lanjut ke pengadu",
+        Step::ReportDecide => "7. keputusan Kepala Dinas",
+        Step::ReportReceive => "8. penerimaan kembali log book",
+    }
+}
+
+impl Desk {
+    /// Escalate every running step that is past due and not yet escalated: a history line
+    /// and a notice to each of `escalate_to` (when e-mail replies are configured). Returns
+    /// how many steps this call escalated (another replica may take some).
+    pub async fn escalate_due(&self, escalate_to: &[String]) -> Result<usize, DeskError> {
+        let now = self.now();
+        let tz = self.config().policy.calendar.timezone();
+        let mut done = 0;
+        loop {
+            let batch = self.store().due_escalations(now, 100).await?;
+            if batch.is_empty() {
+                return Ok(done);
+            }
+            let n = batch.len();
+            for c in batch {
+                let Some(step) = c.state.step() else { continue };
+                let due_local = c
+                    .due_at
+                    .with_timezone(&tz)
+                    .format("%d-%m-%Y %H:%M")
+                    .to_string();
+                let history = HistoryEntry {
+                    step: Some(step),
+                    action: "escalate".into(),
+                    state: c.state,
+                    actor: Actor::System.label(),
+                    at: now,
+                    due_at: Some(c.due_at),
+                    elapsed_seconds: None,
+                    breached: true,
+                    note: Some(format!(
+                        "batas waktu langkah {} terlewati ({due_local}); diberitahukan ke {}",
+                        step_label(step),
+                        if escalate_to.is_empty() {
+                            "-".to_string()
+                        } else {
+                            escalate_to.join(", ")
+                        }
+                    )),
+                };
+                let notices = if self.config().reply_channels.contains(&Channel::Email) {
+                    escalate_to
+                        .iter()
+                        .map(|to| NewReply {
+                            kind: ReplyKind::Escalation,
+                            channel: Channel::Email,
+                            recipient: to.clone(),
+                            template: "escalation".into(),
+                            vars: serde_json::json!({
+                                "step": step_label(step),
+                                "due_at": due_local,
+                                "state": c.state.as_str(),
+                                "bidang": c.bidang.as_ref().map(|b| b.as_str()),
+                            }),
+                            max_attempts: DEFAULT_MAX_ATTEMPTS,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                if self
+                    .store()
+                    .record_escalation(c.complaint_id, c.state_entered_at, &history, notices)
+                    .await?
+                {
+                    done += 1;
+                }
+            }
+            if n < 100 {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Earliest due time of a running, not yet escalated step.
+    pub async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, DeskError> {
+        Ok(self.store().next_escalation_due().await?)
+    }
+
+    /// Build the month's report once (idempotent across calls and replicas).
+    pub async fn build_report(&self, month: Month) -> Result<(ReportRecord, bool), DeskError> {
+        let key = month.to_string();
+        if let Some(r) = self.store().get_report(&key).await? {
+            return Ok((r, false));
+        }
+        let figures = self.compute_report(month).await?;
+        let json = serde_json::to_string(&figures)
+            .map_err(|e| DeskError::Store(StoreError::Other(e.to_string())))?;
+        let created = self.store().create_report(&key, &json, self.now()).await?;
+        let r = self
+            .store()
+            .get_report(&key)
+            .await?
+            .ok_or(DeskError::NotFound)?;
+        Ok((r, created))
+    }
+
+    /// Compute the figures of a month from the logbook.
+    pub async fn compute_report(&self, month: Month) -> Result<MonthlyReport, DeskError> {
+        let tz = self.config().policy.calendar.timezone();
+        let (from, to) = month.range(tz);
+        let records = self.store().complaints_received_between(from, to).await?;
+        let (pf, pt) = month.prev().range(tz);
+        let prev = self.store().count_received_between(pf, pt).await?;
+        Ok(report::build(month, &records, prev.max(0) as usize, to))
+    }
+
+    /// The stored report of a month (staff other than bidang).
+    pub async fn report(&self, actor: &Actor, month: Month) -> Result<ReportView, DeskError> {
+        require(actor, &[Role::Staf, Role::Kasi, Role::Kabid, Role::Kadis])?;
+        let r = self
+            .store()
+            .get_report(&month.to_string())
+            .await?
+            .ok_or(DeskError::NotFound)?;
+        Ok(ReportView::from_record(r, self.now()))
+    }
+
+    /// Record that the digest was delivered (step 6 done; the decision clock starts).
+    pub async fn report_delivered(&self, month: Month) -> Result<(), DeskError> {
+        let now = self.now();
+        let due = self.config().policy.due(Step::ReportDecide, now);
+        self.store()
+            .update_report(
+                &month.to_string(),
+                ReportUpdate::Delivered {
+                    at: now,
+                    decide_due_at: due,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn report_delivery_failed(&self, month: Month, error: &str) -> Result<(), DeskError> {
+        self.store()
+            .update_report(
+                &month.to_string(),
+                ReportUpdate::DeliveryFailed {
+                    error: error.into(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A report step by staff: conclusion and receipt (kasi), decision (kadis), re-send (kasi).
+    pub async fn report_act(
+        &self,
+        actor: &Actor,
+        month: Month,
+        action: ReportAction,
+    ) -> Result<ReportView, DeskError> {
+        let key = month.to_string();
+        let now = self.now();
+        let by = actor.label();
+        let update = match action {
+            ReportAction::Conclusion(text) => {
+                require(actor, &[Role::Kasi])?;
+                nonempty(&text)?;
+                ReportUpdate::Conclusion { text, by, at: now }
+            }
+            ReportAction::Decision(text) => {
+                require(actor, &[Role::Kadis])?;
+                nonempty(&text)?;
+                ReportUpdate::Decision {
+                    text,
+                    by,
+                    at: now,
+                    receive_due_at: self.config().policy.due(Step::ReportReceive, now),
+                }
+            }
+            ReportAction::Receipt => {
+                require(actor, &[Role::Kasi])?;
+                ReportUpdate::Receipt { by, at: now }
+            }
+            ReportAction::Resend => {
+                require(actor, &[Role::Kasi])?;
+                ReportUpdate::RequestResend
+            }
+        };
+        let current = self
+            .store()
+            .get_report(&key)
+            .await?
+            .ok_or(DeskError::NotFound)?;
+        let allowed = match (&update, current.state) {
+            (ReportUpdate::Conclusion { .. }, s) => s != ReportState::Received,
+            (ReportUpdate::Decision { .. }, s) => s == ReportState::Submitted,
+            (ReportUpdate::Receipt { .. }, s) => s == ReportState::Decided,
+            (ReportUpdate::RequestResend, _) => true,
+            (ReportUpdate::Delivered { .. } | ReportUpdate::DeliveryFailed { .. }, _) => true,
+        };
+        if !allowed {
+            return Err(DeskError::InvalidReportState {
+                state: current.state,
+            });
+        }
+        match self.store().update_report(&key, update).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                let s = self
+                    .store()
+                    .get_report(&key)
+                    .await?
+                    .ok_or(DeskError::NotFound)?;
+                return Err(DeskError::InvalidReportState { state: s.state });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.report(actor, month).await
+    }
+}
+
+fn require(actor: &Actor, roles: &[Role]) -> Result<(), DeskError> {
+    match actor.role() {
+        Some(r) if roles.contains(&r) => Ok(()),
+        other => Err(DeskError::Forbidden(format!(
+            "role {} may not do this; allowed: {}",
+            other.map(|r| r.as_str()).unwrap_or("none"),
+            roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn nonempty(s: &str) -> Result<(), DeskError> {
+    if s.trim().is_empty() {
+        return Err(DeskError::invalid("text", "must not be empty"));
+    }
+    if s.chars().count() > crate::desk::MAX_BODY_CHARS {
+        return Err(DeskError::invalid("text", "too long"));
+    }
+    Ok(())
+}

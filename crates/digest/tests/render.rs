@@ -1,0 +1,145 @@
+//! The digest renders every section from a hand-made report, and the XLSX logbook is a
+//! valid workbook (a ZIP with the OOXML parts) with the SOP columns.
+
+use aduan_core::logbook::{LogbookRow, Month};
+use aduan_core::report::{Backlog, Change, MonthlyReport, Problem, StepFigures, Totals};
+use aduan_core::types::{Resolution, Step};
+use chrono::{TimeZone, Utc};
+
+fn report() -> MonthlyReport {
+    let mut totals = Totals {
+        complaints: 3,
+        ..Default::default()
+    };
+    totals.by_category.insert("pelayanan".into(), 2);
+    totals.by_category.insert("sarana_prasarana".into(), 1);
+    totals.by_bidang.insert("dafduk".into(), 3);
+    totals.by_channel.insert("web".into(), 3);
+    totals.by_status.insert("selesai".into(), 3);
+    MonthlyReport {
+        month: "2026-03".into(),
+        totals,
+        steps: vec![StepFigures {
+            step: Step::Triage,
+            number: 2,
+            count: 3,
+            within_standard: 2,
+            within_standard_pct: 66.7,
+            median_minutes: 4.0,
+            p90_minutes: 9.0,
+        }],
+        frequent_problems: vec![Problem {
+            term: "antrian ktp-el".into(),
+            count: 2,
+            examples: vec!["ADU-202603-0001".into(), "ADU-202603-0002".into()],
+        }],
+        backlog: Backlog::default(),
+        breaches: vec![],
+        change: Change {
+            previous_month: "2026-02".into(),
+            previous_complaints: 2,
+            complaints_delta: 1,
+            complaints_delta_pct: Some(50.0),
+        },
+    }
+}
+
+#[test]
+fn digest_has_every_section_in_indonesian() {
+    let m = Month::parse("2026-03").unwrap();
+    let names = vec![(
+        "dafduk".to_string(),
+        "Bidang Pelayanan Pendaftaran Penduduk".to_string(),
+    )];
+    let d = aduan_digest::render::render(
+        "Disdukcapil Buleleng",
+        m,
+        &report(),
+        &names,
+        chrono_tz::Asia::Makassar,
+    )
+    .unwrap();
+    assert!(d.subject.contains("Maret 2026"));
+    for s in [
+        "Pelayanan",
+        "Sarana Prasarana",
+        "Bidang Pelayanan Pendaftaran Penduduk",
+        "66.7%",
+        "antrian ktp-el",
+        "ADU-202603-0001",
+        "+50.0%",
+        "cid:chart-category",
+        "cid:chart-steps",
+    ] {
+        assert!(d.html.contains(s), "html lacks {s}");
+    }
+    assert!(
+        d.text.contains("antrian ktp-el") && d.text.contains("Jumlah pengaduan: 3"),
+        "{}",
+        d.text
+    );
+    assert_eq!(d.images.len(), 3);
+    assert!(d.images.iter().all(|(_, png)| png.starts_with(b"\x89PNG")));
+}
+
+#[test]
+fn xlsx_is_a_workbook_with_the_sop_columns() {
+    let row = LogbookRow {
+        no: 1,
+        ticket: "ADU-202603-0001".into(),
+        received_at: Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap(),
+        channel: "web".into(),
+        source: "Website (formulir)".into(),
+        category: Some("Pelayanan".into()),
+        text: "Antrian KTP-el lama".into(),
+        bidang: Some("dafduk".into()),
+        solution: Some("Loket ditambah".into()),
+        answer: Some("Terima kasih".into()),
+        status: Some(Resolution::Selesai),
+        state: "closed".into(),
+        paraf: None,
+    };
+    let bytes = aduan_digest::xlsx::logbook_xlsx(
+        "Disdukcapil",
+        Month::parse("2026-03").unwrap(),
+        &[row],
+        chrono_tz::Asia::Makassar,
+    )
+    .unwrap();
+    assert_eq!(&bytes[..4], b"PK\x03\x04", "xlsx is a zip");
+    let s = String::from_utf8_lossy(&bytes);
+    assert!(s.contains("xl/worksheets/sheet1.xml") && s.contains("[Content_Types].xml"));
+}
+
+#[test]
+fn digest_mail_has_html_text_images_and_the_workbook() {
+    let m = Month::parse("2026-03").unwrap();
+    let d =
+        aduan_digest::render::render("Disdukcapil", m, &report(), &[], chrono_tz::Asia::Makassar)
+            .unwrap();
+    let from: lettre::message::Mailbox = "Aduan <aduan@example.go.id>".parse().unwrap();
+    let to: lettre::message::Mailbox = "kadis@example.go.id".parse().unwrap();
+    let msg = aduan_digest::mail::build(
+        &from,
+        &[to],
+        &d,
+        b"PK\x03\x04xx".to_vec(),
+        "logbook-2026-03.xlsx",
+        "x@example.go.id",
+    )
+    .unwrap();
+    let raw = String::from_utf8_lossy(&msg.formatted()).to_string();
+    for s in [
+        "multipart/mixed",
+        "multipart/related",
+        "multipart/alternative",
+        "text/html",
+        "text/plain",
+        "image/png",
+        "Content-ID: <chart-category>",
+        "logbook-2026-03.xlsx",
+        "Auto-Submitted: auto-generated",
+    ] {
+        assert!(raw.contains(s), "mail lacks {s}");
+    }
+}

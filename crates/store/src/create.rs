@@ -1,0 +1,354 @@
+//! Creating complaints: one per transaction ([`create`]) or a group in one transaction
+//! ([`create_in_tx`] with several complaints, driven by [`crate::group`] on SQLite).
+//!
+//! Invariants:
+//! - Ticket numbers come from `ticket_counters` inside the creating transaction
+//!   (`last = last + n` for the `n` complaints of a month), so a rolled-back create returns
+//!   its numbers: numbers are unique and gap-free per month. On PostgreSQL the counter row
+//!   lock serializes replicas.
+//! - `(channel, external_id)` is unique for complaints and for messages. A complaint's body is
+//!   also its first inbound message with the same key, so one probe finds a redelivery whether
+//!   it created a complaint or was threaded into one. The probe runs inside the write
+//!   transaction before numbering, so a duplicate takes no number. If a concurrent writer
+//!   (another replica) still wins the race, the insert conflicts ([`CreateStep::Conflict`]):
+//!   the caller rolls back and reports the winner via [`resolve_conflict`].
+//! - The work per transaction does not grow in round trips with the group size: one probe,
+//!   one counter update per month, one multi-row complaint insert, one batch of dependent
+//!   rows (message, attachments, history, acknowledgements).
+
+use std::collections::{BTreeMap, HashMap};
+
+use aduan_core::model::{CreateOutcome, Direction, NewComplaint};
+use aduan_core::store::StoreError;
+use aduan_core::types::{Channel, TicketNumber};
+
+use crate::backend::{Arg, Backend, Conn, Insert, MAX_PARAMS, RowExt, args, db_err, fetch_one};
+use crate::complaints::{FIRST_MESSAGE, HISTORY, history_args};
+use crate::outbox::{REPLY, reply_args};
+use crate::rows;
+
+/// Take `$2` numbers in month `$1`; returns the last one taken.
+const TAKE_NUMBERS: &str = "\
+    INSERT INTO ticket_counters (month, last) VALUES ($1, $2) \
+    ON CONFLICT (month) DO UPDATE SET last = ticket_counters.last + $2 \
+    RETURNING last";
+
+const COMPLAINT: Insert = Insert {
+    head: "INSERT INTO complaints (ticket, channel, external_id, received_at, name, address, \
+           email, phone, handle, category, target, body, letter_number, state, \
+           state_entered_at, due_at, access_code_hash, version, created_at, updated_at) VALUES ",
+    row: "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, \
+          $18, $18)",
+    per_row: 18,
+    tail: " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, ticket",
+};
+
+const ATTACHMENT: Insert = Insert {
+    head: "INSERT INTO attachments (complaint_id, filename, content_type, size, data, \
+           created_at) VALUES ",
+    row: "($1, $2, $3, $4, $5, $6)",
+    per_row: 6,
+    tail: "",
+};
+
+/// What [`create_in_tx`] did inside the caller's transaction.
+pub(crate) enum CreateStep {
+    /// One outcome per complaint, in order (duplicates found by the probe wrote nothing).
+    Done(Vec<CreateOutcome>),
+    /// An insert hit a uniqueness conflict the probe did not see (a concurrent writer won):
+    /// roll back, then [`resolve_conflict`] (or retry one by one).
+    Conflict(String),
+}
+
+/// Number and insert one complaint with everything that belongs to it, in one transaction.
+pub(crate) async fn create<B: Backend>(
+    b: &B,
+    c: NewComplaint,
+) -> Result<CreateOutcome, StoreError> {
+    let mut h = b.writer().await?;
+    let mut tx = B::begin_write(&mut h).await?;
+    match create_in_tx::<B>(&mut tx, &[&c]).await? {
+        CreateStep::Done(mut outcomes) => {
+            tx.commit().await.map_err(db_err)?;
+            outcomes
+                .pop()
+                .ok_or_else(|| StoreError::Other("create produced no outcome".into()))
+        }
+        CreateStep::Conflict(msg) => {
+            // Nothing of ours survives the rollback, including the ticket number we took.
+            tx.rollback().await.map_err(db_err)?;
+            resolve_conflict::<B>(&mut h, &c, &msg).await
+        }
+    }
+}
+
+/// Whether a complaint is inserted or reported as a duplicate.
+enum Plan {
+    /// Of a complaint already stored.
+    Existing(i64, TicketNumber),
+    /// Of an earlier complaint of the same group.
+    SameAs(usize),
+    Insert,
+}
+
+/// The writes of `cs` inside an open write transaction: probe, number, insert.
+pub(crate) async fn create_in_tx<B: Backend>(
+    conn: &mut Conn<B>,
+    cs: &[&NewComplaint],
+) -> Result<CreateStep, StoreError> {
+    let months = cs
+        .iter()
+        .map(|c| month_of(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let keys = cs
+        .iter()
+        .filter_map(|c| Some((c.channel, c.external_id.as_deref()?)))
+        .collect();
+    let existing = probe::<B>(conn, keys).await?;
+
+    let mut plan = Vec::with_capacity(cs.len());
+    let mut first_of: HashMap<(Channel, &str), usize> = HashMap::new();
+    for (i, c) in cs.iter().enumerate() {
+        let p = match c.external_id.as_deref() {
+            None => Plan::Insert,
+            Some(ext) => match existing.get(&(c.channel, ext.to_string())) {
+                Some((id, ticket)) => Plan::Existing(*id, ticket.clone()),
+                None => match first_of.get(&(c.channel, ext)) {
+                    Some(&j) => Plan::SameAs(j),
+                    None => {
+                        first_of.insert((c.channel, ext), i);
+                        Plan::Insert
+                    }
+                },
+            },
+        };
+        plan.push(p);
+    }
+
+    // Numbers: one counter update per month (in key order, the same lock order everywhere).
+    let mut wanted: BTreeMap<(i32, u32), i64> = BTreeMap::new();
+    for (p, month) in plan.iter().zip(&months) {
+        if matches!(p, Plan::Insert) {
+            *wanted.entry(*month).or_default() += 1;
+        }
+    }
+    let mut next_seq: BTreeMap<(i32, u32), u64> = BTreeMap::new();
+    for (&(year, month), &n) in &wanted {
+        let key = format!("{year:04}{month:02}");
+        let last = fetch_one::<B>(conn, TAKE_NUMBERS, args![key, n])
+            .await?
+            .i64("last")?;
+        let first = u64::try_from(last - n + 1)
+            .ok()
+            .filter(|f| *f >= 1)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("ticket counter {last} for {year:04}{month:02}"))
+            })?;
+        next_seq.insert((year, month), first);
+    }
+
+    // Complaint rows.
+    let mut tickets: Vec<Option<TicketNumber>> = vec![None; cs.len()];
+    let mut complaint_rows = Vec::new();
+    for (i, c) in cs.iter().enumerate() {
+        if !matches!(plan[i], Plan::Insert) {
+            continue;
+        }
+        let (year, month) = months[i];
+        let seq = next_seq.entry((year, month)).or_insert(1);
+        let ticket = TicketNumber::new(&c.ticket_prefix, year, month, *seq);
+        *seq += 1;
+        complaint_rows.push(complaint_args(c, &ticket));
+        tickets[i] = Some(ticket);
+    }
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(complaint_rows.len());
+    for stmt in COMPLAINT.stmts(complaint_rows) {
+        let rows = match B::fetch_all_built(conn, stmt.sql, stmt.args).await {
+            Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
+            other => other?,
+        };
+        for r in rows {
+            ids.insert(r.text("ticket")?, r.i64("id")?);
+        }
+    }
+    let mut created: Vec<Option<(i64, TicketNumber)>> = vec![None; cs.len()];
+    for (slot, ticket) in created.iter_mut().zip(tickets) {
+        if let Some(ticket) = ticket {
+            // `ON CONFLICT DO NOTHING` returns no row for a key that exists after all.
+            let Some(&id) = ids.get(ticket.as_str()) else {
+                return Ok(CreateStep::Conflict(
+                    "complaint (channel, external_id)".into(),
+                ));
+            };
+            *slot = Some((id, ticket));
+        }
+    }
+
+    // Dependent rows, as one batch.
+    let (mut messages, mut attachments, mut history, mut replies) =
+        (vec![], vec![], vec![], vec![]);
+    for (c, made) in cs.iter().zip(&created) {
+        let Some((id, _)) = made else { continue };
+        messages.push(args![
+            *id,
+            Direction::In.as_str(),
+            c.received_at,
+            c.body.as_str(),
+            c.external_id.as_deref(),
+            c.channel.as_str(),
+        ]);
+        for a in &c.attachments {
+            let size = i64::try_from(a.data.len()).unwrap_or(i64::MAX);
+            attachments.push(args![
+                *id,
+                a.filename.as_str(),
+                a.content_type.as_str(),
+                size,
+                a.data.clone(),
+                c.state_entered_at,
+            ]);
+        }
+        history.extend(c.history.iter().map(|h| history_args(*id, h)));
+        for r in &c.acks {
+            replies.push(reply_args(*id, r, c.state_entered_at)?);
+        }
+    }
+    let mut batch = FIRST_MESSAGE.stmts(messages);
+    batch.extend(ATTACHMENT.stmts(attachments));
+    batch.extend(HISTORY.stmts(history));
+    batch.extend(REPLY.stmts(replies));
+    match B::execute_batch(conn, batch).await {
+        Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
+        other => other?,
+    }
+
+    let mut outcomes = Vec::with_capacity(cs.len());
+    for (i, p) in plan.iter().enumerate() {
+        let made = |j: usize| {
+            created[j]
+                .clone()
+                .ok_or_else(|| StoreError::Other("group bookkeeping lost a complaint".into()))
+        };
+        outcomes.push(match p {
+            Plan::Existing(id, ticket) => CreateOutcome::Duplicate {
+                id: *id,
+                ticket: ticket.clone(),
+            },
+            Plan::SameAs(j) => {
+                let (id, ticket) = made(*j)?;
+                CreateOutcome::Duplicate { id, ticket }
+            }
+            Plan::Insert => {
+                let (id, ticket) = made(i)?;
+                CreateOutcome::Created { id, ticket }
+            }
+        });
+    }
+    Ok(CreateStep::Done(outcomes))
+}
+
+/// After a [`CreateStep::Conflict`] and rollback: the complaint that won, as `Duplicate`.
+pub(crate) async fn resolve_conflict<B: Backend>(
+    conn: &mut Conn<B>,
+    c: &NewComplaint,
+    conflict: &str,
+) -> Result<CreateOutcome, StoreError> {
+    let keys = c
+        .external_id
+        .as_deref()
+        .map(|ext| vec![(c.channel, ext)])
+        .unwrap_or_default();
+    let found = probe::<B>(conn, keys).await?.into_values().next();
+    found
+        .map(|(id, ticket)| CreateOutcome::Duplicate { id, ticket })
+        .ok_or_else(|| {
+            StoreError::Other(format!(
+                "uniqueness violation creating a complaint: {conflict}"
+            ))
+        })
+}
+
+fn month_of(c: &NewComplaint) -> Result<(i32, u32), StoreError> {
+    let (year, month) = c.ticket_month;
+    if (1..=12).contains(&month) && (0..=9999).contains(&year) {
+        Ok((year, month))
+    } else {
+        Err(StoreError::Other(format!(
+            "invalid ticket month {year:04}-{month:02}"
+        )))
+    }
+}
+
+fn complaint_args(c: &NewComplaint, ticket: &TicketNumber) -> Vec<Arg> {
+    let who = &c.identity;
+    args![
+        ticket.as_str(),
+        c.channel.as_str(),
+        c.external_id.as_deref(),
+        c.received_at,
+        who.name.as_deref(),
+        who.address.as_deref(),
+        who.email.as_deref(),
+        who.phone.as_deref(),
+        who.handle.as_deref(),
+        c.category.map(|x| x.as_str()),
+        c.target.as_deref(),
+        c.body.as_str(),
+        c.letter_number.as_deref(),
+        c.state.as_str(),
+        c.state_entered_at,
+        c.due_at,
+        c.access_code_hash.as_deref(),
+        c.state_entered_at,
+    ]
+}
+
+/// Earlier complaints (or threaded messages) with any of these `(channel, external_id)`.
+async fn probe<B: Backend>(
+    conn: &mut Conn<B>,
+    keys: Vec<(Channel, &str)>,
+) -> Result<HashMap<(Channel, String), (i64, TicketNumber)>, StoreError> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(MAX_PARAMS / 2) {
+        let mut params = Vec::with_capacity(chunk.len() * 2);
+        for (channel, ext) in chunk {
+            params.push(Arg::from(channel.as_str()));
+            params.push(Arg::from(*ext));
+        }
+        for r in B::fetch_all_built(conn, probe_sql(chunk.len()), params).await? {
+            let key = (r.parsed::<Channel>("channel")?, r.text("external_id")?);
+            let hit = (r.i64("id")?, rows::ticket(&r.text("ticket")?)?);
+            found.entry(key).or_insert(hit);
+        }
+    }
+    Ok(found)
+}
+
+fn probe_sql(keys: usize) -> String {
+    let matches = |channel: &str, ext: &str| {
+        (0..keys)
+            .map(|i| format!("({channel} = ${} AND {ext} = ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    format!(
+        "SELECT channel, external_id, id, ticket FROM complaints WHERE {} \
+         UNION ALL \
+         SELECT m.channel, m.external_id, c.id, c.ticket FROM messages m \
+         JOIN complaints c ON c.id = m.complaint_id WHERE {}",
+        matches("channel", "external_id"),
+        matches("m.channel", "m.external_id"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_sql_numbers_each_key() {
+        let sql = probe_sql(2);
+        assert!(sql.contains("(channel = $1 AND external_id = $2) OR (channel = $3 AND"));
+        assert!(sql.contains("(m.channel = $3 AND m.external_id = $4)"));
+    }
+}
