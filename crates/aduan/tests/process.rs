@@ -316,3 +316,68 @@ async fn check_config_and_cli_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `aduan digest --month M --send` builds the report once, prints it as JSON and mails the
+/// digest (HTML, text, charts, XLSX logbook) through SMTP; `aduan export --format xlsx`
+/// writes a workbook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_command_prints_json_and_sends_the_mail() {
+    let (sink, mut inbox) = aduan_channel_email::testing::SmtpSink::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = aduan_store::testing::fresh_sqlite_url(dir.path());
+    let cfg = common::write_config(dir.path(), &url, "127.0.0.1:0", "off", true, 1 << 20);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "[channels.email]\nenabled = true\nimap_host = \"\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\nsmtp_security = \"none\"\nfrom = \"Pengaduan <pengaduan@buleleng.example>\"\n",
+        sink.port()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let (mut child, addr) = start(&cfg).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/complaints"))
+        .json(&json!({"category": "pelayanan", "body": "Antrian KTP-el panjang"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let ticket = r.json::<serde_json::Value>().await.unwrap()["ticket"].as_str().unwrap().to_string();
+    signal(&child, "-TERM");
+    child.wait().await.unwrap();
+    let month = format!("{}-{}", &ticket[4..8], &ticket[8..10]);
+
+    let out = cmd(&cfg).args(["digest", "--month", &month, "--send"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["month"], month.as_str());
+    assert_eq!(v["totals"]["complaints"], 1);
+    for k in ["by_channel", "by_category", "by_bidang", "by_status"] {
+        assert!(v["totals"][k].is_object(), "{k}");
+    }
+    let steps = v["steps"].as_array().unwrap();
+    for k in ["step", "count", "within_standard_pct", "median_minutes", "p90_minutes"] {
+        assert!(steps[0].get(k).is_some(), "{k}");
+    }
+    assert!(v["frequent_problems"].is_array());
+    let mail = tokio::time::timeout(Duration::from_secs(10), inbox.recv()).await.unwrap().unwrap();
+    assert_eq!(mail.rcpt_to, vec!["kadis@example.go.id".to_string()]);
+    let raw = String::from_utf8_lossy(&mail.data);
+    for s in ["Laporan Bulanan Pengaduan", "text/html", "image/png", ".xlsx", "Auto-Submitted: auto-generated"] {
+        assert!(raw.contains(s), "digest mail lacks {s}");
+    }
+    // Idempotent: the same figures again, no second build.
+    let out2 = cmd(&cfg).args(["digest", "--month", &month]).output().await.unwrap();
+    assert_eq!(out2.stdout, out.stdout);
+
+    let xlsx = dir.path().join("logbook.xlsx");
+    let out = cmd(&cfg)
+        .args(["export", "--month", &month, "--format", "xlsx", "--out"])
+        .arg(&xlsx)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(&std::fs::read(&xlsx).unwrap()[..4], b"PK\x03\x04");
+    let out = cmd(&cfg).args(["export", "--month", &month, "--format", "html"]).output().await.unwrap();
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(html.contains("FM-PDIP-03-02") && html.contains(&ticket));
+}
