@@ -35,6 +35,28 @@ if command -v psql >/dev/null 2>&1 && pg_up 2>/dev/null; then
 fi
 say "PostgreSQL ready at 127.0.0.1:5432"
 
+# --- Dovecot (e-mail tests) and Chromium (admin page tests) ----------------------------
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    say "ERROR: $* missing and apt-get is not available; install it and re-run"; exit 1
+  fi
+  say "installing $* with apt-get (once)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null \
+    || { $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; } \
+    || { say "ERROR: could not install $*"; exit 1; }
+}
+if command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]; then
+  say "Dovecot present (the e-mail tests start private instances on loopback ports)"
+else
+  apt_install dovecot-imapd
+fi
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+  say "Chromium and ChromeDriver present (the admin page tests drive them headless)"
+else
+  apt_install chromium chromium-driver
+fi
+
 # --- The suite ---------------------------------------------------------------------------
 say "cargo test --workspace"
 cargo test --workspace --locked "$@"

@@ -41,6 +41,20 @@ impl Health {
             .unwrap_or_else(|p| p.into_inner())
             .insert(component.to_string(), error);
     }
+    /// A callback a channel uses to report its last error (`None` = healthy again).
+    pub fn reporter(&self, component: &str) -> Arc<dyn Fn(Option<String>) + Send + Sync> {
+        let me = self.clone();
+        let name = component.to_string();
+        me.set(&name, None);
+        Arc::new(move |e: Option<String>| {
+            if let Some(err) = &e {
+                metrics::counter!("aduan_channel_errors_total", "channel" => name.clone())
+                    .increment(1);
+                tracing::warn!(channel = %name, error = %err, "channel error");
+            }
+            me.set(&name, e)
+        })
+    }
     pub fn snapshot(&self) -> HashMap<String, Option<String>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -106,11 +120,18 @@ impl Application {
             })?;
         store.migrate().await.context("applying migrations")?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let health = Health::default();
         let mut senders = overrides.senders;
-        if let Some(smtp) = smtp_sender(&rt).map_err(|e| anyhow::anyhow!(e))? {
-            senders
-                .entry(Channel::Email)
-                .or_insert(smtp as Arc<dyn ReplySender>);
+        let smtp = smtp_sender(&rt).map_err(|e| anyhow::anyhow!(e))?;
+        // Channels that will have a reply sender: the desk queues replies only for these.
+        let mut reply_channels: std::collections::HashSet<Channel> =
+            senders.keys().copied().collect();
+        if smtp.is_some() {
+            reply_channels.insert(Channel::Email);
+        }
+        let meta = &rt.settings.channels.meta;
+        if meta.enabled {
+            reply_channels.extend(meta.reply_channels());
         }
         let digest_delivery = match overrides.digest_delivery {
             Some(d) => Some(d),
@@ -120,11 +141,24 @@ impl Application {
         let desk = Desk::new(
             store.clone(),
             clock.clone(),
-            desk_config(&rt, senders.keys().copied().collect()),
+            desk_config(&rt, reply_channels),
         );
+        if let Some(smtp) = smtp {
+            senders
+                .entry(Channel::Email)
+                .or_insert(smtp as Arc<dyn ReplySender>);
+        }
+        let meta_ctx = aduan_channel_meta::MetaContext {
+            desk: desk.clone(),
+            health: health.reporter("meta"),
+        };
+        if meta.enabled {
+            for (ch, sender) in aduan_channel_meta::senders(meta, &meta_ctx) {
+                senders.entry(ch).or_insert(sender);
+            }
+        }
         let templates = Arc::new(Templates::new(rt.template_overrides.clone())?);
         let outbox = Outbox::new(store.clone(), clock, templates, senders);
-        let health = Health::default();
         let ops = Ops {
             store: store.clone(),
             health: health.clone(),
@@ -136,6 +170,9 @@ impl Application {
             .route("/metrics", get(metrics_page))
             .with_state(ops)
             .merge(aduan_admin::router(desk.clone()));
+        if meta.enabled {
+            router = router.merge(aduan_channel_meta::router(meta.clone(), meta_ctx));
+        }
         if rt.web.enabled {
             router = router.merge(aduan_channel_web::router(desk.clone(), rt.web.clone()));
         }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub use aduan_channel_meta::MetaConfig;
 use aduan_channel_web::WebConfig;
 use aduan_core::calendar::{HolidayFile, Interval, WorkCalendar};
 use aduan_core::desk::BidangInfo;
@@ -355,38 +356,6 @@ impl Default for TelegramConfig {
     }
 }
 
-/// `[channels.meta]`: Messenger, Instagram and WhatsApp.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetaConfig {
-    #[serde(default)]
-    pub enabled: bool,
-    #[serde(default)]
-    pub app_secret: Secret,
-    #[serde(default)]
-    pub verify_token: Secret,
-    #[serde(default = "graph")]
-    pub graph_api_url: String,
-    #[serde(default)]
-    pub page_access_token: Secret,
-    #[serde(default)]
-    pub instagram_access_token: Secret,
-    #[serde(default)]
-    pub whatsapp_phone_number_id: String,
-    #[serde(default)]
-    pub whatsapp_access_token: Secret,
-    #[serde(default)]
-    pub whatsapp_answer_template: String,
-}
-fn graph() -> String {
-    "https://graph.facebook.com/v25.0".into()
-}
-impl Default for MetaConfig {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
-}
-
 /// `[digest]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -681,10 +650,10 @@ impl Settings {
                 errors.push(e);
             }
         }
-        for (on, name) in [
-            (self.channels.telegram.enabled, "telegram"),
-            (self.channels.meta.enabled, "meta"),
-        ] {
+        if self.channels.meta.enabled {
+            errors.extend(self.channels.meta.problems());
+        }
+        for (on, name) in [(self.channels.telegram.enabled, "telegram")] {
             if on {
                 errors.push(format!(
                     "`channels.{name}.enabled`: the {name} channel is not available in this version of aduan"

@@ -49,7 +49,9 @@ async fn due_times_count_working_time(b: Backend) {
     let (app, _clock, _) = app_at(b, wita(2026, 3, 6, 13, 58)).await;
     let kasi = app.user("kasi1", Role::Kasi, None).await;
     let (ticket, _) = app.submit(json!({"body": "Antrian KTP lama"})).await;
-    let (_, d) = app.get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi)).await;
+    let (_, d) = app
+        .get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi))
+        .await;
     // triage = 5 min: 2 on Friday, 3 from Monday 07:30.
     let due: DateTime<Utc> = d["due_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(due, wita(2026, 3, 9, 7, 33));
@@ -58,7 +60,9 @@ async fn due_times_count_working_time(b: Backend) {
     let (app, _clock, _) = app_at(b, wita(2026, 3, 17, 15, 58)).await;
     let kasi = app.user("kasi1", Role::Kasi, None).await;
     let (ticket, _) = app.submit(json!({"body": "Akta kelahiran"})).await;
-    let (_, d) = app.get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi)).await;
+    let (_, d) = app
+        .get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi))
+        .await;
     let due: DateTime<Utc> = d["due_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(due, wita(2026, 3, 25, 7, 33));
 }
@@ -68,29 +72,54 @@ async fn breach_escalates_once_per_step(b: Backend) {
     let kasi = app.user("kasi1", Role::Kasi, None).await;
     let to = vec!["kasi@example.go.id".to_string()];
     let (ticket, _) = app.submit(json!({"body": "KTP belum jadi"})).await;
-    assert_eq!(app.desk.next_escalation_due().await.unwrap(), Some(wita(2026, 3, 2, 8, 5)));
+    assert_eq!(
+        app.desk.next_escalation_due().await.unwrap(),
+        Some(wita(2026, 3, 2, 8, 5))
+    );
     clock.advance(Duration::minutes(4));
     assert_eq!(app.desk.escalate_due(&to).await.unwrap(), 0, "not due yet");
     clock.advance(Duration::minutes(2));
     assert_eq!(app.desk.escalate_due(&to).await.unwrap(), 1);
-    assert_eq!(app.desk.escalate_due(&to).await.unwrap(), 0, "once per step");
+    assert_eq!(
+        app.desk.escalate_due(&to).await.unwrap(),
+        0,
+        "once per step"
+    );
     let (_, q) = app.get_json("/api/v1/admin/queue", Some(&kasi)).await;
     assert_eq!(q[0]["breached"], true);
     app.outbox.run_once().await.unwrap();
-    let notices: Vec<RenderedReply> = rec.0.lock().unwrap().iter().filter(|r| r.item.kind == aduan_core::model::ReplyKind::Escalation).cloned().collect();
+    let notices: Vec<RenderedReply> = rec
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.item.kind == aduan_core::model::ReplyKind::Escalation)
+        .cloned()
+        .collect();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].item.recipient, "kasi@example.go.id");
-    assert!(notices[0].text.contains(&ticket) && notices[0].text.contains("penelaahan"), "{}", notices[0].text);
+    assert!(
+        notices[0].text.contains(&ticket) && notices[0].text.contains("penelaahan"),
+        "{}",
+        notices[0].text
+    );
     // The next step gets its own clock and its own escalation.
-    let (st, _) = app.act(&kasi, &ticket, "assign", json!({"bidang": "dafduk"})).await;
+    let (st, _) = app
+        .act(&kasi, &ticket, "assign", json!({"bidang": "dafduk"}))
+        .await;
     assert_eq!(st, 200);
-    let (_, d) = app.get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi)).await;
+    let (_, d) = app
+        .get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi))
+        .await;
     let h = d["history"].as_array().unwrap();
     let esc = h.iter().find(|e| e["action"] == "escalate").unwrap();
     assert_eq!(esc["step"], "triage");
     assert_eq!(esc["breached"], true);
     let assign = h.iter().find(|e| e["action"] == "assign").unwrap();
-    assert_eq!(assign["breached"], true, "the stopped triage clock was breached");
+    assert_eq!(
+        assign["breached"], true,
+        "the stopped triage clock was breached"
+    );
     // resolve = 1 h from 08:06 → 09:06.
     clock.advance(Duration::minutes(61));
     assert_eq!(app.desk.escalate_due(&to).await.unwrap(), 1);
@@ -110,27 +139,56 @@ async fn monthly_report_figures(b: Backend) {
     clock.advance(Duration::days(20)); // Mon 2 March 09:00
     assert_eq!(clock_now(&app), wita(2026, 3, 2, 9, 0));
     let mk = |body: &str, cat: &str| json!({"name": "Komang Sudiarta", "email": "komang@example.com", "category": cat, "body": body});
-    let (t1, _) = app.submit(mk("Antrian KTP-el sangat panjang di loket", "pelayanan")).await;
-    let (t2, _) = app.submit(mk("Antrian KTP-el tidak tertib, petugas tidak ada", "pelayanan")).await;
-    let (t3, _) = app.submit(mk("Kursi ruang tunggu rusak", "sarana_prasarana")).await;
-    let (_t4, _) = app.submit(mk("Petugas kurang ramah", "perilaku_pegawai")).await;
+    let (t1, _) = app
+        .submit(mk("Antrian KTP-el sangat panjang di loket", "pelayanan"))
+        .await;
+    let (t2, _) = app
+        .submit(mk(
+            "Antrian KTP-el tidak tertib, petugas tidak ada",
+            "pelayanan",
+        ))
+        .await;
+    let (t3, _) = app
+        .submit(mk("Kursi ruang tunggu rusak", "sarana_prasarana"))
+        .await;
+    let (_t4, _) = app
+        .submit(mk("Petugas kurang ramah", "perilaku_pegawai"))
+        .await;
     // t1: triage in 3 min (within 5), resolve in 30 min, review 10, follow-up 10 → selesai.
     clock.advance(Duration::minutes(3));
-    app.act(&kasi, &t1, "assign", json!({"bidang": "dafduk"})).await;
+    app.act(&kasi, &t1, "assign", json!({"bidang": "dafduk"}))
+        .await;
     clock.advance(Duration::minutes(30));
-    app.act(&bid, &t1, "solution", json!({"text": "Loket ditambah"})).await;
+    app.act(&bid, &t1, "solution", json!({"text": "Loket ditambah"}))
+        .await;
     clock.advance(Duration::minutes(10));
-    app.act(&kasi, &t1, "review", json!({"decision": "approve"})).await;
+    app.act(&kasi, &t1, "review", json!({"decision": "approve"}))
+        .await;
     clock.advance(Duration::minutes(10));
-    app.act(&staf, &t1, "follow-up", json!({"message": "Loket ditambah mulai besok"})).await;
+    app.act(
+        &staf,
+        &t1,
+        "follow-up",
+        json!({"message": "Loket ditambah mulai besok"}),
+    )
+    .await;
     // t2: triage after 7 more minutes (the clock started at 09:00 → 60 min: breached).
     clock.advance(Duration::minutes(7));
-    app.act(&kasi, &t2, "assign", json!({"bidang": "dafduk"})).await;
+    app.act(&kasi, &t2, "assign", json!({"bidang": "dafduk"}))
+        .await;
     // t3: closed as not a complaint (status tidak), 60 min after receipt: breached.
-    app.act(&kasi, &t3, "close", json!({"status": "tidak", "reason": "bukan wewenang"})).await;
+    app.act(
+        &kasi,
+        &t3,
+        "close",
+        json!({"status": "tidak", "reason": "bukan wewenang"}),
+    )
+    .await;
     // t4 stays in triage.
     clock.advance(Duration::days(30)); // 1 April
-    let (st, v) = app.get_json("/api/v1/admin/reports/2026-03", Some(&kasi)).await;
+    let (st, v) = app
+        .get_json("/api/v1/admin/reports/2026-03", Some(&kasi))
+        .await;
     assert_eq!(st, 200, "{v}");
     let r = &v["report"];
     assert_eq!(r["month"], "2026-03");
@@ -145,7 +203,15 @@ async fn monthly_report_figures(b: Backend) {
     assert_eq!(r["totals"]["by_status"]["open"], 2);
     assert_eq!(r["change"]["previous_complaints"], 2);
     assert_eq!(r["change"]["complaints_delta_pct"], 100.0);
-    let step = |name: &str| r["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap().clone();
+    let step = |name: &str| {
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap()
+            .clone()
+    };
     // receive: 4 digital intakes, 0 minutes each, all within.
     assert_eq!(step("receive")["count"], 4);
     assert_eq!(step("receive")["within_standard_pct"], 100.0);
@@ -160,37 +226,86 @@ async fn monthly_report_figures(b: Backend) {
     let problems = r["frequent_problems"].as_array().unwrap();
     assert_eq!(problems[0]["term"], "antrian ktp-el", "{problems:?}");
     assert_eq!(problems[0]["count"], 2);
-    assert!(problems[0]["examples"].as_array().unwrap().contains(&json!(t1)));
-    assert!(problems[0]["examples"].as_array().unwrap().contains(&json!(t2)));
+    assert!(
+        problems[0]["examples"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(t1))
+    );
+    assert!(
+        problems[0]["examples"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(t2))
+    );
     let text = v.to_string();
     for id in ["Komang", "Sudiarta", "komang@example.com"] {
         assert!(!text.contains(id), "identity {id} in the report");
     }
     // Built exactly once.
-    let (again, created) = app.desk.build_report(Month::parse("2026-03").unwrap()).await.unwrap();
+    let (again, created) = app
+        .desk
+        .build_report(Month::parse("2026-03").unwrap())
+        .await
+        .unwrap();
     assert!(!created);
     assert_eq!(again.state, aduan_core::model::ReportState::Draft);
     // Steps 6–8: conclusion (kasi), decision refused before delivery, delivered, decision
     // (kadis), receipt (kasi).
-    let (st, _) = app.post_json("/api/v1/admin/reports/2026-03/conclusion", Some(&kasi), json!({"text": "Antrian KTP-el perlu loket tambahan"})).await;
+    let (st, _) = app
+        .post_json(
+            "/api/v1/admin/reports/2026-03/conclusion",
+            Some(&kasi),
+            json!({"text": "Antrian KTP-el perlu loket tambahan"}),
+        )
+        .await;
     assert_eq!(st, 200);
-    let (st, v) = app.post_json("/api/v1/admin/reports/2026-03/decision", Some(&kadis), json!({"text": "Tambah satu loket"})).await;
+    let (st, v) = app
+        .post_json(
+            "/api/v1/admin/reports/2026-03/decision",
+            Some(&kadis),
+            json!({"text": "Tambah satu loket"}),
+        )
+        .await;
     assert_eq!(st, 409, "{v}");
     assert_eq!(v["error"]["state"], "draft");
-    let (st, _) = app.post_json("/api/v1/admin/reports/2026-03/decision", Some(&kasi), json!({"text": "x"})).await;
+    let (st, _) = app
+        .post_json(
+            "/api/v1/admin/reports/2026-03/decision",
+            Some(&kasi),
+            json!({"text": "x"}),
+        )
+        .await;
     assert_eq!(st, 403);
-    app.desk.report_delivered(Month::parse("2026-03").unwrap()).await.unwrap();
+    app.desk
+        .report_delivered(Month::parse("2026-03").unwrap())
+        .await
+        .unwrap();
     clock.advance(Duration::minutes(30));
-    let (st, v) = app.post_json("/api/v1/admin/reports/2026-03/decision", Some(&kadis), json!({"text": "Tambah satu loket"})).await;
+    let (st, v) = app
+        .post_json(
+            "/api/v1/admin/reports/2026-03/decision",
+            Some(&kadis),
+            json!({"text": "Tambah satu loket"}),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["state"], "decided");
     assert_eq!(v["decide_breached"], false);
-    let (st, v) = app.post_json("/api/v1/admin/reports/2026-03/receipt", Some(&kasi), json!({})).await;
+    let (st, v) = app
+        .post_json(
+            "/api/v1/admin/reports/2026-03/receipt",
+            Some(&kasi),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["state"], "received");
     assert_eq!(v["conclusion"]["by"], "kasi1");
     assert_eq!(v["decision"]["by"], "kadis1");
-    let (st, _) = app.get_json("/api/v1/admin/reports/2026-04", Some(&kasi)).await;
+    let (st, _) = app
+        .get_json("/api/v1/admin/reports/2026-04", Some(&kasi))
+        .await;
     assert_eq!(st, 404, "the running month has no report yet");
 }
 
@@ -198,4 +313,8 @@ fn clock_now(app: &common::TestApp) -> DateTime<Utc> {
     app.desk.now()
 }
 
-on_both_backends!(due_times_count_working_time, breach_escalates_once_per_step, monthly_report_figures);
+on_both_backends!(
+    due_times_count_working_time,
+    breach_escalates_once_per_step,
+    monthly_report_figures
+);

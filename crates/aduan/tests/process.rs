@@ -322,7 +322,9 @@ async fn check_config_and_cli_errors() {
 /// writes a workbook.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digest_command_prints_json_and_sends_the_mail() {
-    let (sink, mut inbox) = aduan_channel_email::testing::SmtpSink::start().await.unwrap();
+    let (sink, mut inbox) = aduan_channel_email::testing::SmtpSink::start()
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = aduan_store::testing::fresh_sqlite_url(dir.path());
     let cfg = common::write_config(dir.path(), &url, "127.0.0.1:0", "off", true, 1 << 20);
@@ -340,13 +342,24 @@ async fn digest_command_prints_json_and_sends_the_mail() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let ticket = r.json::<serde_json::Value>().await.unwrap()["ticket"].as_str().unwrap().to_string();
+    let ticket = r.json::<serde_json::Value>().await.unwrap()["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
     signal(&child, "-TERM");
     child.wait().await.unwrap();
     let month = format!("{}-{}", &ticket[4..8], &ticket[8..10]);
 
-    let out = cmd(&cfg).args(["digest", "--month", &month, "--send"]).output().await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd(&cfg)
+        .args(["digest", "--month", &month, "--send"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["month"], month.as_str());
     assert_eq!(v["totals"]["complaints"], 1);
@@ -354,18 +367,37 @@ async fn digest_command_prints_json_and_sends_the_mail() {
         assert!(v["totals"][k].is_object(), "{k}");
     }
     let steps = v["steps"].as_array().unwrap();
-    for k in ["step", "count", "within_standard_pct", "median_minutes", "p90_minutes"] {
+    for k in [
+        "step",
+        "count",
+        "within_standard_pct",
+        "median_minutes",
+        "p90_minutes",
+    ] {
         assert!(steps[0].get(k).is_some(), "{k}");
     }
     assert!(v["frequent_problems"].is_array());
-    let mail = tokio::time::timeout(Duration::from_secs(10), inbox.recv()).await.unwrap().unwrap();
+    let mail = tokio::time::timeout(Duration::from_secs(10), inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(mail.rcpt_to, vec!["kadis@example.go.id".to_string()]);
     let raw = String::from_utf8_lossy(&mail.data);
-    for s in ["Laporan Bulanan Pengaduan", "text/html", "image/png", ".xlsx", "Auto-Submitted: auto-generated"] {
+    for s in [
+        "Laporan Bulanan Pengaduan",
+        "text/html",
+        "image/png",
+        ".xlsx",
+        "Auto-Submitted: auto-generated",
+    ] {
         assert!(raw.contains(s), "digest mail lacks {s}");
     }
     // Idempotent: the same figures again, no second build.
-    let out2 = cmd(&cfg).args(["digest", "--month", &month]).output().await.unwrap();
+    let out2 = cmd(&cfg)
+        .args(["digest", "--month", &month])
+        .output()
+        .await
+        .unwrap();
     assert_eq!(out2.stdout, out.stdout);
 
     let xlsx = dir.path().join("logbook.xlsx");
@@ -375,9 +407,17 @@ async fn digest_command_prints_json_and_sends_the_mail() {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(&std::fs::read(&xlsx).unwrap()[..4], b"PK\x03\x04");
-    let out = cmd(&cfg).args(["export", "--month", &month, "--format", "html"]).output().await.unwrap();
+    let out = cmd(&cfg)
+        .args(["export", "--month", &month, "--format", "html"])
+        .output()
+        .await
+        .unwrap();
     let html = String::from_utf8_lossy(&out.stdout);
     assert!(html.contains("FM-PDIP-03-02") && html.contains(&ticket));
 }

@@ -1,4 +1,5 @@
-//! Test helpers shared with other crates' tests: a minimal in-process SMTP server.
+//! Test helpers shared with other crates' tests: a minimal in-process SMTP server, and a
+//! private Dovecot IMAP server ([`dovecot`]).
 //!
 //! [`SmtpSink`] listens on `127.0.0.1:0`, speaks just enough SMTP for lettre (greeting,
 //! `EHLO`/`HELO`, `AUTH PLAIN|LOGIN` accepting anything, `MAIL`, `RCPT`, `DATA`, `RSET`,
@@ -14,6 +15,8 @@
 //! let mail = received.recv().await;
 //! # Ok(()) }
 //! ```
+
+pub mod dovecot;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -149,7 +149,10 @@ pub fn build(
     let mut breaches = Vec::new();
     for r in records {
         for h in &r.history {
-            let Some(step) = h.step else { continue };
+            // Only completed steps count; an escalation notice (no elapsed time) is not one.
+            let (Some(step), Some(_)) = (h.step, h.elapsed_seconds) else {
+                continue;
+            };
             let minutes = h.elapsed_seconds.unwrap_or(0) as f64 / 60.0;
             per_step
                 .entry(step)

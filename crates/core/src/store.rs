@@ -44,17 +44,20 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Number and insert a complaint with its first message, attachments, history and
-    /// acknowledgements, atomically. Redelivery of the same `(channel, external_id)` writes
-    /// nothing and returns `Duplicate`.
+    /// Number and insert a complaint with its first message, attachments, history,
+    /// acknowledgements and intake cursor (`c.cursor`), atomically. Redelivery of the same
+    /// `(channel, external_id)` writes nothing but the cursor and returns `Duplicate`.
     async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError>;
     /// The whole complaint, or None.
     async fn get_complaint(
         &self,
         ticket: &TicketNumber,
     ) -> Result<Option<ComplaintRecord>, StoreError>;
-    /// Persist a workflow transition with its history line, optional reply and optional
-    /// message, if the complaint's version is still `expected_version` (else `Conflict`).
+    /// Persist a workflow transition with its history line, optional reply, optional
+    /// message and optional intake cursor, if the complaint's version is still
+    /// `expected_version` (else `Conflict`). When the message's `(channel, external_id)` is
+    /// already stored (channel: the message's, else the complaint's), nothing is written
+    /// and the error is `AlreadyExists` (a redelivery).
     async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError>;
     /// Queue lines, ordered by due time (open) then receipt.
     async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError>;
@@ -92,60 +95,50 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- Channel intake support (see docs/channel-api.md) ----
 
-    /// The ticket of the complaint holding a message with one of these external ids
-    /// (any channel, inbound or outbound; outbound ids are the replies' platform ids).
+    /// The ticket of the newest complaint holding a message with one of these external ids
+    /// (any channel, inbound or outbound; outbound ids are the replies' platform ids, also
+    /// matched on the outbox), or an inbound e-mail stored as `msgid:<id>`.
     async fn ticket_by_message_ids(
         &self,
         ids: &[String],
-    ) -> Result<Option<TicketNumber>, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Option<TicketNumber>, StoreError>;
     /// The newest complaint of `channel` + `handle` that is not closed.
     async fn open_ticket_for_handle(
         &self,
         channel: Channel,
         handle: &str,
-    ) -> Result<Option<TicketNumber>, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
-    /// The ticket holding the message `(channel, external_id)`, if stored.
+    ) -> Result<Option<TicketNumber>, StoreError>;
+    /// The ticket holding the message `(channel, external_id)` (or created from it), if
+    /// stored.
     async fn ticket_by_external_id(
         &self,
         channel: Channel,
         external_id: &str,
-    ) -> Result<Option<TicketNumber>, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
-    async fn get_cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
-    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
-    /// Mark the outbox row whose sent message has this external id as failed.
+    ) -> Result<Option<TicketNumber>, StoreError>;
+    /// The stored value of an intake cursor.
+    async fn get_cursor(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Write an intake cursor alone (insert or overwrite).
+    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Mark the outbox row whose sent message has this external id as failed (also when it
+    /// was sent: a bounce arrives later). Returns whether a row matched.
     async fn fail_reply_by_external_id(
         &self,
         external_id: &str,
         error: &str,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
-    /// Acknowledgement rows (any status) to `recipient` on `channel` created since `since`.
+    ) -> Result<bool, StoreError>;
+    /// Acknowledgement rows (any status) to `recipient` (case-insensitive) on `channel`
+    /// created at or after `since`.
     async fn count_acks_since(
         &self,
         channel: Channel,
         recipient: &str,
         since: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<i64, StoreError>;
     /// Time of the newest inbound message of a complaint.
     async fn last_inbound_at(
         &self,
         ticket: &TicketNumber,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Take or renew the named lease for `holder` until `until`; false when another holder's
     /// lease is still live at `now`.
     async fn try_lease(
@@ -154,23 +147,19 @@ pub trait Store: Send + Sync + 'static {
         holder: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<bool, StoreError>;
+    /// Drop the named lease if `holder` holds it (another holder's lease is left alone).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 
     // ---- SLA escalation ----
 
-    /// Open complaints whose running step is past due at `now` and not yet escalated.
+    /// Open complaints whose running step is past due at `now` and not yet escalated,
+    /// earliest due first, at most `limit`.
     async fn due_escalations(
         &self,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<EscalationCandidate>, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Vec<EscalationCandidate>, StoreError>;
     /// Record the escalation of one step exactly once: only when the complaint is still in the
     /// step that started at `state_entered_at` and that step was not escalated yet. Writes the
     /// history line and the notices in the same transaction. Returns false when another
@@ -181,13 +170,9 @@ pub trait Store: Send + Sync + 'static {
         state_entered_at: DateTime<Utc>,
         history: &HistoryEntry,
         notices: Vec<NewReply>,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<bool, StoreError>;
     /// Earliest due time of a running, not yet escalated step.
-    async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     // ---- Monthly report ----
 
@@ -196,12 +181,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
-    async fn get_report(&self, month: &str) -> Result<Option<ReportRecord>, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<i64, StoreError>;
+    /// The stored report of `month` (`"YYYY-MM"`).
+    async fn get_report(&self, month: &str) -> Result<Option<ReportRecord>, StoreError>;
     /// Insert the month's report as `draft` unless it exists. Returns whether this call
     /// created it (exactly one caller among replicas does).
     async fn create_report(
@@ -209,20 +191,19 @@ pub trait Store: Send + Sync + 'static {
         month: &str,
         report_json: &str,
         at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
-    /// Apply a report step if the report is in `expected` state (else `Conflict`).
-    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
-    /// Lease the delivery of a report (state draft, or a `resend` request) for `lease`.
+    ) -> Result<bool, StoreError>;
+    /// Apply a report step if the report is in a state the step applies in, else
+    /// `Conflict`: a conclusion before `received`, a decision from `submitted`, a receipt from
+    /// `decided`; deliveries (success or failure) and re-send requests in any state. A
+    /// delivery moves a `draft` to `submitted` and clears the re-send request and the
+    /// delivery lease. No report for `month` is `Other`.
+    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError>;
+    /// Lease the delivery of a report (state draft, or a re-send request) until `until`;
+    /// false when there is nothing to deliver or another lease is live at `now`.
     async fn claim_report_delivery(
         &self,
         month: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<bool, StoreError>;
 }

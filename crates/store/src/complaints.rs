@@ -4,8 +4,9 @@
 //! Invariants kept here:
 //! - `version` starts at 1 and grows by one per transition; a transition computed from an
 //!   older version writes nothing and is a [`StoreError::Conflict`] (optimistic concurrency).
-//! - A transition's history line, reply and message are written in the same transaction as
-//!   the state change; a redelivered message (same `(channel, external_id)`) is ignored.
+//! - A transition's history line, reply, message and intake cursor are written in the same
+//!   transaction as the state change. A message whose `(channel, external_id)` is already
+//!   stored (a redelivery) rolls the whole transition back: [`StoreError::AlreadyExists`].
 //! - Reads of a whole complaint (or of a month for the logbook) run in one read transaction,
 //!   so they see one snapshot.
 
@@ -19,6 +20,7 @@ use aduan_core::types::{BidangCode, Resolution, State, TicketNumber};
 use aduan_core::workflow::HistoryEntry;
 
 use crate::backend::{Arg, Backend, Insert, RowExt, Stmt, args, db_err};
+use crate::intake::cursor_stmt;
 use crate::outbox::{REPLY, reply_args};
 use crate::rows::{self, complaint_columns, history_columns};
 
@@ -26,16 +28,18 @@ const MESSAGE_HEAD: &str =
     "INSERT INTO messages (complaint_id, direction, at, text, external_id, channel) VALUES ";
 const MESSAGE_ROW: &str = "($1, $2, $3, $4, $5, $6)";
 
-/// A complaint's first message (a conflict means the key exists: handled by the creator).
-pub(crate) const FIRST_MESSAGE: Insert = Insert {
+/// A citizen's or staff's message: a complaint's first message or one appended by a
+/// transition. A conflict means the platform message is stored already (a redelivery);
+/// the writer rolls back and reports it.
+pub(crate) const MESSAGE: Insert = Insert {
     head: MESSAGE_HEAD,
     row: MESSAGE_ROW,
     per_row: 6,
     tail: "",
 };
 
-/// Appended messages: a redelivered platform message is silently ignored.
-pub(crate) const APPEND_MESSAGE: Insert = Insert {
+/// A sent reply recorded in the conversation: a platform id seen before is ignored.
+pub(crate) const SENT_MESSAGE: Insert = Insert {
     head: MESSAGE_HEAD,
     row: MESSAGE_ROW,
     per_row: 6,
@@ -124,7 +128,7 @@ pub(crate) fn history_args(complaint_id: i64, h: &HistoryEntry) -> Vec<Arg> {
     ]
 }
 
-/// Arguments of one message row (for [`FIRST_MESSAGE`] / [`APPEND_MESSAGE`]).
+/// Arguments of one [`MESSAGE`] row.
 pub(crate) fn message_args(complaint_id: i64, channel: &str, m: NewMessage) -> Vec<Arg> {
     // A message keeps the channel it travelled on; by default the complaint's.
     let channel = m.channel.map(|c| c.as_str()).unwrap_or(channel);
@@ -179,7 +183,8 @@ pub(crate) async fn get<B: Backend>(
     Ok(Some(rec))
 }
 
-/// Persist a transition if the complaint is still at `expected_version`.
+/// Persist a transition if the complaint is still at `expected_version` (else `Conflict`)
+/// and its message is not stored yet (else `AlreadyExists`); nothing is written on error.
 pub(crate) async fn save_transition<B: Backend>(
     b: &B,
     w: TransitionWrite<'_>,
@@ -215,7 +220,16 @@ pub(crate) async fn save_transition<B: Backend>(
         return Err(StoreError::Conflict);
     };
     let channel = row.text("channel")?;
-    let mut batch = Vec::with_capacity(4);
+    let mut batch = Vec::with_capacity(5);
+    // The message goes first: on a redelivery nothing else of the batch runs.
+    let mut message_key = None;
+    if let Some(m) = w.message {
+        if let Some(ext) = &m.external_id {
+            let on = m.channel.map_or(channel.as_str(), |c| c.as_str());
+            message_key = Some(format!("message ({on}, {ext})"));
+        }
+        batch.push(MESSAGE.one(message_args(w.complaint_id, &channel, m)));
+    }
     if let Some(bidang) = &ch.share_identity_with {
         batch.push(Stmt {
             sql: SHARE_IDENTITY.to_string(),
@@ -226,10 +240,18 @@ pub(crate) async fn save_transition<B: Backend>(
     if let Some(reply) = &w.reply {
         batch.push(REPLY.one(reply_args(w.complaint_id, reply, at)?));
     }
-    if let Some(m) = w.message {
-        batch.push(APPEND_MESSAGE.one(message_args(w.complaint_id, &channel, m)));
+    if let Some((key, value)) = &w.cursor {
+        batch.push(cursor_stmt(key, value));
     }
-    B::execute_batch(&mut tx, batch).await?;
+    match B::execute_batch(&mut tx, batch).await {
+        Ok(()) => {}
+        // Only the message row can violate a uniqueness rule in this batch.
+        Err(StoreError::AlreadyExists(msg)) => {
+            tx.rollback().await.map_err(db_err)?;
+            return Err(StoreError::AlreadyExists(message_key.unwrap_or(msg)));
+        }
+        Err(e) => return Err(e),
+    }
     tx.commit().await.map_err(db_err)?;
     Ok(())
 }

@@ -14,7 +14,10 @@
 //!   the caller rolls back and reports the winner via [`resolve_conflict`].
 //! - The work per transaction does not grow in round trips with the group size: one probe,
 //!   one counter update per month, one multi-row complaint insert, one batch of dependent
-//!   rows (message, attachments, history, acknowledgements).
+//!   rows (message, attachments, history, acknowledgements, intake cursors).
+//! - A complaint's intake cursor is upserted in the creating transaction whether the
+//!   complaint is created or found to be a duplicate (a redelivered message still advances
+//!   its cursor); after a lost race, [`resolve_conflict`] writes it with the lookup.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,7 +26,8 @@ use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, TicketNumber};
 
 use crate::backend::{Arg, Backend, Conn, Insert, MAX_PARAMS, RowExt, args, db_err, fetch_one};
-use crate::complaints::{FIRST_MESSAGE, HISTORY, history_args};
+use crate::complaints::{HISTORY, MESSAGE, history_args};
+use crate::intake::cursor_stmts;
 use crate::outbox::{REPLY, reply_args};
 use crate::rows;
 
@@ -77,7 +81,10 @@ pub(crate) async fn create<B: Backend>(
         CreateStep::Conflict(msg) => {
             // Nothing of ours survives the rollback, including the ticket number we took.
             tx.rollback().await.map_err(db_err)?;
-            resolve_conflict::<B>(&mut h, &c, &msg).await
+            let mut tx = B::begin_write(&mut h).await?;
+            let outcome = resolve_conflict::<B>(&mut tx, &c, &msg).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(outcome)
         }
     }
 }
@@ -213,10 +220,12 @@ pub(crate) async fn create_in_tx<B: Backend>(
             replies.push(reply_args(*id, r, c.state_entered_at)?);
         }
     }
-    let mut batch = FIRST_MESSAGE.stmts(messages);
+    let mut batch = MESSAGE.stmts(messages);
     batch.extend(ATTACHMENT.stmts(attachments));
     batch.extend(HISTORY.stmts(history));
     batch.extend(REPLY.stmts(replies));
+    // Cursors of created and duplicate complaints alike.
+    batch.extend(cursor_stmts(cs.iter().filter_map(|c| c.cursor.as_ref())));
     match B::execute_batch(conn, batch).await {
         Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
         other => other?,
@@ -247,7 +256,8 @@ pub(crate) async fn create_in_tx<B: Backend>(
     Ok(CreateStep::Done(outcomes))
 }
 
-/// After a [`CreateStep::Conflict`] and rollback: the complaint that won, as `Duplicate`.
+/// After a [`CreateStep::Conflict`] and rollback, in a new write transaction: the complaint
+/// that won, as `Duplicate`, with `c`'s cursor written.
 pub(crate) async fn resolve_conflict<B: Backend>(
     conn: &mut Conn<B>,
     c: &NewComplaint,
@@ -259,13 +269,16 @@ pub(crate) async fn resolve_conflict<B: Backend>(
         .map(|ext| vec![(c.channel, ext)])
         .unwrap_or_default();
     let found = probe::<B>(conn, keys).await?.into_values().next();
-    found
-        .map(|(id, ticket)| CreateOutcome::Duplicate { id, ticket })
-        .ok_or_else(|| {
-            StoreError::Other(format!(
-                "uniqueness violation creating a complaint: {conflict}"
-            ))
-        })
+    let Some((id, ticket)) = found else {
+        return Err(StoreError::Other(format!(
+            "uniqueness violation creating a complaint: {conflict}"
+        )));
+    };
+    let cursor = cursor_stmts(c.cursor.as_ref());
+    if !cursor.is_empty() {
+        B::execute_batch(conn, cursor).await?;
+    }
+    Ok(CreateOutcome::Duplicate { id, ticket })
 }
 
 fn month_of(c: &NewComplaint) -> Result<(i32, u32), StoreError> {

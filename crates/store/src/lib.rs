@@ -8,7 +8,9 @@
 //!   transactions, running statements with bound parameters) plus the few backend-specific
 //!   SQL pieces. Everything else is written once, generic over it, with the same
 //!   `$1, $2, …` SQL text for both drivers: `create` (numbering and inserting complaints),
-//!   `complaints` (reads, transitions, queue), `users`, `outbox`, `rows` (row → record
+//!   `complaints` (reads, transitions, queue), `intake` (cursors, threading lookups, bounces,
+//!   the acknowledgement cap, leases), `escalation` (SLA escalation exactly once per step),
+//!   `reports` (the monthly report's steps), `users`, `outbox`, `rows` (row → record
 //!   mapping), `migrate` (embedded migrations from `migrations/{sqlite,postgres}/`) and
 //!   `group` (group commit of creates, used by SQLite).
 //! - [`sqlite`] / [`postgres`]: the two stores, [`SqliteStore`] and [`PostgresStore`], with
@@ -16,7 +18,8 @@
 //! - [`testing`]: fresh databases for tests (PostgreSQL is required, never skipped).
 //!
 //! # Invariants
-//! - Every trait method is one transaction (or one autocommit statement).
+//! - Every trait method is one transaction (or one autocommit statement). An intake cursor
+//!   carried by a create or a transition is written in that transaction.
 //! - Instants are stored as BIGINT unix milliseconds (UTC) on both backends, so they read
 //!   back truncated to the millisecond; JSON is stored as TEXT.
 //! - Stored strings are re-parsed into domain types on read; unparsable data is
@@ -30,19 +33,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use aduan_core::model::{
-    ComplaintRecord, CreateOutcome, NewComplaint, NewUser, OutboxItem, QueueFilter, QueueItem,
-    ReplyOutcome, TransitionWrite, User,
+    ComplaintRecord, CreateOutcome, EscalationCandidate, NewComplaint, NewReply, NewUser,
+    OutboxItem, QueueFilter, QueueItem, ReplyOutcome, ReportRecord, ReportUpdate, TransitionWrite,
+    User,
 };
 use aduan_core::store::{Store, StoreError};
-use aduan_core::types::{TicketNumber, Username};
+use aduan_core::types::{Channel, TicketNumber, Username};
+use aduan_core::workflow::HistoryEntry;
 
 mod backend;
 mod complaints;
 mod create;
+mod escalation;
 mod group;
+mod intake;
 mod migrate;
 mod outbox;
 pub mod postgres;
+mod reports;
 mod rows;
 pub mod sqlite;
 pub mod testing;
@@ -161,6 +169,135 @@ macro_rules! impl_store {
 
             async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
                 outbox::next_due(&self.db).await
+            }
+
+            async fn ticket_by_message_ids(
+                &self,
+                ids: &[String],
+            ) -> Result<Option<TicketNumber>, StoreError> {
+                intake::ticket_by_message_ids(&self.db, ids).await
+            }
+
+            async fn open_ticket_for_handle(
+                &self,
+                channel: Channel,
+                handle: &str,
+            ) -> Result<Option<TicketNumber>, StoreError> {
+                intake::open_ticket_for_handle(&self.db, channel, handle).await
+            }
+
+            async fn ticket_by_external_id(
+                &self,
+                channel: Channel,
+                external_id: &str,
+            ) -> Result<Option<TicketNumber>, StoreError> {
+                intake::ticket_by_external_id(&self.db, channel, external_id).await
+            }
+
+            async fn get_cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
+                intake::get_cursor(&self.db, key).await
+            }
+
+            async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
+                intake::set_cursor(&self.db, key, value).await
+            }
+
+            async fn fail_reply_by_external_id(
+                &self,
+                external_id: &str,
+                error: &str,
+            ) -> Result<bool, StoreError> {
+                intake::fail_reply_by_external_id(&self.db, external_id, error).await
+            }
+
+            async fn count_acks_since(
+                &self,
+                channel: Channel,
+                recipient: &str,
+                since: DateTime<Utc>,
+            ) -> Result<i64, StoreError> {
+                intake::count_acks_since(&self.db, channel, recipient, since).await
+            }
+
+            async fn last_inbound_at(
+                &self,
+                ticket: &TicketNumber,
+            ) -> Result<Option<DateTime<Utc>>, StoreError> {
+                intake::last_inbound_at(&self.db, ticket).await
+            }
+
+            async fn try_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                now: DateTime<Utc>,
+                until: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                intake::try_lease(&self.db, name, holder, now, until).await
+            }
+
+            async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+                intake::release_lease(&self.db, name, holder).await
+            }
+
+            async fn due_escalations(
+                &self,
+                now: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<EscalationCandidate>, StoreError> {
+                escalation::due(&self.db, now, limit).await
+            }
+
+            async fn record_escalation(
+                &self,
+                complaint_id: i64,
+                state_entered_at: DateTime<Utc>,
+                history: &HistoryEntry,
+                notices: Vec<NewReply>,
+            ) -> Result<bool, StoreError> {
+                escalation::record(&self.db, complaint_id, state_entered_at, history, notices).await
+            }
+
+            async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+                escalation::next_due(&self.db).await
+            }
+
+            async fn count_received_between(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<i64, StoreError> {
+                reports::count_received_between(&self.db, from, to).await
+            }
+
+            async fn get_report(&self, month: &str) -> Result<Option<ReportRecord>, StoreError> {
+                reports::get(&self.db, month).await
+            }
+
+            async fn create_report(
+                &self,
+                month: &str,
+                report_json: &str,
+                at: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                reports::create(&self.db, month, report_json, at).await
+            }
+
+            async fn update_report(
+                &self,
+                month: &str,
+                update: ReportUpdate,
+            ) -> Result<(), StoreError> {
+                reports::update(&self.db, month, update).await
+            }
+
+            async fn claim_report_delivery(
+                &self,
+                month: &str,
+                now: DateTime<Utc>,
+                until: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                reports::claim_delivery(&self.db, month, now, until).await
             }
         }
     };

@@ -46,6 +46,7 @@ macro_rules! migrations {
 
 migrations! {
     1 => "0001_init",
+    2 => "0002_channels_escalation_reports",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -13,7 +13,7 @@ use aduan_core::model::{Direction, NewReply, OutboxItem, ReplyOutcome};
 use aduan_core::store::StoreError;
 
 use crate::backend::{Arg, Backend, Insert, RowExt, args, db_err, from_ms};
-use crate::complaints::APPEND_MESSAGE;
+use crate::complaints::SENT_MESSAGE;
 use crate::rows;
 
 /// Queue a reply: pending, no attempts yet, due at `now` (`$8`, also its creation time).
@@ -137,7 +137,7 @@ pub(crate) async fn complete<B: Backend>(
             };
             let complaint_id = row.i64("complaint_id")?;
             let channel = row.text("channel")?;
-            let m = APPEND_MESSAGE.one(args![
+            let m = SENT_MESSAGE.one(args![
                 complaint_id,
                 Direction::Out.as_str(),
                 at,

@@ -6,8 +6,8 @@
 //! never a panic.
 
 use aduan_core::model::{
-    AttachmentMeta, ComplaintRecord, Direction, Identity, Message, OutboxItem, QueueItem,
-    ReplyKind, ReplyStatus, ReplyView, User,
+    AttachmentMeta, ComplaintRecord, Direction, EscalationCandidate, Identity, Message, OutboxItem,
+    QueueItem, ReplyKind, ReplyStatus, ReplyView, ReportRecord, ReportState, User,
 };
 use aduan_core::store::StoreError;
 use aduan_core::types::{BidangCode, TicketNumber, Username};
@@ -42,6 +42,16 @@ macro_rules! user_columns {
     };
 }
 pub(crate) use user_columns;
+
+/// Columns read by [`report`] (table `reports`).
+macro_rules! report_columns {
+    () => {
+        "month, state, report_json, created_at, submitted_at, conclusion, conclusion_by, \
+         conclusion_at, decision, decision_by, decision_at, decide_due_at, received_by, \
+         received_at, receive_due_at, delivery_attempts, last_error, resend_requested"
+    };
+}
+pub(crate) use report_columns;
 
 pub(crate) fn ticket(s: &str) -> Result<TicketNumber, StoreError> {
     TicketNumber::parse(s).map_err(|e| StoreError::Corrupt(format!("ticket `{s}`: {e}")))
@@ -208,5 +218,43 @@ pub(crate) fn user<R: RowExt>(r: &R) -> Result<User, StoreError> {
         disabled: r.boolean("disabled")?,
         created_at: r.at("created_at")?,
         password_hash: r.opt_text("password_hash")?,
+    })
+}
+
+/// A running step past due (`id, ticket, state, state_entered_at, due_at, bidang`).
+pub(crate) fn escalation_candidate<R: RowExt>(r: &R) -> Result<EscalationCandidate, StoreError> {
+    Ok(EscalationCandidate {
+        complaint_id: r.i64("id")?,
+        ticket: ticket(&r.text("ticket")?)?,
+        state: r.parsed("state")?,
+        state_entered_at: r.at("state_entered_at")?,
+        due_at: r.at("due_at")?,
+        bidang: opt_bidang(r, "bidang")?,
+    })
+}
+
+/// A monthly report from a row with [`report_columns`].
+pub(crate) fn report<R: RowExt>(r: &R) -> Result<ReportRecord, StoreError> {
+    let state = r.text("state")?;
+    Ok(ReportRecord {
+        month: r.text("month")?,
+        state: ReportState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("report state `{state}`")))?,
+        report_json: r.text("report_json")?,
+        created_at: r.at("created_at")?,
+        submitted_at: r.opt_at("submitted_at")?,
+        conclusion: r.opt_text("conclusion")?,
+        conclusion_by: r.opt_text("conclusion_by")?,
+        conclusion_at: r.opt_at("conclusion_at")?,
+        decision: r.opt_text("decision")?,
+        decision_by: r.opt_text("decision_by")?,
+        decision_at: r.opt_at("decision_at")?,
+        decide_due_at: r.opt_at("decide_due_at")?,
+        received_by: r.opt_text("received_by")?,
+        received_at: r.opt_at("received_at")?,
+        receive_due_at: r.opt_at("receive_due_at")?,
+        delivery_attempts: r.i32("delivery_attempts")?,
+        last_error: r.opt_text("last_error")?,
+        resend_requested: r.boolean("resend_requested")?,
     })
 }

@@ -102,6 +102,24 @@ macro_rules! conformance {
             outbox_claims_leases_and_retries,
             outbox_failed_is_visible,
             outbox_sent_records_the_message,
+            cursors_are_set_and_overwritten,
+            cursor_commits_with_a_create_and_a_duplicate,
+            cursors_commit_with_grouped_creates,
+            concurrent_duplicates_write_their_cursors,
+            cursor_commits_with_a_transition,
+            transition_refuses_a_stored_message,
+            ticket_by_message_ids_matches_every_form,
+            ticket_by_external_id_and_open_ticket_for_handle,
+            fail_reply_by_external_id_marks_sent_rows,
+            count_acks_since_is_per_channel_and_recipient,
+            last_inbound_at_ignores_outbound,
+            leases,
+            escalation_once_per_step,
+            concurrent_escalation_records_once,
+            reports_create_once,
+            report_state_machine,
+            report_delivery_claims,
+            count_received_between_is_half_open,
         );)*
     };
 }
@@ -633,7 +651,7 @@ mod suite {
         assert_eq!(r.solution.as_deref(), Some("Tambah petugas"));
         assert_eq!(r.history.len(), 3);
 
-        // A redelivered inbound message is ignored, the transition still applies.
+        // A redelivered inbound message refuses the whole transition: nothing is written.
         let at3 = at2 + secs(10);
         let t3 = transition(State::Review, State::Review, at3, Changes::default());
         for expected_version in [3, 4] {
@@ -646,12 +664,19 @@ mod suite {
                 text: "susulan".into(),
                 external_id: Some("m2".into()),
             });
-            s.save_transition(w).await.unwrap();
+            let result = s.save_transition(w).await;
+            match expected_version {
+                3 => result.unwrap(),
+                _ => assert!(
+                    matches!(&result, Err(StoreError::AlreadyExists(m)) if m.contains("m2")),
+                    "{result:?}"
+                ),
+            }
         }
         let r = get(s, &ticket).await;
-        assert_eq!(r.version, 5);
+        assert_eq!(r.version, 4);
         assert_eq!(r.messages.iter().filter(|m| m.text == "susulan").count(), 1);
-        assert_eq!(r.history.len(), 5);
+        assert_eq!(r.history.len(), 4);
     }
 
     pub async fn paraf_and_reopen(fx: &Fixture) {
@@ -1060,5 +1085,1098 @@ mod suite {
             }
         );
         assert_eq!(s.next_reply_due().await.unwrap(), None);
+    }
+
+    // ---- Channel intake ----
+
+    fn cursor(k: &str, v: &str) -> Option<(String, String)> {
+        Some((k.to_string(), v.to_string()))
+    }
+
+    async fn cursor_of(s: &dyn Store, key: &str) -> Option<String> {
+        s.get_cursor(key).await.expect("get_cursor")
+    }
+
+    fn inbound(ext: Option<&str>, channel: Option<Channel>, at: DateTime<Utc>) -> NewMessage {
+        NewMessage {
+            channel,
+            direction: Direction::In,
+            at,
+            text: "pesan susulan".into(),
+            external_id: ext.map(str::to_string),
+        }
+    }
+
+    /// Append a message to a complaint with a no-op transition at `at`.
+    async fn append(s: &dyn Store, ticket: &TicketNumber, m: NewMessage) -> Result<(), StoreError> {
+        let rec = get(s, ticket).await;
+        let t = transition(rec.state, rec.state, m.at, Changes::default());
+        let mut w = write(&rec, &t);
+        w.message = Some(m);
+        s.save_transition(w).await
+    }
+
+    /// Claim every due reply at `at` and report each sent with the given external id.
+    async fn send_all(s: &dyn Store, at: DateTime<Utc>, external_id: &str) {
+        let items = s
+            .claim_replies(at, Duration::minutes(2), 100)
+            .await
+            .unwrap();
+        assert!(!items.is_empty(), "nothing to send at {at}");
+        for item in items {
+            let sent = ReplyOutcome::Sent {
+                external_id: Some(external_id.to_string()),
+                at,
+                text: "terkirim".into(),
+            };
+            assert!(s.complete_reply(&item, sent).await.unwrap());
+        }
+    }
+
+    pub async fn cursors_are_set_and_overwritten(fx: &Fixture) {
+        let s = fx.ready().await;
+        assert_eq!(cursor_of(s, "telegram:offset").await, None);
+        s.set_cursor("telegram:offset", "41").await.unwrap();
+        s.set_cursor("imap:a@b/INBOX", "7:100").await.unwrap();
+        assert_eq!(cursor_of(s, "telegram:offset").await.as_deref(), Some("41"));
+        s.set_cursor("telegram:offset", "42").await.unwrap();
+        assert_eq!(cursor_of(s, "telegram:offset").await.as_deref(), Some("42"));
+        assert_eq!(
+            cursor_of(s, "imap:a@b/INBOX").await.as_deref(),
+            Some("7:100")
+        );
+        // Seen by another replica.
+        let replica = fx.replica().await;
+        assert_eq!(
+            cursor_of(replica.as_ref(), "telegram:offset")
+                .await
+                .as_deref(),
+            Some("42")
+        );
+    }
+
+    pub async fn cursor_commits_with_a_create_and_a_duplicate(fx: &Fixture) {
+        let s = fx.ready().await;
+        let key = "imap:aduan@dinas/INBOX";
+        let mut c = complaint(Some("msgid:m1@example.id"), t0());
+        c.cursor = cursor(key, "9:1");
+        let (id, ticket) = create(s, c).await;
+        assert_eq!(cursor_of(s, key).await.as_deref(), Some("9:1"));
+
+        // A redelivery writes nothing but advances the cursor.
+        let mut again = complaint(Some("msgid:m1@example.id"), t0() + secs(5));
+        again.cursor = cursor(key, "9:2");
+        assert_eq!(
+            s.create_complaint(again).await.unwrap(),
+            CreateOutcome::Duplicate {
+                id,
+                ticket: ticket.clone()
+            }
+        );
+        assert_eq!(cursor_of(s, key).await.as_deref(), Some("9:2"));
+        let r = get(s, &ticket).await;
+        assert_eq!(
+            (r.messages.len(), r.history.len(), r.replies.len()),
+            (1, 1, 1)
+        );
+
+        // A failed create writes no cursor.
+        let mut bad = complaint(Some("msgid:m2@example.id"), t0());
+        bad.ticket_month = (2026, 13);
+        bad.cursor = cursor(key, "9:3");
+        assert!(s.create_complaint(bad).await.is_err());
+        assert_eq!(cursor_of(s, key).await.as_deref(), Some("9:2"));
+    }
+
+    pub async fn cursors_commit_with_grouped_creates(fx: &Fixture) {
+        fx.ready().await;
+        // Concurrent creates (grouped on SQLite) with their own cursors, some redeliveries,
+        // and one invalid request that sends its group down the one-by-one path.
+        let mut tasks = Vec::new();
+        for i in 0..48usize {
+            let store = fx.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut c = complaint(Some(&format!("g-{}", i % 40)), t0());
+                if i == 13 {
+                    c.ticket_month = (2026, 13);
+                }
+                c.cursor = cursor(&format!("cursor-{i}"), &format!("v{i}"));
+                (i, store.create_complaint(c).await)
+            }));
+        }
+        for t in futures::future::join_all(tasks).await {
+            let (i, result) = t.expect("task");
+            match (i, result) {
+                (13, Err(_)) => {}
+                (13, other) => panic!("the invalid request: {other:?}"),
+                (_, Ok(_)) => {}
+                (i, Err(e)) => panic!("request {i}: {e:?}"),
+            }
+        }
+        let s = fx.store.as_ref();
+        for i in 0..48usize {
+            let got = cursor_of(s, &format!("cursor-{i}")).await;
+            if i == 13 {
+                assert_eq!(got, None, "a failed create writes no cursor");
+            } else {
+                assert_eq!(got, Some(format!("v{i}")), "cursor of request {i}");
+            }
+        }
+    }
+
+    pub async fn concurrent_duplicates_write_their_cursors(fx: &Fixture) {
+        fx.ready().await;
+        let replica = fx.replica().await;
+        let stores = [fx.store.clone(), replica];
+        let mut tasks = Vec::new();
+        for round in 0..5usize {
+            for task in 0..8usize {
+                let store = stores[task % 2].clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut c = complaint(Some(&format!("dup-{round}")), t0());
+                    c.cursor = cursor(&format!("c-{round}-{task}"), "done");
+                    store.create_complaint(c).await.expect("create")
+                }));
+            }
+        }
+        let outcomes: Vec<CreateOutcome> = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.expect("task"))
+            .collect();
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, CreateOutcome::Created { .. }))
+            .count();
+        assert_eq!(created, 5);
+        for round in 0..5 {
+            for task in 0..8 {
+                assert_eq!(
+                    cursor_of(fx.store.as_ref(), &format!("c-{round}-{task}"))
+                        .await
+                        .as_deref(),
+                    Some("done"),
+                    "every delivery, winner or duplicate, wrote its cursor"
+                );
+            }
+        }
+    }
+
+    pub async fn cursor_commits_with_a_transition(fx: &Fixture) {
+        let s = fx.ready().await;
+        let (_, ticket) = create(s, bare(Some("tg-1"), t0())).await;
+        let rec = get(s, &ticket).await;
+        let at = t0() + secs(60);
+        let t = transition(State::Triage, State::Triage, at, Changes::default());
+        let mut w = write(&rec, &t);
+        w.message = Some(inbound(Some("tg-2"), Some(Channel::Telegram), at));
+        w.cursor = cursor("telegram:offset", "101");
+        s.save_transition(w).await.unwrap();
+        assert_eq!(
+            cursor_of(s, "telegram:offset").await.as_deref(),
+            Some("101")
+        );
+        // A stale transition writes no cursor.
+        let mut w = write(&rec, &t);
+        w.cursor = cursor("telegram:offset", "102");
+        assert!(matches!(
+            s.save_transition(w).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            cursor_of(s, "telegram:offset").await.as_deref(),
+            Some("101")
+        );
+        // A transition without a message still carries its cursor.
+        let rec = get(s, &ticket).await;
+        let mut w = write(&rec, &t);
+        w.cursor = cursor("telegram:offset", "103");
+        s.save_transition(w).await.unwrap();
+        assert_eq!(
+            cursor_of(s, "telegram:offset").await.as_deref(),
+            Some("103")
+        );
+    }
+
+    pub async fn transition_refuses_a_stored_message(fx: &Fixture) {
+        let s = fx.ready().await;
+        // An e-mail complaint and a Telegram one.
+        let (_, mail) = create(s, complaint(Some("m1"), t0())).await;
+        let mut tg = bare(Some("tg-1"), t0());
+        tg.channel = Channel::Telegram;
+        let (_, chat) = create(s, tg).await;
+        let before = get(s, &mail).await;
+
+        // The complaint's own first message (same channel, same id) is a redelivery.
+        let mut w_rec = get(s, &mail).await;
+        let t = transition(
+            State::Triage,
+            State::InBidang,
+            t0() + secs(60),
+            Changes {
+                bidang: Some(bidang("kesehatan")),
+                share_identity_with: Some(bidang("kesehatan")),
+                ..Changes::default()
+            },
+        );
+        let mut w = write(&w_rec, &t);
+        w.message = Some(inbound(Some("m1"), None, t0() + secs(60)));
+        w.reply = Some(NewReply {
+            kind: ReplyKind::Answer,
+            channel: Channel::Email,
+            recipient: "budi@example.id".into(),
+            template: "answer".into(),
+            vars: json!({}),
+            max_attempts: 3,
+        });
+        w.cursor = cursor("imap:x", "1:2");
+        match s.save_transition(w).await {
+            Err(StoreError::AlreadyExists(m)) => {
+                assert!(m.starts_with("message"), "{m}");
+                assert!(m.contains("email") && m.contains("m1"), "{m}");
+            }
+            other => panic!("expected AlreadyExists, got {other:?}"),
+        }
+        // Nothing at all was written: state, version, history, reply, share, cursor.
+        let after = get(s, &mail).await;
+        assert_eq!(after.version, before.version);
+        assert_eq!(after.state, State::Triage);
+        assert_eq!(after.bidang, None);
+        assert!(after.identity_shared_with.is_empty());
+        assert_eq!(
+            (
+                after.messages.len(),
+                after.history.len(),
+                after.replies.len()
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(cursor_of(s, "imap:x").await, None);
+
+        // The message's own channel decides: the same id on Telegram is another message…
+        let msg = inbound(Some("tg-1x"), Some(Channel::Telegram), t0() + secs(70));
+        append(s, &mail, msg.clone()).await.unwrap();
+        // …stored under Telegram: the same key again is a redelivery, on any complaint.
+        assert!(matches!(
+            append(s, &chat, msg.clone()).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+        // The complaint's channel is the default: "tg-1" is the Telegram complaint's first
+        // message, so appending it there is a redelivery, on the e-mail complaint it is not.
+        assert!(matches!(
+            append(s, &chat, inbound(Some("tg-1"), None, t0() + secs(80))).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+        append(s, &mail, inbound(Some("tg-1"), None, t0() + secs(80)))
+            .await
+            .unwrap();
+        // Messages without an id never collide.
+        for _ in 0..2 {
+            append(s, &mail, inbound(None, None, t0() + secs(90)))
+                .await
+                .unwrap();
+        }
+        w_rec = get(s, &mail).await;
+        assert_eq!(w_rec.messages.len(), 5);
+        assert_eq!(w_rec.version, before.version + 4);
+        assert_eq!(get(s, &chat).await.messages.len(), 1);
+    }
+
+    pub async fn ticket_by_message_ids_matches_every_form(fx: &Fixture) {
+        let s = fx.ready().await;
+        let ids = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(s.ticket_by_message_ids(&[]).await.unwrap(), None);
+        assert_eq!(
+            s.ticket_by_message_ids(&ids(&["nope"])).await.unwrap(),
+            None
+        );
+
+        // Inbound e-mail is stored as `msgid:<Message-ID>`.
+        let (_, a) = create(s, complaint(Some("msgid:a1@example.id"), t0())).await;
+        assert_eq!(
+            s.ticket_by_message_ids(&ids(&["x@y", "a1@example.id"]))
+                .await
+                .unwrap(),
+            Some(a.clone())
+        );
+        // Plain external ids of any channel, first message or appended.
+        let mut tg = bare(Some("tg-7"), t0());
+        tg.channel = Channel::Telegram;
+        let (_, b) = create(s, tg).await;
+        append(s, &b, inbound(Some("tg-8"), None, t0() + secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.ticket_by_message_ids(&ids(&["tg-7"])).await.unwrap(),
+            Some(b.clone())
+        );
+        assert_eq!(
+            s.ticket_by_message_ids(&ids(&["tg-8"])).await.unwrap(),
+            Some(b.clone())
+        );
+        // Several matches: the newest complaint wins.
+        assert_eq!(
+            s.ticket_by_message_ids(&ids(&["a1@example.id", "tg-7"]))
+                .await
+                .unwrap(),
+            Some(b.clone())
+        );
+
+        // The platform id of a reply aduan sent, found through the outbox even when the
+        // conversation could not record it (the id is already an older complaint's message).
+        let (_, old) = create(s, bare(Some("shared-id"), t0())).await;
+        let (_, c) = create(s, complaint(Some("msgid:c1@example.id"), t0())).await;
+        send_all(s, t0() + secs(1), "shared-id").await;
+        let rec = get(s, &c).await;
+        assert_eq!(rec.replies[0].status, ReplyStatus::Sent);
+        assert_eq!(rec.messages.len(), 1, "the sent id was taken by {old}");
+        assert_eq!(
+            s.ticket_by_message_ids(&ids(&["shared-id"])).await.unwrap(),
+            Some(c.clone())
+        );
+        // A sent reply recorded in the conversation is found too.
+        let (_, d) = create(s, complaint(Some("msgid:d1@example.id"), t0())).await;
+        send_all(s, t0() + secs(2), "ack-d@aduan").await;
+        assert_eq!(
+            s.ticket_by_message_ids(&ids(&["ack-d@aduan"]))
+                .await
+                .unwrap(),
+            Some(d)
+        );
+        // Many ids at once.
+        let mut many: Vec<String> = (0..3000).map(|i| format!("ref-{i}@x")).collect();
+        many.push("a1@example.id".into());
+        assert_eq!(s.ticket_by_message_ids(&many).await.unwrap(), Some(a));
+    }
+
+    pub async fn ticket_by_external_id_and_open_ticket_for_handle(fx: &Fixture) {
+        let s = fx.ready().await;
+        let chat = |ext: &str, ch: Channel, handle: &str, at: DateTime<Utc>| {
+            let mut c = bare(Some(ext), at);
+            c.channel = ch;
+            c.identity.handle = Some(handle.to_string());
+            c
+        };
+        let (_, c1) = create(s, chat("t1", Channel::Telegram, "h1", t0())).await;
+        let (_, c2) = create(s, chat("t2", Channel::Telegram, "h1", t0() + secs(1))).await;
+        let (_, c3) = create(s, chat("w1", Channel::Whatsapp, "h1", t0() + secs(2))).await;
+        let (_, c4) = create(s, chat("t4", Channel::Telegram, "h2", t0() + secs(3))).await;
+        append(s, &c1, inbound(Some("t9"), None, t0() + secs(9)))
+            .await
+            .unwrap();
+
+        // By external id: the complaint's own id or an appended message, per channel.
+        let by = |ch: Channel, ext: &'static str| async move {
+            s.ticket_by_external_id(ch, ext).await.unwrap()
+        };
+        assert_eq!(by(Channel::Telegram, "t2").await, Some(c2.clone()));
+        assert_eq!(by(Channel::Telegram, "t9").await, Some(c1.clone()));
+        assert_eq!(by(Channel::Whatsapp, "w1").await, Some(c3.clone()));
+        assert_eq!(by(Channel::Email, "t2").await, None);
+        assert_eq!(by(Channel::Telegram, "nope").await, None);
+
+        // Open complaint of a handle: newest first, per channel, closed ones ignored.
+        let open = |ch: Channel, h: &'static str| async move {
+            s.open_ticket_for_handle(ch, h).await.unwrap()
+        };
+        assert_eq!(open(Channel::Telegram, "h1").await, Some(c2.clone()));
+        assert_eq!(open(Channel::Whatsapp, "h1").await, Some(c3.clone()));
+        assert_eq!(open(Channel::Telegram, "h2").await, Some(c4));
+        assert_eq!(open(Channel::Messenger, "h1").await, None);
+        assert_eq!(open(Channel::Telegram, "h3").await, None);
+        let close = |t: TicketNumber| async move {
+            let rec = get(s, &t).await;
+            let tr = transition(
+                rec.state,
+                State::Closed,
+                t0() + secs(30),
+                Changes::default(),
+            );
+            s.save_transition(write(&rec, &tr)).await.unwrap();
+        };
+        close(c2).await;
+        assert_eq!(open(Channel::Telegram, "h1").await, Some(c1.clone()));
+        close(c1).await;
+        assert_eq!(open(Channel::Telegram, "h1").await, None);
+        assert_eq!(open(Channel::Whatsapp, "h1").await, Some(c3));
+    }
+
+    pub async fn fail_reply_by_external_id_marks_sent_rows(fx: &Fixture) {
+        let s = fx.ready().await;
+        let (_, a) = create(s, complaint(Some("m1"), t0())).await;
+        send_all(s, t0() + secs(1), "ack-1@aduan").await;
+        let (_, b) = create(s, complaint(Some("m2"), t0() + secs(5))).await;
+
+        assert!(!s.fail_reply_by_external_id("nope", "x").await.unwrap());
+        assert!(
+            s.fail_reply_by_external_id("ack-1@aduan", "550 5.1.1 user unknown")
+                .await
+                .unwrap()
+        );
+        let r = get(s, &a).await;
+        assert_eq!(r.replies[0].status, ReplyStatus::Failed);
+        assert_eq!(
+            r.replies[0].last_error.as_deref(),
+            Some("550 5.1.1 user unknown")
+        );
+        assert_eq!(r.replies[0].sent_at, Some(t0() + secs(1)));
+        // Other rows are untouched.
+        let r = get(s, &b).await;
+        assert_eq!(r.replies[0].status, ReplyStatus::Pending);
+        assert_eq!(r.replies[0].last_error, None);
+    }
+
+    pub async fn count_acks_since_is_per_channel_and_recipient(fx: &Fixture) {
+        let s = fx.ready().await;
+        let ack_to = |ext: &str, to: &str, at: DateTime<Utc>| {
+            let mut c = complaint(Some(ext), at);
+            c.acks[0].recipient = to.to_string();
+            c
+        };
+        // Acks are created when the complaint is (state_entered_at = received + 1 s).
+        create(s, ack_to("m0", "budi@example.id", t0())).await;
+        create(
+            s,
+            ack_to("m1", "Budi@Example.ID", t0() + Duration::hours(1)),
+        )
+        .await;
+        create(
+            s,
+            ack_to("m2", "budi@example.id", t0() + Duration::hours(2)),
+        )
+        .await;
+        create(
+            s,
+            ack_to("m3", "siti@example.id", t0() + Duration::hours(2)),
+        )
+        .await;
+        let mut tg = ack_to("m4", "budi@example.id", t0() + Duration::hours(2));
+        tg.acks[0].channel = Channel::Telegram;
+        create(s, tg).await;
+        // A non-ack reply to the same recipient does not count.
+        let (_, t) = create(s, bare(Some("m5"), t0() + Duration::hours(2))).await;
+        let rec = get(s, &t).await;
+        let tr = transition(
+            State::Triage,
+            State::Triage,
+            t0() + Duration::hours(3),
+            Changes::default(),
+        );
+        let mut w = write(&rec, &tr);
+        w.reply = Some(NewReply {
+            kind: ReplyKind::Answer,
+            channel: Channel::Email,
+            recipient: "budi@example.id".into(),
+            template: "answer".into(),
+            vars: json!({}),
+            max_attempts: 3,
+        });
+        s.save_transition(w).await.unwrap();
+        // Sent and failed acks count like pending ones.
+        send_all(s, t0() + Duration::hours(4), "x").await;
+
+        let count = |to: &'static str, ch: Channel, since: DateTime<Utc>| async move {
+            s.count_acks_since(ch, to, since).await.unwrap()
+        };
+        assert_eq!(count("BUDI@example.id", Channel::Email, t0()).await, 3);
+        // `since` is inclusive.
+        let second = t0() + Duration::hours(1) + secs(1);
+        assert_eq!(count("budi@example.id", Channel::Email, second).await, 2);
+        assert_eq!(
+            count(
+                "budi@example.id",
+                Channel::Email,
+                second + Duration::milliseconds(1)
+            )
+            .await,
+            1
+        );
+        assert_eq!(count("siti@example.id", Channel::Email, t0()).await, 1);
+        assert_eq!(count("budi@example.id", Channel::Telegram, t0()).await, 1);
+        assert_eq!(count("nobody@example.id", Channel::Email, t0()).await, 0);
+    }
+
+    pub async fn last_inbound_at_ignores_outbound(fx: &Fixture) {
+        let s = fx.ready().await;
+        let (_, t) = create(s, complaint(Some("m1"), t0())).await;
+        assert_eq!(s.last_inbound_at(&t).await.unwrap(), Some(t0()));
+        append(s, &t, inbound(Some("m2"), None, t0() + Duration::hours(1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.last_inbound_at(&t).await.unwrap(),
+            Some(t0() + Duration::hours(1))
+        );
+        // Outbound messages (staff notes, sent replies) do not count.
+        let mut out = inbound(None, None, t0() + Duration::hours(2));
+        out.direction = Direction::Out;
+        append(s, &t, out).await.unwrap();
+        send_all(s, t0() + Duration::hours(3), "ack@aduan").await;
+        assert_eq!(get(s, &t).await.messages.len(), 4);
+        assert_eq!(
+            s.last_inbound_at(&t).await.unwrap(),
+            Some(t0() + Duration::hours(1))
+        );
+        let missing = TicketNumber::parse("ADU-202603-0999").unwrap();
+        assert_eq!(s.last_inbound_at(&missing).await.unwrap(), None);
+    }
+
+    pub async fn leases(fx: &Fixture) {
+        let s = fx.ready().await;
+        let replica = fx.replica().await;
+        let r = replica.as_ref();
+        let at = |n: i64| t0() + secs(n);
+        let name = "imap:aduan@dinas/INBOX";
+        // Taken by a, refused to b while live (on any replica).
+        assert!(s.try_lease(name, "a", at(0), at(60)).await.unwrap());
+        assert!(!r.try_lease(name, "b", at(10), at(70)).await.unwrap());
+        // Renewed by its holder.
+        assert!(r.try_lease(name, "a", at(30), at(90)).await.unwrap());
+        assert!(!s.try_lease(name, "b", at(60), at(120)).await.unwrap());
+        assert!(!s.try_lease(name, "b", at(89), at(120)).await.unwrap());
+        // Taken over once expired; the old holder is then refused.
+        assert!(s.try_lease(name, "b", at(90), at(150)).await.unwrap());
+        assert!(!s.try_lease(name, "a", at(91), at(151)).await.unwrap());
+        // Other names are independent.
+        assert!(s.try_lease("telegram", "a", at(91), at(151)).await.unwrap());
+        // Only the holder releases.
+        s.release_lease(name, "a").await.unwrap();
+        assert!(!s.try_lease(name, "a", at(92), at(152)).await.unwrap());
+        r.release_lease(name, "b").await.unwrap();
+        assert!(s.try_lease(name, "a", at(93), at(153)).await.unwrap());
+        assert!(!s.try_lease("telegram", "b", at(93), at(153)).await.unwrap());
+
+        // Racing takers of a free lease: exactly one wins.
+        let stores = [fx.store.clone(), replica.clone()];
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                tokio::spawn(async move {
+                    store
+                        .try_lease("race", &format!("h{i}"), at(0), at(60))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let won = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .filter(|r| *r.as_ref().expect("task"))
+            .count();
+        assert_eq!(won, 1);
+    }
+
+    // ---- SLA escalation ----
+
+    fn escalation_entry(state: State, at: DateTime<Utc>) -> HistoryEntry {
+        HistoryEntry {
+            step: state.step(),
+            action: "escalate".into(),
+            state,
+            actor: "sistem".into(),
+            at,
+            due_at: None,
+            elapsed_seconds: None,
+            breached: true,
+            note: Some("batas waktu terlewati".into()),
+        }
+    }
+
+    fn notice(to: &str) -> NewReply {
+        NewReply {
+            kind: ReplyKind::Escalation,
+            channel: Channel::Email,
+            recipient: to.into(),
+            template: "escalation".into(),
+            vars: json!({"step": "2"}),
+            max_attempts: 4,
+        }
+    }
+
+    pub async fn escalation_once_per_step(fx: &Fixture) {
+        let s = fx.ready().await;
+        // c1 due first, c2 later, c3 without a clock, c4 closed.
+        let (id1, c1) = create(s, bare(Some("e1"), t0())).await;
+        let mut later = bare(Some("e2"), t0());
+        later.due_at = Some(t0() + Duration::days(2));
+        let (_, c2) = create(s, later).await;
+        let mut no_clock = bare(Some("e3"), t0());
+        no_clock.due_at = None;
+        create(s, no_clock).await;
+        let (_, c4) = create(s, bare(Some("e4"), t0())).await;
+        let rec4 = get(s, &c4).await;
+        let close = transition(
+            State::Triage,
+            State::Closed,
+            t0() + secs(5),
+            Changes::default(),
+        );
+        s.save_transition(write(&rec4, &close)).await.unwrap();
+
+        let rec1 = get(s, &c1).await;
+        let due1 = rec1.due_at.unwrap();
+        assert_eq!(s.next_escalation_due().await.unwrap(), Some(due1));
+        assert!(
+            s.due_escalations(due1 - Duration::milliseconds(1), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let now = t0() + Duration::days(3);
+        let due = s.due_escalations(now, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|c| c.ticket.clone()).collect::<Vec<_>>(),
+            vec![c1.clone(), c2.clone()]
+        );
+        assert_eq!(
+            due[0],
+            EscalationCandidate {
+                complaint_id: id1,
+                ticket: c1.clone(),
+                state: State::Triage,
+                state_entered_at: rec1.state_entered_at,
+                due_at: due1,
+                bidang: None,
+            }
+        );
+        assert_eq!(s.due_escalations(now, 1).await.unwrap().len(), 1);
+
+        // Recorded once, with its history line and notices.
+        let h = escalation_entry(State::Triage, now);
+        let notices = vec![notice("kasi@dinas.id"), notice("kabid@dinas.id")];
+        assert!(
+            s.record_escalation(id1, rec1.state_entered_at, &h, notices.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.record_escalation(id1, rec1.state_entered_at, &h, notices.clone())
+                .await
+                .unwrap()
+        );
+        // A step that is not the current one is not recorded.
+        assert!(
+            !s.record_escalation(id1, rec1.state_entered_at - secs(1), &h, vec![])
+                .await
+                .unwrap()
+        );
+        let r = get(s, &c1).await;
+        assert_eq!(r.history.len(), 1);
+        assert_eq!(r.history[0], h);
+        assert_eq!(r.replies.len(), 2);
+        assert!(r.replies.iter().all(|x| x.kind == ReplyKind::Escalation
+            && x.status == ReplyStatus::Pending
+            && x.created_at == now));
+        assert_eq!(
+            r.version, rec1.version,
+            "escalation is not a workflow change"
+        );
+        // The notices are due at once.
+        let items = s
+            .claim_replies(now, Duration::minutes(1), 10)
+            .await
+            .unwrap();
+        let mut to: Vec<_> = items.iter().map(|i| i.recipient.as_str()).collect();
+        to.sort();
+        assert_eq!(to, ["kabid@dinas.id", "kasi@dinas.id"]);
+        assert_eq!(items[0].template, "escalation");
+
+        let due = s.due_escalations(now, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|c| c.ticket.clone()).collect::<Vec<_>>(),
+            vec![c2.clone()]
+        );
+        assert_eq!(
+            s.next_escalation_due().await.unwrap(),
+            Some(t0() + Duration::days(2))
+        );
+
+        // A new step re-arms escalation.
+        let at = t0() + Duration::days(4);
+        let assign = transition(
+            State::Triage,
+            State::InBidang,
+            at,
+            Changes {
+                bidang: Some(bidang("kesehatan")),
+                ..Changes::default()
+            },
+        );
+        s.save_transition(write(&r, &assign)).await.unwrap();
+        let r = get(s, &c1).await;
+        let later = at + Duration::days(3);
+        let due = s.due_escalations(later, 10).await.unwrap();
+        assert_eq!(due.len(), 2);
+        assert_eq!(due[0].ticket, c2);
+        assert_eq!(due[1].ticket, c1);
+        assert_eq!(due[1].state, State::InBidang);
+        assert_eq!(due[1].state_entered_at, at);
+        assert_eq!(due[1].bidang, Some(bidang("kesehatan")));
+        // The old step's escalation no longer applies; the new one records once.
+        assert!(
+            !s.record_escalation(id1, rec1.state_entered_at, &h, vec![])
+                .await
+                .unwrap()
+        );
+        let h2 = escalation_entry(State::InBidang, later);
+        assert!(s.record_escalation(id1, at, &h2, vec![]).await.unwrap());
+        assert!(!s.record_escalation(id1, at, &h2, vec![]).await.unwrap());
+        assert_eq!(get(s, &c1).await.history.len(), r.history.len() + 1);
+
+        // Escalating c2 and closing everything leaves nothing due.
+        let c2_rec = get(s, &c2).await;
+        assert!(
+            s.record_escalation(c2_rec.id, c2_rec.state_entered_at, &h, vec![])
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.next_escalation_due().await.unwrap(), None);
+        assert!(s.due_escalations(later, 10).await.unwrap().is_empty());
+    }
+
+    pub async fn concurrent_escalation_records_once(fx: &Fixture) {
+        fx.ready().await;
+        let replica = fx.replica().await;
+        let stores = [fx.store.clone(), replica];
+        let mut targets = Vec::new();
+        for i in 0..5 {
+            let (id, t) = create(fx.store.as_ref(), bare(Some(&format!("r{i}")), t0())).await;
+            targets.push((id, get(fx.store.as_ref(), &t).await.state_entered_at, t));
+        }
+        let now = t0() + Duration::days(3);
+        let mut tasks = Vec::new();
+        for (id, entered, _) in &targets {
+            for task in 0..8usize {
+                let store = stores[task % 2].clone();
+                let (id, entered) = (*id, *entered);
+                tasks.push(tokio::spawn(async move {
+                    let h = escalation_entry(State::Triage, now);
+                    let n = vec![notice("kasi@dinas.id")];
+                    (
+                        id,
+                        store.record_escalation(id, entered, &h, n).await.unwrap(),
+                    )
+                }));
+            }
+        }
+        let results: Vec<(i64, bool)> = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.expect("task"))
+            .collect();
+        for (id, _, ticket) in &targets {
+            let wins = results.iter().filter(|(i, won)| i == id && *won).count();
+            assert_eq!(wins, 1, "exactly one recorder for complaint {id}");
+            let r = get(fx.store.as_ref(), ticket).await;
+            assert_eq!(r.history.len(), 1);
+            assert_eq!(r.replies.len(), 1);
+        }
+        assert!(fx.store.due_escalations(now, 10).await.unwrap().is_empty());
+    }
+
+    // ---- Monthly report ----
+
+    pub async fn reports_create_once(fx: &Fixture) {
+        let s = fx.ready().await;
+        assert_eq!(s.get_report("2026-03").await.unwrap(), None);
+        assert!(
+            s.create_report("2026-03", r#"{"total":3}"#, t0())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.create_report("2026-03", r#"{"total":99}"#, t0() + secs(1))
+                .await
+                .unwrap()
+        );
+        let r = s.get_report("2026-03").await.unwrap().expect("report");
+        assert_eq!(
+            r,
+            ReportRecord {
+                month: "2026-03".into(),
+                state: ReportState::Draft,
+                report_json: r#"{"total":3}"#.into(),
+                created_at: t0(),
+                submitted_at: None,
+                conclusion: None,
+                conclusion_by: None,
+                conclusion_at: None,
+                decision: None,
+                decision_by: None,
+                decision_at: None,
+                decide_due_at: None,
+                received_by: None,
+                received_at: None,
+                receive_due_at: None,
+                delivery_attempts: 0,
+                last_error: None,
+                resend_requested: false,
+            }
+        );
+        // Replicas racing to create a month: exactly one does.
+        let replica = fx.replica().await;
+        let stores = [fx.store.clone(), replica];
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                tokio::spawn(async move {
+                    store
+                        .create_report("2026-04", &format!("{{\"by\":{i}}}"), t0())
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let created = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .filter(|r| *r.as_ref().expect("task"))
+            .count();
+        assert_eq!(created, 1);
+        assert!(s.get_report("2026-04").await.unwrap().is_some());
+    }
+
+    pub async fn report_state_machine(fx: &Fixture) {
+        let s = fx.ready().await;
+        let m = "2026-03";
+        let at = |h: i64| t0() + Duration::hours(h);
+        let get_r = |_: ()| async move { s.get_report(m).await.unwrap().expect("report") };
+        let conflict = |r: Result<(), StoreError>| {
+            assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+        };
+        match s
+            .update_report("1999-01", ReportUpdate::RequestResend)
+            .await
+        {
+            Err(StoreError::Other(msg)) => assert!(msg.contains("1999-01"), "{msg}"),
+            other => panic!("expected Other for a missing report, got {other:?}"),
+        }
+        s.create_report(m, "{}", at(0)).await.unwrap();
+        let decision = |h: i64| ReportUpdate::Decision {
+            text: "Tingkatkan loket".into(),
+            by: "kadis".into(),
+            at: at(h),
+            receive_due_at: at(h + 48),
+        };
+        let receipt = |h: i64| ReportUpdate::Receipt {
+            by: "kasi1".into(),
+            at: at(h),
+        };
+        // Draft: no decision or receipt yet; a conclusion is fine.
+        conflict(s.update_report(m, decision(1)).await);
+        conflict(s.update_report(m, receipt(1)).await);
+        s.update_report(
+            m,
+            ReportUpdate::Conclusion {
+                text: "Antrian paling sering".into(),
+                by: "kasi1".into(),
+                at: at(1),
+            },
+        )
+        .await
+        .unwrap();
+        let r = get_r(()).await;
+        assert_eq!(r.state, ReportState::Draft);
+        assert_eq!(r.conclusion.as_deref(), Some("Antrian paling sering"));
+        assert_eq!(r.conclusion_by.as_deref(), Some("kasi1"));
+        assert_eq!(r.conclusion_at, Some(at(1)));
+
+        // A failed delivery, then a delivery: draft → submitted.
+        s.update_report(
+            m,
+            ReportUpdate::DeliveryFailed {
+                error: "smtp 451".into(),
+            },
+        )
+        .await
+        .unwrap();
+        let r = get_r(()).await;
+        assert_eq!((r.state, r.delivery_attempts), (ReportState::Draft, 1));
+        assert_eq!(r.last_error.as_deref(), Some("smtp 451"));
+        s.update_report(
+            m,
+            ReportUpdate::Delivered {
+                at: at(2),
+                decide_due_at: at(50),
+            },
+        )
+        .await
+        .unwrap();
+        let r = get_r(()).await;
+        assert_eq!(r.state, ReportState::Submitted);
+        assert_eq!(r.submitted_at, Some(at(2)));
+        assert_eq!(r.decide_due_at, Some(at(50)));
+        assert_eq!((r.delivery_attempts, r.last_error), (2, None));
+
+        // A re-send: delivered again without moving the state or its clock.
+        s.update_report(m, ReportUpdate::RequestResend)
+            .await
+            .unwrap();
+        assert!(get_r(()).await.resend_requested);
+        s.update_report(
+            m,
+            ReportUpdate::Delivered {
+                at: at(3),
+                decide_due_at: at(51),
+            },
+        )
+        .await
+        .unwrap();
+        let r = get_r(()).await;
+        assert_eq!(r.state, ReportState::Submitted);
+        assert_eq!(
+            (r.submitted_at, r.decide_due_at),
+            (Some(at(2)), Some(at(50)))
+        );
+        assert!(!r.resend_requested);
+        assert_eq!(r.delivery_attempts, 3);
+
+        // Submitted: no receipt before the decision; decided once.
+        conflict(s.update_report(m, receipt(4)).await);
+        s.update_report(m, decision(4)).await.unwrap();
+        let r = get_r(()).await;
+        assert_eq!(r.state, ReportState::Decided);
+        assert_eq!(r.decision.as_deref(), Some("Tingkatkan loket"));
+        assert_eq!(r.decision_by.as_deref(), Some("kadis"));
+        assert_eq!(r.decision_at, Some(at(4)));
+        assert_eq!(r.receive_due_at, Some(at(52)));
+        conflict(s.update_report(m, decision(5)).await);
+        // The conclusion may still be revised.
+        s.update_report(
+            m,
+            ReportUpdate::Conclusion {
+                text: "Revisi".into(),
+                by: "kasi2".into(),
+                at: at(5),
+            },
+        )
+        .await
+        .unwrap();
+
+        // Decided → received; then only deliveries and re-send requests apply.
+        s.update_report(m, receipt(6)).await.unwrap();
+        let r = get_r(()).await;
+        assert_eq!(r.state, ReportState::Received);
+        assert_eq!(r.received_by.as_deref(), Some("kasi1"));
+        assert_eq!(r.received_at, Some(at(6)));
+        assert_eq!(r.conclusion.as_deref(), Some("Revisi"));
+        assert_eq!(r.decision_at, Some(at(4)), "the decision is kept");
+        conflict(s.update_report(m, receipt(7)).await);
+        conflict(s.update_report(m, decision(7)).await);
+        conflict(
+            s.update_report(
+                m,
+                ReportUpdate::Conclusion {
+                    text: "terlambat".into(),
+                    by: "kasi1".into(),
+                    at: at(7),
+                },
+            )
+            .await,
+        );
+        s.update_report(m, ReportUpdate::RequestResend)
+            .await
+            .unwrap();
+        let r = get_r(()).await;
+        assert_eq!(r.state, ReportState::Received);
+        assert!(r.resend_requested);
+        assert_eq!(r.conclusion.as_deref(), Some("Revisi"));
+    }
+
+    pub async fn report_delivery_claims(fx: &Fixture) {
+        let s = fx.ready().await;
+        let replica = fx.replica().await;
+        let r = replica.as_ref();
+        let m = "2026-03";
+        let at = |n: i64| t0() + secs(n);
+        assert!(!s.claim_report_delivery(m, at(0), at(60)).await.unwrap());
+        s.create_report(m, "{}", at(0)).await.unwrap();
+        // A draft is due: leased to one claimer until the lease runs out.
+        assert!(s.claim_report_delivery(m, at(0), at(60)).await.unwrap());
+        assert!(!r.claim_report_delivery(m, at(1), at(61)).await.unwrap());
+        assert!(!r.claim_report_delivery(m, at(59), at(119)).await.unwrap());
+        assert!(r.claim_report_delivery(m, at(60), at(120)).await.unwrap());
+        // A failed attempt ends the lease: claimable again at once.
+        s.update_report(
+            m,
+            ReportUpdate::DeliveryFailed {
+                error: "timeout".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(s.claim_report_delivery(m, at(61), at(121)).await.unwrap());
+        // Delivered: nothing more to deliver…
+        s.update_report(
+            m,
+            ReportUpdate::Delivered {
+                at: at(62),
+                decide_due_at: at(9999),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(!s.claim_report_delivery(m, at(62), at(122)).await.unwrap());
+        assert!(!s.claim_report_delivery(m, at(500), at(560)).await.unwrap());
+        // …until a re-send is requested.
+        s.update_report(m, ReportUpdate::RequestResend)
+            .await
+            .unwrap();
+        assert!(r.claim_report_delivery(m, at(501), at(561)).await.unwrap());
+        assert!(!s.claim_report_delivery(m, at(502), at(562)).await.unwrap());
+        s.update_report(
+            m,
+            ReportUpdate::Delivered {
+                at: at(503),
+                decide_due_at: at(9999),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(!s.claim_report_delivery(m, at(600), at(660)).await.unwrap());
+
+        // Racing claimers: exactly one wins.
+        s.create_report("2026-04", "{}", at(0)).await.unwrap();
+        let stores = [fx.store.clone(), replica.clone()];
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                tokio::spawn(async move {
+                    store
+                        .claim_report_delivery("2026-04", at(0), at(60))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let won = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .filter(|r| *r.as_ref().expect("task"))
+            .count();
+        assert_eq!(won, 1);
+    }
+
+    pub async fn count_received_between_is_half_open(fx: &Fixture) {
+        let s = fx.ready().await;
+        let from = t0();
+        let to = t0() + Duration::days(1);
+        let ms = Duration::milliseconds(1);
+        assert_eq!(s.count_received_between(from, to).await.unwrap(), 0);
+        for (i, at) in [from - ms, from, from + secs(5), to - ms, to]
+            .into_iter()
+            .enumerate()
+        {
+            create(s, bare(Some(&format!("r{i}")), at)).await;
+        }
+        assert_eq!(s.count_received_between(from, to).await.unwrap(), 3);
+        assert_eq!(s.count_received_between(to, to + ms).await.unwrap(), 1);
+        assert_eq!(
+            s.count_received_between(to + ms, to + to.signed_duration_since(from))
+                .await
+                .unwrap(),
+            0
+        );
     }
 }

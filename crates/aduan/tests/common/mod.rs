@@ -60,6 +60,8 @@ pub struct Options {
     pub senders: HashMap<Channel, Arc<dyn ReplySender>>,
     pub max_attachment_bytes: u64,
     pub no_outbox_worker: bool,
+    /// Extra TOML appended to the config (channel sections).
+    pub extra_config: String,
 }
 
 impl Options {
@@ -72,6 +74,7 @@ impl Options {
             senders: HashMap::new(),
             max_attachment_bytes: 1024 * 1024,
             no_outbox_worker: false,
+            extra_config: String::new(),
         }
     }
 }
@@ -154,6 +157,11 @@ pub async fn spawn(opts: Options) -> TestApp {
         opts.business_hours,
         opts.max_attachment_bytes,
     );
+    if !opts.extra_config.is_empty() {
+        let mut t = std::fs::read_to_string(&config_path).unwrap();
+        t.push_str(&opts.extra_config);
+        std::fs::write(&config_path, t).unwrap();
+    }
     let rt = aduan::config::load(&config_path, Vec::<(String, String)>::new())
         .unwrap()
         .validate(&config_path)

@@ -1,0 +1,897 @@
+//! IMAP intake against a real, private Dovecot (scripts/dovecot-test) and a real SQLite
+//! store: every kind of message, threading, RFC 3834, bounces, redelivery, UIDVALIDITY
+//! changes, a reader killed mid-batch, connection drops and the mailbox lease.
+//!
+//! Dovecot is required: when it cannot be installed or started the tests fail with the
+//! script's message (they never skip).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aduan_channel_email::imap::{EmailContext, intake_key, run_intake};
+use aduan_channel_email::testing::dovecot::{Dovecot, TestSession, USER};
+use aduan_channel_email::testing::{ReceivedMail, SmtpSink};
+use aduan_channel_email::{EmailConfig, Security, SmtpSender};
+use aduan_core::calendar::WorkCalendar;
+use aduan_core::desk::{Desk, DeskConfig, SystemClock};
+use aduan_core::model::{ComplaintRecord, Direction, ReplyKind, ReplyStatus};
+use aduan_core::outbox::{Outbox, ReplySender};
+use aduan_core::sla::{SlaDurations, SlaPolicy};
+use aduan_core::store::Store;
+use aduan_core::templates::Templates;
+use aduan_core::types::{Channel, TicketPrefix};
+use futures::TryStreamExt;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+const OFFICE: &str = "pengaduan@bulelengkab.example";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture")
+}
+
+/// A plain text mail with a fresh Message-ID (returned without `<>`).
+fn mail(from: &str, subject: &str, body: &str, extra_headers: &str) -> (Vec<u8>, String) {
+    let id = format!("{}@warga.example", uuid::Uuid::new_v4().simple());
+    let raw = format!(
+        "Return-Path: <{addr}>\r\nMessage-ID: <{id}>\r\nDate: Mon, 5 Jan 2026 09:00:00 +0800\r\n\
+         From: {from}\r\nTo: {OFFICE}\r\nSubject: {subject}\r\n{extra_headers}\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+        addr = from
+            .rsplit_once('<')
+            .map_or(from, |(_, a)| a.trim_end_matches('>')),
+    );
+    (raw.into_bytes(), id)
+}
+
+/// The whole test rig: Dovecot, a SQLite desk, the intake configuration and a record of
+/// health reports.
+struct Env {
+    dovecot: Dovecot,
+    _db: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    desk: Desk,
+    cfg: EmailConfig,
+    health: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+/// A running intake task; cancelled and aborted on drop.
+struct Intake {
+    token: CancellationToken,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Intake {
+    /// Kill it like SIGKILL would: no graceful step runs.
+    fn kill(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+    }
+
+    /// Cancel and wait for a clean stop (lease released).
+    async fn stop(mut self) {
+        self.token.cancel();
+        if let Some(h) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(15), h)
+                .await
+                .expect("intake did not stop within 15 s")
+                .expect("intake task panicked");
+        }
+    }
+}
+
+impl Drop for Intake {
+    fn drop(&mut self) {
+        self.token.cancel();
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+    }
+}
+
+impl Env {
+    async fn new() -> Env {
+        let dovecot = Dovecot::start().expect("Dovecot");
+        let db = tempfile::tempdir().expect("tempdir");
+        let url = aduan_store::testing::fresh_sqlite_url(db.path());
+        let store = aduan_store::connect(&url).await.expect("store");
+        store.migrate().await.expect("migrate");
+        let desk = Desk::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            DeskConfig {
+                office_name: "Disdukcapil Kabupaten Buleleng".into(),
+                ticket_prefix: TicketPrefix::parse("ADU").expect("prefix"),
+                policy: SlaPolicy::new(
+                    WorkCalendar::always_open(chrono_tz::Asia::Makassar),
+                    SlaDurations::default(),
+                ),
+                bidang: vec![],
+                reply_channels: HashSet::from([Channel::Email]),
+                public_base_url: "https://aduan.bulelengkab.example".into(),
+            },
+        );
+        let mut cfg = dovecot.email_config(USER);
+        cfg.from = format!("Pengaduan Disdukcapil <{OFFICE}>");
+        Env {
+            dovecot,
+            _db: db,
+            store,
+            desk,
+            cfg,
+            health: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn ctx(&self, holder: &str) -> EmailContext {
+        let health = self.health.clone();
+        EmailContext {
+            desk: self.desk.clone(),
+            own_addresses: self.cfg.own_addresses(),
+            limits: Default::default(),
+            ack_daily_cap: 5,
+            holder: holder.into(),
+            health: Arc::new(move |h| health.lock().expect("health").push(h)),
+        }
+    }
+
+    fn spawn_with(&self, cfg: EmailConfig, ctx: EmailContext) -> Intake {
+        let token = CancellationToken::new();
+        let handle = tokio::spawn(run_intake(cfg, ctx, token.clone()));
+        Intake {
+            token,
+            handle: Some(handle),
+        }
+    }
+
+    fn spawn(&self) -> Intake {
+        self.spawn_with(self.cfg.clone(), self.ctx("replica-1"))
+    }
+
+    async fn session(&self) -> TestSession {
+        self.dovecot.login(USER).await.expect("test IMAP login")
+    }
+
+    /// APPEND messages to the configured mailbox.
+    async fn append(&self, messages: &[&[u8]]) {
+        let mut s = self.session().await;
+        for m in messages {
+            s.append(&self.cfg.mailbox, None, None, m)
+                .await
+                .expect("APPEND");
+        }
+        let _ = s.logout().await;
+    }
+
+    /// The server-side name of a configured mailbox (`/` → the server's delimiter).
+    async fn server_name(&self, s: &mut TestSession, name: &str) -> String {
+        let names: Vec<_> = s
+            .list(Some(""), Some("\"\""))
+            .await
+            .expect("LIST")
+            .try_collect()
+            .await
+            .expect("LIST");
+        match names.first().and_then(|n| n.delimiter()) {
+            Some(d) if d != "/" => name.replace('/', d),
+            _ => name.to_string(),
+        }
+    }
+
+    /// Messages in a mailbox (0 when it does not exist).
+    async fn count(&self, mailbox: &str) -> u32 {
+        let mut s = self.session().await;
+        let name = self.server_name(&mut s, mailbox).await;
+        let n = match s.status(&name, "(MESSAGES)").await {
+            Ok(m) => m.exists,
+            Err(_) => 0,
+        };
+        let _ = s.logout().await;
+        n
+    }
+
+    /// Every complaint, whole (messages, replies, attachments).
+    async fn complaints(&self) -> Vec<ComplaintRecord> {
+        let from = chrono::Utc::now() - chrono::Duration::days(1);
+        let to = chrono::Utc::now() + chrono::Duration::days(1);
+        let list = self
+            .store
+            .complaints_received_between(from, to)
+            .await
+            .expect("complaints");
+        let mut out = Vec::new();
+        for c in list {
+            out.push(
+                self.store
+                    .get_complaint(&c.ticket)
+                    .await
+                    .expect("get")
+                    .expect("exists"),
+            );
+        }
+        out
+    }
+
+    async fn count_complaints(&self) -> usize {
+        let from = chrono::Utc::now() - chrono::Duration::days(1);
+        let to = chrono::Utc::now() + chrono::Duration::days(1);
+        self.store
+            .complaints_received_between(from, to)
+            .await
+            .expect("complaints")
+            .len()
+    }
+
+    /// Wait until the inbox is empty and `n` complaints exist.
+    async fn settle(&self, n: usize, within: Duration) -> Vec<ComplaintRecord> {
+        let deadline = Instant::now() + within;
+        loop {
+            let have = self.count_complaints().await;
+            let inbox = self.count(&self.cfg.mailbox).await;
+            if have >= n && inbox == 0 {
+                // A little longer, to catch anything extra.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return self.complaints().await;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {have} complaints (want {n}), {inbox} messages still in {}; health: {:?}; log: {}",
+                self.cfg.mailbox,
+                self.health.lock().expect("health"),
+                self.dovecot.dir().join("dovecot.log").display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An outbox sending e-mail to a fresh SMTP sink.
+    async fn outbox(&self) -> (Outbox, SmtpSink, UnboundedReceiver<ReceivedMail>) {
+        let (sink, rx) = SmtpSink::start().await.expect("sink");
+        let mut cfg = self.cfg.clone();
+        cfg.smtp_port = sink.port();
+        let mut settings = cfg.smtp_settings().expect("smtp settings");
+        settings.security = Security::None;
+        settings.timeout = Duration::from_secs(5);
+        let sender = SmtpSender::new(settings).expect("sender");
+        let outbox = Outbox::new(
+            self.store.clone(),
+            Arc::new(SystemClock),
+            Arc::new(Templates::new(vec![]).expect("templates")),
+            HashMap::from([(Channel::Email, Arc::new(sender) as Arc<dyn ReplySender>)]),
+        );
+        (outbox, sink, rx)
+    }
+}
+
+fn acks(c: &ComplaintRecord) -> Vec<&aduan_core::model::ReplyView> {
+    c.replies
+        .iter()
+        .filter(|r| r.kind == ReplyKind::Ack)
+        .collect()
+}
+
+fn by_email<'a>(cs: &'a [ComplaintRecord], email: &str) -> Vec<&'a ComplaintRecord> {
+    cs.iter()
+        .filter(|c| c.identity.email.as_deref() == Some(email))
+        .collect()
+}
+
+fn header(data: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
+    head.split("\r\n")
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l.as_bytes()[name.len()] == b':'
+        })
+        .map(|l| l[name.len() + 1..].trim().to_string())
+}
+
+async fn next_mail(rx: &mut UnboundedReceiver<ReceivedMail>) -> ReceivedMail {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the sink received nothing in time")
+        .expect("sink closed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_of_every_kind_of_message() {
+    let env = Env::new().await;
+    let (plain, _) = mail(
+        "Ni Luh Putu <warga@example.net>",
+        "KTP belum jadi",
+        "Sudah tiga bulan KTP saya belum jadi.",
+        "",
+    );
+    let messages: Vec<Vec<u8>> = vec![
+        plain,
+        fixture("attachments.eml"),
+        fixture("html_only.eml"),
+        fixture("iso_8859_1.eml"),
+        fixture("windows_1252.eml"),
+        fixture("truncated_mime.eml"),
+        fixture("encoded_subject.eml"),
+        fixture("garbage.bin"),
+    ];
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    env.append(&refs).await;
+    let intake = env.spawn();
+    let cs = env.settle(7, Duration::from_secs(30)).await;
+    assert_eq!(cs.len(), 7, "garbage makes no complaint");
+    assert_eq!(env.count("Aduan/Diproses").await, 8, "everything archived");
+    for c in &cs {
+        assert_eq!(c.channel, Channel::Email);
+        assert!(c.access_code_hash.is_some(), "{}: access code", c.ticket);
+        assert_eq!(acks(c).len(), 1, "{}: one acknowledgement", c.ticket);
+        assert!(
+            c.external_id
+                .as_deref()
+                .is_some_and(|e| e.starts_with("msgid:"))
+        );
+    }
+
+    let plain = by_email(&cs, "warga@example.net");
+    assert_eq!(plain.len(), 1);
+    assert_eq!(
+        plain[0].body,
+        "KTP belum jadi\n\nSudah tiga bulan KTP saya belum jadi."
+    );
+    assert_eq!(plain[0].identity.name.as_deref(), Some("Ni Luh Putu"));
+
+    let multi = by_email(&cs, "wayan@example.com");
+    assert_eq!(multi.len(), 1);
+    assert!(
+        multi[0].body.contains("Terlampir surat dan foto."),
+        "{}",
+        multi[0].body
+    );
+    let names: Vec<&str> = multi[0]
+        .attachments
+        .iter()
+        .map(|a| a.filename.as_str())
+        .collect();
+    assert_eq!(names, vec!["surat.pdf", "foto besar.jpg"]);
+    assert_eq!(multi[0].attachments[0].content_type, "application/pdf");
+
+    let html = by_email(&cs, "budi@example.com");
+    assert_eq!(html.len(), 1);
+    assert!(
+        html[0]
+            .body
+            .contains("Ada lubang besar di Jl. Ahmad Yani & Jl. Gajah Mada."),
+        "{}",
+        html[0].body
+    );
+    assert!(!html[0].body.contains("tracking"), "{}", html[0].body);
+    assert!(!html[0].body.contains('<'), "{}", html[0].body);
+
+    let latin1 = by_email(&cs, "jose@example.pt");
+    assert_eq!(latin1.len(), 1);
+    assert!(
+        latin1[0]
+            .body
+            .starts_with("Semáforo avariado\n\nOlá, o semáforo está avariado. Café"),
+        "{}",
+        latin1[0].body
+    );
+    assert_eq!(latin1[0].identity.name.as_deref(), Some("José Araújo"));
+
+    let cp1252 = by_email(&cs, "ketut@example.net");
+    assert_eq!(cp1252.len(), 1);
+    assert!(
+        cp1252[0].body.contains("“lampu mati”"),
+        "{}",
+        cp1252[0].body
+    );
+
+    let truncated = by_email(&cs, "komang@example.com");
+    assert_eq!(truncated.len(), 1);
+    assert!(
+        truncated[0].body.contains("Pesan ini terpotong"),
+        "{}",
+        truncated[0].body
+    );
+
+    let encoded = by_email(&cs, "made@example.id");
+    assert_eq!(encoded.len(), 1);
+    assert!(
+        encoded[0]
+            .body
+            .starts_with("Pengaduan: jalan rusak — Desa Pémuteran ✓"),
+        "{}",
+        encoded[0].body
+    );
+
+    // The cursor names the mailbox and covers the last UID.
+    let cursor = env
+        .desk
+        .cursor(&intake_key(&env.cfg))
+        .await
+        .expect("cursor")
+        .expect("set");
+    assert!(cursor.ends_with(":8"), "{cursor}");
+    assert!(
+        env.health
+            .lock()
+            .expect("health")
+            .last()
+            .is_some_and(Option::is_none),
+        "healthy"
+    );
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_the_acknowledgement_threads_onto_the_complaint() {
+    let env = Env::new().await;
+    let (outbox, _sink, mut sent) = env.outbox().await;
+    let intake = env.spawn();
+    let (first, first_id) = mail(
+        "Made Wira <made@example.id>",
+        "Akta kelahiran salah nama",
+        "Nama anak saya salah ketik di akta.",
+        "",
+    );
+    env.append(&[&first]).await;
+    let cs = env.settle(1, Duration::from_secs(20)).await;
+    let ticket = cs[0].ticket.clone();
+
+    // The acknowledgement goes out with its own Message-ID, threaded on the citizen's mail.
+    let run = outbox.run_once().await.expect("outbox");
+    assert_eq!(run.sent, 1, "{run:?}");
+    let ack = next_mail(&mut sent).await;
+    assert_eq!(ack.rcpt_to, vec!["made@example.id"]);
+    assert_eq!(
+        header(&ack.data, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    assert_eq!(
+        header(&ack.data, "In-Reply-To"),
+        Some(format!("<{first_id}>"))
+    );
+    let ack_id = header(&ack.data, "Message-ID").expect("ack Message-ID");
+
+    // The citizen answers the acknowledgement (a subject without the tag).
+    let (reply, _) = mail(
+        "Made Wira <made@example.id>",
+        "Re: data tambahan",
+        "Berikut nama yang benar: Putu Ayu.",
+        &format!("In-Reply-To: {ack_id}\r\nReferences: <{first_id}> {ack_id}\r\n"),
+    );
+    // A reply that only carries the ticket tag in its subject, from the same address.
+    let (tagged, _) = mail(
+        "Made Wira <made@example.id>",
+        &format!("[{ticket}] satu lagi"),
+        "Mohon dipercepat.",
+        "",
+    );
+    // The tag from somebody else does not reach the complaint.
+    let (stranger, _) = mail(
+        "Orang Lain <lain@example.org>",
+        &format!("Re: [{ticket}] numpang"),
+        "Saya juga punya masalah akta.",
+        "",
+    );
+    env.append(&[&reply, &tagged, &stranger]).await;
+    let cs = env.settle(2, Duration::from_secs(20)).await;
+    assert_eq!(cs.len(), 2, "only the stranger's mail is a new complaint");
+    let c = cs
+        .iter()
+        .find(|c| c.ticket == ticket)
+        .expect("first complaint");
+    let inbound: Vec<&str> = c
+        .messages
+        .iter()
+        .filter(|m| m.direction == Direction::In)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert!(
+        inbound
+            .iter()
+            .any(|t| t.contains("Berikut nama yang benar: Putu Ayu.")),
+        "{inbound:?}"
+    );
+    assert!(
+        inbound.iter().any(|t| t.contains("Mohon dipercepat.")),
+        "{inbound:?}"
+    );
+    assert_eq!(acks(c).len(), 1, "no acknowledgement for replies");
+    let other = by_email(&cs, "lain@example.org");
+    assert_eq!(other.len(), 1);
+    assert_ne!(other[0].ticket, ticket);
+    intake.stop().await;
+}
+
+/// A DSN for `original_id` in the usual multipart/report shape.
+fn dsn(original_id: &str) -> Vec<u8> {
+    format!(
+        "Return-Path: <>\r\nDate: Mon, 5 Jan 2026 09:05:00 +0800\r\n\
+         From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\nTo: {OFFICE}\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-{n}@mx.example.net>\r\n\
+         Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+         --B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+         --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
+         Final-Recipient: rfc822; tidak.ada@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+         --B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {original_id}\r\nFrom: {OFFICE}\r\n\
+         Subject: [X] Pengaduan Anda telah diterima\r\n\r\n--B--\r\n",
+        n = uuid::Uuid::new_v4().simple()
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledgement_to_automatic_mail_and_bounces_fail_the_reply() {
+    let env = Env::new().await;
+    let (outbox, _sink, mut sent) = env.outbox().await;
+    let mut ctx = env.ctx("replica-1");
+    ctx.ack_daily_cap = 2;
+    let intake = env.spawn_with(env.cfg.clone(), ctx);
+
+    let (first, _) = mail(
+        "Tidak Ada <tidak.ada@example.net>",
+        "Surat pindah",
+        "Surat pindah saya hilang.",
+        "",
+    );
+    env.append(&[&first]).await;
+    let cs = env.settle(1, Duration::from_secs(20)).await;
+    let ticket = cs[0].ticket.clone();
+    assert_eq!(outbox.run_once().await.expect("outbox").sent, 1);
+    let ack = next_mail(&mut sent).await;
+    let ack_id = header(&ack.data, "Message-ID").expect("ack Message-ID");
+
+    // Out-of-office answer to the acknowledgement: threads on, no acknowledgement.
+    let (vacation, _) = mail(
+        "Tidak Ada <tidak.ada@example.net>",
+        &format!("Auto: [{ticket}] Pengaduan Anda telah diterima"),
+        "Saya sedang cuti.",
+        &format!("Auto-Submitted: auto-replied (vacation)\r\nIn-Reply-To: {ack_id}\r\n"),
+    );
+    // The acknowledgement bounced.
+    let bounce = dsn(&ack_id);
+    // A vacation reply on its own, a list mail, our own address, a no-reply sender, a
+    // qmail-style bounce of something we never sent: none acknowledged.
+    let (vacation2, _) = mail(
+        "Kadek <kadek@example.net>",
+        "Out of office",
+        "I am away.",
+        "X-Autoreply: yes\r\n",
+    );
+    let (own, _) = mail(
+        &format!("Pengaduan <{OFFICE}>"),
+        "Catatan",
+        "Uji kirim dari kantor.",
+        "",
+    );
+    let (noreply, _) = mail(
+        "Bank <no-reply@bank.example>",
+        "Pemberitahuan",
+        "Tagihan Anda.",
+        "",
+    );
+    // The daily cap: this sender already had one acknowledgement (cap 2).
+    let (again1, _) = mail(
+        "Tidak Ada <tidak.ada@example.net>",
+        "Kedua",
+        "Pengaduan kedua.",
+        "",
+    );
+    let (again2, _) = mail(
+        "Tidak Ada <tidak.ada@example.net>",
+        "Ketiga",
+        "Pengaduan ketiga.",
+        "",
+    );
+    env.append(&[
+        &vacation,
+        &bounce,
+        &vacation2,
+        &fixture("list.eml"),
+        &own,
+        &noreply,
+        &fixture("qmail_bounce.eml"),
+        &again1,
+        &again2,
+    ])
+    .await;
+    let cs = env.settle(7, Duration::from_secs(20)).await;
+    assert_eq!(cs.len(), 7, "bounces make no complaint");
+    assert_eq!(env.count("Aduan/Diproses").await, 10);
+
+    let first = cs.iter().find(|c| c.ticket == ticket).expect("first");
+    assert!(
+        first
+            .messages
+            .iter()
+            .any(|m| m.direction == Direction::In && m.text.contains("Saya sedang cuti.")),
+        "the vacation reply threads onto the complaint"
+    );
+    let first_acks = acks(first);
+    assert_eq!(first_acks.len(), 1);
+    assert_eq!(
+        first_acks[0].status,
+        ReplyStatus::Failed,
+        "the bounce failed the ack"
+    );
+    assert!(
+        first_acks[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("bounce")),
+        "{:?}",
+        first_acks[0].last_error
+    );
+    for email in [
+        "kadek@example.net",
+        OFFICE,
+        "no-reply@bank.example",
+        "warta@lists.example.org",
+    ] {
+        let found = by_email(&cs, email);
+        assert_eq!(found.len(), 1, "{email}");
+        assert!(acks(found[0]).is_empty(), "{email} got an acknowledgement");
+    }
+    let again = by_email(&cs, "tidak.ada@example.net");
+    assert_eq!(again.len(), 3);
+    let acked = again.iter().filter(|c| !acks(c).is_empty()).count();
+    assert_eq!(acked, 2, "cap of 2 acknowledgements a day per sender");
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_message_delivered_twice_makes_one_complaint() {
+    let env = Env::new().await;
+    let (m, _) = mail("Ayu <ayu@example.net>", "KK", "Kartu keluarga rusak.", "");
+    let no_id =
+        b"From: Gede <gede@example.net>\r\nSubject: Tanpa Message-ID\r\n\r\nIsi pengaduan.\r\n";
+    env.append(&[&m, no_id, &m, no_id]).await;
+    let intake = env.spawn();
+    let cs = env.settle(2, Duration::from_secs(20)).await;
+    assert_eq!(cs.len(), 2);
+    let gede = by_email(&cs, "gede@example.net");
+    assert!(
+        gede[0]
+            .external_id
+            .as_deref()
+            .is_some_and(|e| e.starts_with("sha256:"))
+    );
+    assert_eq!(
+        env.count("Aduan/Diproses").await,
+        4,
+        "duplicates are archived too"
+    );
+    // Delivered once more after everything was read.
+    env.append(&[&m]).await;
+    let cs = env.settle(2, Duration::from_secs(20)).await;
+    assert_eq!(cs.len(), 2);
+    assert_eq!(env.count("Aduan/Diproses").await, 5);
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uidvalidity_change_reads_again_without_duplicates() {
+    let mut env = Env::new().await;
+    env.cfg.mailbox = "Masuk".into();
+    {
+        let mut s = env.session().await;
+        s.create("Masuk").await.expect("CREATE");
+        let _ = s.logout().await;
+    }
+    let old: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            mail(
+                "Rai <rai@example.net>",
+                &format!("Lama {i}"),
+                "Isi lama.",
+                "",
+            )
+            .0
+        })
+        .collect();
+    let refs: Vec<&[u8]> = old.iter().map(Vec::as_slice).collect();
+    env.append(&refs).await;
+    let intake = env.spawn();
+    env.settle(3, Duration::from_secs(20)).await;
+    intake.stop().await;
+    let key = intake_key(&env.cfg);
+    let before = env.desk.cursor(&key).await.expect("cursor").expect("set");
+
+    // The mailbox is deleted and made again: new UIDVALIDITY, UIDs from 1. A new mail takes
+    // UID 1 (at or below the old cursor); the three old ones are redelivered after it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    {
+        let mut s = env.session().await;
+        s.delete("Masuk").await.expect("DELETE");
+        s.create("Masuk").await.expect("CREATE");
+        let _ = s.logout().await;
+    }
+    let (fresh, _) = mail("Rai <rai@example.net>", "Baru", "Isi baru.", "");
+    let mut again: Vec<&[u8]> = vec![&fresh];
+    again.extend(refs.iter().copied());
+    env.append(&again).await;
+
+    let intake = env.spawn();
+    let cs = env.settle(4, Duration::from_secs(20)).await;
+    assert_eq!(
+        cs.len(),
+        4,
+        "the new mail is read, the old ones are not duplicated"
+    );
+    assert!(cs.iter().any(|c| c.body.starts_with("Baru")));
+    assert_eq!(env.count("Aduan/Diproses").await, 7);
+    let after = env.desk.cursor(&key).await.expect("cursor").expect("set");
+    assert_ne!(
+        before.split(':').next(),
+        after.split(':').next(),
+        "cursor moved to the new UIDVALIDITY ({before} → {after})"
+    );
+    assert!(after.ends_with(":4"), "{after}");
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_in_the_middle_of_a_batch_loses_and_duplicates_nothing() {
+    const N: usize = 300;
+    let env = Env::new().await;
+    let messages: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            mail(
+                &format!("Warga {i} <warga{i}@example.net>"),
+                &format!("Pengaduan nomor {i}"),
+                &format!("Isi pengaduan nomor {i}."),
+                "",
+            )
+            .0
+        })
+        .collect();
+    env.dovecot
+        .write_maildir(USER, &messages)
+        .expect("seed maildir");
+    assert_eq!(env.count("INBOX").await, N as u32);
+
+    // Kill the reader twice while it works through the batch, then let it finish.
+    for at in [40, 160] {
+        let intake = env.spawn();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while env.count_complaints().await < at {
+            assert!(Instant::now() < deadline, "no progress to {at}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        intake.kill();
+        let n = env.count_complaints().await;
+        assert!(n < N, "killed too late ({n})");
+    }
+    let intake = env.spawn();
+    let cs = env.settle(N, Duration::from_secs(60)).await;
+    assert_eq!(cs.len(), N, "every message exactly once");
+    let bodies: HashSet<&str> = cs.iter().map(|c| c.body.as_str()).collect();
+    assert_eq!(bodies.len(), N, "no duplicates");
+    for i in 0..N {
+        assert!(
+            bodies.contains(format!("Pengaduan nomor {i}\n\nIsi pengaduan nomor {i}.").as_str()),
+            "message {i} lost"
+        );
+    }
+    assert!(
+        cs.iter().all(|c| acks(c).len() == 1),
+        "one acknowledgement each"
+    );
+    assert_eq!(env.count("INBOX").await, 0);
+    assert_eq!(
+        env.count("Aduan/Diproses").await,
+        N as u32,
+        "all archived, none twice"
+    );
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_during_idle_is_survived() {
+    let mut env = Env::new().await;
+    let intake = env.spawn();
+    let (m1, _) = mail("Satu <satu@example.net>", "Satu", "Pesan pertama.", "");
+    env.append(&[&m1]).await;
+    env.settle(1, Duration::from_secs(20)).await;
+
+    // The server kicks the idling session.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pids = env.dovecot.imap_pids(USER).expect("doveadm who");
+    assert!(!pids.is_empty(), "the reader is connected");
+    env.dovecot.kick(USER).expect("doveadm kick");
+    let (m2, _) = mail("Dua <dua@example.net>", "Dua", "Pesan kedua.", "");
+    env.append(&[&m2]).await;
+    env.settle(2, Duration::from_secs(20)).await;
+    {
+        let h = env.health.lock().expect("health");
+        assert!(
+            h.iter()
+                .any(|e| e.as_deref().is_some_and(|e| e.contains("IDLE"))),
+            "the drop was reported: {h:?}"
+        );
+        assert_eq!(h.last(), Some(&None), "healthy again: {h:?}");
+    }
+
+    // The whole server goes away for a while.
+    env.dovecot.stop().expect("stop Dovecot");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.dovecot.restart().expect("restart Dovecot");
+    let (m3, _) = mail("Tiga <tiga@example.net>", "Tiga", "Pesan ketiga.", "");
+    env.append(&[&m3]).await;
+    let cs = env.settle(3, Duration::from_secs(40)).await;
+    assert_eq!(cs.len(), 3);
+    assert_eq!(env.count("Aduan/Diproses").await, 3);
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_mail_arrives_promptly_with_idle_and_with_polling() {
+    let mut env = Env::new().await;
+    let intake = env.spawn();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (m1, _) = mail("Idle <idle@example.net>", "Idle", "Lewat IDLE.", "");
+    let t = Instant::now();
+    env.append(&[&m1]).await;
+    env.settle(1, Duration::from_secs(10)).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "IDLE wake-up took {:?}",
+        t.elapsed()
+    );
+    intake.stop().await;
+
+    env.cfg.idle = false;
+    env.cfg.poll_interval = "1s".into();
+    let intake = env.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (m2, _) = mail("Poll <poll@example.net>", "Poll", "Lewat polling.", "");
+    env.append(&[&m2]).await;
+    env.settle(2, Duration::from_secs(10)).await;
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_read_each_message_once() {
+    const N: usize = 60;
+    let env = Env::new().await;
+    let a = env.spawn_with(env.cfg.clone(), env.ctx("replica-a"));
+    let b = env.spawn_with(env.cfg.clone(), env.ctx("replica-b"));
+    let messages: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            mail(
+                &format!("W{i} <w{i}@example.net>"),
+                &format!("No {i}"),
+                "Isi.",
+                "",
+            )
+            .0
+        })
+        .collect();
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    env.append(&refs).await;
+    let cs = env.settle(N, Duration::from_secs(30)).await;
+    assert_eq!(cs.len(), N);
+    assert_eq!(env.count("Aduan/Diproses").await, N as u32);
+    let key = intake_key(&env.cfg);
+    // Exactly one of them holds the lease; after a clean stop it is free again.
+    let a_holds = !env
+        .desk
+        .try_lease(&key, "someone-else", chrono::Duration::seconds(1))
+        .await
+        .expect("lease query");
+    assert!(a_holds, "a replica holds the mailbox lease");
+    a.stop().await;
+    b.stop().await;
+    assert!(
+        env.desk
+            .try_lease(&key, "someone-else", chrono::Duration::seconds(1))
+            .await
+            .expect("lease"),
+        "released on shutdown"
+    );
+}

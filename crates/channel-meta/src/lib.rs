@@ -1,0 +1,59 @@
+//! The Meta channel of aduan: Facebook Messenger, Instagram and the WhatsApp Cloud API.
+//!
+//! - [`router`] serves `GET /webhooks/meta` (the `hub.challenge` handshake) and
+//!   `POST /webhooks/meta` (deliveries, signature-checked on the raw body, every entry and
+//!   event committed through [`Desk::receive`] before the `200`). See [`webhook`].
+//! - [`senders`] gives one [`ReplySender`] per platform with credentials, sending through
+//!   the Graph API with the 24-hour window rule. See [`send`].
+//! - [`MetaConfig`] is the `[channels.meta]` section.
+//!
+//! Complainant identity comes from the payload: the PSID (Messenger), IGSID (Instagram) or
+//! WhatsApp id becomes the complaint's `handle` and the reply recipient; WhatsApp also
+//! gives the profile name and, unless the user hides it behind a username, the phone
+//! number. A WhatsApp user without a phone number is identified by the business-scoped
+//! user id (BSUID). While a complaint of the same sender is open, new messages append to
+//! it.
+
+pub mod config;
+pub mod payload;
+pub mod send;
+pub mod signature;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use aduan_core::desk::Desk;
+use aduan_core::outbox::ReplySender;
+use aduan_core::types::Channel;
+
+pub use config::{DEFAULT_GRAPH_API_URL, MetaConfig, Secret};
+pub use send::{GraphSender, WINDOW_CLOSED};
+
+/// Path of both webhook routes.
+pub const WEBHOOK_PATH: &str = "/webhooks/meta";
+
+/// The health callback: `Some(error)` shows on `/readyz`, `None` clears it.
+pub type HealthFn = Arc<dyn Fn(Option<String>) + Send + Sync>;
+
+/// What the Meta channel needs from the daemon.
+#[derive(Clone)]
+pub struct MetaContext {
+    /// The desk every message goes through.
+    pub desk: Desk,
+    /// Reports the channel's last error (expired access token …) for `/readyz`.
+    pub health: HealthFn,
+}
+
+/// The webhook routes `GET` and `POST` [`WEBHOOK_PATH`], to merge into the public router
+/// when `cfg.enabled`.
+pub fn router(cfg: MetaConfig, ctx: MetaContext) -> axum::Router {
+    webhook::routes(cfg, ctx)
+}
+
+/// Reply senders for the platforms whose credentials are configured: Messenger
+/// (`page_access_token`), Instagram (`instagram_access_token`) and WhatsApp
+/// (`whatsapp_phone_number_id` + `whatsapp_access_token`). Empty when `cfg.enabled` is
+/// false. The senders share one entry of the health callback.
+pub fn senders(cfg: &MetaConfig, ctx: &MetaContext) -> Vec<(Channel, Arc<dyn ReplySender>)> {
+    send::build(cfg, ctx)
+}

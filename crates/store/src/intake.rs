@@ -1,0 +1,269 @@
+//! What channel intake needs besides creating complaints and appending messages: cursors,
+//! finding the complaint a message continues, bounces, the acknowledgement cap, the last
+//! inbound time and named leases.
+//!
+//! Invariants:
+//! - A cursor carried by a write ([`NewComplaint::cursor`](aduan_core::model::NewComplaint),
+//!   [`TransitionWrite::cursor`](aduan_core::model::TransitionWrite)) is upserted by
+//!   [`cursor_stmt`] inside that write's transaction, so a committed message and its cursor
+//!   are never apart. [`set_cursor`] advances one alone.
+//! - Lookups by id go through the unique `(channel, external_id)` keys or the partial
+//!   `external_id` indexes of migration 0002; "newest" means the highest complaint id.
+//! - A lease is taken, renewed or taken over by one conditional upsert, so two holders can
+//!   never both believe they hold a live lease.
+
+use chrono::{DateTime, Utc};
+
+use aduan_core::store::StoreError;
+use aduan_core::types::{Channel, State, TicketNumber};
+
+use crate::backend::{Arg, Backend, MAX_PARAMS, RowExt, Stmt, args, fetch_one};
+use crate::rows;
+
+/// Upsert cursor `$1` to `$2` (`$3` the time written).
+pub(crate) const UPSERT_CURSOR: &str = "\
+    INSERT INTO cursors (key, value, updated_at) VALUES ($1, $2, $3) \
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+const GET_CURSOR: &str = "SELECT value FROM cursors WHERE key = $1";
+
+/// The complaint holding message `($1, $2)`, or created from it.
+const BY_EXTERNAL_ID: &str = "\
+    SELECT c.ticket FROM messages m JOIN complaints c ON c.id = m.complaint_id \
+    WHERE m.channel = $1 AND m.external_id = $2 \
+    UNION ALL \
+    SELECT ticket FROM complaints WHERE channel = $1 AND external_id = $2 \
+    LIMIT 1";
+
+/// `$3` is the closed state.
+const OPEN_FOR_HANDLE: &str = "\
+    SELECT ticket FROM complaints WHERE channel = $1 AND handle = $2 AND state <> $3 \
+    ORDER BY id DESC LIMIT 1";
+
+const FAIL_REPLY: &str = "\
+    UPDATE outbox SET status = 'failed', last_error = $2, claimed_until = NULL, \
+    claim_token = NULL WHERE external_id = $1";
+
+/// Uses `outbox_acks_idx` (same `lower(recipient)` expression and `kind` predicate).
+const COUNT_ACKS: &str = "\
+    SELECT COUNT(*) AS n FROM outbox \
+    WHERE kind = 'ack' AND channel = $1 AND lower(recipient) = lower($2) AND created_at >= $3";
+
+const LAST_INBOUND: &str = "\
+    SELECT MAX(m.at) AS at FROM messages m JOIN complaints c ON c.id = m.complaint_id \
+    WHERE c.ticket = $1 AND m.direction = 'in'";
+
+/// Insert lease `$1` for holder `$2` until `$3`, or take it over when it is the same
+/// holder's or expired at `$4`. Affects no row when another holder's lease is live.
+const TRY_LEASE: &str = "\
+    INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) \
+    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+    WHERE leases.holder = excluded.holder OR leases.until <= $4";
+
+const RELEASE_LEASE: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2";
+
+/// Prefix under which the e-mail intake stores an inbound Message-ID.
+const MSGID_PREFIX: &str = "msgid:";
+
+/// The statement upserting cursor `key` to `value`, for a write's batch.
+pub(crate) fn cursor_stmt(key: &str, value: &str) -> Stmt {
+    Stmt {
+        sql: UPSERT_CURSOR.to_string(),
+        args: args![key, value, Utc::now()],
+    }
+}
+
+/// The statements for the cursors of several writes in order: one per key, the last
+/// value of a key winning (an upsert may not touch a row twice in one statement).
+pub(crate) fn cursor_stmts<'a>(
+    cursors: impl IntoIterator<Item = &'a (String, String)>,
+) -> Vec<Stmt> {
+    let mut last: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in cursors {
+        match last.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v,
+            None => last.push((k, v)),
+        }
+    }
+    last.into_iter().map(|(k, v)| cursor_stmt(k, v)).collect()
+}
+
+pub(crate) async fn get_cursor<B: Backend>(b: &B, key: &str) -> Result<Option<String>, StoreError> {
+    let mut conn = b.reader().await?;
+    B::fetch_optional(&mut conn, GET_CURSOR, args![key])
+        .await?
+        .map(|r| r.text("value"))
+        .transpose()
+}
+
+pub(crate) async fn set_cursor<B: Backend>(
+    b: &B,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    let mut conn = b.writer().await?;
+    B::execute(&mut conn, UPSERT_CURSOR, args![key, value, Utc::now()])
+        .await
+        .map(drop)
+}
+
+/// The newest complaint with a message whose external id is one of `ids` (or
+/// `msgid:<id>`, the e-mail intake's form), or a reply sent with one of them.
+pub(crate) async fn ticket_by_message_ids<B: Backend>(
+    b: &B,
+    ids: &[String],
+) -> Result<Option<TicketNumber>, StoreError> {
+    let mut conn = b.reader().await?;
+    let mut best: Option<(i64, String)> = None;
+    for chunk in ids.chunks(MAX_PARAMS / 2) {
+        let mut params: Vec<Arg> = chunk.iter().map(|id| Arg::from(id.as_str())).collect();
+        params.extend(
+            chunk
+                .iter()
+                .map(|id| Arg::from(format!("{MSGID_PREFIX}{id}"))),
+        );
+        // Only placeholders go into the SQL; the ids are bound.
+        let sql = message_ids_sql(chunk.len());
+        for r in B::fetch_all_built(&mut conn, sql, params).await? {
+            let id = r.i64("id")?;
+            if best.as_ref().is_none_or(|(b, _)| id > *b) {
+                best = Some((id, r.text("ticket")?));
+            }
+        }
+    }
+    best.map(|(_, t)| rows::ticket(&t)).transpose()
+}
+
+/// `$1..$n` the ids, `$n+1..$2n` their `msgid:` forms.
+fn message_ids_sql(n: usize) -> String {
+    let list = |from: usize| {
+        (from..from + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (plain, prefixed) = (list(1), list(n + 1));
+    format!(
+        "SELECT id, ticket FROM complaints WHERE id IN ( \
+         SELECT complaint_id FROM messages WHERE external_id IN ({plain}) \
+         UNION SELECT complaint_id FROM messages WHERE external_id IN ({prefixed}) \
+         UNION SELECT complaint_id FROM outbox WHERE external_id IN ({plain})) \
+         ORDER BY id DESC LIMIT 1"
+    )
+}
+
+pub(crate) async fn ticket_by_external_id<B: Backend>(
+    b: &B,
+    channel: Channel,
+    external_id: &str,
+) -> Result<Option<TicketNumber>, StoreError> {
+    let mut conn = b.reader().await?;
+    B::fetch_optional(
+        &mut conn,
+        BY_EXTERNAL_ID,
+        args![channel.as_str(), external_id],
+    )
+    .await?
+    .map(|r| rows::ticket(&r.text("ticket")?))
+    .transpose()
+}
+
+pub(crate) async fn open_ticket_for_handle<B: Backend>(
+    b: &B,
+    channel: Channel,
+    handle: &str,
+) -> Result<Option<TicketNumber>, StoreError> {
+    let mut conn = b.reader().await?;
+    B::fetch_optional(
+        &mut conn,
+        OPEN_FOR_HANDLE,
+        args![channel.as_str(), handle, State::Closed.as_str()],
+    )
+    .await?
+    .map(|r| rows::ticket(&r.text("ticket")?))
+    .transpose()
+}
+
+/// Fail the outbox row sent (or queued) with `external_id`, whatever its status.
+pub(crate) async fn fail_reply_by_external_id<B: Backend>(
+    b: &B,
+    external_id: &str,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let mut conn = b.writer().await?;
+    Ok(B::execute(&mut conn, FAIL_REPLY, args![external_id, error]).await? > 0)
+}
+
+pub(crate) async fn count_acks_since<B: Backend>(
+    b: &B,
+    channel: Channel,
+    recipient: &str,
+    since: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let mut conn = b.reader().await?;
+    fetch_one::<B>(
+        &mut conn,
+        COUNT_ACKS,
+        args![channel.as_str(), recipient, since],
+    )
+    .await?
+    .i64("n")
+}
+
+pub(crate) async fn last_inbound_at<B: Backend>(
+    b: &B,
+    ticket: &TicketNumber,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let mut conn = b.reader().await?;
+    match B::fetch_optional(&mut conn, LAST_INBOUND, args![ticket.as_str()]).await? {
+        Some(r) => r.opt_at("at"),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn try_lease<B: Backend>(
+    b: &B,
+    name: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut conn = b.writer().await?;
+    Ok(B::execute(&mut conn, TRY_LEASE, args![name, holder, until, now]).await? > 0)
+}
+
+pub(crate) async fn release_lease<B: Backend>(
+    b: &B,
+    name: &str,
+    holder: &str,
+) -> Result<(), StoreError> {
+    let mut conn = b.writer().await?;
+    B::execute(&mut conn, RELEASE_LEASE, args![name, holder])
+        .await
+        .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_lookup_numbers_both_forms() {
+        let sql = message_ids_sql(2);
+        assert_eq!(sql.matches("external_id IN ($1, $2)").count(), 2);
+        assert_eq!(sql.matches("external_id IN ($3, $4)").count(), 1);
+    }
+
+    #[test]
+    fn cursors_of_a_group_keep_the_last_value_per_key() {
+        let cs = [
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "1".to_string()),
+            ("a".to_string(), "2".to_string()),
+        ];
+        let stmts = cursor_stmts(&cs);
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(stmts[0].args[..2], args!["a", "2"][..]);
+        assert_eq!(stmts[1].args[..2], args!["b", "1"][..]);
+    }
+}

@@ -1,0 +1,174 @@
+//! Monthly reports (SOP steps 6–8): one row per month, created once, then moved through
+//! `draft → submitted → decided → received` by [`update`].
+//!
+//! Every step is one conditional `UPDATE` whose `WHERE` names the states it may apply in,
+//! so concurrent steps (replicas, double clicks) cannot skip or repeat a state: a step whose
+//! state no longer holds changes nothing and is [`StoreError::Conflict`]. Delivery of the
+//! digest is leased ([`claim_delivery`]) so one replica sends it; the lease is cleared when
+//! the delivery outcome is recorded.
+
+use chrono::{DateTime, Utc};
+
+use aduan_core::model::{ReportRecord, ReportUpdate};
+use aduan_core::store::StoreError;
+
+use crate::backend::{Arg, Backend, RowExt, args, db_err, fetch_one};
+use crate::rows::{self, report_columns};
+
+const COUNT_RECEIVED: &str =
+    "SELECT COUNT(*) AS n FROM complaints WHERE received_at >= $1 AND received_at < $2";
+
+const GET: &str = concat!(
+    "SELECT ",
+    report_columns!(),
+    " FROM reports WHERE month = $1"
+);
+const EXISTS: &str = "SELECT state FROM reports WHERE month = $1";
+
+const CREATE: &str = "\
+    INSERT INTO reports (month, state, report_json, created_at, delivery_attempts, \
+    resend_requested) VALUES ($1, 'draft', $2, $3, 0, FALSE) \
+    ON CONFLICT (month) DO NOTHING";
+
+const CONCLUSION: &str = "\
+    UPDATE reports SET conclusion = $2, conclusion_by = $3, conclusion_at = $4 \
+    WHERE month = $1 AND state <> 'received'";
+
+/// The right-hand sides see the row before the update, so `state = 'draft'` is the old state.
+const DELIVERED: &str = "\
+    UPDATE reports SET \
+        state = CASE WHEN state = 'draft' THEN 'submitted' ELSE state END, \
+        submitted_at = CASE WHEN state = 'draft' THEN $2 ELSE submitted_at END, \
+        decide_due_at = CASE WHEN state = 'draft' THEN $3 ELSE decide_due_at END, \
+        resend_requested = FALSE, delivery_attempts = delivery_attempts + 1, \
+        last_error = NULL, delivery_claimed_until = NULL \
+    WHERE month = $1";
+
+const DELIVERY_FAILED: &str = "\
+    UPDATE reports SET delivery_attempts = delivery_attempts + 1, last_error = $2, \
+    delivery_claimed_until = NULL WHERE month = $1";
+
+const DECISION: &str = "\
+    UPDATE reports SET state = 'decided', decision = $2, decision_by = $3, decision_at = $4, \
+    receive_due_at = $5 WHERE month = $1 AND state = 'submitted'";
+
+const RECEIPT: &str = "\
+    UPDATE reports SET state = 'received', received_by = $2, received_at = $3 \
+    WHERE month = $1 AND state = 'decided'";
+
+const REQUEST_RESEND: &str = "UPDATE reports SET resend_requested = TRUE WHERE month = $1";
+
+/// Lease month `$1`'s delivery until `$3` if it is due (draft or re-send) and not leased
+/// at `$2`.
+const CLAIM_DELIVERY: &str = "\
+    UPDATE reports SET delivery_claimed_until = $3 \
+    WHERE month = $1 AND (state = 'draft' OR resend_requested = TRUE) \
+    AND (delivery_claimed_until IS NULL OR delivery_claimed_until <= $2)";
+
+pub(crate) async fn count_received_between<B: Backend>(
+    b: &B,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let mut conn = b.reader().await?;
+    fetch_one::<B>(&mut conn, COUNT_RECEIVED, args![from, to])
+        .await?
+        .i64("n")
+}
+
+pub(crate) async fn get<B: Backend>(
+    b: &B,
+    month: &str,
+) -> Result<Option<ReportRecord>, StoreError> {
+    let mut conn = b.reader().await?;
+    B::fetch_optional(&mut conn, GET, args![month])
+        .await?
+        .as_ref()
+        .map(rows::report)
+        .transpose()
+}
+
+/// Insert the month's draft; false when it already exists.
+pub(crate) async fn create<B: Backend>(
+    b: &B,
+    month: &str,
+    report_json: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut conn = b.writer().await?;
+    Ok(B::execute(&mut conn, CREATE, args![month, report_json, at]).await? > 0)
+}
+
+/// The statement and arguments of one step.
+fn step(month: &str, update: ReportUpdate) -> (&'static str, Vec<Arg>) {
+    match update {
+        ReportUpdate::Conclusion { text, by, at } => (CONCLUSION, args![month, text, by, at]),
+        ReportUpdate::Delivered { at, decide_due_at } => {
+            (DELIVERED, args![month, at, decide_due_at])
+        }
+        ReportUpdate::DeliveryFailed { error } => (DELIVERY_FAILED, args![month, error]),
+        ReportUpdate::Decision {
+            text,
+            by,
+            at,
+            receive_due_at,
+        } => (DECISION, args![month, text, by, at, receive_due_at]),
+        ReportUpdate::Receipt { by, at } => (RECEIPT, args![month, by, at]),
+        ReportUpdate::RequestResend => (REQUEST_RESEND, args![month]),
+    }
+}
+
+/// Apply one step. `Conflict` when the report is not in a state the step applies in;
+/// `Other` when there is no report for `month`.
+pub(crate) async fn update<B: Backend>(
+    b: &B,
+    month: &str,
+    update: ReportUpdate,
+) -> Result<(), StoreError> {
+    let (sql, params) = step(month, update);
+    let mut h = b.writer().await?;
+    let mut tx = B::begin_write(&mut h).await?;
+    let n = B::execute(&mut tx, sql, params).await?;
+    if n > 0 {
+        tx.commit().await.map_err(db_err)?;
+        return Ok(());
+    }
+    let exists = B::fetch_optional(&mut tx, EXISTS, args![month])
+        .await?
+        .is_some();
+    tx.rollback().await.map_err(db_err)?;
+    if exists {
+        Err(StoreError::Conflict)
+    } else {
+        Err(StoreError::Other(format!("no report for month {month}")))
+    }
+}
+
+/// Lease the delivery of `month` until `until`; false when nothing is to be delivered or
+/// another lease is live at `now`.
+pub(crate) async fn claim_delivery<B: Backend>(
+    b: &B,
+    month: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut conn = b.writer().await?;
+    Ok(B::execute(&mut conn, CLAIM_DELIVERY, args![month, now, until]).await? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aduan_core::model::ReportState;
+
+    #[test]
+    fn state_strings_in_sql_match_the_domain() {
+        let lit = |s: ReportState| format!("'{}'", s.as_str());
+        assert!(CREATE.contains(&lit(ReportState::Draft)));
+        assert!(DELIVERED.contains(&lit(ReportState::Submitted)));
+        assert!(DECISION.contains(&lit(ReportState::Decided)));
+        assert!(RECEIPT.contains(&lit(ReportState::Received)));
+        assert!(CONCLUSION.contains(&lit(ReportState::Received)));
+        assert!(CLAIM_DELIVERY.contains(&lit(ReportState::Draft)));
+    }
+}
