@@ -139,12 +139,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Cmd::Serve => {
             let rt = load(&cli)?;
+            // Register the handlers before anything is served, so a SIGTERM that arrives
+            // right after "listening on" is already a graceful stop.
+            let mut signals = Signals::register().context("installing signal handlers")?;
             let app = Application::build(rt, Overrides::default()).await?;
             let token = app.shutdown_token();
             tokio::spawn(async move {
-                wait_for_signal().await;
+                signals.next().await;
                 token.cancel();
-                wait_for_signal().await;
+                signals.next().await;
                 tracing::warn!("second signal: exiting at once");
                 std::process::exit(1);
             });
@@ -348,24 +351,41 @@ pub fn hash_password(pw: &str) -> Result<String, Failure> {
         .map_err(|e| Failure::from(anyhow::anyhow!("hashing the password: {e}")))
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, registered up front.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

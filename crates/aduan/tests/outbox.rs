@@ -139,7 +139,22 @@ async fn gives_up_after_last_attempt_and_flags_it(b: Backend) {
     assert_eq!(r["status"], "failed");
     assert_eq!(r["attempts"], aduan_core::desk::DEFAULT_MAX_ATTEMPTS);
     assert!(r["last_error"].as_str().unwrap().contains("gave up"), "{r}");
+    // A day later the failed acknowledgement is not tried again (other rows, such as SLA
+    // escalation notices, may be).
     clock.advance(Duration::days(1));
+    app.outbox.run_once().await.unwrap();
+    let (_, d) = app
+        .get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi))
+        .await;
+    let ack = d["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "ack")
+        .unwrap()
+        .clone();
+    assert_eq!(ack["status"], "failed", "failed rows stay failed");
+    assert_eq!(ack["attempts"], aduan_core::desk::DEFAULT_MAX_ATTEMPTS);
     assert_eq!(
         app.outbox.run_once().await.unwrap().claimed,
         0,
