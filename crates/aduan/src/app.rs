@@ -94,6 +94,10 @@ pub struct Application {
     escalate_to: Vec<String>,
     digest_schedule: cron::Schedule,
     digest_delivery: Option<Arc<dyn crate::schedulers::DigestDelivery>>,
+    email_intake: Option<(
+        aduan_channel_email::EmailConfig,
+        aduan_channel_email::EmailContext,
+    )>,
 }
 
 /// Options tests use to inject parts.
@@ -148,6 +152,14 @@ impl Application {
                 .entry(Channel::Email)
                 .or_insert(smtp as Arc<dyn ReplySender>);
         }
+        let email = &rt.settings.channels.email;
+        let email_intake = (email.enabled && email.intake_enabled()).then(|| {
+            let mut ctx = aduan_channel_email::EmailContext::new(desk.clone(), replica_id());
+            ctx.own_addresses = email.own_addresses();
+            ctx.limits.max_attachment_bytes = rt.web.max_attachment_bytes;
+            ctx.health = health.reporter("email");
+            (email.clone(), ctx)
+        });
         let meta_ctx = aduan_channel_meta::MetaContext {
             desk: desk.clone(),
             health: health.reporter("meta"),
@@ -196,6 +208,7 @@ impl Application {
             escalate_to: rt.settings.sla.escalate_to.clone(),
             digest_schedule: rt.digest_schedule.clone(),
             digest_delivery,
+            email_intake,
         })
     }
 
@@ -228,6 +241,12 @@ impl Application {
                     token.clone(),
                     Duration::from_secs(1),
                 )),
+            ));
+        }
+        if let Some((cfg, ctx)) = self.email_intake.clone() {
+            tasks.push((
+                "email",
+                tokio::spawn(aduan_channel_email::run_intake(cfg, ctx, token.clone())),
             ));
         }
         tasks.push((
@@ -377,8 +396,16 @@ pub fn smtp_sender(rt: &Runtime) -> Result<Option<Arc<aduan_channel_email::SmtpS
     if !e.enabled || e.smtp_host.trim().is_empty() {
         return Ok(None);
     }
-    let settings = crate::config::smtp_settings(e)?;
+    let settings = e.smtp_settings()?;
     aduan_channel_email::SmtpSender::new(settings)
         .map(|s| Some(Arc::new(s)))
         .map_err(|e| format!("`channels.email`: {e}"))
+}
+
+/// This process's id among replicas (host name and pid), the holder of mailbox leases.
+pub fn replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "aduan".into());
+    format!("{host}:{}", std::process::id())
 }

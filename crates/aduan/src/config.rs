@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub use aduan_channel_email::EmailConfig;
 pub use aduan_channel_meta::MetaConfig;
 use aduan_channel_web::WebConfig;
 use aduan_core::calendar::{HolidayFile, Interval, WorkCalendar};
@@ -258,73 +259,6 @@ impl Serialize for WebSection {
         };
         st.serialize_field("rate_limit", &rl)?;
         st.end()
-    }
-}
-
-/// `[channels.email]`: IMAP intake and SMTP replies.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    #[serde(default)]
-    pub enabled: bool,
-    #[serde(default)]
-    pub imap_host: String,
-    #[serde(default = "imap_port")]
-    pub imap_port: u16,
-    /// `none`, `starttls` or `tls`.
-    #[serde(default = "tls")]
-    pub imap_security: String,
-    #[serde(default)]
-    pub username: String,
-    #[serde(default)]
-    pub password: Secret,
-    #[serde(default = "inbox")]
-    pub mailbox: String,
-    #[serde(default = "archive")]
-    pub archive_mailbox: String,
-    #[serde(default = "yes")]
-    pub idle: bool,
-    #[serde(default = "sixty")]
-    pub poll_interval: String,
-    #[serde(default)]
-    pub smtp_host: String,
-    #[serde(default = "smtp_port")]
-    pub smtp_port: u16,
-    /// `none`, `starttls` or `tls`.
-    #[serde(default = "starttls")]
-    pub smtp_security: String,
-    #[serde(default)]
-    pub smtp_username: String,
-    #[serde(default)]
-    pub smtp_password: Secret,
-    /// Sender address of replies, e.g. `Pengaduan Disdukcapil <pengaduan@…>`.
-    #[serde(default)]
-    pub from: String,
-}
-fn imap_port() -> u16 {
-    993
-}
-fn smtp_port() -> u16 {
-    587
-}
-fn tls() -> String {
-    "tls".into()
-}
-fn starttls() -> String {
-    "starttls".into()
-}
-fn inbox() -> String {
-    "INBOX".into()
-}
-fn archive() -> String {
-    "Aduan/Diproses".into()
-}
-fn sixty() -> String {
-    "60s".into()
-}
-impl Default for EmailConfig {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
     }
 }
 
@@ -645,11 +579,7 @@ impl Settings {
             cron::Schedule::from_str("0 0 7 1 * *").expect("static")
         });
         // Channels that this build does not carry yet must stay disabled.
-        if self.channels.email.enabled {
-            if let Err(e) = smtp_settings(&self.channels.email) {
-                errors.push(e);
-            }
-        }
+        errors.extend(self.channels.email.validate());
         if self.channels.meta.enabled {
             errors.extend(self.channels.meta.problems());
         }
@@ -706,35 +636,4 @@ pub fn render_masked(s: &Settings) -> String {
 pub fn load_runtime(path: &Path) -> Result<Runtime, ConfigError> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     load(path, env)?.validate(path)
-}
-
-/// SMTP settings of the e-mail channel.
-pub fn smtp_settings(e: &EmailConfig) -> Result<aduan_channel_email::SmtpSettings, String> {
-    use aduan_channel_email::Security;
-    let from: lettre::message::Mailbox = e
-        .from
-        .parse()
-        .map_err(|err| format!("`channels.email.from`: `{}`: {err}", e.from))?;
-    let security = match e.smtp_security.as_str() {
-        "none" => Security::None,
-        "starttls" => Security::StartTls,
-        "tls" => Security::Tls,
-        other => {
-            return Err(format!(
-                "`channels.email.smtp_security`: `{other}` is not one of none, starttls, tls"
-            ));
-        }
-    };
-    let domain = from.email.domain().to_string();
-    let mut s =
-        aduan_channel_email::SmtpSettings::new(e.smtp_host.clone(), e.smtp_port, from, domain);
-    s.security = security;
-    if !e.smtp_username.is_empty() {
-        s.username = Some(e.smtp_username.clone());
-        s.password = Some(e.smtp_password.expose().to_string());
-    }
-    if !e.username.is_empty() && e.username.contains('@') {
-        s.own_addresses.push(e.username.clone());
-    }
-    Ok(s)
 }
