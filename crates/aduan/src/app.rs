@@ -98,6 +98,10 @@ pub struct Application {
         aduan_channel_email::EmailConfig,
         aduan_channel_email::EmailContext,
     )>,
+    telegram_polling: Option<(
+        aduan_channel_telegram::TelegramConfig,
+        aduan_channel_telegram::TelegramContext,
+    )>,
 }
 
 /// Options tests use to inject parts.
@@ -137,6 +141,10 @@ impl Application {
         if meta.enabled {
             reply_channels.extend(meta.reply_channels());
         }
+        let telegram = &rt.settings.channels.telegram;
+        if telegram.enabled {
+            reply_channels.insert(Channel::Telegram);
+        }
         let digest_delivery = match overrides.digest_delivery {
             Some(d) => Some(d),
             None => digest_delivery(&rt).map_err(|e| anyhow::anyhow!(e))?,
@@ -160,6 +168,20 @@ impl Application {
             ctx.health = health.reporter("email");
             (email.clone(), ctx)
         });
+        let tg_ctx = aduan_channel_telegram::TelegramContext {
+            desk: desk.clone(),
+            max_attachment_bytes: rt.web.max_attachment_bytes,
+            health: health.reporter("telegram"),
+        };
+        if telegram.enabled {
+            senders
+                .entry(Channel::Telegram)
+                .or_insert(Arc::new(aduan_channel_telegram::sender(telegram, &tg_ctx))
+                    as Arc<dyn ReplySender>);
+        }
+        let telegram_polling = (telegram.enabled
+            && telegram.mode == aduan_channel_telegram::Mode::Polling)
+            .then(|| (telegram.clone(), tg_ctx.clone()));
         let meta_ctx = aduan_channel_meta::MetaContext {
             desk: desk.clone(),
             health: health.reporter("meta"),
@@ -185,6 +207,12 @@ impl Application {
         if meta.enabled {
             router = router.merge(aduan_channel_meta::router(meta.clone(), meta_ctx));
         }
+        if telegram.enabled && telegram.mode == aduan_channel_telegram::Mode::Webhook {
+            router = router.merge(aduan_channel_telegram::webhook_router(
+                telegram.clone(),
+                tg_ctx,
+            ));
+        }
         if rt.web.enabled {
             router = router.merge(aduan_channel_web::router(desk.clone(), rt.web.clone()));
         }
@@ -209,6 +237,7 @@ impl Application {
             digest_schedule: rt.digest_schedule.clone(),
             digest_delivery,
             email_intake,
+            telegram_polling,
         })
     }
 
@@ -247,6 +276,12 @@ impl Application {
             tasks.push((
                 "email",
                 tokio::spawn(aduan_channel_email::run_intake(cfg, ctx, token.clone())),
+            ));
+        }
+        if let Some((cfg, ctx)) = self.telegram_polling.clone() {
+            tasks.push((
+                "telegram",
+                tokio::spawn(aduan_channel_telegram::run_polling(cfg, ctx, token.clone())),
             ));
         }
         tasks.push((

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 pub use aduan_channel_email::EmailConfig;
 pub use aduan_channel_meta::MetaConfig;
+pub use aduan_channel_telegram::TelegramConfig;
 use aduan_channel_web::WebConfig;
 use aduan_core::calendar::{HolidayFile, Interval, WorkCalendar};
 use aduan_core::desk::BidangInfo;
@@ -259,34 +260,6 @@ impl Serialize for WebSection {
         };
         st.serialize_field("rate_limit", &rl)?;
         st.end()
-    }
-}
-
-/// `[channels.telegram]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelegramConfig {
-    #[serde(default)]
-    pub enabled: bool,
-    #[serde(default)]
-    pub token: Secret,
-    #[serde(default = "tg_api")]
-    pub api_url: String,
-    /// `polling` or `webhook`.
-    #[serde(default = "polling")]
-    pub mode: String,
-    #[serde(default)]
-    pub webhook_secret: Secret,
-}
-fn tg_api() -> String {
-    "https://api.telegram.org".into()
-}
-fn polling() -> String {
-    "polling".into()
-}
-impl Default for TelegramConfig {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
     }
 }
 
@@ -583,12 +556,8 @@ impl Settings {
         if self.channels.meta.enabled {
             errors.extend(self.channels.meta.problems());
         }
-        for (on, name) in [(self.channels.telegram.enabled, "telegram")] {
-            if on {
-                errors.push(format!(
-                    "`channels.{name}.enabled`: the {name} channel is not available in this version of aduan"
-                ));
-            }
+        if let Err(e) = self.channels.telegram.validate() {
+            errors.push(e);
         }
         // Reply template overrides.
         let mut template_overrides = Vec::new();

@@ -63,7 +63,67 @@ async fn disabled_channels_serve_nothing(b: Backend) {
     assert!(app.desk.config().reply_channels.is_empty());
 }
 
+const TELEGRAM: &str = r#"
+[channels.telegram]
+enabled = true
+token = "123456:TEST"
+api_url = "http://127.0.0.1:9"
+mode = "webhook"
+webhook_secret = "s3cret-token"
+"#;
+
+async fn telegram_webhook_is_served_when_enabled(b: Backend) {
+    let mut o = Options::new(b);
+    o.extra_config = TELEGRAM.into();
+    let app = spawn(o).await;
+    let update = serde_json::json!({
+        "update_id": 1001,
+        "message": {"message_id": 7, "date": 1767229200,
+            "chat": {"id": 424242, "type": "private", "first_name": "Wayan"},
+            "from": {"id": 424242, "is_bot": false, "first_name": "Wayan"},
+            "text": "Akta kelahiran anak saya belum selesai"}
+    });
+    let r = app
+        .http
+        .post(app.url("/webhooks/telegram"))
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "missing secret");
+    let send = || {
+        app.http
+            .post(app.url("/webhooks/telegram"))
+            .header("X-Telegram-Bot-Api-Secret-Token", "s3cret-token")
+            .json(&update)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    assert_eq!(
+        send().await.unwrap().status(),
+        200,
+        "redelivery is acknowledged"
+    );
+    let kasi = app.user("kasi1", aduan_core::types::Role::Kasi, None).await;
+    let (_, q) = app.get_json("/api/v1/admin/queue", Some(&kasi)).await;
+    let q = q.as_array().unwrap();
+    assert_eq!(q.len(), 1, "one complaint for one message: {q:?}");
+    assert_eq!(q[0]["channel"], "telegram");
+    let (_, d) = app
+        .get_json(
+            &format!(
+                "/api/v1/admin/complaints/{}",
+                q[0]["ticket"].as_str().unwrap()
+            ),
+            Some(&kasi),
+        )
+        .await;
+    assert_eq!(d["replies"][0]["kind"], "ack");
+    assert_eq!(d["replies"][0]["channel"], "telegram");
+}
+
 on_both_backends!(
     meta_webhook_is_served_when_enabled,
-    disabled_channels_serve_nothing
+    disabled_channels_serve_nothing,
+    telegram_webhook_is_served_when_enabled,
 );

@@ -1,0 +1,52 @@
+//! The Telegram channel of aduan, on the Bot API through teloxide's client.
+//!
+//! - [`run_polling`]: `getUpdates` long polling (mode `polling`, the default). The update
+//!   offset lives in the `telegram:offset` cursor and advances in the same transaction as
+//!   the complaint, so a crash neither loses nor duplicates one. See [`polling`].
+//! - [`webhook_router`]: `POST /webhooks/telegram` (mode `webhook`), authenticated by the
+//!   `X-Telegram-Bot-Api-Secret-Token` header and answered 2xx only after the commit.
+//!   See [`webhook`].
+//! - [`handle_update`]: what both modes do with one update. See [`intake`].
+//! - [`sender`]: the outbox's [`ReplySender`](aduan_core::outbox::ReplySender) (4096-char
+//!   split, 429 `retry_after`, 403 blocked bot → permanent failure). See [`send`].
+//! - [`TelegramConfig`]: the `[channels.telegram]` section. See [`config`].
+//!
+//! The citizen talks to the bot in a private chat, in Bahasa Indonesia. A text (or a
+//! photo/document with caption) becomes a complaint acknowledged with its ticket number as
+//! a reply to that message; further messages while the complaint is open are appended to
+//! it; `/status TICKET` answers for complaints of that chat only; the answer of the office
+//! arrives in the same chat. The chat id is the complaint's `handle` and the reply
+//! recipient; `(chat id, message id)` is the deduplication key.
+
+pub mod bot;
+pub mod config;
+pub mod intake;
+pub mod polling;
+pub mod send;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use aduan_core::desk::Desk;
+
+pub use bot::build_bot;
+pub use config::{DEFAULT_API_URL, Mode, Secret, TelegramConfig};
+pub use intake::{HandleError, HandleOptions, OFFSET_CURSOR, Outcome, handle_update};
+pub use polling::{PollOptions, run_polling, run_polling_with};
+pub use send::{MAX_MESSAGE_UTF16, TelegramSender, sender, split_message};
+pub use webhook::{SECRET_HEADER, WEBHOOK_PATH, webhook_router};
+
+/// The health callback: `Some(error)` shows on `/readyz`, `None` clears it.
+pub type HealthFn = Arc<dyn Fn(Option<String>) + Send + Sync>;
+
+/// What the Telegram channel needs from the daemon.
+#[derive(Clone)]
+pub struct TelegramContext {
+    /// The desk every message goes through.
+    pub desk: Desk,
+    /// Largest attachment stored, in bytes (each file); larger files are left out with a
+    /// note in the complaint text.
+    pub max_attachment_bytes: u64,
+    /// Reports the channel's last error (Bot API unreachable, store down, token refused).
+    pub health: HealthFn,
+}

@@ -1,0 +1,824 @@
+//! Test harness: a real desk over a fresh SQLite store (wrapped so tests can make writes
+//! fail transiently), and a fake Telegram Bot API on 127.0.0.1:0 that the real teloxide
+//! client talks to: scripted updates with getUpdates offset semantics, sendMessage,
+//! getFile and file downloads, and injected errors (429 with `retry_after`, 502, 403,
+//! hanging answers).
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aduan_channel_telegram::{Secret, TelegramConfig, TelegramContext};
+use aduan_core::calendar::WorkCalendar;
+use aduan_core::desk::{Desk, DeskConfig, SystemClock};
+use aduan_core::model::*;
+use aduan_core::outbox::{Outbox, ReplySender};
+use aduan_core::sla::{SlaDurations, SlaPolicy};
+use aduan_core::store::{Store, StoreError};
+use aduan_core::types::{Channel, TicketNumber, TicketPrefix, Username};
+use aduan_core::workflow::HistoryEntry;
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+pub const TOKEN: &str = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz";
+pub const WEBHOOK_SECRET: &str = "rahasia_WEBHOOK-42";
+pub const CHAT: i64 = 5_123_456_789;
+pub const OTHER_CHAT: i64 = 6_000_000_001;
+
+// ---- store with injectable failures ----
+
+/// A store that delegates to the real one; while `down` is set, writes and reads used by
+/// intake fail with `Unavailable`.
+pub struct FlakyStore {
+    inner: Arc<dyn Store>,
+    pub down: AtomicBool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable(
+                "injected: database unreachable".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FlakyStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.inner.migrate().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.ping().await
+    }
+    async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError> {
+        self.check()?;
+        self.inner.create_complaint(c).await
+    }
+    async fn get_complaint(&self, t: &TicketNumber) -> Result<Option<ComplaintRecord>, StoreError> {
+        self.inner.get_complaint(t).await
+    }
+    async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.save_transition(w).await
+    }
+    async fn queue(&self, f: &QueueFilter) -> Result<Vec<QueueItem>, StoreError> {
+        self.inner.queue(f).await
+    }
+    async fn complaints_received_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ComplaintRecord>, StoreError> {
+        self.inner.complaints_received_between(from, to).await
+    }
+    async fn create_user(&self, u: NewUser) -> Result<i64, StoreError> {
+        self.inner.create_user(u).await
+    }
+    async fn user_by_token_hash(&self, h: &str) -> Result<Option<User>, StoreError> {
+        self.inner.user_by_token_hash(h).await
+    }
+    async fn user_by_name(&self, u: &Username) -> Result<Option<User>, StoreError> {
+        self.inner.user_by_name(u).await
+    }
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        self.inner.list_users().await
+    }
+    async fn disable_user(&self, u: &Username) -> Result<bool, StoreError> {
+        self.inner.disable_user(u).await
+    }
+    async fn claim_replies(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        self.inner.claim_replies(now, lease, limit).await
+    }
+    async fn complete_reply(
+        &self,
+        item: &OutboxItem,
+        outcome: ReplyOutcome,
+    ) -> Result<bool, StoreError> {
+        self.inner.complete_reply(item, outcome).await
+    }
+    async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.next_reply_due().await
+    }
+    async fn ticket_by_message_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        self.check()?;
+        self.inner.ticket_by_message_ids(ids).await
+    }
+    async fn open_ticket_for_handle(
+        &self,
+        channel: Channel,
+        handle: &str,
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        self.check()?;
+        self.inner.open_ticket_for_handle(channel, handle).await
+    }
+    async fn ticket_by_external_id(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        self.check()?;
+        self.inner.ticket_by_external_id(channel, external_id).await
+    }
+    async fn get_cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.check()?;
+        self.inner.get_cursor(key).await
+    }
+    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.set_cursor(key, value).await
+    }
+    async fn fail_reply_by_external_id(
+        &self,
+        external_id: &str,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .fail_reply_by_external_id(external_id, error)
+            .await
+    }
+    async fn count_acks_since(
+        &self,
+        channel: Channel,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.inner.count_acks_since(channel, recipient, since).await
+    }
+    async fn last_inbound_at(
+        &self,
+        ticket: &TicketNumber,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.last_inbound_at(ticket).await
+    }
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.try_lease(name, holder, now, until).await
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(name, holder).await
+    }
+    async fn due_escalations(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<EscalationCandidate>, StoreError> {
+        self.inner.due_escalations(now, limit).await
+    }
+    async fn record_escalation(
+        &self,
+        complaint_id: i64,
+        state_entered_at: DateTime<Utc>,
+        history: &HistoryEntry,
+        notices: Vec<NewReply>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .record_escalation(complaint_id, state_entered_at, history, notices)
+            .await
+    }
+    async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.next_escalation_due().await
+    }
+    async fn count_received_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.inner.count_received_between(from, to).await
+    }
+    async fn get_report(&self, month: &str) -> Result<Option<ReportRecord>, StoreError> {
+        self.inner.get_report(month).await
+    }
+    async fn create_report(
+        &self,
+        month: &str,
+        report_json: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.create_report(month, report_json, at).await
+    }
+    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
+        self.inner.update_report(month, update).await
+    }
+    async fn claim_report_delivery(
+        &self,
+        month: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.claim_report_delivery(month, now, until).await
+    }
+}
+
+// ---- harness ----
+
+/// Health reports received through the callback, in order.
+#[derive(Clone, Default)]
+pub struct HealthLog(pub Arc<Mutex<Vec<Option<String>>>>);
+
+impl HealthLog {
+    pub fn last(&self) -> Option<Option<String>> {
+        self.0.lock().unwrap().last().cloned()
+    }
+    pub fn all(&self) -> Vec<Option<String>> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+pub struct Harness {
+    pub desk: Desk,
+    pub store: Arc<FlakyStore>,
+    pub ctx: TelegramContext,
+    pub health: HealthLog,
+    pub api: FakeBotApi,
+    pub cfg: TelegramConfig,
+    _dir: tempfile::TempDir,
+}
+
+/// The channel's configuration against the fake Bot API at `api_url`.
+pub fn config(api_url: &str) -> TelegramConfig {
+    TelegramConfig {
+        enabled: true,
+        token: Secret::new(TOKEN),
+        api_url: api_url.to_string(),
+        mode: aduan_channel_telegram::Mode::Polling,
+        webhook_secret: Secret::new(WEBHOOK_SECRET),
+    }
+}
+
+pub async fn harness() -> Harness {
+    harness_with_limit(1024 * 1024).await
+}
+
+pub async fn harness_with_limit(max_attachment_bytes: u64) -> Harness {
+    let api = FakeBotApi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let inner = aduan_store::connect(&aduan_store::testing::fresh_sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    inner.migrate().await.unwrap();
+    let store = Arc::new(FlakyStore {
+        inner,
+        down: AtomicBool::new(false),
+    });
+    let desk = Desk::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        DeskConfig {
+            office_name: "Dinas Kependudukan dan Pencatatan Sipil Kabupaten Buleleng".into(),
+            ticket_prefix: TicketPrefix::parse("ADU").unwrap(),
+            policy: SlaPolicy::new(
+                WorkCalendar::always_open(chrono_tz::Asia::Makassar),
+                SlaDurations::default(),
+            ),
+            bidang: vec![],
+            reply_channels: HashSet::from([Channel::Telegram]),
+            public_base_url: "http://127.0.0.1:8080".into(),
+        },
+    );
+    let health = HealthLog::default();
+    let log = health.clone();
+    let ctx = TelegramContext {
+        desk: desk.clone(),
+        max_attachment_bytes,
+        health: Arc::new(move |e| log.0.lock().unwrap().push(e)),
+    };
+    Harness {
+        desk,
+        store,
+        ctx,
+        health,
+        cfg: config(&api.url),
+        api,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    /// Every stored complaint, oldest first.
+    pub async fn complaints(&self) -> Vec<ComplaintRecord> {
+        let q = self
+            .store
+            .queue(&QueueFilter {
+                state: None,
+                bidang: None,
+                limit: Some(1000),
+            })
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for item in q {
+            out.push(
+                self.store
+                    .get_complaint(&item.ticket)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        out.sort_by_key(|c| c.id);
+        out
+    }
+
+    /// The outbox worker with this channel's sender and the built-in templates.
+    pub fn outbox(&self) -> Outbox {
+        let sender: Arc<dyn ReplySender> = Arc::new(
+            aduan_channel_telegram::sender(&self.cfg, &self.ctx)
+                .with_timeout(Duration::from_secs(3)),
+        );
+        Outbox::new(
+            self.store.clone(),
+            Arc::new(SystemClock),
+            Arc::new(aduan_core::templates::Templates::new(vec![]).unwrap()),
+            HashMap::from([(Channel::Telegram, sender)]),
+        )
+    }
+
+    /// The teloxide bot pointed at the fake server.
+    pub fn bot(&self) -> teloxide::Bot {
+        aduan_channel_telegram::build_bot(&self.cfg, Duration::from_secs(5))
+    }
+}
+
+/// Poll `check` every 20 ms until it holds, for at most `secs` seconds.
+pub async fn wait_until<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ---- update builders ----
+
+pub fn unix_now() -> i64 {
+    Utc::now().timestamp()
+}
+
+pub fn user(chat: i64) -> Value {
+    json!({"id": chat, "is_bot": false, "first_name": "Komang", "last_name": "Ayu",
+           "username": "komang_bll", "language_code": "id"})
+}
+
+/// A private-chat text message update.
+pub fn text_update(update_id: i64, chat: i64, message_id: i64, text: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": message_id,
+            "from": user(chat),
+            "chat": {"id": chat, "first_name": "Komang", "username": "komang_bll", "type": "private"},
+            "date": unix_now(),
+            "text": text
+        }
+    })
+}
+
+/// A private-chat photo update (two sizes, largest last) with a caption.
+pub fn photo_update(
+    update_id: i64,
+    chat: i64,
+    message_id: i64,
+    caption: Option<&str>,
+    large_id: &str,
+) -> Value {
+    let mut m = json!({
+        "message_id": message_id,
+        "from": user(chat),
+        "chat": {"id": chat, "type": "private", "first_name": "Komang"},
+        "date": unix_now(),
+        "photo": [
+            {"file_id": "small-thumb", "file_unique_id": "AQADs1", "width": 90, "height": 67, "file_size": 1200},
+            {"file_id": large_id, "file_unique_id": "AQADs2", "width": 1280, "height": 960}
+        ]
+    });
+    if let Some(c) = caption {
+        m["caption"] = json!(c);
+    }
+    json!({"update_id": update_id, "message": m})
+}
+
+/// A private-chat document update.
+pub fn document_update(
+    update_id: i64,
+    chat: i64,
+    message_id: i64,
+    caption: &str,
+    file_id: &str,
+    name: &str,
+    size: u64,
+) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": message_id,
+            "from": user(chat),
+            "chat": {"id": chat, "type": "private", "first_name": "Komang"},
+            "date": unix_now(),
+            "document": {"file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+                         "file_name": name, "mime_type": "application/pdf", "file_size": size},
+            "caption": caption
+        }
+    })
+}
+
+// ---- fake Bot API ----
+
+/// One call the fake received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Lower-case method name (`getupdates`, `sendmessage` …) or `file:<path>`.
+    pub method: String,
+    pub params: Value,
+}
+
+/// A message the bot sent.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub chat_id: i64,
+    pub text: String,
+    pub reply_to: Option<i64>,
+    pub message_id: i64,
+}
+
+/// An injected answer.
+#[derive(Debug, Clone)]
+pub enum Inject {
+    /// Answer with this HTTP status and JSON body.
+    Json(u16, Value),
+    /// Answer with this HTTP status and a non-JSON body (a proxy's error page).
+    Raw(u16, &'static str),
+    /// Never answer (the client times out).
+    Hang,
+    /// Answer normally (to inject into a later call).
+    Pass,
+}
+
+/// A Bot API error body.
+pub fn api_error(code: u16, description: &str) -> Value {
+    json!({"ok": false, "error_code": code, "description": description})
+}
+
+/// A 429 body with `parameters.retry_after`.
+pub fn flood(retry_after: u32) -> Inject {
+    Inject::Json(
+        429,
+        json!({"ok": false, "error_code": 429,
+               "description": format!("Too Many Requests: retry after {retry_after}"),
+               "parameters": {"retry_after": retry_after}}),
+    )
+}
+
+#[derive(Default)]
+struct ApiState {
+    /// Unconfirmed updates, in the order they were added.
+    updates: Mutex<Vec<Value>>,
+    new_updates: Notify,
+    /// Answer the next getUpdates from the oldest kept update, ignoring its offset (a
+    /// redelivery).
+    ignore_offset_once: AtomicBool,
+    /// Keep updates after confirmation (so they can be delivered again).
+    confirmed: Mutex<Vec<Value>>,
+    calls: Mutex<Vec<Call>>,
+    inject: Mutex<HashMap<String, VecDeque<Inject>>>,
+    files: Mutex<HashMap<String, (String, Vec<u8>)>>,
+    sent: Mutex<Vec<Sent>>,
+    next_message_id: AtomicI64,
+}
+
+/// A fake Bot API on 127.0.0.1:0. The server task ends with the test's runtime.
+#[derive(Clone)]
+pub struct FakeBotApi {
+    pub url: String,
+    state: Arc<ApiState>,
+}
+
+impl FakeBotApi {
+    pub async fn start() -> FakeBotApi {
+        let state = Arc::new(ApiState {
+            next_message_id: AtomicI64::new(9000),
+            ..Default::default()
+        });
+        let app = Router::new().fallback(handler).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeBotApi {
+            url: format!("http://{addr}"),
+            state,
+        }
+    }
+
+    /// Queue an update for getUpdates.
+    pub fn push_update(&self, u: Value) {
+        self.state.updates.lock().unwrap().push(u);
+        self.state.new_updates.notify_waiters();
+    }
+
+    /// Deliver the already confirmed updates once more on the next getUpdates.
+    pub fn redeliver_confirmed(&self) {
+        let mut old = std::mem::take(&mut *self.state.confirmed.lock().unwrap());
+        let mut q = self.state.updates.lock().unwrap();
+        old.append(&mut q);
+        *q = old;
+        self.state.ignore_offset_once.store(true, Ordering::SeqCst);
+        self.state.new_updates.notify_waiters();
+    }
+
+    /// Ids of the updates not yet confirmed.
+    pub fn pending_ids(&self) -> Vec<i64> {
+        self.state
+            .updates
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|u| u["update_id"].as_i64())
+            .collect()
+    }
+
+    /// Answer the next call of `method` (case-insensitive) with `inject`.
+    pub fn inject(&self, method: &str, inject: Inject) {
+        self.state
+            .inject
+            .lock()
+            .unwrap()
+            .entry(method.to_ascii_lowercase())
+            .or_default()
+            .push_back(inject);
+    }
+
+    /// Serve a file: getFile(`file_id`) gives `path`, downloading it gives `data`.
+    pub fn add_file(&self, file_id: &str, path: &str, data: Vec<u8>) {
+        self.state
+            .files
+            .lock()
+            .unwrap()
+            .insert(file_id.to_string(), (path.to_string(), data));
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.calls.lock().unwrap().clone()
+    }
+
+    pub fn calls_of(&self, method: &str) -> Vec<Call> {
+        let m = method.to_ascii_lowercase();
+        self.calls().into_iter().filter(|c| c.method == m).collect()
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        self.state.sent.lock().unwrap().clone()
+    }
+
+    pub fn sent_to(&self, chat: i64) -> Vec<Sent> {
+        self.sent()
+            .into_iter()
+            .filter(|s| s.chat_id == chat)
+            .collect()
+    }
+}
+
+fn ok(result: Value) -> Response {
+    (
+        StatusCode::OK,
+        axum::Json(json!({"ok": true, "result": result})),
+    )
+        .into_response()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+async fn handler(State(state): State<Arc<ApiState>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let bytes = to_bytes(req.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut params: Value = serde_json::from_slice(&bytes).unwrap_or(json!({}));
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        params[k] = json!(percent_decode(v));
+    }
+    let segs: Vec<&str> = path.trim_start_matches('/').splitn(3, '/').collect();
+    let (method, token_seg) = match segs.as_slice() {
+        ["file", tok, rest] => (format!("file:{}", percent_decode(rest)), *tok),
+        [tok, m] => (m.to_ascii_lowercase(), *tok),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(api_error(404, "Not Found")),
+            )
+                .into_response();
+        }
+    };
+    if token_seg != format!("bot{TOKEN}") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(api_error(401, "Unauthorized")),
+        )
+            .into_response();
+    }
+    state.calls.lock().unwrap().push(Call {
+        method: method.clone(),
+        params: params.clone(),
+    });
+    let key = if method.starts_with("file:") {
+        "file".to_string()
+    } else {
+        method.clone()
+    };
+    let injected = state
+        .inject
+        .lock()
+        .unwrap()
+        .get_mut(&key)
+        .and_then(|q| q.pop_front());
+    match injected {
+        Some(Inject::Json(status, body)) => {
+            return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+        }
+        Some(Inject::Raw(status, body)) => {
+            return Response::builder()
+                .status(status)
+                .header("content-type", "text/html")
+                .body(Body::from(body))
+                .unwrap();
+        }
+        Some(Inject::Hang) => {
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        Some(Inject::Pass) | None => {}
+    }
+    if let Some(path) = method.strip_prefix("file:") {
+        let files = state.files.lock().unwrap();
+        return match files.values().find(|(p, _)| p == path) {
+            Some((_, data)) => (StatusCode::OK, data.clone()).into_response(),
+            None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+        };
+    }
+    match method.as_str() {
+        "getme" => ok(
+            json!({"id": 999, "is_bot": true, "first_name": "Aduan", "username": "aduan_bot",
+                             "can_join_groups": false, "can_read_all_group_messages": false,
+                             "supports_inline_queries": false}),
+        ),
+        "deletewebhook" | "setwebhook" => ok(json!(true)),
+        "getwebhookinfo" => {
+            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+        }
+        "getupdates" => get_updates(&state, &params).await,
+        "sendmessage" => {
+            let chat_id = params.get("chat_id").and_then(as_i64).unwrap_or(0);
+            let text = params["text"].as_str().unwrap_or("").to_string();
+            let reply_to = params
+                .get("reply_parameters")
+                .and_then(|r| r.get("message_id"))
+                .and_then(as_i64)
+                .or_else(|| params.get("reply_to_message_id").and_then(as_i64));
+            if text.is_empty() || text.chars().count() > 4096 {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(api_error(
+                        400,
+                        "Bad Request: message text is empty or too long",
+                    )),
+                )
+                    .into_response();
+            }
+            let id = state.next_message_id.fetch_add(1, Ordering::SeqCst);
+            state.sent.lock().unwrap().push(Sent {
+                chat_id,
+                text: text.clone(),
+                reply_to,
+                message_id: id,
+            });
+            ok(json!({
+                "message_id": id,
+                "from": {"id": 999, "is_bot": true, "first_name": "Aduan", "username": "aduan_bot"},
+                "chat": {"id": chat_id, "type": "private", "first_name": "Komang"},
+                "date": unix_now(),
+                "text": text
+            }))
+        }
+        "getfile" => {
+            let id = params["file_id"].as_str().unwrap_or("").to_string();
+            let files = state.files.lock().unwrap();
+            match files.get(&id) {
+                Some((path, data)) => {
+                    ok(json!({"file_id": id, "file_unique_id": format!("u-{id}"),
+                                                "file_size": data.len(), "file_path": path}))
+                }
+                None => (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(api_error(400, "Bad Request: invalid file_id")),
+                )
+                    .into_response(),
+            }
+        }
+        other => (
+            StatusCode::NOT_FOUND,
+            axum::Json(api_error(404, &format!("Not Found: method {other}"))),
+        )
+            .into_response(),
+    }
+}
+
+async fn get_updates(state: &Arc<ApiState>, params: &Value) -> Response {
+    let offset = params.get("offset").and_then(as_i64);
+    let timeout = params
+        .get("timeout")
+        .and_then(as_i64)
+        .unwrap_or(0)
+        .clamp(0, 30) as u64;
+    let ignore = state.ignore_offset_once.swap(false, Ordering::SeqCst);
+    if let Some(o) = offset
+        && !ignore
+    {
+        // Confirm (forget) everything below the offset.
+        let mut q = state.updates.lock().unwrap();
+        let (gone, keep): (Vec<Value>, Vec<Value>) = q
+            .drain(..)
+            .partition(|u| u["update_id"].as_i64().unwrap_or(0) < o);
+        *q = keep;
+        state.confirmed.lock().unwrap().extend(gone);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let notified = state.new_updates.notified();
+        let batch: Vec<Value> = state
+            .updates
+            .lock()
+            .unwrap()
+            .iter()
+            .take(100)
+            .cloned()
+            .collect();
+        if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
+            return ok(Value::Array(batch));
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
