@@ -32,6 +32,16 @@
 //! last line of stdout. Progress goes to stderr. The load generator shares the machine with
 //! the daemon: on a small box, keep that in mind (and `--threads` bounds its runtime).
 //!
+//! # `aduan-bench imap`
+//!
+//! IMAP intake from a private local Dovecot (started through `scripts/dovecot-test`) into a
+//! fresh SQLite database, in process: `--messages` (5,000) seeded mails → messages/s until
+//! all are committed with their acknowledgement queued, and peak RSS; then the IDLE
+//! latency from APPEND to the acknowledgement at an in-process SMTP sink for
+//! `--latency-messages` (50) mails, one every `--interval` (200 ms). See `imap.rs`.
+//! Exit code 1 when a correctness check fails (counts of complaints, acknowledgements,
+//! archived mail); the targets are reported as met / MISSED.
+//!
 //! # `aduan-bench rss --pid PID`
 //!
 //! Prints `VmRSS` and `VmHWM` of a process in MiB (or kB with `--json`).
@@ -41,6 +51,7 @@
 //! 0 done; 1 a failure (bad URL, unreadable `/proc/PID/status`, …); 2 bad usage;
 //! 3 the load ran but not one request in the measured window succeeded (report printed).
 
+mod imap;
 mod intake;
 mod payload;
 mod rss;
@@ -68,6 +79,9 @@ enum Cmd {
     /// File complaints through POST {url}/api/v1/complaints from concurrent clients and
     /// report throughput, latency and (with --pid) the daemon's memory.
     Intake(IntakeArgs),
+    /// IMAP intake throughput and IDLE acknowledgement latency against a private Dovecot
+    /// (in process, SQLite).
+    Imap(ImapArgs),
     /// Print VmRSS and VmHWM of a process.
     Rss {
         /// Process id (Linux /proc/PID/status).
@@ -110,6 +124,22 @@ struct IntakeArgs {
     json: bool,
 }
 
+#[derive(clap::Args, Debug)]
+struct ImapArgs {
+    /// Messages seeded for the throughput run (0 skips it).
+    #[arg(long, default_value_t = 5000)]
+    messages: usize,
+    /// Messages sent one at a time for the IDLE latency run (0 skips it).
+    #[arg(long, default_value_t = 50)]
+    latency_messages: usize,
+    /// Pause between two latency messages.
+    #[arg(long, default_value = "200ms", value_parser = stats::parse_duration)]
+    interval: Duration,
+    /// Also print every figure as one JSON line (the last line of stdout).
+    #[arg(long)]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -133,6 +163,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 println!("VmRSS {:.1} MiB", rss::mib(m.rss_kb));
                 println!("VmHWM {:.1} MiB", rss::mib(m.hwm_kb));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Imap(a) => {
+            anyhow::ensure!(!a.interval.is_zero(), "--interval must be above zero");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let opts = imap::Opts {
+                messages: a.messages,
+                latency_messages: a.latency_messages,
+                interval: a.interval,
+            };
+            let report = rt.block_on(imap::run(&opts))?;
+            print!("{}", report.table());
+            if a.json {
+                println!("{}", report.to_json());
+            }
+            if !report.correct() {
+                eprintln!("aduan-bench: a correctness check failed (see the checks line)");
+                return Ok(ExitCode::FAILURE);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -179,6 +230,26 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn imap_defaults() {
+        let cli = Cli::try_parse_from(["aduan-bench", "imap"]).unwrap();
+        let Cmd::Imap(a) = cli.command else {
+            panic!("not imap")
+        };
+        assert_eq!(a.messages, 5000);
+        assert_eq!(a.latency_messages, 50);
+        assert_eq!(a.interval, Duration::from_millis(200));
+        assert!(!a.json);
+        let cli =
+            Cli::try_parse_from(["aduan-bench", "imap", "--messages", "0", "--interval", "1s"])
+                .unwrap();
+        let Cmd::Imap(a) = cli.command else {
+            panic!("not imap")
+        };
+        assert_eq!(a.messages, 0);
+        assert_eq!(a.interval, Duration::from_secs(1));
     }
 
     #[test]

@@ -437,10 +437,17 @@ pub fn smtp_sender(rt: &Runtime) -> Result<Option<Arc<aduan_channel_email::SmtpS
         .map_err(|e| format!("`channels.email`: {e}"))
 }
 
-/// This process's id among replicas (host name and pid), the holder of mailbox leases.
+/// This replica's id, the holder of mailbox leases: `ADUAN_REPLICA_ID`, else the host name.
+/// It stays the same across restarts, so a daemon restarted after a crash resumes reading
+/// its mailbox at once instead of waiting for its own old lease to expire; replicas on one
+/// host must set distinct `ADUAN_REPLICA_ID`s.
 pub fn replica_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "aduan".into());
-    format!("{host}:{}", std::process::id())
+    std::env::var("ADUAN_REPLICA_ID")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "aduan".into())
+        })
 }

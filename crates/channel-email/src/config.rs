@@ -59,7 +59,7 @@ impl Serialize for Secret {
 /// `[channels.email]`: IMAP intake and SMTP replies.
 ///
 /// Intake runs when `enabled` is true and `imap_host` is set; replies (acknowledgements,
-/// answers, escalations) go out by SMTP when `enabled` is true.
+/// answers, escalations) go out by SMTP when `enabled` is true and `smtp_host` is set.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
@@ -232,7 +232,7 @@ impl EmailConfig {
             }
         };
         if let Ok(m) = self.from_mailbox() {
-            add(&m.email.to_string());
+            add(m.email.as_ref());
         }
         add(&self.username);
         add(&self.smtp_username);
@@ -260,17 +260,28 @@ impl EmailConfig {
     }
 
     /// Every problem of an enabled configuration, each naming its key as
-    /// `` `channels.email.<key>` ``; empty when the channel is disabled or usable.
+    /// `` `channels.email.<key>` ``; empty when the channel is disabled or usable. The SMTP
+    /// keys are checked when `smtp_host` is set (replies), the IMAP keys when `imap_host` is
+    /// set (intake); at least one of the two is required.
     pub fn validate(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !self.enabled {
             return out;
         }
-        if let Err(e) = self.smtp_settings() {
-            out.push(e);
+        let replies = !self.smtp_host.trim().is_empty();
+        if !replies && !self.intake_enabled() {
+            out.push(
+                "`channels.email.enabled`: set `imap_host` (intake) and/or `smtp_host` (replies)"
+                    .into(),
+            );
         }
-        if self.smtp_port == 0 {
-            out.push("`channels.email.smtp_port`: must be 1-65535".into());
+        if replies {
+            if let Err(e) = self.smtp_settings() {
+                out.push(e);
+            }
+            if self.smtp_port == 0 {
+                out.push("`channels.email.smtp_port`: must be 1-65535".into());
+            }
         }
         if !self.intake_enabled() {
             return out;
@@ -448,11 +459,22 @@ mod tests {
             ..enabled()
         };
         assert!(c.validate()[0].contains("shorter than 1s"));
+        // Intake without replies is allowed; neither is not.
         let c = EmailConfig {
             smtp_host: String::new(),
             ..enabled()
         };
-        assert!(c.validate()[0].contains("`channels.email.smtp_host`"));
+        assert_eq!(c.validate(), Vec::<String>::new());
+        assert!(
+            c.smtp_settings()
+                .is_err_and(|e| e.contains("`channels.email.smtp_host`"))
+        );
+        let c = EmailConfig {
+            smtp_host: String::new(),
+            imap_host: String::new(),
+            ..enabled()
+        };
+        assert!(c.validate()[0].contains("`channels.email.enabled`"));
     }
 
     #[test]

@@ -209,6 +209,7 @@ pub async fn run_intake(cfg: EmailConfig, ctx: EmailContext, shutdown: Cancellat
                     poll_interval,
                     lease_renewed: Instant::now(),
                     lease_ttl,
+                    archive_error: None,
                 };
                 let outcome = reader.run(&mut backoff).await;
                 metrics::gauge!("aduan_email_imap_connected").set(0.0);
@@ -637,6 +638,8 @@ struct Reader<'a> {
     poll_interval: Duration,
     lease_renewed: Instant,
     lease_ttl: chrono::Duration,
+    /// The last refusal to create or move to the archive mailbox (reported as health).
+    archive_error: Option<String>,
 }
 
 impl Reader<'_> {
@@ -658,7 +661,15 @@ impl Reader<'_> {
         let delimiter = self.delimiter(&mut session).await?;
         let mailbox = server_mailbox_name(&self.cfg.mailbox, delimiter.as_deref());
         let archive = server_mailbox_name(&self.cfg.archive_mailbox, delimiter.as_deref());
-        self.ensure_mailbox(&mut session, &archive).await?;
+        match self.ensure_mailbox(&mut session, &archive).await {
+            Ok(()) => {}
+            // Refused (permissions …): read anyway; the moves will fail and say so.
+            Err(Archive::Refused(e)) => {
+                tracing::warn!(mailbox = %archive, error = %e, "cannot create the archive mailbox");
+                self.archive_error = Some(format!("creating {archive}: {e}"));
+            }
+            Err(Archive::Broken(f)) => return Err(f),
+        }
         let selected = step("SELECT", COMMAND_TIMEOUT, session.select(&mailbox)).await?;
         let uidvalidity = selected
             .uid_validity
@@ -694,7 +705,11 @@ impl Reader<'_> {
                     break;
                 }
             }
-            (self.ctx.health)(None);
+            (self.ctx.health)(
+                self.archive_error
+                    .as_ref()
+                    .map(|e| format!("e-mail intake: {e}")),
+            );
             *backoff = BACKOFF_MIN;
             if self.shutdown.is_cancelled() {
                 logout(&mut session).await;
@@ -721,21 +736,29 @@ impl Reader<'_> {
     }
 
     /// Create `name` (and subscribe to it) unless it exists.
-    async fn ensure_mailbox(&self, s: &mut ImapSession, name: &str) -> Result<(), Failure> {
-        if step("STATUS", COMMAND_TIMEOUT, s.status(name, "(UIDVALIDITY)"))
-            .await
-            .is_ok()
-        {
-            return Ok(());
+    async fn ensure_mailbox(&self, s: &mut ImapSession, name: &str) -> Result<(), Archive> {
+        match archive_step("STATUS", s.status(name, "(UIDVALIDITY)")).await {
+            Ok(_) => return Ok(()),
+            Err(Archive::Broken(f)) => return Err(Archive::Broken(f)),
+            Err(Archive::Refused(_)) => {}
         }
         tracing::info!(mailbox = %name, "creating the archive mailbox");
-        if let Err(e) = step("CREATE", COMMAND_TIMEOUT, s.create(name)).await {
+        match archive_step("CREATE", s.create(name)).await {
+            Ok(()) => {}
+            Err(Archive::Broken(f)) => return Err(Archive::Broken(f)),
             // Someone else may have created it meanwhile.
-            step("STATUS", COMMAND_TIMEOUT, s.status(name, "(UIDVALIDITY)"))
-                .await
-                .map_err(|_| e)?;
+            Err(Archive::Refused(e)) => {
+                if archive_step("STATUS", s.status(name, "(UIDVALIDITY)"))
+                    .await
+                    .is_err()
+                {
+                    return Err(Archive::Refused(e));
+                }
+            }
         }
-        if let Err(e) = step("SUBSCRIBE", COMMAND_TIMEOUT, s.subscribe(name)).await {
+        if let Err(Archive::Refused(e) | Archive::Broken(Failure::Imap(e))) =
+            archive_step("SUBSCRIBE", s.subscribe(name)).await
+        {
             tracing::debug!(mailbox = %name, error = %e, "cannot subscribe to the archive mailbox");
         }
         Ok(())
@@ -884,7 +907,11 @@ impl Reader<'_> {
                 if uid <= st.last_uid {
                     continue;
                 }
-                match self.process(st, uid, f.body().unwrap_or(b"")).await {
+                let body = f.body().unwrap_or_else(|| {
+                    tracing::warn!(mailbox = %self.key, uid, "the server returned no body for this message");
+                    b""
+                });
+                match self.process(st, uid, body).await {
                     Ok(outcome) => {
                         metrics::counter!("aduan_intake_total", "channel" => "email", "outcome" => outcome.as_str())
                             .increment(1);
@@ -917,32 +944,29 @@ impl Reader<'_> {
     }
 
     /// Move committed messages to the archive mailbox.
+    /// Move committed messages to the archive mailbox. A refusal by the server (`NO`/`BAD`:
+    /// quota, permissions, a missing archive) does not stop intake: the mail stays in the
+    /// mailbox (committed, so never read twice), the problem is reported as the health error
+    /// and the move is tried again on the next sync. Connection trouble ends the session.
     async fn archive(
-        &self,
+        &mut self,
         s: &mut ImapSession,
         st: &MailboxState,
         uids: &[u32],
     ) -> Result<(), Failure> {
-        let set = uid_set(uids);
-        if st.has_move {
-            return step("UID MOVE", COMMAND_TIMEOUT, s.uid_mv(&set, &st.archive)).await;
+        match try_archive(s, st, uids).await {
+            Ok(()) => {
+                self.archive_error = None;
+                Ok(())
+            }
+            Err(Archive::Refused(e)) => {
+                tracing::warn!(mailbox = %self.key, archive = %st.archive, error = %e,
+                    "cannot move mail to the archive mailbox; it stays in place (already stored)");
+                self.archive_error = Some(format!("archiving to {}: {e}", st.archive));
+                Ok(())
+            }
+            Err(Archive::Broken(f)) => Err(f),
         }
-        step("UID COPY", COMMAND_TIMEOUT, s.uid_copy(&set, &st.archive)).await?;
-        step("UID STORE", COMMAND_TIMEOUT, async {
-            s.uid_store(&set, "+FLAGS.SILENT (\\Deleted \\Seen)")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?;
-        if st.has_uidplus {
-            // Expunges exactly these UIDs, never other people's \Deleted mail.
-            step("UID EXPUNGE", COMMAND_TIMEOUT, async {
-                s.uid_expunge(&set).await?.try_collect::<Vec<_>>().await
-            })
-            .await?;
-        }
-        Ok(())
     }
 
     async fn set_cursor(&self, value: &str) -> Result<(), Failure> {
@@ -1136,6 +1160,56 @@ fn valid_email(a: &str) -> Option<String> {
     EmailAddress::parse(a).ok().map(|e| e.as_str().to_string())
 }
 
+/// Why moving to the archive failed.
+enum Archive {
+    /// The server answered `NO` or `BAD`.
+    Refused(String),
+    /// Anything else (connection, timeout).
+    Broken(Failure),
+}
+
+/// An archive step: `NO`/`BAD` become [`Archive::Refused`].
+async fn archive_step<T>(
+    what: &str,
+    fut: impl Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, Archive> {
+    use async_imap::error::Error;
+    match tokio::time::timeout(COMMAND_TIMEOUT, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e @ (Error::No(_) | Error::Bad(_)))) => {
+            Err(Archive::Refused(format!("{what}: {e}")))
+        }
+        Ok(Err(e)) => Err(Archive::Broken(imap_err(what, e))),
+        Err(_) => Err(Archive::Broken(Failure::Imap(format!(
+            "{what}: no answer within {COMMAND_TIMEOUT:?}"
+        )))),
+    }
+}
+
+/// `UID MOVE`, or `UID COPY` + `\Deleted` + `UID EXPUNGE` (only with UIDPLUS, so only
+/// these UIDs are expunged; without it the flagged originals stay).
+async fn try_archive(s: &mut ImapSession, st: &MailboxState, uids: &[u32]) -> Result<(), Archive> {
+    let set = uid_set(uids);
+    if st.has_move {
+        return archive_step("UID MOVE", s.uid_mv(&set, &st.archive)).await;
+    }
+    archive_step("UID COPY", s.uid_copy(&set, &st.archive)).await?;
+    archive_step("UID STORE", async {
+        s.uid_store(&set, "+FLAGS.SILENT (\\Deleted \\Seen)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    if st.has_uidplus {
+        archive_step("UID EXPUNGE", async {
+            s.uid_expunge(&set).await?.try_collect::<Vec<_>>().await
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 /// Drain unsolicited responses; whether any announced new mail.
 fn drain_unsolicited(s: &ImapSession) -> bool {
     let mut new_mail = false;
@@ -1153,4 +1227,161 @@ fn drain_unsolicited(s: &ImapSession) -> bool {
 /// Best-effort `LOGOUT`.
 async fn logout(s: &mut ImapSession) {
     let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail(raw: &str) -> InboundMail {
+        normalize(raw.as_bytes(), &Limits::default()).expect("parse")
+    }
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[]), "");
+        assert_eq!(uid_set(&[7]), "7");
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10, 11]), "1:3,7,9:11");
+        assert_eq!(
+            uid_set(&[u32::MAX - 1, u32::MAX]),
+            format!("{}:{}", u32::MAX - 1, u32::MAX)
+        );
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let list: Vec<(u32, u64)> = (1..=5).map(|u| (u, 10)).collect();
+        assert_eq!(
+            batches(&list, 2, 1000),
+            vec![vec![1, 2], vec![3, 4], vec![5]]
+        );
+        assert_eq!(
+            batches(&list, 10, 25),
+            vec![vec![1, 2], vec![3, 4], vec![5]]
+        );
+        // A message above the byte limit goes alone.
+        let big = [(1, 5), (2, 100), (3, 5)];
+        assert_eq!(batches(&big, 10, 50), vec![vec![1], vec![2], vec![3]]);
+        assert!(batches(&[], 10, 50).is_empty());
+    }
+
+    #[test]
+    fn cursors_parse() {
+        assert_eq!(parse_cursor("1795879164:42"), Some((1_795_879_164, 42)));
+        assert_eq!(parse_cursor(" 1:0 "), Some((1, 0)));
+        assert_eq!(parse_cursor("1"), None);
+        assert_eq!(parse_cursor("a:1"), None);
+        assert_eq!(parse_cursor("1:-1"), None);
+    }
+
+    #[test]
+    fn mailbox_names_use_the_server_delimiter() {
+        assert_eq!(
+            server_mailbox_name("Aduan/Diproses", Some(".")),
+            "Aduan.Diproses"
+        );
+        assert_eq!(
+            server_mailbox_name("Aduan/Diproses", Some("/")),
+            "Aduan/Diproses"
+        );
+        assert_eq!(server_mailbox_name(" INBOX ", None), "INBOX");
+    }
+
+    #[test]
+    fn keys_and_external_ids() {
+        let cfg = EmailConfig {
+            username: "pengaduan@x.go.id".into(),
+            imap_host: "imap.x.go.id".into(),
+            ..EmailConfig::default()
+        };
+        assert_eq!(
+            intake_key(&cfg),
+            "imap:pengaduan@x.go.id@imap.x.go.id/INBOX"
+        );
+        let with_id = mail("Message-ID: <a@b>\r\nFrom: w@example.net\r\n\r\nx\r\n");
+        assert_eq!(external_id(&with_id), "msgid:a@b");
+        let raw = "From: w@example.net\r\n\r\nx\r\n";
+        let without = mail(raw);
+        assert_eq!(
+            external_id(&without),
+            format!("sha256:{}", hex::encode(Sha256::digest(raw.as_bytes())))
+        );
+        let long = mail(&format!(
+            "Message-ID: <{}@b>\r\nFrom: w@example.net\r\n\r\nx\r\n",
+            "x".repeat(600)
+        ));
+        assert!(external_id(&long).starts_with("msgid:sha256:"));
+    }
+
+    #[test]
+    fn bodies() {
+        let m = mail("From: w@example.net\r\nSubject: Judul\r\n\r\nIsi.\r\n");
+        assert_eq!(message_body(&m), "Judul\n\nIsi.");
+        let m = mail("From: w@example.net\r\n\r\nIsi saja.\r\n");
+        assert_eq!(message_body(&m), "Isi saja.");
+        let m = mail("From: w@example.net\r\nSubject: Judul saja\r\n\r\n");
+        assert_eq!(message_body(&m), "Judul saja");
+        let m = mail("From: w@example.net\r\n\r\n");
+        assert_eq!(message_body(&m), "");
+        let long = format!(
+            "From: w@example.net\r\nSubject: S\r\n\r\n{}\r\n",
+            "kata ".repeat(10_000)
+        );
+        let body = message_body(&mail(&long));
+        assert!(
+            body.chars().count() <= MAX_BODY_CHARS,
+            "{}",
+            body.chars().count()
+        );
+        assert!(body.ends_with(TRUNCATION_NOTE));
+    }
+
+    #[test]
+    fn attachment_only_mail_names_its_attachments() {
+        let m = mail(
+            "From: w@example.net\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: application/pdf; name=\"ktp.pdf\"\r\n\
+             Content-Disposition: attachment; filename=\"ktp.pdf\"\r\n\r\n%PDF\r\n--b--\r\n",
+        );
+        assert_eq!(message_body(&m), "[lampiran: ktp.pdf]");
+    }
+
+    #[test]
+    fn thread_ids_include_the_stored_form() {
+        let m = mail(
+            "From: w@example.net\r\nIn-Reply-To: <p@x>\r\nReferences: <r@x> <p@x>\r\n\r\nx\r\n",
+        );
+        assert_eq!(thread_ids(&m), vec!["p@x", "r@x", "msgid:p@x", "msgid:r@x"]);
+        assert!(thread_ids(&mail("From: w@example.net\r\n\r\nx\r\n")).is_empty());
+    }
+
+    #[test]
+    fn certain_and_doubtful_bounces() {
+        let null_sender =
+            mail("Return-Path: <>\r\nFrom: x@example.net\r\nSubject: Undeliverable\r\n\r\nx\r\n");
+        assert!(is_certain_bounce(&null_sender));
+        // Subject alone: could be a citizen writing about an undelivered letter.
+        let subject_only = mail(
+            "Return-Path: <w@example.net>\r\nFrom: Warga <w@example.net>\r\n\
+             Subject: Surat tidak terkirim ke kantor pos\r\n\r\nSurat saya hilang.\r\n",
+        );
+        assert!(matches!(subject_only.auto, AutoKind::Bounce { .. }));
+        assert!(!is_certain_bounce(&subject_only));
+        assert!(!is_certain_bounce(&mail(
+            "From: w@example.net\r\n\r\nx\r\n"
+        )));
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        let mut b = BACKOFF_MIN;
+        let seen: Vec<u64> = (0..8).map(|_| next_backoff(&mut b).as_secs()).collect();
+        assert_eq!(seen, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+    }
+
+    #[test]
+    fn the_tls_connector_builds() {
+        // No process-wide CryptoProvider is needed (ring is passed explicitly).
+        assert!(tls_connector().is_ok());
+    }
 }

@@ -21,7 +21,6 @@ use aduan_core::sla::{SlaDurations, SlaPolicy};
 use aduan_core::store::Store;
 use aduan_core::templates::Templates;
 use aduan_core::types::{Channel, TicketPrefix};
-use futures::TryStreamExt;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -95,6 +94,11 @@ impl Drop for Intake {
 
 impl Env {
     async fn new() -> Env {
+        // RUST_LOG=aduan_channel_email=debug shows the reader's log.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let dovecot = Dovecot::start().expect("Dovecot");
         let db = tempfile::tempdir().expect("tempdir");
         let url = aduan_store::testing::fresh_sqlite_url(db.path());
@@ -167,31 +171,9 @@ impl Env {
         let _ = s.logout().await;
     }
 
-    /// The server-side name of a configured mailbox (`/` → the server's delimiter).
-    async fn server_name(&self, s: &mut TestSession, name: &str) -> String {
-        let names: Vec<_> = s
-            .list(Some(""), Some("\"\""))
-            .await
-            .expect("LIST")
-            .try_collect()
-            .await
-            .expect("LIST");
-        match names.first().and_then(|n| n.delimiter()) {
-            Some(d) if d != "/" => name.replace('/', d),
-            _ => name.to_string(),
-        }
-    }
-
     /// Messages in a mailbox (0 when it does not exist).
     async fn count(&self, mailbox: &str) -> u32 {
-        let mut s = self.session().await;
-        let name = self.server_name(&mut s, mailbox).await;
-        let n = match s.status(&name, "(MESSAGES)").await {
-            Ok(m) => m.exists,
-            Err(_) => 0,
-        };
-        let _ = s.logout().await;
-        n
+        self.dovecot.count(USER, mailbox).await.expect("STATUS")
     }
 
     /// Every complaint, whole (messages, replies, attachments).
@@ -320,7 +302,10 @@ async fn intake_of_every_kind_of_message() {
     ];
     let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
     env.append(&refs).await;
-    let intake = env.spawn();
+    // Attachments above 5000 bytes are left out (and named in the text).
+    let mut ctx = env.ctx("replica-1");
+    ctx.limits.max_attachment_bytes = 5000;
+    let intake = env.spawn_with(env.cfg.clone(), ctx);
     let cs = env.settle(7, Duration::from_secs(30)).await;
     assert_eq!(cs.len(), 7, "garbage makes no complaint");
     assert_eq!(env.count("Aduan/Diproses").await, 8, "everything archived");
@@ -355,8 +340,15 @@ async fn intake_of_every_kind_of_message() {
         .iter()
         .map(|a| a.filename.as_str())
         .collect();
-    assert_eq!(names, vec!["surat.pdf", "foto besar.jpg"]);
+    assert_eq!(names, vec!["surat.pdf", "lampiran-3.bin"]);
     assert_eq!(multi[0].attachments[0].content_type, "application/pdf");
+    assert!(
+        multi[0].body.ends_with(
+            "[lampiran tidak disimpan (terlalu besar atau terlalu banyak): foto besar.jpg]"
+        ),
+        "{}",
+        multi[0].body
+    );
 
     let html = by_email(&cs, "budi@example.com");
     assert_eq!(html.len(), 1);
@@ -505,6 +497,18 @@ async fn a_reply_to_the_acknowledgement_threads_onto_the_complaint() {
     assert_eq!(other.len(), 1);
     assert_ne!(other[0].ticket, ticket);
     intake.stop().await;
+}
+
+/// SIGKILL these (Dovecot imap) processes.
+fn kill9(pids: &[u32]) {
+    for pid in pids {
+        let status = std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -KILL {pid}");
+    }
 }
 
 /// A DSN for `original_id` in the usual multipart/report shape.
@@ -817,15 +821,46 @@ async fn a_connection_dropped_during_idle_is_survived() {
         assert_eq!(h.last(), Some(&None), "healthy again: {h:?}");
     }
 
-    // The whole server goes away for a while.
-    env.dovecot.stop().expect("stop Dovecot");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    env.dovecot.restart().expect("restart Dovecot");
+    // The imap process dies without a word (SIGKILL by its pid): the reader sees EOF.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pids = env.dovecot.imap_pids(USER).expect("doveadm who");
+    assert_eq!(pids.len(), 1, "one reader connection: {pids:?}");
+    kill9(&pids);
     let (m3, _) = mail("Tiga <tiga@example.net>", "Tiga", "Pesan ketiga.", "");
     env.append(&[&m3]).await;
-    let cs = env.settle(3, Duration::from_secs(40)).await;
-    assert_eq!(cs.len(), 3);
-    assert_eq!(env.count("Aduan/Diproses").await, 3);
+    env.settle(3, Duration::from_secs(20)).await;
+    {
+        let h = env.health.lock().expect("health");
+        assert!(
+            h.iter().any(|e| e
+                .as_deref()
+                .is_some_and(|e| e.contains("connection closed"))),
+            "the EOF was reported: {h:?}"
+        );
+    }
+
+    // The whole server goes away for a while (its imap processes with it), then comes back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pids = env.dovecot.imap_pids(USER).expect("doveadm who");
+    env.dovecot.stop().expect("stop Dovecot");
+    kill9(&pids);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.dovecot.restart().expect("restart Dovecot");
+    let (m4, _) = mail("Empat <empat@example.net>", "Empat", "Pesan keempat.", "");
+    env.append(&[&m4]).await;
+    let cs = env.settle(4, Duration::from_secs(40)).await;
+    assert_eq!(cs.len(), 4);
+    assert_eq!(env.count("Aduan/Diproses").await, 4);
+    {
+        let h = env.health.lock().expect("health");
+        assert!(
+            h.iter().any(|e| e
+                .as_deref()
+                .is_some_and(|e| e.contains("connect 127.0.0.1"))),
+            "the refused connections were reported: {h:?}"
+        );
+        assert_eq!(h.last(), Some(&None), "healthy again: {h:?}");
+    }
     intake.stop().await;
 }
 
@@ -894,4 +929,76 @@ async fn two_replicas_read_each_message_once() {
             .expect("lease"),
         "released on shutdown"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_the_server_refuses_does_not_stop_intake() {
+    let mut env = Env::new().await;
+    // Dovecot refuses mailbox names starting with `~`.
+    env.cfg.archive_mailbox = "~arsip".into();
+    let (m1, _) = mail("Satu <satu@example.net>", "Satu", "Pesan pertama.", "");
+    let (m2, _) = mail("Dua <dua@example.net>", "Dua", "Pesan kedua.", "");
+    env.append(&[&m1, &m2]).await;
+    let intake = env.spawn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.count_complaints().await < 2 {
+        assert!(Instant::now() < deadline, "no intake");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(env.count("INBOX").await, 2, "mail stays where it is");
+    {
+        let h = env.health.lock().expect("health");
+        assert!(
+            h.last()
+                .and_then(|e| e.as_deref())
+                .is_some_and(|e| e.contains("~arsip")),
+            "the refusal is the health error: {h:?}"
+        );
+    }
+    // A restart reads the mailbox again: nothing twice, the new mail once.
+    intake.stop().await;
+    let (m3, _) = mail("Tiga <tiga@example.net>", "Tiga", "Pesan ketiga.", "");
+    env.append(&[&m3]).await;
+    let intake = env.spawn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.count_complaints().await < 3 {
+        assert!(Instant::now() < deadline, "no intake after restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(env.count_complaints().await, 3);
+    assert_eq!(env.count("INBOX").await, 3);
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_starttls_problems_are_reported_not_fatal() {
+    // The test server speaks plain IMAP only: a TLS handshake fails, STARTTLS is refused.
+    let env = Env::new().await;
+    for (security, expect) in [("tls", "TLS handshake"), ("starttls", "STARTTLS")] {
+        env.health.lock().expect("health").clear();
+        let mut cfg = env.cfg.clone();
+        cfg.imap_security = security.into();
+        let intake = env.spawn_with(cfg, env.ctx("replica-1"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = env
+                .health
+                .lock()
+                .expect("health")
+                .iter()
+                .any(|e| e.as_deref().is_some_and(|e| e.contains(expect)));
+            if seen {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{security}: no `{expect}` error reported: {:?}",
+                env.health.lock().expect("health")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        intake.stop().await;
+    }
 }

@@ -16,6 +16,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_imap::Session;
+use futures::TryStreamExt as _;
 use tokio::net::TcpStream;
 
 use crate::config::{EmailConfig, Secret};
@@ -57,32 +58,50 @@ pub fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("local_addr: {e}"))
 }
 
+/// Run the script with `args`, its output going to files (not pipes: the daemonized
+/// Dovecot inherits them and would keep a pipe open forever). Returns (success, stdout,
+/// stderr).
+fn run_script(script: &Path, args: &[&std::ffi::OsStr]) -> Result<(bool, String, String), String> {
+    let tmp = std::env::temp_dir();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let out_path = tmp.join(format!("dovecot-test-{tag}.out"));
+    let err_path = tmp.join(format!("dovecot-test-{tag}.err"));
+    let file = |p: &Path| std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()));
+    let status = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(file(&out_path)?)
+        .stderr(file(&err_path)?)
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()));
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_path);
+    let _ = std::fs::remove_file(&err_path);
+    Ok((status?.success(), stdout, stderr))
+}
+
 /// Run `dovecot-test start DIR PORT`; the master pid.
 fn run_start(script: &Path, dir: &Path, port: u16) -> Result<u32, String> {
-    let out = Command::new("bash")
-        .arg(script)
-        .arg("start")
-        .arg(dir)
-        .arg(port.to_string())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
+    let port_arg = port.to_string();
+    let (ok, stdout, stderr) = run_script(
+        script,
+        &["start".as_ref(), dir.as_os_str(), port_arg.as_ref()],
+    )?;
+    if !ok {
         return Err(format!(
             "Dovecot is required for the e-mail intake tests and could not be started \
-             ({} start {} {port} exited with {}): {}{}",
+             ({} start {} {port} failed): {stdout}{stderr}",
             script.display(),
             dir.display(),
-            out.status,
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
         ));
     }
     stdout
         .lines()
         .last()
         .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| format!("dovecot-test printed no pid: {stdout}"))
+        .ok_or_else(|| format!("dovecot-test printed no pid: {stdout}{stderr}"))
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -178,6 +197,29 @@ impl Dovecot {
             .login(user, PASSWORD)
             .await
             .map_err(|(e, _)| format!("LOGIN {user}: {e}"))
+    }
+
+    /// Messages in `mailbox` of `user` (`/` in the name is translated to the server's
+    /// hierarchy delimiter, as the intake does); 0 when the mailbox does not exist.
+    pub async fn count(&self, user: &str, mailbox: &str) -> Result<u32, String> {
+        let mut s = self.login(user).await?;
+        let names: Vec<_> = s
+            .list(Some(""), Some("\"\""))
+            .await
+            .map_err(|e| format!("LIST: {e}"))?
+            .try_collect()
+            .await
+            .map_err(|e| format!("LIST: {e}"))?;
+        let name = match names.first().and_then(|n| n.delimiter()) {
+            Some(d) if d != "/" => mailbox.replace('/', d),
+            _ => mailbox.to_string(),
+        };
+        let n = match s.status(&name, "(MESSAGES)").await {
+            Ok(m) => m.exists,
+            Err(_) => 0,
+        };
+        let _ = s.logout().await;
+        Ok(n)
     }
 
     /// Run `doveadm -c <config> ARGS…` and return its stdout.
@@ -280,17 +322,12 @@ impl Dovecot {
         if self.stopped {
             return Ok(());
         }
-        let out = Command::new("bash")
-            .arg(&self.script)
-            .arg("stop")
-            .arg(&self.dir)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.script.display()))?;
-        if !out.status.success() {
+        let (ok, stdout, stderr) =
+            run_script(&self.script, &["stop".as_ref(), self.dir.as_os_str()])?;
+        if !ok {
             return Err(format!(
-                "dovecot-test stop {} failed: {}",
+                "dovecot-test stop {} failed: {stdout}{stderr}",
                 self.dir.display(),
-                String::from_utf8_lossy(&out.stderr)
             ));
         }
         self.stopped = true;
