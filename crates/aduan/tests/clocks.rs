@@ -309,6 +309,70 @@ async fn monthly_report_figures(b: Backend) {
     assert_eq!(st, 404, "the running month has no report yet");
 }
 
+/// Counts deliveries.
+#[derive(Default)]
+struct CountingDelivery(std::sync::atomic::AtomicUsize);
+
+#[async_trait]
+impl aduan::schedulers::DigestDelivery for CountingDelivery {
+    async fn deliver(&self, _desk: &aduan_core::desk::Desk, _month: Month) -> Result<(), String> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// The scheduler started after the 1st 07:00 firing catches up; started again (a restart)
+/// it neither builds nor delivers a second time.
+async fn digest_fires_once_across_restarts(b: Backend) {
+    let (app, _clock, _) = app_at(b, wita(2026, 4, 1, 8, 0)).await;
+    let counting = Arc::new(CountingDelivery::default());
+    let delivery: Arc<dyn aduan::schedulers::DigestDelivery> = counting.clone();
+    let schedule: cron::Schedule = "0 0 7 1 * *".parse().unwrap();
+    for _run in 0..2 {
+        let token = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(aduan::schedulers::run_digest(
+            app.desk.clone(),
+            schedule.clone(),
+            Some(delivery.clone()),
+            token.clone(),
+            std::time::Duration::from_secs(3600),
+        ));
+        // The catch-up runs first thing; wait for it by polling the store.
+        for _ in 0..100 {
+            if let Ok(Some(r)) = app.desk.store().get_report("2026-03").await
+                && r.state != aduan_core::model::ReportState::Draft
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        token.cancel();
+        task.await.unwrap();
+    }
+    assert_eq!(
+        counting.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "delivered exactly once"
+    );
+    let r = app
+        .desk
+        .store()
+        .get_report("2026-03")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.state, aduan_core::model::ReportState::Submitted);
+    assert!(r.decide_due_at.is_some(), "the decision clock started");
+    assert!(
+        app.desk
+            .store()
+            .get_report("2026-04")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 fn clock_now(app: &common::TestApp) -> DateTime<Utc> {
     app.desk.now()
 }
@@ -316,5 +380,6 @@ fn clock_now(app: &common::TestApp) -> DateTime<Utc> {
 on_both_backends!(
     due_times_count_working_time,
     breach_escalates_once_per_step,
-    monthly_report_figures
+    monthly_report_figures,
+    digest_fires_once_across_restarts,
 );
