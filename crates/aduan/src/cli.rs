@@ -161,7 +161,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Digest { month, send } => {
             let rt = load(&cli)?;
             let month = Month::parse(month).map_err(|e| usage(e.to_string()))?;
-            let delivery = crate::app::digest_delivery(&rt).map_err(|e| usage(e))?;
+            let delivery = crate::app::digest_delivery(&rt).map_err(usage)?;
             if *send && delivery.is_none() {
                 return Err(usage(
                     "--send needs e-mail: set channels.email.enabled, smtp_host and from",
