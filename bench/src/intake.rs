@@ -59,6 +59,9 @@ pub struct Opts {
     pub pid: Option<u32>,
     /// Memory sampling period.
     pub sample_every: Duration,
+    /// Send signed WhatsApp webhook deliveries to `/webhooks/meta` with this app secret
+    /// instead of JSON complaints (success = 200, answered after the commit).
+    pub meta_app_secret: Option<String>,
 }
 
 /// Counts of one client (and, merged, of all).
@@ -290,7 +293,13 @@ pub async fn run(o: &Opts) -> anyhow::Result<Report> {
         matches!(base.scheme(), "http" | "https"),
         "--url must be http:// or https://"
     );
-    let endpoint = format!("{}/api/v1/complaints", o.url.trim_end_matches('/'));
+    let path = if o.meta_app_secret.is_some() {
+        "/webhooks/meta"
+    } else {
+        "/api/v1/complaints"
+    };
+    let endpoint = format!("{}{path}", o.url.trim_end_matches('/'));
+    let meta: Option<Arc<String>> = o.meta_app_secret.clone().map(Arc::new);
     let endpoint_url = reqwest::Url::parse(&endpoint)?;
 
     // Build every client before the clock starts: TLS roots and pools are not the daemon's cost.
@@ -324,7 +333,14 @@ pub async fn run(o: &Opts) -> anyhow::Result<Report> {
         .map(|client| {
             let url = endpoint_url.clone();
             let counter = Arc::clone(&counter);
-            tokio::spawn(client_loop(client, url, counter, warmup_end, deadline))
+            tokio::spawn(client_loop(
+                client,
+                url,
+                counter,
+                warmup_end,
+                deadline,
+                meta.clone(),
+            ))
         })
         .collect();
 
@@ -398,13 +414,16 @@ async fn client_loop(
     counter: Arc<AtomicU64>,
     warmup_end: Instant,
     deadline: Instant,
+    meta: Option<Arc<String>>,
 ) -> Tally {
     let mut t = Tally::default();
     while Instant::now() < deadline {
         let n = counter.fetch_add(1, Ordering::Relaxed);
-        let body = payload::complaint(n);
         let sent = Instant::now();
-        let outcome = file_one(&client, url.clone(), &body).await;
+        let outcome = match &meta {
+            Some(secret) => deliver_webhook(&client, url.clone(), secret, n).await,
+            None => file_one(&client, url.clone(), &payload::complaint(n)).await,
+        };
         let done = Instant::now();
         let in_window = done >= warmup_end && done < deadline;
         t.requests += 1;
@@ -468,6 +487,51 @@ async fn file_one(client: &reqwest::Client, url: reqwest::Url, body: &Value) -> 
         Outcome::Error {
             key: "201_no_ticket".into(),
             created: true,
+        }
+    }
+}
+
+/// Send one signed WhatsApp delivery (`X-Hub-Signature-256` over the raw body); success is a
+/// 200, which aduan answers only after the message is committed.
+async fn deliver_webhook(
+    client: &reqwest::Client,
+    url: reqwest::Url,
+    secret: &str,
+    n: u64,
+) -> Outcome {
+    use hmac::{KeyInit, Mac};
+    let body = serde_json::to_vec(&payload::whatsapp(n)).unwrap_or_default();
+    let sig = match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(&body);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => {
+            return Outcome::Error {
+                key: "bad_secret".into(),
+                created: false,
+            };
+        }
+    };
+    let resp = match client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", format!("sha256={sig}"))
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return transport_error(&e, "request"),
+    };
+    let status = resp.status();
+    let _ = resp.bytes().await;
+    if status == StatusCode::OK {
+        Outcome::Success
+    } else {
+        Outcome::Error {
+            key: status.as_u16().to_string(),
+            created: false,
         }
     }
 }

@@ -122,6 +122,10 @@ struct IntakeArgs {
     /// Also print every figure as one JSON line (the last line of stdout).
     #[arg(long)]
     json: bool,
+    /// Drive `POST /webhooks/meta` with signed WhatsApp deliveries instead (the daemon's
+    /// `channels.meta.app_secret`).
+    #[arg(long)]
+    meta_app_secret: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -207,6 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 timeout: a.timeout,
                 pid: a.pid,
                 sample_every: a.sample_every,
+                meta_app_secret: a.meta_app_secret,
             };
             let report = rt.block_on(intake::run(&opts))?;
             print!("{}", report.table());

@@ -106,6 +106,36 @@ pub fn complaint(n: u64) -> Value {
     })
 }
 
+/// A WhatsApp Cloud API delivery with one text message from a distinct sender (`wamid`
+/// unique per `n`), as Meta posts it to the webhook.
+pub fn whatsapp(n: u64) -> Value {
+    let cat = (n % CATEGORIES.len() as u64) as usize;
+    let texts = TEXTS[cat];
+    let (_, text) = texts[((n / CATEGORIES.len() as u64) % texts.len() as u64) as usize];
+    let wa_id = format!("62812{:08}", n % 100_000_000);
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+                    "contacts": [{"profile": {"name": format!("Warga {n}")}, "wa_id": wa_id}],
+                    "messages": [{
+                        "from": wa_id,
+                        "id": format!("wamid.bench{n:012}"),
+                        "timestamp": "1767229200",
+                        "type": "text",
+                        "text": {"body": format!("{text} #{n}")}
+                    }]
+                }
+            }]
+        }]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
