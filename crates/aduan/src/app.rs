@@ -113,6 +113,8 @@ pub struct Overrides {
     pub no_outbox_worker: bool,
     /// How digests are delivered (default: by SMTP when e-mail is configured).
     pub digest_delivery: Option<Arc<dyn crate::schedulers::DigestDelivery>>,
+    /// Key of the admin pages' session cookies (default: see [`admin_session_key`]).
+    pub admin_session_key: Option<[u8; 32]>,
 }
 
 impl Application {
@@ -216,6 +218,18 @@ impl Application {
         if rt.web.enabled {
             router = router.merge(aduan_channel_web::router(desk.clone(), rt.web.clone()));
         }
+        let session_key = match overrides.admin_session_key {
+            Some(k) => k,
+            None => admin_session_key()?,
+        };
+        router = router.merge(aduan_admin_web::router(
+            desk.clone(),
+            aduan_admin_web::AdminWebConfig {
+                session_key,
+                secure_cookie: rt.settings.server.public_base_url.starts_with("https://"),
+                session_ttl: chrono::Duration::hours(8),
+            },
+        ));
         let router = router
             .fallback(aduan_http::not_found)
             .layer(CatchPanicLayer::custom(panic_response))
@@ -450,4 +464,17 @@ pub fn replica_id() -> String {
                 .map(|h| h.trim().to_string())
                 .unwrap_or_else(|_| "aduan".into())
         })
+}
+
+/// The admin pages' session key: derived from `ADUAN_ADMIN_SESSION_SECRET` (set the same
+/// value on every replica), else kept in `data/admin-session.key` (created, mode 0600).
+pub fn admin_session_key() -> anyhow::Result<[u8; 32]> {
+    if let Ok(secret) = std::env::var("ADUAN_ADMIN_SESSION_SECRET")
+        && !secret.is_empty()
+    {
+        return Ok(aduan_admin_web::session_key_from_secret(secret.as_bytes()));
+    }
+    let path = std::path::Path::new("data/admin-session.key");
+    aduan_admin_web::load_or_create_session_key(path)
+        .with_context(|| format!("reading or creating {}", path.display()))
 }

@@ -127,3 +127,24 @@ on_both_backends!(
     disabled_channels_serve_nothing,
     telegram_webhook_is_served_when_enabled,
 );
+
+/// The staff pages are served by the daemon with their security headers.
+#[tokio::test]
+async fn admin_pages_are_served() {
+    let app = spawn(Options::new(Backend::Sqlite)).await;
+    let r = app.http.get(app.url("/admin/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
+    let r = app.http.get(app.url("/admin")).send().await.unwrap();
+    assert!(
+        r.url().path().starts_with("/admin/login") || r.status() == 303 || r.status() == 401,
+        "{}",
+        r.status()
+    );
+}

@@ -21,6 +21,7 @@ fn cmd(config: &Path) -> Command {
     c.arg("--config")
         .arg(config)
         .env("RUST_LOG", "info")
+        .env("ADUAN_ADMIN_SESSION_SECRET", "process-test-secret")
         .kill_on_drop(true);
     c
 }
@@ -117,6 +118,7 @@ async fn sigkill_during_a_burst_loses_and_duplicates_nothing(b: Backend) {
     // Restart on the same database and check every acknowledged complaint once.
     let (mut child, addr) = start(&cfg).await;
     let out = std::process::Command::new(BIN)
+        .env("ADUAN_ADMIN_SESSION_SECRET", "process-test-secret")
         .arg("--config")
         .arg(&cfg)
         .args(["user", "add", "--username", "kasi1", "--role", "kasi"])

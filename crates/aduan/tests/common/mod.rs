@@ -173,6 +173,7 @@ pub async fn spawn(opts: Options) -> TestApp {
             senders: opts.senders,
             no_outbox_worker: opts.no_outbox_worker,
             digest_delivery: None,
+            admin_session_key: Some([7u8; 32]),
         },
     )
     .await

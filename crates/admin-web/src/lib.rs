@@ -1,0 +1,152 @@
+//! The staff web pages of aduan under `/admin` (SPEC §4): server-rendered HTML in Bahasa
+//! Indonesia for every SOP-PDIP-03 role, over the same [`Desk`] as the JSON staff API.
+//!
+//! - **Login** (`GET/POST /admin/login`, `POST /admin/logout`): username and password,
+//!   checked against the argon2 PHC hash that `aduan user add --password-stdin` stored.
+//!   Sessions are stateless signed cookies (see [`session`]): `HttpOnly`,
+//!   `SameSite=Strict`, `Secure` when [`AdminWebConfig::secure_cookie`] is set, valid for
+//!   [`AdminWebConfig::session_ttl`]; every request re-reads the user from the store, so a
+//!   disabled account or a changed role ends its sessions at once. Five failed logins for a
+//!   username within 15 minutes lock it for 15 minutes ([`lockout`]; in memory per replica).
+//! - **CSRF**: every form carries a hidden `csrf` token (HMAC of the session nonce) that
+//!   every POST checks (403 on mismatch); the login form uses a signed double-submit cookie.
+//! - **Headers** on every `/admin` response: a CSP without inline script or style and
+//!   `frame-ancestors 'none'`, `X-Content-Type-Options: nosniff`,
+//!   `Referrer-Policy: same-origin`, `Cache-Control: no-store`.
+//! - **Pages**: `/admin` (the user's queue), `/admin/queue?state=S`,
+//!   `/admin/complaints/{ticket}` (detail with the actions the role may take),
+//!   `/admin/complaints/new` (manual entry by staf), `/admin/logbook/{YYYY-MM}` (printable
+//!   FM-PDIP-03-02 with paraf for the Kabid PDIP), `/admin/reports/{YYYY-MM}` (monthly report
+//!   with charts, conclusion, decision and receipt), `/admin/replies/failed`.
+//!   Stylesheet and script are embedded and served from `/admin/static/`.
+//!
+//! Authorization stays in the domain: role checks, the 404 for another division's
+//! complaint and the masking of identity for bidang users all come from the desk; the pages
+//! add no identity of their own (attachment names are hidden from bidang users too).
+
+mod auth;
+pub mod lockout;
+mod pages;
+mod render;
+pub mod session;
+
+use std::sync::Arc;
+
+use aduan_core::desk::Desk;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+
+pub use session::{load_or_create_session_key, session_key_from_secret};
+
+/// Content-Security-Policy of every admin response.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'";
+
+/// Largest form post accepted (the longest text field is 20 000 characters).
+pub const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+/// Settings of the admin pages.
+#[derive(Clone)]
+pub struct AdminWebConfig {
+    /// HMAC key for the session cookies and CSRF tokens. Every replica must use the same
+    /// key; changing it logs everybody out.
+    pub session_key: [u8; 32],
+    /// Set the cookies' `Secure` flag (when `public_base_url` is https).
+    pub secure_cookie: bool,
+    /// How long a login lasts.
+    pub session_ttl: chrono::Duration,
+}
+
+impl std::fmt::Debug for AdminWebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminWebConfig")
+            .field("session_key", &"********")
+            .field("secure_cookie", &self.secure_cookie)
+            .field("session_ttl", &self.session_ttl)
+            .finish()
+    }
+}
+
+/// Shared state of the admin pages.
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub desk: Desk,
+    pub cfg: AdminWebConfig,
+    pub keys: session::Keys,
+    pub lockout: lockout::Lockout,
+    pub revoked: session::Revoked,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The admin pages' routes (merge into the application's router).
+pub fn router(desk: Desk, cfg: AdminWebConfig) -> Router {
+    let state = AppState(Arc::new(Inner {
+        keys: session::Keys::new(&cfg.session_key),
+        desk,
+        cfg,
+        lockout: lockout::Lockout::default(),
+        revoked: session::Revoked::default(),
+    }));
+    Router::new()
+        .route("/admin", get(pages::home))
+        .route("/admin/", get(pages::home))
+        .route(
+            "/admin/login",
+            get(auth::login_page).post(auth::login_submit),
+        )
+        .route("/admin/logout", post(auth::logout))
+        .route("/admin/queue", get(pages::queue))
+        .route(
+            "/admin/complaints/new",
+            get(pages::new_form).post(pages::new_submit),
+        )
+        .route("/admin/complaints/{ticket}", get(pages::detail))
+        .route("/admin/complaints/{ticket}/{action}", post(pages::act))
+        .route("/admin/logbook", get(pages::logbook_now))
+        .route("/admin/logbook/{month}", get(pages::logbook))
+        .route("/admin/logbook/{month}/paraf", post(pages::paraf))
+        .route("/admin/logbook/{month}/export/{format}", get(pages::export))
+        .route("/admin/reports", get(pages::report_latest))
+        .route("/admin/reports/{month}", get(pages::report))
+        .route("/admin/reports/{month}/chart/{file}", get(pages::chart))
+        .route("/admin/reports/{month}/{action}", post(pages::report_act))
+        .route("/admin/replies/failed", get(pages::failed_replies))
+        .route("/admin/static/admin.css", get(pages::stylesheet))
+        .route("/admin/static/admin.js", get(pages::script))
+        .route("/admin/{*rest}", any(pages::not_found))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Add the security headers to every response of the admin pages.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
