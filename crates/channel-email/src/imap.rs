@@ -698,10 +698,13 @@ impl Reader<'_> {
         tracing::info!(mailbox = %self.key, uidvalidity, last_uid, idle = use_idle,
             has_move = st.has_move, "IMAP session ready");
         loop {
-            // Sync until no new-mail notice arrived meanwhile (bounded).
-            for _ in 0..3 {
-                self.sync(&mut session, &mut st).await?;
-                if !drain_unsolicited(&session) {
+            // Sync until a pass finds no new mail and no new-mail notice arrived meanwhile:
+            // only then is it safe to wait (mail appended during a long batch is taken in
+            // now, not at the next IDLE re-issue).
+            loop {
+                let found = self.sync(&mut session, &mut st).await?;
+                let notified = drain_unsolicited(&session);
+                if found == 0 && !notified {
                     break;
                 }
             }
@@ -848,7 +851,8 @@ impl Reader<'_> {
     }
 
     /// Read everything new in the selected mailbox.
-    async fn sync(&mut self, s: &mut ImapSession, st: &mut MailboxState) -> Result<(), Failure> {
+    /// Take in every message above the cursor; returns how many new UIDs the pass saw.
+    async fn sync(&mut self, s: &mut ImapSession, st: &mut MailboxState) -> Result<usize, Failure> {
         // (uid, size, deleted-flag) of every message.
         let listing: Vec<(u32, u64, bool)> = step("UID FETCH (listing)", FETCH_TIMEOUT, async {
             let fetches: Vec<Fetch> = s
@@ -940,7 +944,7 @@ impl Reader<'_> {
                 return Err(f);
             }
         }
-        Ok(())
+        Ok(new.len())
     }
 
     /// Move committed messages to the archive mailbox.
