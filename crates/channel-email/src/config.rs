@@ -6,55 +6,15 @@
 //! [`EmailConfig::smtp_settings`] and, when [`EmailConfig::intake_enabled`], spawns
 //! [`run_intake`](crate::imap::run_intake).
 
-use std::fmt;
 use std::time::Duration;
 
 use aduan_core::types::EmailAddress;
 use lettre::message::Mailbox;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::smtp::{Security, SmtpSettings};
 
-/// A secret string (IMAP or SMTP password): never printed, never logged.
-///
-/// `Debug` shows `"********"`; serializing gives `"********"` (or `""` when unset, so a
-/// dumped configuration still tells a missing secret from a set one).
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// Unset (empty) secret.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret(s.to_string())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"********\"")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(if self.0.is_empty() { "" } else { "********" })
-    }
-}
+pub use aduan_core::secret::Secret;
 
 /// `[channels.email]`: IMAP intake and SMTP replies.
 ///
