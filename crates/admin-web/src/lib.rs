@@ -42,8 +42,8 @@ use axum::routing::{any, get, post};
 
 pub use session::{load_or_create_session_key, session_key_from_secret};
 
-/// Content-Security-Policy of every admin response.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'";
+/// Content-Security-Policy of every admin response (the same as the public pages').
+pub const CONTENT_SECURITY_POLICY: &str = aduan_http::CONTENT_SECURITY_POLICY;
 
 /// Largest form post accepted (the longest text field is 20 000 characters).
 pub const MAX_FORM_BYTES: usize = 1024 * 1024;
@@ -126,27 +126,16 @@ pub fn router(desk: Desk, cfg: AdminWebConfig) -> Router {
         .route("/admin/static/admin.js", get(pages::script))
         .route("/admin/{*rest}", any(pages::not_found))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(admin_no_store))
+        .layer(middleware::from_fn(aduan_http::security_headers))
         .with_state(state)
 }
 
-/// Add the security headers to every response of the admin pages.
-async fn security_headers(req: Request, next: Next) -> Response {
+/// Staff pages are never cached, not even their stylesheet (a role change must show at
+/// once); the shared middleware then adds the other security headers.
+async fn admin_no_store(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

@@ -117,6 +117,13 @@ fn base(st: &AppState, me: &Me, title: &str, active: &str) -> Value {
         "csrf": me.csrf,
         "nav": nav,
         "server_now": st.desk.now().to_rfc3339(),
+        "calendar_missing_year": st
+            .desk
+            .config()
+            .policy
+            .calendar
+            .next_year_warning(st.desk.now())
+            .map(|m| m.year),
     })
 }
 

@@ -135,7 +135,7 @@ fn assert_security_headers(h: &HeaderMap, what: &str) {
     };
     assert_eq!(
         get("content-security-policy"),
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        aduan_http::CONTENT_SECURITY_POLICY,
         "{what}"
     );
     assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
@@ -1489,4 +1489,62 @@ async fn failed_replies_are_shown_to_staff() {
     assert!(page.contains("gagal terkirim"));
     let staf_home = staf.get("/admin").await.body;
     assert!(staf_home.contains("/admin/replies/failed"));
+}
+
+/// SPEC §6: from December 1 on, a calendar without next year's holidays is a warning on
+/// the staff pages (with an injected date; the calendar knows 2026 only).
+#[tokio::test]
+async fn december_warning_when_next_years_holidays_are_missing() {
+    use aduan_core::calendar::{Interval, WorkCalendar};
+    use chrono::TimeZone as _;
+    let day = vec![Interval::parse("07:30-16:00").unwrap()];
+    let week = [
+        day.clone(),
+        day.clone(),
+        day.clone(),
+        day.clone(),
+        day,
+        vec![],
+        vec![],
+    ];
+    let only_2026 = WorkCalendar::new(
+        chrono_tz::Asia::Makassar,
+        true,
+        week.clone(),
+        [chrono::NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()],
+    )
+    .unwrap()
+    .with_known_years([2026]);
+    let app = spawn_with_calendar(only_2026).await;
+    // 30 November 2026, 15:00 WITA: no warning.
+    app.clock
+        .set(chrono::Utc.with_ymd_and_hms(2026, 11, 30, 7, 0, 0).unwrap());
+    let b = Browser::login(&app, "ayu.kasi").await;
+    let home = b.get("/admin").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(!home.body.contains("calendar-warning"), "{}", home.body);
+    // 1 December 2026, 08:00 WITA (a new login: sessions last 8 hours): every page says so.
+    app.clock
+        .set(chrono::Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+    let b = Browser::login(&app, "ayu.kasi").await;
+    for page in ["/admin", "/admin/queue?state=triage"] {
+        let p = b.get(page).await;
+        assert_eq!(p.status, StatusCode::OK, "{page}");
+        assert!(
+            p.body.contains(r#"id="calendar-warning""#),
+            "{page}: {}",
+            p.body
+        );
+        assert!(p.body.contains("Kalender libur 2027 belum diisi"), "{page}");
+        assert!(p.body.contains("config/holidays-2027.toml"), "{page}");
+    }
+    // With 2027 known there is nothing to warn about.
+    let with_2027 = WorkCalendar::new(chrono_tz::Asia::Makassar, true, week, [])
+        .unwrap()
+        .with_known_years([2026, 2027]);
+    let app = spawn_with_calendar(with_2027).await;
+    app.clock
+        .set(chrono::Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+    let b = Browser::login(&app, "ayu.kasi").await;
+    assert!(!b.get("/admin").await.body.contains("calendar-warning"));
 }

@@ -76,6 +76,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 #[derive(Clone)]
 struct Ops {
+    desk: Desk,
     store: Arc<dyn Store>,
     health: Health,
     metrics: PrometheusHandle,
@@ -196,6 +197,7 @@ impl Application {
         let templates = Arc::new(Templates::new(rt.template_overrides.clone())?);
         let outbox = Outbox::new(store.clone(), clock, templates, senders);
         let ops = Ops {
+            desk: desk.clone(),
             store: store.clone(),
             health: health.clone(),
             metrics: metrics_handle(),
@@ -317,6 +319,10 @@ impl Application {
                 Duration::from_secs(60),
             )),
         ));
+        tasks.push((
+            "calendar",
+            tokio::spawn(calendar_watch(self.desk.clone(), token.clone())),
+        ));
         tracing::info!("listening on {}", self.addr);
         let serve_token = token.clone();
         let server = axum::serve(
@@ -364,11 +370,14 @@ async fn readyz(AxState(ops): AxState<Ops>) -> Response {
     let db = ops.store.ping().await;
     let channels = ops.health.snapshot();
     let channel_ok = channels.values().all(|e| e.is_none());
+    // Warnings do not make the replica unready: it still serves correctly today.
+    let warnings: Vec<String> = calendar_warning(&ops.desk).into_iter().collect();
     let body = serde_json::json!({
         "status": if db.is_ok() && channel_ok { "ready" } else { "not_ready" },
         "database": match &db { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
         "backend": ops.store.backend(),
         "channels": channels,
+        "warnings": warnings,
     });
     let status = if db.is_ok() && channel_ok {
         StatusCode::OK
@@ -376,6 +385,33 @@ async fn readyz(AxState(ops): AxState<Ops>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// SPEC §6: from December 1 on, a calendar without next year's holidays is a warning.
+fn calendar_warning(desk: &Desk) -> Option<String> {
+    desk.config()
+        .policy
+        .calendar
+        .next_year_warning(desk.now())
+        .map(|m| m.to_string())
+}
+
+/// Log the calendar warning at start and then once per office day while it holds.
+async fn calendar_watch(desk: Desk, token: CancellationToken) {
+    let mut last_day = None;
+    loop {
+        if let Some(w) = calendar_warning(&desk) {
+            let day = desk.config().policy.calendar.local_date(desk.now());
+            if last_day != Some(day) {
+                tracing::warn!(warning = %w, "calendar");
+                last_day = Some(day);
+            }
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
 }
 
 async fn metrics_page(AxState(ops): AxState<Ops>) -> Response {

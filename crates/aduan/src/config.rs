@@ -361,6 +361,38 @@ pub struct Runtime {
 }
 
 /// Resolve a relative path against the working directory, then the config file's folder.
+/// The files a `calendar.holidays` entry names: the path itself, or with one `*` in its
+/// file name (`config/holidays-*.toml`) every matching file of that directory, sorted, at
+/// least one.
+fn expand_holiday_pattern(p: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let Some((prefix, suffix)) = name.split_once('*') else {
+        return Ok(vec![p.to_path_buf()]);
+    };
+    if suffix.contains('*') {
+        return Err(format!("{}: only one `*` is supported", p.display()));
+    }
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().into_string().ok()?;
+            (n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix))
+                .then(|| dir.join(n))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("no file matches {}", p.display()));
+    }
+    Ok(files)
+}
+
 fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() || p.exists() {
         return p.to_path_buf();
@@ -473,33 +505,65 @@ impl Settings {
             .as_ref()
             .map(|k| k.iter().map(String::as_str).collect());
         let mut closed = Vec::new();
-        let files = match &c.holidays {
+        let mut known_years = Vec::new();
+        let patterns = match &c.holidays {
             None => vec![],
             Some(OneOrMany::One(p)) => vec![p.clone()],
             Some(OneOrMany::Many(v)) => v.clone(),
         };
-        for f in files {
-            let p = resolve(base, Path::new(&f));
-            match std::fs::read_to_string(&p) {
-                Err(e) => errors.push(format!(
-                    "`calendar.holidays`: cannot read {}: {e}",
-                    p.display()
-                )),
-                Ok(text) => match toml::from_str::<HolidayFile>(&text) {
-                    Err(e) => errors.push(format!("`calendar.holidays`: {}: {e}", p.display())),
-                    Ok(h) => closed.extend(
-                        h.holiday
-                            .into_iter()
-                            .filter(|h| kinds.as_ref().is_none_or(|k| k.contains(h.kind.as_str())))
-                            .map(|h| h.date),
-                    ),
-                },
+        for pattern in patterns {
+            let rp = Path::new(&pattern);
+            let resolved = match (rp.file_name(), rp.parent()) {
+                (Some(n), Some(dir)) if n.to_string_lossy().contains('*') => {
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
+                    resolve(base, dir).join(n)
+                }
+                _ => resolve(base, rp),
+            };
+            let files = match expand_holiday_pattern(&resolved) {
+                Ok(f) => f,
+                Err(e) => {
+                    errors.push(format!("`calendar.holidays`: {e}"));
+                    continue;
+                }
+            };
+            for p in files {
+                match std::fs::read_to_string(&p) {
+                    Err(e) => errors.push(format!(
+                        "`calendar.holidays`: cannot read {}: {e}",
+                        p.display()
+                    )),
+                    Ok(text) => match HolidayFile::parse(&text) {
+                        Err(e) => errors.push(format!(
+                            "`calendar.holidays`: {}: {}",
+                            p.display(),
+                            e.problem
+                        )),
+                        Ok(h) => {
+                            known_years.extend(h.years());
+                            closed.extend(
+                                h.holiday
+                                    .into_iter()
+                                    .filter(|h| {
+                                        kinds.as_ref().is_none_or(|k| k.contains(h.kind.as_str()))
+                                    })
+                                    .map(|h| h.date),
+                            );
+                        }
+                    },
+                }
             }
         }
-        let calendar = WorkCalendar::new(tz, c.business_hours, week, closed).unwrap_or_else(|e| {
-            errors.push(format!("`calendar`: {}", e.problem));
-            WorkCalendar::always_open(tz)
-        });
+        let calendar = WorkCalendar::new(tz, c.business_hours, week, closed)
+            .map(|cal| cal.with_known_years(known_years))
+            .unwrap_or_else(|e| {
+                errors.push(format!("`calendar`: {}", e.problem));
+                WorkCalendar::always_open(tz)
+            });
         let s = &self.sla;
         let durations = SlaDurations {
             receive: duration("sla.receive", &s.receive, &mut errors),

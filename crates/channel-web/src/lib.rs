@@ -1,30 +1,36 @@
-//! The public website channel: the complaint form FM-PDIP-03-01 (`GET/POST /pengaduan`), the
-//! JSON intake (`POST /api/v1/complaints`) and the status endpoints.
+//! The public website channel: the complaint form FM-PDIP-03-01 (`GET/POST /pengaduan`),
+//! the receipt and status pages, the JSON intake (`POST /api/v1/complaints`) and the JSON
+//! status endpoint.
+//!
+//! Layout: [`form`] (the form and its post), [`status`] (status page, public 404),
+//! [`render`] (templates, formatter, Indonesian dates), [`ratelimit`].
 //!
 //! Every accepted complaint is committed through [`Desk::submit`] before the receipt (HTML
 //! page or `201` JSON) is answered. Input is bounded: JSON bodies to 1 MiB, each attachment
-//! to `max_attachment_bytes`, and each client address to `rate_limit`.
+//! to `max_attachment_bytes`, and each client address to `rate_limit`. Every answer carries
+//! the security headers of [`aduan_http::security_headers`] and `Cache-Control: no-store`
+//! (receipts and status answers show the access code).
 
+mod form;
 pub mod ratelimit;
+mod render;
+mod status;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use aduan_core::desk::{Desk, DeskError, Submission};
-use aduan_core::model::NewAttachment;
-use aduan_core::types::{Category, Channel, State};
+use aduan_core::types::Channel;
 use aduan_http::{ApiError, ApiJson, MAX_JSON_BYTES};
 use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, Query, Request,
-    State as AxState,
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use minijinja::Environment;
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 pub use ratelimit::{Limiter, RateLimit};
@@ -76,29 +82,14 @@ impl Default for WebConfig {
 
 /// Shared state of the web channel.
 #[derive(Clone)]
-struct Web {
-    desk: Desk,
-    cfg: Arc<WebConfig>,
+pub(crate) struct Web {
+    pub(crate) desk: Desk,
+    pub(crate) cfg: Arc<WebConfig>,
     limiter: Arc<Limiter>,
-    pages: Arc<Environment<'static>>,
 }
 
 /// Embedded stylesheet shared with the admin pages.
 pub const STYLESHEET: &str = include_str!("../static/aduan.css");
-
-fn pages() -> Environment<'static> {
-    let mut env = Environment::new();
-    for (name, src) in [
-        ("layout.html", include_str!("../templates/layout.html")),
-        ("form.html", include_str!("../templates/form.html")),
-        ("receipt.html", include_str!("../templates/receipt.html")),
-        ("status.html", include_str!("../templates/status.html")),
-    ] {
-        env.add_template(name, src)
-            .expect("embedded templates compile");
-    }
-    env
-}
 
 /// Build the web channel's routes.
 pub fn router(desk: Desk, cfg: WebConfig) -> Router {
@@ -107,22 +98,24 @@ pub fn router(desk: Desk, cfg: WebConfig) -> Router {
         desk,
         limiter: Arc::new(Limiter::new(cfg.rate_limit)),
         cfg: Arc::new(cfg),
-        pages: Arc::new(pages()),
     };
     Router::new()
         .route(
             "/pengaduan",
-            get(form_page)
-                .post(form_submit)
+            get(form::form_page)
+                .post(form::form_submit)
                 .layer(DefaultBodyLimit::max(per_form)),
         )
-        .route("/pengaduan/status", get(status_page))
+        .route("/pengaduan/", get(form::form_page))
+        .route("/pengaduan/status", get(status::status_page))
+        .route("/pengaduan/{*rest}", get(status::not_found))
         .route(
             "/api/v1/complaints",
             post(api_submit).layer(DefaultBodyLimit::max(MAX_JSON_BYTES)),
         )
         .route("/api/v1/complaints/{ticket}/status", get(api_status))
         .route("/static/aduan.css", get(stylesheet))
+        .layer(axum::middleware::from_fn(aduan_http::security_headers))
         .with_state(state)
 }
 
@@ -138,7 +131,7 @@ async fn stylesheet() -> Response {
 }
 
 /// The client's address (peer address of the TCP connection).
-struct ClientIp(IpAddr);
+pub(crate) struct ClientIp(pub(crate) IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
@@ -154,10 +147,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 impl Web {
-    fn rate_check(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub(crate) fn rate_check(&self, ip: IpAddr) -> Result<(), ApiError> {
         self.limiter.check(ip, Instant::now()).map_err(|wait| {
-            metrics::counter!("aduan_intake_total", "channel" => "web", "outcome" => "rate_limited")
-                .increment(1);
+            count("rate_limited");
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -167,20 +159,6 @@ impl Web {
                 ),
             )
         })
-    }
-
-    fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, ApiError> {
-        self.pages
-            .get_template(name)
-            .and_then(|t| t.render(ctx))
-            .map_err(|e| {
-                tracing::error!(error = %e, template = name, "page render failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "page render failed",
-                )
-            })
     }
 }
 
@@ -206,7 +184,7 @@ struct Created {
     duplicate: bool,
 }
 
-fn submission(c: ComplaintIn) -> Submission {
+pub(crate) fn submission(c: ComplaintIn) -> Submission {
     Submission {
         channel: Some(Channel::Web),
         name: c.name,
@@ -242,12 +220,10 @@ async fn api_submit(
     }
     let r = web.desk.submit(sub).await.inspect_err(count_rejected)?;
     let status = if r.duplicate {
-        metrics::counter!("aduan_intake_total", "channel" => "web", "outcome" => "duplicate")
-            .increment(1);
+        count("duplicate");
         StatusCode::OK
     } else {
-        metrics::counter!("aduan_intake_total", "channel" => "web", "outcome" => "accepted")
-            .increment(1);
+        count("accepted");
         StatusCode::CREATED
     };
     Ok((
@@ -264,9 +240,13 @@ async fn api_submit(
 
 fn count_rejected(e: &DeskError) {
     if matches!(e, DeskError::Invalid { .. }) {
-        metrics::counter!("aduan_intake_total", "channel" => "web", "outcome" => "rejected")
-            .increment(1);
+        count("rejected");
     }
+}
+
+/// Count one intake outcome of the web channel.
+pub(crate) fn count(outcome: &'static str) {
+    metrics::counter!("aduan_intake_total", "channel" => "web", "outcome" => outcome).increment(1);
 }
 
 #[derive(Deserialize)]
@@ -282,337 +262,4 @@ async fn api_status(
     let code = q.code.unwrap_or_default();
     let s = web.desk.status(&ticket, &code).await?;
     Ok(Json(s).into_response())
-}
-
-fn categories() -> Vec<serde_json::Value> {
-    Category::ALL
-        .iter()
-        .map(|c| serde_json::json!({"value": c.as_str(), "label": c.label()}))
-        .collect()
-}
-
-impl Web {
-    fn form_ctx(&self, v: &ComplaintIn, errors: Vec<String>) -> minijinja::Value {
-        minijinja::context! {
-            office => self.desk.config().office_name.clone(),
-            v => minijinja::Value::from(minijinja::value::Serde(v)),
-            errors => errors,
-            categories => minijinja::Value::from(minijinja::value::Serde(categories())),
-            max_files => self.cfg.max_attachments,
-            max_mb => format!("{:.1}", self.cfg.max_attachment_bytes as f64 / 1_048_576.0),
-        }
-    }
-}
-
-async fn form_page(AxState(web): AxState<Web>) -> Result<Html<String>, ApiError> {
-    Ok(Html(web.render(
-        "form.html",
-        web.form_ctx(&ComplaintIn::default(), vec![]),
-    )?))
-}
-
-/// Map a form field name (English, as in the JSON API, or the form's Indonesian) to a field.
-fn set_field(c: &mut ComplaintIn, name: &str, value: String) -> bool {
-    let slot = match name {
-        "name" | "nama" | "nama_lengkap" => &mut c.name,
-        "address" | "alamat" => &mut c.address,
-        "email" | "alamat_email" => &mut c.email,
-        "phone" | "no_hp" | "hp" => &mut c.phone,
-        "target" | "sasaran" | "sasaran_pengaduan" => &mut c.target,
-        "category" | "kategori" => &mut c.category,
-        "body" | "isi" | "isi_pengaduan" => {
-            c.body = value;
-            return true;
-        }
-        _ => return false,
-    };
-    *slot = Some(value);
-    true
-}
-
-fn is_file_field(name: &str) -> bool {
-    matches!(
-        name,
-        "attachments" | "attachment" | "lampiran" | "file" | "files"
-    )
-}
-
-enum FormError {
-    Api(ApiError),
-    /// Re-show the form with messages.
-    Fields(Vec<String>),
-}
-
-impl From<ApiError> for FormError {
-    fn from(e: ApiError) -> Self {
-        FormError::Api(e)
-    }
-}
-
-async fn read_form(
-    web: &Web,
-    req: Request,
-) -> Result<(ComplaintIn, Vec<NewAttachment>), FormError> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let mut c = ComplaintIn::default();
-    let mut files = Vec::new();
-    if ct.starts_with("multipart/form-data") {
-        let mut mp = Multipart::from_request(req, &())
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        loop {
-            let field = match mp.next_field().await {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => return Err(multipart_error(e).into()),
-            };
-            let name = field.name().unwrap_or("").to_string();
-            if is_file_field(&name) || field.file_name().is_some() {
-                let filename = field.file_name().unwrap_or("").trim().to_string();
-                let content_type = field
-                    .content_type()
-                    .unwrap_or("application/octet-stream")
-                    .to_string();
-                let mut field = field;
-                let mut data = Vec::new();
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if (data.len() + chunk.len()) as u64 > web.cfg.max_attachment_bytes {
-                                return Err(ApiError::too_large(format!(
-                                    "attachment `{filename}` is larger than {} bytes",
-                                    web.cfg.max_attachment_bytes
-                                ))
-                                .into());
-                            }
-                            data.extend_from_slice(&chunk);
-                        }
-                        Ok(None) => break,
-                        Err(e) => return Err(multipart_error(e).into()),
-                    }
-                }
-                if filename.is_empty() && data.is_empty() {
-                    continue; // an empty file input
-                }
-                if files.len() >= web.cfg.max_attachments {
-                    return Err(FormError::Fields(vec![format!(
-                        "Lampiran paling banyak {} berkas.",
-                        web.cfg.max_attachments
-                    )]));
-                }
-                files.push(NewAttachment {
-                    filename: sanitize_filename(&filename),
-                    content_type,
-                    data,
-                });
-            } else {
-                let value = field.text().await.map_err(multipart_error)?;
-                if value.len() > aduan_core::desk::MAX_BODY_CHARS * 4 {
-                    return Err(ApiError::too_large(format!("field `{name}` is too long")).into());
-                }
-                set_field(&mut c, &name, value);
-            }
-        }
-    } else if ct.starts_with("application/x-www-form-urlencoded") {
-        let Form(pairs): Form<Vec<(String, String)>> =
-            Form::from_request(req, &()).await.map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::too_large("form too large")
-                } else {
-                    ApiError::bad_request(e.body_text())
-                }
-            })?;
-        for (k, v) in pairs {
-            set_field(&mut c, &k, v);
-        }
-    } else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "expected multipart/form-data or application/x-www-form-urlencoded",
-        )
-        .into());
-    }
-    Ok((c, files))
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large("upload larger than allowed")
-    } else {
-        ApiError::bad_request(format!("malformed multipart body: {}", e.body_text()))
-    }
-}
-
-/// Keep a safe display name: no path parts or control characters, at most 200 characters.
-fn sanitize_filename(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    if clean.trim().is_empty() {
-        "lampiran".into()
-    } else {
-        clean
-    }
-}
-
-fn field_message(field: &str, message: &str) -> String {
-    let label = match field {
-        "body" => "Isi Pengaduan / Saran",
-        "email" => "Alamat email",
-        "phone" => "No. HP",
-        "category" => "Kategori",
-        "name" => "Nama Lengkap",
-        "address" => "Alamat",
-        "target" => "Sasaran Pengaduan",
-        other => other,
-    };
-    let why = if message.contains("empty") {
-        "wajib diisi".to_string()
-    } else if message.contains("longer than") {
-        "terlalu panjang".to_string()
-    } else {
-        format!("tidak valid ({message})")
-    };
-    format!("{label} {why}.")
-}
-
-async fn form_submit(
-    AxState(web): AxState<Web>,
-    ClientIp(ip): ClientIp,
-    req: Request,
-) -> Result<Response, ApiError> {
-    let html_error = |web: &Web, status: StatusCode, v: &ComplaintIn, errors: Vec<String>| {
-        web.render("form.html", web.form_ctx(v, errors))
-            .map(|page| (status, Html(page)).into_response())
-    };
-    web.rate_check(ip).or_else(|e| {
-        html_error(
-            &web,
-            e.status,
-            &ComplaintIn::default(),
-            vec!["Terlalu banyak pengaduan dari alamat Anda. Silakan coba lagi nanti.".into()],
-        )
-        .map(|_| ())
-        .and(Err(e))
-    })?;
-    let (c, files) = match read_form(&web, req).await {
-        Ok(x) => x,
-        Err(FormError::Api(e)) if e.status == StatusCode::PAYLOAD_TOO_LARGE => {
-            return html_error(
-                &web,
-                e.status,
-                &ComplaintIn::default(),
-                vec![format!(
-                    "Lampiran terlalu besar (paling besar {:.1} MB per berkas).",
-                    web.cfg.max_attachment_bytes as f64 / 1_048_576.0
-                )],
-            );
-        }
-        Err(FormError::Api(e)) => return Err(e),
-        Err(FormError::Fields(msgs)) => {
-            return html_error(
-                &web,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &ComplaintIn::default(),
-                msgs,
-            );
-        }
-    };
-    let email = c.email.clone().filter(|e| !e.trim().is_empty());
-    let shown = ComplaintIn {
-        name: c.name.clone(),
-        address: c.address.clone(),
-        email: c.email.clone(),
-        phone: c.phone.clone(),
-        target: c.target.clone(),
-        category: c.category.clone(),
-        body: c.body.clone(),
-    };
-    let mut sub = submission(c);
-    sub.attachments = files;
-    match web.desk.submit(sub).await {
-        Ok(r) => {
-            metrics::counter!("aduan_intake_total", "channel" => "web", "outcome" => "accepted")
-                .increment(1);
-            let page = web.render(
-                "receipt.html",
-                minijinja::context! {
-                    office => web.desk.config().office_name.clone(),
-                    ticket => r.ticket.to_string(),
-                    access_code => r.access_code,
-                    email => email,
-                },
-            )?;
-            Ok((StatusCode::OK, Html(page)).into_response())
-        }
-        Err(DeskError::Invalid { field, message }) => {
-            count_rejected(&DeskError::Invalid {
-                field: field.clone(),
-                message: message.clone(),
-            });
-            html_error(
-                &web,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &shown,
-                vec![field_message(&field, &message)],
-            )
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[derive(Deserialize)]
-struct StatusQuery {
-    ticket: Option<String>,
-    code: Option<String>,
-}
-
-fn state_label(s: State) -> &'static str {
-    match s {
-        State::Received => "Diterima",
-        State::Triage => "Ditelaah oleh Kasi Kerjasama",
-        State::InBidang => "Ditangani oleh bidang terkait",
-        State::Review => "Pemeriksaan jawaban",
-        State::FollowUp => "Penyampaian jawaban",
-        State::Closed => "Selesai ditangani",
-    }
-}
-
-async fn status_page(
-    AxState(web): AxState<Web>,
-    Query(q): Query<StatusQuery>,
-) -> Result<Response, ApiError> {
-    let ticket = q.ticket.unwrap_or_default();
-    let code = q.code.unwrap_or_default();
-    let office = web.desk.config().office_name.clone();
-    if ticket.is_empty() || code.is_empty() {
-        let page = web.render("status.html", minijinja::context! { office, ticket, code })?;
-        return Ok(Html(page).into_response());
-    }
-    match web.desk.status(ticket.trim(), code.trim()).await {
-        Ok(s) => {
-            let page = web.render(
-                "status.html",
-                minijinja::context! {
-                    office, ticket, code,
-                    state_label => state_label(s.state),
-                    s => minijinja::Value::from(minijinja::value::Serde(&s)),
-                },
-            )?;
-            Ok(Html(page).into_response())
-        }
-        Err(DeskError::NotFound) => {
-            let page = web.render(
-                "status.html",
-                minijinja::context! { office, ticket, code, not_found => true },
-            )?;
-            Ok((StatusCode::NOT_FOUND, Html(page)).into_response())
-        }
-        Err(e) => Err(e.into()),
-    }
 }

@@ -57,6 +57,12 @@ pub struct Holiday {
     /// `national`, `cuti_bersama` or `bali` (so an office can choose which to observe).
     #[serde(default = "default_kind")]
     pub kind: String,
+    /// Where the date comes from (decree, circular), or how it was derived.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Derived ahead of the official list; replace it when the decree is published.
+    #[serde(default)]
+    pub provisional: bool,
 }
 fn default_kind() -> String {
     "national".into()
@@ -66,8 +72,68 @@ fn default_kind() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HolidayFile {
+    /// The calendar year the file covers. A covered year counts as known even when it has
+    /// few closures; see [`WorkCalendar::next_year_warning`].
+    #[serde(default)]
+    pub year: Option<i32>,
+    /// The official list the file was taken from (for the whole file).
+    #[serde(default)]
+    pub source: Option<String>,
     #[serde(default)]
     pub holiday: Vec<Holiday>,
+}
+
+impl HolidayFile {
+    /// Parse a holidays file and check that every date lies in its `year` (when given)
+    /// and appears once.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let f: HolidayFile =
+            toml::from_str(text).map_err(|e| ParseError::new("holidays file", e.to_string()))?;
+        let mut seen = BTreeSet::new();
+        for h in &f.holiday {
+            if let Some(y) = f.year
+                && h.date.year() != y
+            {
+                return Err(ParseError::new(
+                    "holidays file",
+                    format!("{} ({}) lies outside year {y}", h.date, h.name),
+                ));
+            }
+            if !seen.insert((h.date, h.kind.clone())) {
+                return Err(ParseError::new(
+                    "holidays file",
+                    format!("{} of kind `{}` is listed twice", h.date, h.kind),
+                ));
+            }
+        }
+        Ok(f)
+    }
+
+    /// Years this file covers: its `year`, else the years of its dates.
+    pub fn years(&self) -> BTreeSet<i32> {
+        match self.year {
+            Some(y) => [y].into(),
+            None => self.holiday.iter().map(|h| h.date.year()).collect(),
+        }
+    }
+}
+
+/// The calendar lacks next year's closures (SPEC §6: a warning from December 1 on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MissingYear {
+    /// The year whose holidays are missing.
+    pub year: i32,
+}
+
+impl std::fmt::Display for MissingYear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the calendar has no holidays for {}: add config/holidays-{}.toml before January 1, \
+             or every holiday of {} counts as working time",
+            self.year, self.year, self.year
+        )
+    }
 }
 
 /// The office's working calendar.
@@ -78,6 +144,8 @@ pub struct WorkCalendar {
     /// Index 0 = Monday.
     week: [Vec<Interval>; 7],
     closed: BTreeSet<NaiveDate>,
+    /// Years whose closures are known (a holidays file exists for them).
+    years: BTreeSet<i32>,
 }
 
 const MAX_DAYS: i64 = 3 * 366;
@@ -90,6 +158,7 @@ impl WorkCalendar {
             business_hours: false,
             week: Default::default(),
             closed: BTreeSet::new(),
+            years: BTreeSet::new(),
         }
     }
 
@@ -125,7 +194,37 @@ impl WorkCalendar {
             business_hours,
             week: norm,
             closed: closed.into_iter().collect(),
+            years: BTreeSet::new(),
         })
+    }
+
+    /// Declare the years whose closures are known (from the holidays files). Years of the
+    /// closed dates count as known too.
+    pub fn with_known_years(mut self, years: impl IntoIterator<Item = i32>) -> Self {
+        self.years.extend(years);
+        self
+    }
+
+    /// Years whose closures are known.
+    pub fn known_years(&self) -> BTreeSet<i32> {
+        let mut y = self.years.clone();
+        y.extend(self.closed.iter().map(|d| d.year()));
+        y
+    }
+
+    /// From December 1 (office time) on, the next year must be known: `Some` names the
+    /// missing year. Never warns when clocks run 24/7.
+    pub fn next_year_warning(&self, now: DateTime<Utc>) -> Option<MissingYear> {
+        if !self.business_hours {
+            return None;
+        }
+        let today = self.local_date(now);
+        if today.month() != 12 {
+            return None;
+        }
+        let next = today.year() + 1;
+        let known = self.years.contains(&next) || self.closed.iter().any(|d| d.year() == next);
+        (!known).then_some(MissingYear { year: next })
     }
 
     pub fn timezone(&self) -> Tz {
@@ -257,6 +356,17 @@ mod tests {
     use proptest::prelude::*;
 
     fn buleleng() -> WorkCalendar {
+        buleleng_with(&[
+            (2026, 3, 18),
+            (2026, 3, 19),
+            (2026, 3, 20),
+            (2026, 12, 24),
+            (2026, 12, 25),
+            (2027, 1, 1),
+        ])
+    }
+
+    fn buleleng_with(closed: &[(i32, u32, u32)]) -> WorkCalendar {
         let iv = |s: &[&str]| {
             s.iter()
                 .map(|x| Interval::parse(x).unwrap())
@@ -272,14 +382,9 @@ mod tests {
             vec![],
             vec![],
         ];
-        let closed = [
-            NaiveDate::from_ymd_opt(2026, 3, 18).unwrap(),
-            NaiveDate::from_ymd_opt(2026, 3, 19).unwrap(),
-            NaiveDate::from_ymd_opt(2026, 3, 20).unwrap(),
-            NaiveDate::from_ymd_opt(2026, 12, 24).unwrap(),
-            NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(),
-            NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
-        ];
+        let closed = closed
+            .iter()
+            .map(|&(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap());
         WorkCalendar::new(chrono_tz::Asia::Makassar, true, week, closed).unwrap()
     }
 
@@ -355,6 +460,57 @@ mod tests {
             c.add_working_time(wita("2026-12-31 15:30"), Duration::hours(1)),
             wita("2027-01-04 08:00")
         );
+    }
+
+    #[test]
+    fn december_warns_when_next_year_is_unknown() {
+        let only_2026 = buleleng_with(&[]).with_known_years([2026]);
+        // 30 November 23:59 WITA: no warning yet; 1 December 00:00 WITA (16:00 UTC the day
+        // before): the warning names 2027.
+        assert_eq!(only_2026.next_year_warning(wita("2026-11-30 23:59")), None);
+        assert_eq!(
+            only_2026.next_year_warning(wita("2026-12-01 00:00")),
+            Some(MissingYear { year: 2027 })
+        );
+        assert_eq!(
+            only_2026.next_year_warning(wita("2026-12-31 23:59")),
+            Some(MissingYear { year: 2027 })
+        );
+        assert!(
+            only_2026
+                .next_year_warning(wita("2026-12-15 09:00"))
+                .unwrap()
+                .to_string()
+                .contains("holidays-2027.toml")
+        );
+        // A declared year counts, so does a closed date in it.
+        let declared = buleleng_with(&[]).with_known_years([2026, 2027]);
+        assert_eq!(declared.next_year_warning(wita("2026-12-01 08:00")), None);
+        assert_eq!(buleleng().next_year_warning(wita("2026-12-01 08:00")), None);
+        // January of the new year: nothing to warn about until next December.
+        assert_eq!(only_2026.next_year_warning(wita("2027-01-02 08:00")), None);
+        // 24/7 clocks need no holidays.
+        let always = WorkCalendar::always_open(chrono_tz::Asia::Makassar);
+        assert_eq!(always.next_year_warning(wita("2026-12-01 08:00")), None);
+    }
+
+    #[test]
+    fn holiday_file_rejects_dates_outside_its_year_and_duplicates() {
+        let ok = HolidayFile::parse(
+            "year = 2027\n[[holiday]]\ndate = 2027-01-01\nname = \"Tahun Baru\"\nprovisional = true\nsource = \"UU\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.years(), [2027].into());
+        assert!(ok.holiday[0].provisional);
+        let outside =
+            HolidayFile::parse("year = 2027\n[[holiday]]\ndate = 2026-12-31\nname = \"x\"\n")
+                .unwrap_err();
+        assert!(outside.problem.contains("outside year 2027"), "{outside:?}");
+        let twice = HolidayFile::parse(
+            "[[holiday]]\ndate = 2027-01-01\nname = \"a\"\n[[holiday]]\ndate = 2027-01-01\nname = \"b\"\n",
+        )
+        .unwrap_err();
+        assert!(twice.problem.contains("twice"), "{twice:?}");
     }
 
     #[test]

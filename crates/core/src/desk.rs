@@ -324,7 +324,7 @@ impl Desk {
             ),
         };
         let identity = Identity {
-            name: clean("name", sub.name, 200)?,
+            name: clean("name", sub.name, crate::fields::MAX_NAME_CHARS)?,
             address: clean("address", sub.address, MAX_FIELD_CHARS)?,
             email,
             phone,

@@ -171,3 +171,38 @@ fn json_rejection(r: JsonRejection) -> ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::not_found()
 }
+
+/// Content-Security-Policy of every page aduan serves: no inline script or style, no
+/// framing, forms post only to aduan itself.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// Middleware: the security headers of every answer (pages and JSON alike) — CSP,
+/// `nosniff`, `frame-ancestors`/`X-Frame-Options`, `Referrer-Policy: same-origin` — and
+/// `Cache-Control: no-store` unless the handler chose a cache policy itself (the
+/// stylesheets do). Receipts, status answers and staff pages are never stored by a browser
+/// or a proxy.
+pub async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}

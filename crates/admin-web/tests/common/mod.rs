@@ -26,6 +26,9 @@ impl ManualClock {
     pub fn advance(&self, d: chrono::Duration) {
         *self.0.lock().unwrap() += d;
     }
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
 }
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
@@ -85,19 +88,23 @@ pub fn start_time() -> DateTime<Utc> {
 }
 
 pub async fn spawn() -> TestApp {
+    spawn_with_calendar(WorkCalendar::always_open(chrono_tz::Asia::Makassar)).await
+}
+
+/// [`spawn`] over a given working calendar.
+pub async fn spawn_with_calendar(calendar: WorkCalendar) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = aduan_store::testing::fresh_sqlite_url(dir.path());
     let store = aduan_store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let clock = ManualClock::new(start_time());
-    let tz = chrono_tz::Asia::Makassar;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
     let cfg = DeskConfig {
         office_name: OFFICE.into(),
         ticket_prefix: TicketPrefix::parse("ADU").unwrap(),
-        policy: SlaPolicy::new(WorkCalendar::always_open(tz), SlaDurations::default()),
+        policy: SlaPolicy::new(calendar, SlaDurations::default()),
         bidang: vec![
             BidangInfo {
                 code: BidangCode::parse("dafduk").unwrap(),

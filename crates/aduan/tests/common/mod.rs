@@ -62,6 +62,8 @@ pub struct Options {
     pub no_outbox_worker: bool,
     /// Extra TOML appended to the config (channel sections).
     pub extra_config: String,
+    /// `calendar.holidays` relative to the repository root (default: only 2026's file).
+    pub holidays: &'static str,
 }
 
 impl Options {
@@ -75,6 +77,7 @@ impl Options {
             max_attachment_bytes: 1024 * 1024,
             no_outbox_worker: false,
             extra_config: String::new(),
+            holidays: "config/holidays-2026.toml",
         }
     }
 }
@@ -95,8 +98,29 @@ pub fn write_config(
     business_hours: bool,
     max_attachment_bytes: u64,
 ) -> PathBuf {
+    write_config_with(
+        dir,
+        db_url,
+        listen,
+        rate_limit,
+        business_hours,
+        max_attachment_bytes,
+        "config/holidays-2026.toml",
+    )
+}
+
+/// [`write_config`] with the `calendar.holidays` entry (relative to the repository root).
+pub fn write_config_with(
+    dir: &std::path::Path,
+    db_url: &str,
+    listen: &str,
+    rate_limit: &str,
+    business_hours: bool,
+    max_attachment_bytes: u64,
+    holidays: &str,
+) -> PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let holidays = root.join("config/holidays-2026.toml");
+    let holidays = root.join(holidays);
     let text = format!(
         r#"
 [server]
@@ -149,13 +173,14 @@ recipients = ["kadis@example.go.id"]
 pub async fn spawn(opts: Options) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db_url = database_url(opts.backend, dir.path()).await;
-    let config_path = write_config(
+    let config_path = write_config_with(
         dir.path(),
         &db_url,
         "127.0.0.1:0",
         opts.rate_limit,
         opts.business_hours,
         opts.max_attachment_bytes,
+        opts.holidays,
     );
     if !opts.extra_config.is_empty() {
         let mut t = std::fs::read_to_string(&config_path).unwrap();
