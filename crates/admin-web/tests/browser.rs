@@ -1,7 +1,8 @@
 //! The admin pages in a real headless Chromium, driven over WebDriver (fantoccini +
 //! chromedriver): every SOP role logs in and one complaint walks from manual entry to the
 //! Kabid's paraf, then the Kepala Dinas decides on the monthly report. Screenshots of the
-//! main pages are saved under `$CARGO_TARGET_TMPDIR/screenshots/` for review.
+//! main pages are saved under `<target>/tmp/screenshots/admin/` for review. The browser
+//! session itself is the shared one of `aduan_e2e::browser`.
 //!
 //! `scripts/chromium-test` installs Debian's `chromium` and `chromium-driver` when they are
 //! missing and starts ChromeDriver on a loopback port. When that fails this test FAILS (it
@@ -9,195 +10,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command as Process;
-use std::time::Duration;
-
 use aduan_core::logbook::Month;
+use aduan_e2e::browser::{Driver, Screen, Ui};
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt as _;
-use serde_json::json;
 
-/// ChromeDriver started by `scripts/chromium-test`; stopped on drop.
-struct Driver {
-    script: PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
+/// The staff pages' own steps on top of the shared browser session.
+trait StaffUi {
+    async fn login(&self, user: &str);
+    async fn logout(&self);
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = Process::new("bash")
-            .arg(&self.script)
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_driver() -> Driver {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/chromium-test");
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let out = Process::new("bash")
-        .arg(&script)
-        .arg("start")
-        .arg(dir.path())
-        .arg(port.to_string())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    if !out.status.success() {
-        panic!(
-            "Chromium/ChromeDriver is required for the admin page browser test and could not be \
-             started by scripts/chromium-test (it installs Debian's chromium and chromium-driver \
-             with apt-get when /usr/bin/chromium or /usr/bin/chromedriver is missing).\n\
-             exit: {}\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Driver { script, dir, port }
-}
-
-fn screenshot_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Ui {
-    c: Client,
-    base: String,
-    shots: PathBuf,
-}
-
-impl Ui {
-    async fn open(driver: &Driver, base: &str, profile: &Path) -> Ui {
-        let mut caps = serde_json::Map::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--window-size=1366,768",
-                    "--lang=id-ID",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
-        );
-        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await
-            .unwrap_or_else(|e| panic!("cannot open a Chromium session via ChromeDriver: {e}"));
-        Ui {
-            c,
-            base: base.to_string(),
-            shots: screenshot_dir(),
-        }
-    }
-
-    async fn goto(&self, path: &str) {
-        self.c
-            .goto(&format!("{}{path}", self.base))
-            .await
-            .unwrap_or_else(|e| panic!("goto {path}: {e}"));
-    }
-
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.c
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("element `{css}` not found: {e}"))
-    }
-
-    async fn fill(&self, css: &str, text: &str) {
-        let e = self.find(css).await;
-        e.clear().await.unwrap();
-        e.send_keys(text).await.unwrap();
-    }
-
-    async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap();
-    }
-
-    async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
-    }
-
-    async fn source(&self) -> String {
-        self.c.source().await.unwrap()
-    }
-
-    async fn path(&self) -> String {
-        let u = self.c.current_url().await.unwrap();
-        match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_string(),
-        }
-    }
-
-    /// A full-page screenshot at 1366 px width (the window grows to the page's height for
-    /// the shot, then returns to 1366×768).
-    async fn shot(&self, name: &str) {
-        let dims = self
-            .c
-            .execute(
-                "return [Math.max(document.documentElement.scrollHeight, document.body.scrollHeight), window.outerHeight - window.innerHeight];",
-                vec![],
-            )
-            .await
-            .unwrap();
-        let page_h = dims[0].as_f64().unwrap_or(768.0) as u32;
-        let chrome_h = dims[1].as_f64().unwrap_or(0.0) as u32;
-        let (w0, h0) = self.c.get_window_size().await.unwrap();
-        let full = (page_h + chrome_h).clamp(768, 6000);
-        self.c.set_window_size(1366, full).await.unwrap();
-        let png = self.c.screenshot().await.unwrap();
-        self.c.set_window_size(w0 as u32, h0 as u32).await.unwrap();
-        let p = self.shots.join(format!("{name}.png"));
-        std::fs::write(&p, png).unwrap();
-        println!("screenshot: {}", p.display());
-    }
-
-    /// The current page printed to PDF on A4 landscape (the browser's print pipeline, so the
-    /// stylesheet's print rules apply).
-    async fn print_pdf(&self, name: &str) {
-        use fantoccini::wd::{PrintConfiguration, PrintOrientation, PrintSize};
-        let cfg = PrintConfiguration::builder()
-            .orientation(PrintOrientation::Landscape)
-            .size(PrintSize::A4)
-            .background(true)
-            .build()
-            .unwrap();
-        let pdf = self.c.print(cfg).await.unwrap();
-        assert!(pdf.starts_with(b"%PDF"), "print output is a PDF");
-        let p = self.shots.join(format!("{name}.pdf"));
-        std::fs::write(&p, pdf).unwrap();
-        println!("printed: {}", p.display());
-    }
-
+impl StaffUi for Ui {
     async fn login(&self, user: &str) {
         self.goto("/admin/login").await;
         self.fill("#username", user).await;
@@ -216,15 +40,15 @@ impl Ui {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_complaint_from_manual_entry_to_paraf_in_chromium() {
-    let driver = start_driver();
+    let driver = Driver::start();
     let app = spawn().await;
     let profile = tempfile::tempdir().unwrap();
-    let ui = Ui::open(&driver, &app.base, profile.path()).await;
+    let ui = Ui::open(&driver, &app.base, profile.path(), Screen::Desktop, "admin").await;
     // Close the browser session even when a step fails, then report the failure.
     let outcome = std::panic::AssertUnwindSafe(walk(&ui, &app))
         .catch_unwind()
         .await;
-    let _ = ui.c.clone().close().await;
+    ui.close().await;
     if let Err(p) = outcome {
         std::panic::resume_unwind(p);
     }
@@ -429,7 +253,7 @@ async fn walk(ui: &Ui, app: &TestApp) {
         )
         .await
         .unwrap();
-    assert_eq!(loaded, json!(true), "the chart images load under the CSP");
+    assert_eq!(loaded, serde_json::json!(true), "the chart images load under the CSP");
     assert_eq!(ui.text("#total").await, "2");
     ui.shot("14-kadis-laporan-bulanan").await;
     ui.fill(
@@ -448,5 +272,5 @@ async fn walk(ui: &Ui, app: &TestApp) {
     assert!(ui.source().await.contains("FM-PDIP-03-02"));
     ui.shot("16-logbook-kasi").await;
     ui.print_pdf("16-logbook-FM-PDIP-03-02-2026-03").await;
-    println!("screenshots saved in {}", ui.shots.display());
+    println!("screenshots saved in {}", ui.shots().display());
 }

@@ -110,7 +110,8 @@ async fn form_as_a_browser_posts_it(b: Backend) {
         .captures(&html)
         .expect("receipt shows the access code")[1]
         .to_string();
-    assert!(html.contains("Tanda terima juga dikirim ke alamat email"));
+    // This daemon has no SMTP: the receipt promises no e-mail it cannot send.
+    assert!(!html.contains("dikirim ke alamat email"), "{html}");
 
     // The status page with them, lower case as a citizen may type them.
     let r = app
@@ -178,6 +179,49 @@ async fn form_as_a_browser_posts_it(b: Backend) {
         .unwrap();
     assert_clean("closed status page", &html);
     assert!(html.contains("Ditutup tanpa tindak lanjut"), "{html}");
+}
+
+/// With an e-mail sender the receipt says the acknowledgement goes by e-mail too.
+async fn receipt_promises_email_only_when_it_can_send(b: Backend) {
+    #[derive(Default)]
+    struct Sink;
+    #[async_trait::async_trait]
+    impl aduan_core::outbox::ReplySender for Sink {
+        async fn send(
+            &self,
+            _: &aduan_core::outbox::RenderedReply,
+        ) -> Result<Option<String>, aduan_core::outbox::SendError> {
+            Ok(None)
+        }
+    }
+    let mut o = Options::new(b);
+    o.senders.insert(
+        aduan_core::types::Channel::Email,
+        std::sync::Arc::new(Sink) as std::sync::Arc<dyn aduan_core::outbox::ReplySender>,
+    );
+    let app = spawn(o).await;
+    let html = app
+        .http
+        .post(app.url("/pengaduan"))
+        .form(&browser_post("Wayan", "wayan@example.com", "", "Antrean panjang."))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Tanda terima juga dikirim ke alamat email"), "{html}");
+    let html = app
+        .http
+        .post(app.url("/pengaduan"))
+        .form(&browser_post("Wayan", "", "", "Tanpa email."))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("dikirim ke alamat email"), "{html}");
 }
 
 async fn refused_post_keeps_what_was_typed(b: Backend) {
@@ -326,6 +370,7 @@ async fn refusal_pages_are_pages(b: Backend) {
 
 on_both_backends!(
     form_as_a_browser_posts_it,
+    receipt_promises_email_only_when_it_can_send,
     refused_post_keeps_what_was_typed,
     refusal_pages_are_pages
 );

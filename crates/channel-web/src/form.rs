@@ -98,8 +98,17 @@ impl Web {
                 categories => render::categories(),
                 max_files => self.cfg.max_attachments,
                 max_mb => self.max_mb(),
+                email_replies => self.email_replies(),
             },
         )
+    }
+
+    /// Can the office answer by e-mail (is there an SMTP sender)?
+    pub(crate) fn email_replies(&self) -> bool {
+        self.desk
+            .config()
+            .reply_channels
+            .contains(&aduan_core::types::Channel::Email)
     }
 
     pub(crate) fn max_mb(&self) -> String {
@@ -273,7 +282,8 @@ pub(crate) async fn form_submit(
         }
         return web.form(StatusCode::UNPROCESSABLE_ENTITY, &typed, r);
     }
-    let email = sub.email.is_some();
+    // Only promise an e-mail when the office can send one.
+    let email = sub.email.is_some() && web.email_replies();
     let n_files = files.len();
     sub.attachments = files;
     match web.desk.submit(sub).await {
