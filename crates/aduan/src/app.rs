@@ -234,6 +234,9 @@ impl Application {
         ));
         let router = router
             .fallback(aduan_http::not_found)
+            // Every answer, the staff API, webhooks and 404s included, carries the security
+            // headers (the public and admin routers add them too, idempotently).
+            .layer(axum::middleware::from_fn(aduan_http::security_headers))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(rt.listen)

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use aduan_core::desk::{DeskError, MAX_BODY_CHARS};
 use aduan_core::fields::{self, Problem};
+use aduan_core::intake_outcome::IntakeOutcome;
 use aduan_core::model::NewAttachment;
 use aduan_core::store::StoreError;
 use axum::Form;
@@ -272,7 +273,7 @@ pub(crate) async fn form_submit(
     let mut sub = submission(c);
     let problems = fields::check(&sub);
     if !problems.is_empty() {
-        count("rejected");
+        count(IntakeOutcome::Rejected);
         let mut r = Refusal {
             fields: problems.iter().map(|p| (p.field, p.problem)).collect(),
             general: vec![],
@@ -288,7 +289,7 @@ pub(crate) async fn form_submit(
     sub.attachments = files;
     match web.desk.submit(sub).await {
         Ok(r) => {
-            count("accepted");
+            count(IntakeOutcome::Accepted);
             // Ticket numbers and access codes are [A-Z0-9-]: nothing to escape in a query.
             let status_href = format!(
                 "/pengaduan/status?ticket={}&code={}",
@@ -310,7 +311,7 @@ pub(crate) async fn form_submit(
         }
         Err(DeskError::Invalid { field, .. }) => {
             // The field checks above mirror the desk's; this is a field they missed.
-            count("rejected");
+            count(IntakeOutcome::Rejected);
             let field = FIELD_ORDER
                 .into_iter()
                 .find(|f| *f == field)

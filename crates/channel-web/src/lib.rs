@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aduan_core::desk::{Desk, DeskError, Submission};
+use aduan_core::intake_outcome::IntakeOutcome;
 use aduan_core::types::Channel;
+use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ConfigError};
 use aduan_http::{ApiError, ApiJson, MAX_JSON_BYTES};
 use axum::extract::{
     ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState,
@@ -91,6 +93,19 @@ pub(crate) struct Web {
 /// Embedded stylesheet shared with the admin pages.
 pub const STYLESHEET: &str = include_str!("../static/aduan.css");
 
+impl WebConfig {
+    /// The web channel: the public form, receipt and status pages and the JSON intake.
+    /// It has no tasks and no sender of its own (its acknowledgement and answer go by
+    /// e-mail when an address was given, through the e-mail channel's sender).
+    pub fn build(self, ctx: ChannelContext) -> Result<ChannelShape, ConfigError> {
+        let mut ch = ChannelShape::new("web");
+        if self.enabled {
+            ch.routes = router(ctx.desk, self);
+        }
+        Ok(ch)
+    }
+}
+
 /// Build the web channel's routes.
 pub fn router(desk: Desk, cfg: WebConfig) -> Router {
     let per_form = cfg.max_attachment_bytes as usize * cfg.max_attachments + MAX_JSON_BYTES;
@@ -149,7 +164,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 impl Web {
     pub(crate) fn rate_check(&self, ip: IpAddr) -> Result<(), ApiError> {
         self.limiter.check(ip, Instant::now()).map_err(|wait| {
-            count("rate_limited");
+            count(IntakeOutcome::RateLimited);
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -220,10 +235,10 @@ async fn api_submit(
     }
     let r = web.desk.submit(sub).await.inspect_err(count_rejected)?;
     let status = if r.duplicate {
-        count("duplicate");
+        count(IntakeOutcome::Duplicate);
         StatusCode::OK
     } else {
-        count("accepted");
+        count(IntakeOutcome::Accepted);
         StatusCode::CREATED
     };
     Ok((
@@ -240,13 +255,13 @@ async fn api_submit(
 
 fn count_rejected(e: &DeskError) {
     if matches!(e, DeskError::Invalid { .. }) {
-        count("rejected");
+        count(IntakeOutcome::Rejected);
     }
 }
 
 /// Count one intake outcome of the web channel.
-pub(crate) fn count(outcome: &'static str) {
-    metrics::counter!("aduan_intake_total", "channel" => "web", "outcome" => outcome).increment(1);
+pub(crate) fn count(outcome: IntakeOutcome) {
+    aduan_http::channel::record_intake(Channel::Web, outcome);
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod desk;
 pub mod desk_reports;
 pub mod fields;
+pub mod intake_outcome;
 pub mod logbook;
 pub mod mask;
 pub mod model;

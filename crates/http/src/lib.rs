@@ -1,6 +1,9 @@
 //! Shared HTTP plumbing for the public channels and the staff API: the SPEC's JSON error
 //! body (`{"error": {"code", "message"}}`), one status per error kind, and a JSON extractor
-//! whose rejections become precise 4xx answers instead of axum's plain-text defaults.
+//! whose rejections become precise 4xx answers instead of axum's plain-text defaults; the
+//! security headers of every answer; and [`channel`], the one shape every channel has.
+
+pub mod channel;
 
 use aduan_core::desk::DeskError;
 use aduan_core::store::StoreError;
