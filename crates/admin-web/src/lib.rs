@@ -99,32 +99,44 @@ pub fn router(desk: Desk, cfg: AdminWebConfig) -> Router {
         revoked: session::Revoked::default(),
     }));
     Router::new()
-        .route("/admin", get(pages::home))
-        .route("/admin/", get(pages::home))
+        .route("/admin", get(pages::queue::home))
+        .route("/admin/", get(pages::queue::home))
         .route(
             "/admin/login",
             get(auth::login_page).post(auth::login_submit),
         )
         .route("/admin/logout", post(auth::logout))
-        .route("/admin/queue", get(pages::queue))
+        .route("/admin/queue", get(pages::queue::queue))
         .route(
             "/admin/complaints/new",
-            get(pages::new_form).post(pages::new_submit),
+            get(pages::entry::new_form).post(pages::entry::new_submit),
         )
-        .route("/admin/complaints/{ticket}", get(pages::detail))
-        .route("/admin/complaints/{ticket}/{action}", post(pages::act))
-        .route("/admin/logbook", get(pages::logbook_now))
-        .route("/admin/logbook/{month}", get(pages::logbook))
-        .route("/admin/logbook/{month}/paraf", post(pages::paraf))
-        .route("/admin/logbook/{month}/export/{format}", get(pages::export))
-        .route("/admin/reports", get(pages::report_latest))
-        .route("/admin/reports/{month}", get(pages::report))
-        .route("/admin/reports/{month}/chart/{file}", get(pages::chart))
-        .route("/admin/reports/{month}/{action}", post(pages::report_act))
-        .route("/admin/replies/failed", get(pages::failed_replies))
-        .route("/admin/static/admin.css", get(pages::stylesheet))
-        .route("/admin/static/admin.js", get(pages::script))
-        .route("/admin/{*rest}", any(pages::not_found))
+        .route("/admin/complaints/{ticket}", get(pages::complaint::detail))
+        .route(
+            "/admin/complaints/{ticket}/{action}",
+            post(pages::complaint::act),
+        )
+        .route("/admin/logbook", get(pages::logbook::logbook_now))
+        .route("/admin/logbook/{month}", get(pages::logbook::logbook))
+        .route("/admin/logbook/{month}/paraf", post(pages::logbook::paraf))
+        .route(
+            "/admin/logbook/{month}/export/{format}",
+            get(pages::logbook::export),
+        )
+        .route("/admin/reports", get(pages::report::report_latest))
+        .route("/admin/reports/{month}", get(pages::report::report))
+        .route(
+            "/admin/reports/{month}/chart/{file}",
+            get(pages::report::chart),
+        )
+        .route(
+            "/admin/reports/{month}/{action}",
+            post(pages::report::report_act),
+        )
+        .route("/admin/replies/failed", get(pages::replies::failed_replies))
+        .route("/admin/static/admin.css", get(pages::assets::stylesheet))
+        .route("/admin/static/admin.js", get(pages::assets::script))
+        .route("/admin/{*rest}", any(pages::assets::not_found))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(admin_no_store))
         .layer(middleware::from_fn(aduan_http::security_headers))

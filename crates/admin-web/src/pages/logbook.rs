@@ -1,0 +1,191 @@
+//! `/admin/logbook…`: the printable logbook FM-PDIP-03-02 of a month, the paraf of the
+//! Kabid PDIP (one line or a selection) and the CSV/XLSX export.
+//!
+//! Rows come from [`Desk::logbook`](aduan_core::desk::Desk::logbook), so visibility and
+//! masking are the desk's. A paraf is `Command::Sign` through the desk, one ticket at a
+//! time: duplicates are dropped, at most 1000 per post, a permanent storage error stops the
+//! batch and any other refusal is counted as failed in the redirect.
+
+use aduan_core::desk::DeskError;
+use aduan_core::logbook;
+use aduan_core::types::{Role, State};
+use aduan_core::workflow::Command;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    QueryResult, base, bidang_name, desk_error, forbidden, month_now, not_found_page, parse_month,
+    tz, with,
+};
+use crate::AppState;
+use crate::auth::{Fields, Me, Page, check_csrf, see_other, store_error_page};
+use crate::render::{error_page, local, page, state_label};
+
+#[derive(Deserialize)]
+pub struct LogbookQuery {
+    diparaf: Option<u32>,
+    gagal: Option<u32>,
+}
+
+/// `GET /admin/logbook`: this month's logbook.
+pub async fn logbook_now(AxState(st): AxState<AppState>, _me: Me) -> Response {
+    see_other(&format!("/admin/logbook/{}", month_now(&st)))
+}
+
+/// `GET /admin/logbook/{YYYY-MM}`: the printable FM-PDIP-03-02.
+pub async fn logbook(
+    AxState(st): AxState<AppState>,
+    me: Me,
+    Path(month): Path<String>,
+    q: QueryResult<LogbookQuery>,
+) -> Page {
+    let month = parse_month(&month)?;
+    let rows = st
+        .desk
+        .logbook(&me.actor, month)
+        .await
+        .map_err(|e| desk_error(e, None))?;
+    let tz = tz(&st);
+    let can_paraf = me.role() == Role::Kabid;
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "no": r.no,
+                "ticket": r.ticket,
+                "text": r.text,
+                "source": r.source,
+                "received": local(r.received_at, tz),
+                "bidang": r.bidang.as_ref().map(|b| bidang_name(&st, b)),
+                "solution": r.solution,
+                "answer": r.answer,
+                "status": r.status_cell(),
+                "state": state_label(r.state.parse().unwrap_or(State::Triage)),
+                "closed": r.state == "closed",
+                "paraf": r.paraf_cell(tz),
+                "signable": can_paraf && r.state == "closed" && r.paraf.is_none(),
+            })
+        })
+        .collect();
+    let signable = rows.iter().filter(|r| r["signable"] == true).count();
+    let (diparaf, gagal) = match q {
+        Ok(Query(q)) => (q.diparaf, q.gagal),
+        Err(_) => (None, None),
+    };
+    let ctx = with(
+        base(
+            &st,
+            &me,
+            &format!("Log book {}", month.label_id()),
+            "logbook",
+        ),
+        json!({
+            "month": month.to_string(),
+            "month_label": month.label_id(),
+            "prev": month.prev().to_string(),
+            "next": month.next().to_string(),
+            "columns": logbook::COLUMNS,
+            "rows": rows,
+            "can_paraf": can_paraf,
+            "signable": signable,
+            "diparaf": diparaf,
+            "gagal": gagal,
+        }),
+    );
+    Ok(page(StatusCode::OK, "logbook.html", &ctx))
+}
+
+/// `POST /admin/logbook/{YYYY-MM}/paraf` (kabid): one line (`one`) or all selected (`select`).
+pub async fn paraf(
+    AxState(st): AxState<AppState>,
+    me: Me,
+    Path(month): Path<String>,
+    f: Fields,
+) -> Page {
+    check_csrf(&st, &me, &f)?;
+    let month = parse_month(&month)?;
+    if me.role() != Role::Kabid {
+        return Err(forbidden());
+    }
+    let tickets: Vec<String> = match f.get("one").filter(|t| !t.trim().is_empty()) {
+        Some(t) => vec![t.trim().to_string()],
+        None => f.all("select").map(|t| t.trim().to_string()).collect(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    let (mut ok, mut failed) = (0u32, 0u32);
+    for t in tickets
+        .iter()
+        .filter(|t| seen.insert(t.as_str()))
+        .take(1000)
+    {
+        match st.desk.act(&me.actor, t, Command::Sign).await {
+            Ok(_) => ok += 1,
+            Err(DeskError::Store(e)) if !e.is_transient() => return Err(store_error_page(e)),
+            Err(_) => failed += 1,
+        }
+    }
+    Ok(see_other(&format!(
+        "/admin/logbook/{month}?diparaf={ok}&gagal={failed}"
+    )))
+}
+
+/// `GET /admin/logbook/{YYYY-MM}/export/{csv|xlsx}`.
+pub async fn export(
+    AxState(st): AxState<AppState>,
+    me: Me,
+    Path((month, format)): Path<(String, String)>,
+) -> Page {
+    let month = parse_month(&month)?;
+    if format != "csv" && format != "xlsx" {
+        return Err(not_found_page());
+    }
+    let rows = st
+        .desk
+        .logbook(&me.actor, month)
+        .await
+        .map_err(|e| desk_error(e, None))?;
+    let tz = tz(&st);
+    let name = format!("logbook-FM-PDIP-03-02-{month}.{format}");
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    if format == "csv" {
+        return Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/csv; charset=utf-8"),
+                ),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            logbook::to_csv(&rows, tz),
+        )
+            .into_response());
+    }
+    match aduan_digest::xlsx::logbook_xlsx(&st.desk.config().office_name, month, &rows, tz) {
+        Ok(bytes) => Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    ),
+                ),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            bytes,
+        )
+            .into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "logbook xlsx failed");
+            Err(error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Kesalahan server",
+                "Berkas XLSX tidak dapat dibuat.",
+                None,
+            ))
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `GET /admin/replies/failed` (staf and kasi): replies that could not be delivered, with
+//! what staff need to answer the citizen another way.
+//!
+//! Looks at the complaints received this month and last month that did not come in
+//! manually, newest first, at most [`FAILED_SCAN_LIMIT`] of them, each through
+//! [`Desk::view`](aduan_core::desk::Desk::view) so that masking holds; the page says when
+//! the limit cut the list.
+
+use aduan_core::desk::DeskError;
+use aduan_core::model::ReplyStatus;
+use aduan_core::types::{Channel, Role};
+use axum::extract::State as AxState;
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::{base, desk_error, forbidden, month_now, tz, with};
+use crate::AppState;
+use crate::auth::{Me, Page};
+use crate::render::{channel_label, local, page, reply_kind_label, state_label};
+
+/// Complaints looked at by the failed-replies page at most.
+const FAILED_SCAN_LIMIT: usize = 500;
+
+/// `GET /admin/replies/failed`: replies that could not be delivered, of the complaints
+/// received this month and last month, with what staff need to answer another way.
+pub async fn failed_replies(AxState(st): AxState<AppState>, me: Me) -> Page {
+    if !matches!(me.role(), Role::Staf | Role::Kasi) {
+        return Err(forbidden());
+    }
+    let tz = tz(&st);
+    let now = month_now(&st);
+    let mut items = Vec::new();
+    let mut scanned = 0usize;
+    'months: for m in [now, now.prev()] {
+        let rows = st
+            .desk
+            .logbook(&me.actor, m)
+            .await
+            .map_err(|e| desk_error(e, None))?;
+        for r in rows.iter().rev() {
+            let manual = r
+                .channel
+                .parse::<Channel>()
+                .map(|c| c.is_manual())
+                .unwrap_or(true);
+            if manual {
+                continue;
+            }
+            if scanned >= FAILED_SCAN_LIMIT {
+                break 'months;
+            }
+            scanned += 1;
+            let v = match st.desk.view(&me.actor, &r.ticket).await {
+                Ok(v) => v,
+                Err(DeskError::NotFound) => continue,
+                Err(e) => return Err(desk_error(e, None)),
+            };
+            for rep in v.replies.iter().filter(|x| x.status == ReplyStatus::Failed) {
+                items.push(json!({
+                    "ticket": v.ticket.as_str(),
+                    "state_label": state_label(v.state),
+                    "channel": channel_label(rep.channel),
+                    "kind": reply_kind_label(rep.kind.as_str()),
+                    "attempts": rep.attempts,
+                    "error": rep.last_error,
+                    "created": local(rep.created_at, tz),
+                    "answer": v.answer,
+                    "name": v.complainant.name,
+                    "email": v.complainant.email,
+                    "phone": v.complainant.phone,
+                    "handle": v.complainant.handle,
+                }));
+            }
+        }
+    }
+    let ctx = with(
+        base(&st, &me, "Balasan yang gagal terkirim", "failed"),
+        json!({
+            "items": items,
+            "months": [now.label_id(), now.prev().label_id()],
+            "limited": scanned >= FAILED_SCAN_LIMIT,
+        }),
+    );
+    Ok(page(StatusCode::OK, "failed.html", &ctx))
+}
