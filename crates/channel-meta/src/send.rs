@@ -7,8 +7,15 @@
 //! Messenger and Instagram fail the reply permanently with [`WINDOW_CLOSED`] so staff answer
 //! on another channel. Graph errors are mapped to retry or permanent failure; an expired or
 //! invalid token (code 190) is retried and reported to `/readyz` until a send succeeds.
+//!
+//! Layout: `split` cuts texts at the platform limits, `graph` classifies Graph API
+//! errors, `health` keeps the `/readyz` entry; this module sends.
 
-use std::collections::{BTreeMap, HashMap};
+mod graph;
+mod health;
+mod split;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -17,11 +24,14 @@ use aduan_core::outbox::{RenderedReply, ReplySender, SendError};
 use aduan_core::types::{Channel, TicketNumber};
 use async_trait::async_trait;
 use chrono::Duration;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::{Value, json};
 
+pub use graph::{GraphError, classify};
+use health::HealthBoard;
+pub use split::{Limit, split_text};
+
+use crate::MetaContext;
 use crate::config::{MetaConfig, Secret};
-use crate::{HealthFn, MetaContext};
 
 /// The customer-service window after the citizen's last message.
 pub const WINDOW: Duration = Duration::hours(24);
@@ -39,184 +49,6 @@ pub const MAX_PARTS: usize = 5;
 
 const HTTP_TIMEOUT: StdDuration = StdDuration::from_secs(20);
 const CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
-
-/// How a text limit is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    Chars(usize),
-    Bytes(usize),
-}
-
-/// Split `text` into at most `max_parts` pieces within `limit`, preferring paragraph,
-/// line and word breaks; what does not fit in `max_parts` is cut with an ellipsis.
-pub fn split_text(text: &str, limit: Limit, max_parts: usize) -> Vec<String> {
-    let max_parts = max_parts.max(1);
-    let mut parts = Vec::new();
-    let mut rest = text.trim();
-    while !rest.is_empty() {
-        let fit = fit_len(rest, limit);
-        if fit >= rest.len() {
-            parts.push(rest.to_string());
-            break;
-        }
-        if parts.len() + 1 == max_parts {
-            // Last allowed part: trim, leaving room for the ellipsis.
-            let room = match limit {
-                Limit::Chars(n) => Limit::Chars(n.saturating_sub(1)),
-                Limit::Bytes(n) => Limit::Bytes(n.saturating_sub('…'.len_utf8())),
-            };
-            let cut = fit_len(rest, room);
-            parts.push(format!("{}…", rest[..cut].trim_end()));
-            break;
-        }
-        let head = &rest[..fit];
-        let min = fit / 2;
-        let cut = ["\n\n", "\n", " "]
-            .iter()
-            .find_map(|sep| head.rfind(sep).filter(|&i| i >= min && i > 0))
-            .unwrap_or(fit);
-        parts.push(rest[..cut].trim_end().to_string());
-        rest = rest[cut..].trim_start();
-    }
-    parts
-}
-
-/// Byte length of the longest prefix of `s` within `limit` (on a char boundary).
-fn fit_len(s: &str, limit: Limit) -> usize {
-    match limit {
-        Limit::Chars(n) => s.char_indices().nth(n).map(|(i, _)| i).unwrap_or(s.len()),
-        Limit::Bytes(n) => {
-            if n >= s.len() {
-                return s.len();
-            }
-            let mut i = n;
-            while !s.is_char_boundary(i) {
-                i -= 1;
-            }
-            i
-        }
-    }
-}
-
-/// The last error of each platform, reported together through the health callback.
-pub(crate) struct HealthBoard {
-    report: HealthFn,
-    errors: Mutex<BTreeMap<&'static str, String>>,
-}
-
-impl HealthBoard {
-    pub(crate) fn new(report: HealthFn) -> Self {
-        HealthBoard {
-            report,
-            errors: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    fn set(&self, platform: &'static str, error: Option<String>) {
-        let summary = {
-            let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
-            let changed = match &error {
-                Some(e) => errors.insert(platform, e.clone()).as_ref() != Some(e),
-                None => errors.remove(platform).is_some(),
-            };
-            if !changed {
-                return;
-            }
-            (!errors.is_empty()).then(|| {
-                errors
-                    .iter()
-                    .map(|(p, e)| format!("{p}: {e}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-        };
-        (self.report)(summary);
-    }
-}
-
-/// A Graph API error, classified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GraphError {
-    /// Worth retrying; `after` when a sensible wait is known (rate limits).
-    Transient {
-        message: String,
-        after: Option<Duration>,
-    },
-    /// Code 190: the access token expired or was revoked.
-    Token(String),
-    /// The platform refuses free-form messages: the 24-hour window has closed
-    /// (WhatsApp 131047, Messenger 10/2018278).
-    WindowClosed(String),
-    /// Will never succeed.
-    Permanent(String),
-}
-
-/// Classify a failed Graph API answer from its HTTP status, headers and body.
-pub fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> GraphError {
-    let retry_after = headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|s| (1..=86_400).contains(s))
-        .map(Duration::seconds);
-    let err = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").cloned());
-    let code = err
-        .as_ref()
-        .and_then(|e| e.get("code"))
-        .and_then(Value::as_i64);
-    let subcode = err
-        .as_ref()
-        .and_then(|e| e.get("error_subcode"))
-        .and_then(Value::as_i64);
-    let text = err
-        .as_ref()
-        .and_then(|e| {
-            let details = e
-                .get("error_data")
-                .and_then(|d| d.get("details"))
-                .and_then(Value::as_str);
-            let message = e.get("message").and_then(Value::as_str);
-            match (message, details) {
-                (Some(m), Some(d)) if d != m => Some(format!("{m} ({d})")),
-                (Some(m), _) => Some(m.to_string()),
-                (None, d) => d.map(str::to_string),
-            }
-        })
-        .unwrap_or_else(|| format!("HTTP {status}"));
-    let message = match code {
-        Some(c) => format!("Graph API error {c}: {text}"),
-        None => format!("Graph API: {text}"),
-    };
-    let is_transient = err
-        .as_ref()
-        .and_then(|e| e.get("is_transient"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let rate = |default: i64| GraphError::Transient {
-        message: message.clone(),
-        after: Some(retry_after.unwrap_or(Duration::seconds(default))),
-    };
-    match code {
-        Some(190) => GraphError::Token(message),
-        Some(4 | 17 | 32 | 613 | 80007 | 130429) => rate(60),
-        Some(131056) => rate(10),
-        Some(131048) => rate(30 * 60),
-        Some(1 | 2 | 131000 | 131016 | 133004) => GraphError::Transient {
-            message,
-            after: retry_after,
-        },
-        Some(131047) => GraphError::WindowClosed(message),
-        Some(10) if subcode == Some(2018278) => GraphError::WindowClosed(message),
-        _ if status == 429 => rate(60),
-        _ if status >= 500 || is_transient => GraphError::Transient {
-            message,
-            after: retry_after,
-        },
-        _ => GraphError::Permanent(message),
-    }
-}
 
 /// The platform a sender talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -591,96 +423,6 @@ impl ReplySender for GraphSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_prefers_breaks_and_respects_limits() {
-        assert_eq!(split_text("  halo  ", Limit::Chars(10), 5), vec!["halo"]);
-        let text = "satu dua tiga empat lima enam";
-        let parts = split_text(text, Limit::Chars(10), 10);
-        assert!(parts.iter().all(|p| p.chars().count() <= 10), "{parts:?}");
-        assert_eq!(parts.join(" "), text);
-        let para = format!("{}\n\n{}", "a".repeat(8), "b".repeat(8));
-        assert_eq!(
-            split_text(&para, Limit::Chars(12), 5),
-            vec!["a".repeat(8), "b".repeat(8)]
-        );
-        // No break at all: hard cut.
-        let long = "x".repeat(25);
-        assert_eq!(split_text(&long, Limit::Chars(10), 5).len(), 3);
-        // Bytes: multi-byte characters are never cut in half.
-        let emoji = "😀".repeat(300); // 1200 bytes
-        let parts = split_text(&emoji, Limit::Bytes(1000), 5);
-        assert!(parts.iter().all(|p| p.len() <= 1000));
-        assert_eq!(parts.concat(), emoji);
-        // Too many parts: the last is trimmed with an ellipsis, still within the limit.
-        let parts = split_text(&"kata ".repeat(100), Limit::Chars(20), 3);
-        assert_eq!(parts.len(), 3);
-        assert!(
-            parts[2].ends_with('…') && parts[2].chars().count() <= 20,
-            "{parts:?}"
-        );
-        let parts = split_text(&"é".repeat(600), Limit::Bytes(1000), 1);
-        assert!(parts[0].len() <= 1000 && parts[0].ends_with('…'));
-    }
-
-    #[test]
-    fn graph_errors_are_classified() {
-        let h = HeaderMap::new();
-        let e = |code: i64, sub: Option<i64>| {
-            let mut err = json!({"message": "m", "type": "OAuthException", "code": code});
-            if let Some(s) = sub {
-                err["error_subcode"] = json!(s);
-            }
-            serde_json::to_vec(&json!({ "error": err })).unwrap_or_default()
-        };
-        assert!(matches!(
-            classify(401, &h, &e(190, Some(463))),
-            GraphError::Token(_)
-        ));
-        assert!(matches!(
-            classify(400, &h, &e(613, None)),
-            GraphError::Transient { after: Some(_), .. }
-        ));
-        assert!(matches!(
-            classify(400, &h, &e(130429, None)),
-            GraphError::Transient { after: Some(_), .. }
-        ));
-        assert!(matches!(
-            classify(400, &h, &e(2, None)),
-            GraphError::Transient { .. }
-        ));
-        assert!(matches!(
-            classify(400, &h, &e(131047, None)),
-            GraphError::WindowClosed(_)
-        ));
-        assert!(matches!(
-            classify(400, &h, &e(10, Some(2018278))),
-            GraphError::WindowClosed(_)
-        ));
-        for code in [10, 200, 100, 131026, 131051, 551] {
-            assert!(
-                matches!(classify(400, &h, &e(code, None)), GraphError::Permanent(_)),
-                "{code}"
-            );
-        }
-        assert!(matches!(
-            classify(502, &h, b"<html>"),
-            GraphError::Transient { .. }
-        ));
-        let mut h2 = HeaderMap::new();
-        h2.insert(RETRY_AFTER, "7".parse().expect("header"));
-        assert_eq!(
-            classify(429, &h2, b""),
-            GraphError::Transient {
-                message: "Graph API: HTTP 429".into(),
-                after: Some(Duration::seconds(7))
-            }
-        );
-        let GraphError::Permanent(m) = classify(400, &h, &e(100, None)) else {
-            panic!("permanent expected")
-        };
-        assert_eq!(m, "Graph API error 100: m");
-    }
 
     #[test]
     fn bsuid_recipients() {

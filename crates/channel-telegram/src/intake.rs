@@ -15,33 +15,35 @@
 //! the same transaction as the complaint, or alone for updates that create nothing, and
 //! only after the work is done. An `Err` means nothing was confirmed: the caller must not
 //! advance past this update, so it is delivered again.
+//!
+//! Layout: `incoming` reads the update, `command` parses commands and ticket mentions,
+//! `files` downloads attachments, `texts` builds the citizen-facing texts from
+//! `config/templates/telegram/`; this module decides and commits.
+
+mod command;
+mod files;
+mod incoming;
+mod texts;
 
 use std::fmt;
 
-use aduan_core::desk::{Desk, DeskError, Inbound, Received, StatusView, Submission, ThreadHint};
-use aduan_core::model::NewAttachment;
+use aduan_core::desk::{Desk, DeskError, Inbound, Received, Submission, ThreadHint};
 use aduan_core::store::StoreError;
-use aduan_core::types::{Channel, Resolution, State, TicketNumber};
-use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use aduan_core::types::{Channel, TicketNumber};
 use serde_json::{Value, json};
 use teloxide::Bot;
-use teloxide::net::Download;
 use teloxide::payloads::SendMessageSetters;
 use teloxide::requests::Requester;
-use teloxide::types::{
-    ChatId, FileId, Message, MessageId, MessageKind, ReplyParameters, Update, UpdateKind,
-};
+use teloxide::types::{ChatId, MessageId, ReplyParameters};
 
 use crate::TelegramContext;
-use crate::bot::{Failure, classify, scrub};
 use crate::send::split_message;
+use command::{Command, parse_command, tickets_in};
+use files::{OTHER_MEDIA_NOTE, collect_files};
+use incoming::{Kind, classify_update};
 
 /// The cursor key of the polling offset (`update_id + 1` of the last finished update).
 pub const OFFSET_CURSOR: &str = "telegram:offset";
-
-/// Longest name kept (the desk refuses longer ones).
-const MAX_NAME_CHARS: usize = 200;
 
 /// How to treat one update.
 #[derive(Debug, Clone, Default)]
@@ -125,361 +127,6 @@ impl From<StoreError> for HandleError {
     }
 }
 
-/// A file attached to a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileRef {
-    file_id: String,
-    /// Size announced by Telegram, when known.
-    size: Option<u64>,
-    file_name: Option<String>,
-    mime: Option<String>,
-    kind: FileKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FileKind {
-    Photo,
-    Document,
-}
-
-/// A citizen message reduced to what intake needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Incoming {
-    chat_id: i64,
-    private: bool,
-    message_id: i64,
-    date: Option<DateTime<Utc>>,
-    name: Option<String>,
-    /// Text, or the caption of a photo/document.
-    text: Option<String>,
-    reply_to: Option<i64>,
-    files: Vec<FileRef>,
-    /// A media kind aduan does not store (sticker, voice, video, location …).
-    other_media: bool,
-}
-
-fn person_name(first: Option<&str>, last: Option<&str>, username: Option<&str>) -> Option<String> {
-    let full = [first, last]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let name = if full.is_empty() {
-        username
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(|u| format!("@{u}"))?
-    } else {
-        full
-    };
-    Some(name.chars().take(MAX_NAME_CHARS).collect())
-}
-
-impl Incoming {
-    /// From a message teloxide could parse.
-    fn from_message(m: &Message) -> Incoming {
-        let name = m.from.as_ref().and_then(|u| {
-            person_name(
-                Some(u.first_name.as_str()),
-                u.last_name.as_deref(),
-                u.username.as_deref(),
-            )
-        });
-        let mut files = Vec::new();
-        if let Some(p) = m.photo().and_then(|sizes| {
-            sizes
-                .iter()
-                .max_by_key(|p| (p.width as u64 * p.height as u64, p.file.size))
-        }) {
-            files.push(FileRef {
-                file_id: p.file.id.0.clone(),
-                size: known_size(p.file.size),
-                file_name: None,
-                mime: Some("image/jpeg".into()),
-                kind: FileKind::Photo,
-            });
-        }
-        if let Some(d) = m.document() {
-            files.push(FileRef {
-                file_id: d.file.id.0.clone(),
-                size: known_size(d.file.size),
-                file_name: d.file_name.clone(),
-                mime: d.mime_type.as_ref().map(|m| m.to_string()),
-                kind: FileKind::Document,
-            });
-        }
-        let text = m.text().or_else(|| m.caption()).map(str::to_string);
-        let other_media = m.text().is_none() && files.is_empty();
-        Incoming {
-            chat_id: m.chat.id.0,
-            private: m.chat.is_private(),
-            message_id: m.id.0 as i64,
-            date: Some(m.date),
-            name,
-            text,
-            reply_to: m.reply_to_message().map(|r| r.id.0 as i64),
-            files,
-            other_media,
-        }
-    }
-
-    /// From the raw JSON of a message teloxide could not parse (a newer Bot API field it
-    /// does not know, an unusual MIME type …), so such a complaint is not lost.
-    fn from_json(m: &Value) -> Option<Incoming> {
-        let chat = m.get("chat")?;
-        let chat_id = chat.get("id")?.as_i64()?;
-        let message_id = m.get("message_id")?.as_i64()?;
-        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        let from = m.get("from");
-        let name = from.and_then(|u| {
-            person_name(
-                u.get("first_name").and_then(Value::as_str),
-                u.get("last_name").and_then(Value::as_str),
-                u.get("username").and_then(Value::as_str),
-            )
-        });
-        let mut files = Vec::new();
-        if let Some(sizes) = m.get("photo").and_then(Value::as_array) {
-            let area = |p: &Value| {
-                let d = |k| p.get(k).and_then(Value::as_u64).unwrap_or(0);
-                (d("width").saturating_mul(d("height")), d("file_size"))
-            };
-            if let Some(p) = sizes.iter().max_by_key(|p| area(p))
-                && let Some(id) = s(p, "file_id")
-            {
-                files.push(FileRef {
-                    file_id: id,
-                    size: p.get("file_size").and_then(Value::as_u64),
-                    file_name: None,
-                    mime: Some("image/jpeg".into()),
-                    kind: FileKind::Photo,
-                });
-            }
-        }
-        if let Some(d) = m.get("document")
-            && let Some(id) = s(d, "file_id")
-        {
-            files.push(FileRef {
-                file_id: id,
-                size: d.get("file_size").and_then(Value::as_u64),
-                file_name: s(d, "file_name"),
-                mime: s(d, "mime_type"),
-                kind: FileKind::Document,
-            });
-        }
-        let plain = s(m, "text");
-        let text = plain.clone().or_else(|| s(m, "caption"));
-        Some(Incoming {
-            chat_id,
-            private: chat.get("type").and_then(Value::as_str) == Some("private"),
-            message_id,
-            date: m
-                .get("date")
-                .and_then(Value::as_i64)
-                .and_then(|t| DateTime::from_timestamp(t, 0)),
-            name,
-            text,
-            reply_to: m
-                .get("reply_to_message")
-                .and_then(|r| r.get("message_id"))
-                .and_then(Value::as_i64),
-            other_media: plain.is_none() && files.is_empty(),
-            files,
-        })
-    }
-
-    fn external_id(&self) -> String {
-        format!("{}:{}", self.chat_id, self.message_id)
-    }
-}
-
-fn known_size(size: u32) -> Option<u64> {
-    // teloxide fills a missing `file_size` with u32::MAX.
-    (size != u32::MAX).then_some(size as u64)
-}
-
-/// What an update is, for [`handle_update`].
-enum Kind {
-    Message(Incoming),
-    Skip(String),
-}
-
-/// Read an update: teloxide's types first; the raw JSON when teloxide could not read the
-/// message (it then yields `UpdateKind::Error` or a content-less `MessageKind::Empty`), so
-/// such a complaint is not lost.
-fn classify_update(raw: &Value) -> Kind {
-    let typed: Option<Update> = serde_json::to_string(raw)
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok());
-    let from_raw = |what: String| match raw
-        .get("message")
-        .filter(|m| m.is_object())
-        .and_then(Incoming::from_json)
-    {
-        Some(m) => Kind::Message(m),
-        None => Kind::Skip(what),
-    };
-    let first_key = || {
-        raw.as_object()
-            .and_then(|o| o.keys().find(|k| *k != "update_id").cloned())
-            .unwrap_or_else(|| "none".into())
-    };
-    match typed.map(|u| u.kind) {
-        Some(UpdateKind::Message(m)) => match &m.kind {
-            MessageKind::Common(_) => Kind::Message(Incoming::from_message(&m)),
-            MessageKind::Empty {} => from_raw("unreadable message".into()),
-            _ => Kind::Skip("service message".into()),
-        },
-        Some(UpdateKind::EditedMessage(_)) => Kind::Skip("edited message".into()),
-        Some(UpdateKind::ChannelPost(_) | UpdateKind::EditedChannelPost(_)) => {
-            Kind::Skip("channel post".into())
-        }
-        Some(UpdateKind::Error(_)) | None => from_raw(format!("update kind `{}`", first_key())),
-        Some(other) => Kind::Skip(format!("update kind {}", kind_name(&other))),
-    }
-}
-
-fn kind_name(k: &UpdateKind) -> String {
-    // The serialized form starts with the Bot API field name.
-    serde_json::to_value(k)
-        .ok()
-        .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()))
-        .unwrap_or_else(|| "other".into())
-}
-
-/// A command in a message text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Command {
-    Start,
-    Help,
-    Status(Option<String>),
-    Unknown(String),
-}
-
-fn parse_command(text: &str) -> Option<Command> {
-    let text = text.trim_start();
-    let rest = text.strip_prefix('/')?;
-    if !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return None;
-    }
-    let (word, args) = match rest.find(char::is_whitespace) {
-        Some(i) => (&rest[..i], rest[i..].trim()),
-        None => (rest, ""),
-    };
-    let name = word.split('@').next().unwrap_or(word).to_ascii_lowercase();
-    Some(match name.as_str() {
-        "start" => Command::Start,
-        "help" | "bantuan" => Command::Help,
-        "status" | "cek" => Command::Status(
-            args.split_whitespace()
-                .next()
-                .map(|t| t.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-'))
-                .filter(|t| !t.is_empty())
-                .map(str::to_ascii_uppercase),
-        ),
-        other => Command::Unknown(other.chars().take(32).collect()),
-    })
-}
-
-/// Ticket numbers named in a text (`ADU-202603-0001`).
-fn tickets_in(text: &str) -> Vec<TicketNumber> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .filter(|w| w.len() >= 13 && w.contains('-'))
-        .filter_map(|w| TicketNumber::parse(&w.to_ascii_uppercase()).ok())
-        .take(3)
-        .collect()
-}
-
-// ---- texts (Bahasa Indonesia) ----
-
-fn welcome_text(desk: &Desk) -> String {
-    let cfg = desk.config();
-    let example = format!("{}-202601-0001", cfg.ticket_prefix.as_str());
-    format!(
-        "Selamat datang di layanan pengaduan {office}.\n\n\
-         Untuk menyampaikan pengaduan, kirimkan uraian pengaduan Anda sebagai pesan di chat \
-         ini: apa yang terjadi, kapan dan di mana, serta layanan atau petugas yang dimaksud. \
-         Foto atau dokumen pendukung boleh dilampirkan; tuliskan uraiannya sebagai keterangan \
-         (caption).\n\n\
-         Setiap pengaduan mendapat nomor tiket yang kami kirim sebagai balasan. Pesan yang \
-         Anda kirim berikutnya selama pengaduan masih diproses akan ditambahkan ke pengaduan \
-         yang sama. Jawaban atas pengaduan Anda juga akan dikirim di chat ini.\n\n\
-         Untuk mengetahui status pengaduan, kirim /status diikuti nomor tiket, \
-         misalnya: /status {example}\n\n\
-         Identitas Anda dijaga kerahasiaannya dan hanya digunakan untuk menindaklanjuti \
-         pengaduan.",
-        office = cfg.office_name,
-    )
-}
-
-fn status_usage(desk: &Desk) -> String {
-    format!(
-        "Untuk mengetahui status pengaduan, kirim /status diikuti nomor tiket, misalnya: \
-         /status {}-202601-0001",
-        desk.config().ticket_prefix.as_str()
-    )
-}
-
-fn state_label(v: &StatusView) -> &'static str {
-    match (v.state, v.status) {
-        (State::Received | State::Triage, _) => "Diterima dan sedang ditelaah",
-        (State::InBidang, _) => "Sedang ditangani oleh bidang terkait",
-        (State::Review, _) => "Tindak lanjut sedang diperiksa",
-        (State::FollowUp, _) => "Jawaban sedang disiapkan untuk dikirim",
-        (State::Closed, Some(Resolution::Tidak)) => "Ditutup (tidak dapat ditindaklanjuti)",
-        (State::Closed, _) => "Selesai",
-    }
-}
-
-fn status_text(desk: &Desk, v: &StatusView) -> String {
-    let tz = desk.config().policy.calendar.timezone();
-    let fmt = |t: DateTime<Utc>| t.with_timezone(&tz).format("%d-%m-%Y %H:%M %Z").to_string();
-    let mut out = format!(
-        "Status pengaduan {}:\n{}\n\nDiterima: {}\nTerakhir diperbarui: {}",
-        v.ticket,
-        state_label(v),
-        fmt(v.received_at),
-        fmt(v.updated_at)
-    );
-    if let Some(a) = v.answer.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-        out.push_str("\n\nJawaban:\n");
-        out.push_str(a);
-    }
-    out
-}
-
-fn not_found_text(ticket: &str) -> String {
-    format!(
-        "Pengaduan dengan nomor tiket {ticket} tidak ditemukan untuk chat ini. Periksa kembali \
-         nomor tiketnya; status hanya dapat dilihat dari chat yang mengirim pengaduan."
-    )
-}
-
-const NEED_TEXT: &str = "Mohon sertakan uraian pengaduan Anda dalam bentuk teks. Untuk foto atau \
-     dokumen, tuliskan uraiannya sebagai keterangan (caption). Kirim /start untuk petunjuk.";
-
-const UNSUPPORTED_MEDIA: &str = "Maaf, saat ini kami hanya dapat menerima pengaduan berupa teks, \
-     foto, atau dokumen. Silakan tuliskan pengaduan Anda sebagai pesan teks. Kirim /start \
-     untuk petunjuk.";
-
-const OTHER_MEDIA_NOTE: &str =
-    "[Lampiran berupa media lain (misalnya video, suara, atau stiker) tidak disimpan.]";
-
-const CANNOT_STORE: &str = "Maaf, pesan Anda tidak dapat kami proses. Silakan tuliskan \
-     pengaduan Anda sebagai pesan teks biasa. Kirim /start untuk petunjuk.";
-
-fn human_size(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 {
-        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
-    } else if bytes >= 1024 {
-        format!("{} KB", bytes.div_ceil(1024))
-    } else {
-        format!("{bytes} byte")
-    }
-}
-
 // ---- sending short direct answers ----
 
 /// Send a direct answer (not through the outbox: commands are not complaints). Failures
@@ -501,146 +148,6 @@ async fn answer(bot: &Bot, token: &str, chat: i64, reply_to: Option<i64>, text: 
             return;
         }
     }
-}
-
-// ---- files ----
-
-enum Fetched {
-    Data { data: Vec<u8>, path: String },
-    TooLarge(u64),
-    Failed(String),
-}
-
-/// Fetch one file through getFile + download, never holding more than `limit` bytes.
-/// `Err` is a transient failure.
-async fn fetch(bot: &Bot, token: &str, f: &FileRef, limit: u64) -> Result<Fetched, String> {
-    if let Some(size) = f.size
-        && size > limit
-    {
-        return Ok(Fetched::TooLarge(size));
-    }
-    let file = match bot.get_file(FileId(f.file_id.clone())).await {
-        Ok(file) => file,
-        Err(e) => {
-            return match classify(token, &e) {
-                Failure::Permanent(m) | Failure::Forbidden(m) => Ok(Fetched::Failed(m)),
-                Failure::RetryAfter(s) => Err(format!("getFile: flood control, retry after {s} s")),
-                Failure::Migrated(_) => Ok(Fetched::Failed("chat migrated".into())),
-                Failure::Transient(m) => Err(format!("getFile: {m}")),
-            };
-        }
-    };
-    if let Some(size) = known_size(file.meta.size)
-        && size > limit
-    {
-        return Ok(Fetched::TooLarge(size));
-    }
-    if file.path.is_empty() {
-        return Ok(Fetched::Failed("Telegram gave no file_path".into()));
-    }
-    let mut stream = bot.download_file_stream(&file.path);
-    let mut data = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => {
-                if data.len() as u64 + bytes.len() as u64 > limit {
-                    return Ok(Fetched::TooLarge(data.len() as u64 + bytes.len() as u64));
-                }
-                data.extend_from_slice(&bytes);
-            }
-            Err(e) => {
-                let msg = scrub(token, &e.to_string());
-                return match e.status() {
-                    Some(s) if s.is_client_error() && s.as_u16() != 429 => {
-                        Ok(Fetched::Failed(format!("download: HTTP {s}")))
-                    }
-                    _ => Err(format!("download: {msg}")),
-                };
-            }
-        }
-    }
-    Ok(Fetched::Data {
-        data,
-        path: file.path,
-    })
-}
-
-/// A safe file name for the attachment.
-fn file_name(f: &FileRef, path: Option<&str>, message_id: i64, n: usize) -> String {
-    let from_path = path
-        .and_then(|p| p.rsplit('/').next())
-        .filter(|s| !s.is_empty());
-    let raw = match (f.kind, f.file_name.as_deref(), from_path) {
-        (_, Some(name), _) if !name.trim().is_empty() => name.trim().to_string(),
-        (FileKind::Photo, _, _) => format!("foto-{message_id}-{n}.jpg"),
-        (FileKind::Document, _, Some(p)) => p.to_string(),
-        (FileKind::Document, _, None) => format!("dokumen-{message_id}-{n}"),
-    };
-    let clean: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '/' | '\\') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .take(120)
-        .collect();
-    if clean.trim_matches('.').is_empty() {
-        format!("lampiran-{message_id}-{n}")
-    } else {
-        clean
-    }
-}
-
-/// Download the message's files within the limit; notes for the ones left out.
-async fn collect_files(
-    ctx: &TelegramContext,
-    bot: &Bot,
-    token: &str,
-    m: &Incoming,
-    give_up: bool,
-) -> Result<(Vec<NewAttachment>, Vec<String>), HandleError> {
-    let mut atts = Vec::new();
-    let mut notes = Vec::new();
-    for (i, f) in m.files.iter().enumerate() {
-        let n = i + 1;
-        let label = |path: Option<&str>| file_name(f, path, m.message_id, n);
-        match fetch(bot, token, f, ctx.max_attachment_bytes).await {
-            Ok(Fetched::Data { data, path }) => atts.push(NewAttachment {
-                filename: label(Some(&path)),
-                content_type: f
-                    .mime
-                    .clone()
-                    .filter(|m| !m.trim().is_empty())
-                    .unwrap_or_else(|| "application/octet-stream".into()),
-                data,
-            }),
-            Ok(Fetched::TooLarge(size)) => notes.push(format!(
-                "[Lampiran {} ({}) tidak disimpan karena melebihi batas {}.]",
-                label(None),
-                human_size(size),
-                human_size(ctx.max_attachment_bytes)
-            )),
-            Ok(Fetched::Failed(why)) => {
-                tracing::warn!(chat = m.chat_id, message = m.message_id, error = %why, "telegram: attachment not downloadable");
-                notes.push(format!(
-                    "[Lampiran {} tidak dapat diunduh dari Telegram.]",
-                    label(None)
-                ));
-            }
-            Err(why) if give_up => {
-                tracing::warn!(chat = m.chat_id, message = m.message_id, error = %why, "telegram: giving up on attachment");
-                notes.push(format!(
-                    "[Lampiran {} tidak dapat diunduh dari Telegram.]",
-                    label(None)
-                ));
-            }
-            Err(why) => return Err(HandleError::Download(why)),
-        }
-    }
-    Ok((atts, notes))
 }
 
 // ---- the handler ----
@@ -677,14 +184,14 @@ pub async fn handle_update(
     let handle = chat.to_string();
     if let Some(cmd) = m.text.as_deref().and_then(parse_command) {
         let (name, text) = match cmd {
-            Command::Start => ("start", welcome_text(desk)),
-            Command::Help | Command::Unknown(_) => ("help", welcome_text(desk)),
-            Command::Status(None) => ("status", status_usage(desk)),
+            Command::Start => ("start", texts::welcome_text(desk)),
+            Command::Help | Command::Unknown(_) => ("help", texts::welcome_text(desk)),
+            Command::Status(None) => ("status", texts::status_usage(desk)),
             Command::Status(Some(t)) => {
                 match desk.status_for_handle(&t, Channel::Telegram, &handle).await {
-                    Ok(v) => ("status", status_text(desk, &v)),
+                    Ok(v) => ("status", texts::status_text(desk, &v)),
                     Err(DeskError::Store(e)) => return Err(e.into()),
-                    Err(_) => ("status", not_found_text(&t)),
+                    Err(_) => ("status", texts::not_found_text(&t)),
                 }
             }
         };
@@ -695,9 +202,9 @@ pub async fn handle_update(
     let text = m.text.clone().unwrap_or_default();
     if text.trim().is_empty() && m.files.is_empty() {
         let why = if m.other_media {
-            UNSUPPORTED_MEDIA
+            texts::unsupported_media()
         } else {
-            NEED_TEXT
+            texts::need_text()
         };
         answer(bot, &token, chat, Some(m.message_id), why).await;
         advance(desk, opts).await?;
@@ -766,9 +273,9 @@ pub async fn handle_update(
                 "telegram: message refused by the desk"
             );
             let note = if field == "body" {
-                NEED_TEXT
+                texts::need_text()
             } else {
-                CANNOT_STORE
+                texts::cannot_store()
             };
             answer(bot, &token, chat, Some(m.message_id), note).await;
             advance(desk, opts).await?;
@@ -803,183 +310,4 @@ async fn skip(
     tracing::info!(update_id, what, "telegram: update skipped");
     advance(desk, opts).await?;
     Ok(Outcome::Ignored(what))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands() {
-        assert_eq!(parse_command("/start"), Some(Command::Start));
-        assert_eq!(parse_command("/start@AduanBot abc"), Some(Command::Start));
-        assert_eq!(parse_command(" /HELP"), Some(Command::Help));
-        assert_eq!(
-            parse_command("/status adu-202603-0001"),
-            Some(Command::Status(Some("ADU-202603-0001".into())))
-        );
-        assert_eq!(
-            parse_command("/status@AduanBot  ADU-202603-0001."),
-            Some(Command::Status(Some("ADU-202603-0001".into())))
-        );
-        assert_eq!(parse_command("/status"), Some(Command::Status(None)));
-        assert_eq!(
-            parse_command("/lapor x"),
-            Some(Command::Unknown("lapor".into()))
-        );
-        assert_eq!(parse_command("KTP saya / KK"), None);
-        assert_eq!(parse_command("/ 1"), None);
-        assert_eq!(parse_command("/"), None);
-        assert_eq!(parse_command(""), None);
-    }
-
-    #[test]
-    fn ticket_mentions() {
-        let t = tickets_in("Menanggapi tiket ADU-202603-0001, (adu-202603-0002)!");
-        assert_eq!(
-            t.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-            vec!["ADU-202603-0001", "ADU-202603-0002"]
-        );
-        assert!(tickets_in("tidak ada nomor di sini - 2026").is_empty());
-    }
-
-    #[test]
-    fn raw_json_fallback() {
-        let v = json!({
-            "message_id": 43, "date": 1767225660,
-            "from": {"id": 5, "is_bot": false, "first_name": "Komang", "last_name": "Ayu"},
-            "chat": {"id": 5, "type": "private"},
-            "photo": [
-                {"file_id": "small", "file_unique_id": "a", "width": 90, "height": 67, "file_size": 1200},
-                {"file_id": "large", "file_unique_id": "b", "width": 1280, "height": 960}
-            ],
-            "caption": "Foto lokasi",
-            "some_future_field": {"x": 1}
-        });
-        let m = Incoming::from_json(&v).unwrap();
-        assert_eq!(m.chat_id, 5);
-        assert!(m.private);
-        assert_eq!(m.name.as_deref(), Some("Komang Ayu"));
-        assert_eq!(m.text.as_deref(), Some("Foto lokasi"));
-        assert_eq!(m.files.len(), 1);
-        assert_eq!(m.files[0].file_id, "large");
-        assert_eq!(m.files[0].size, None);
-        assert!(Incoming::from_json(&json!({"chat": {}})).is_none());
-        assert!(Incoming::from_json(&json!(42)).is_none());
-    }
-
-    #[test]
-    fn teloxide_messages_are_read() {
-        let text: Value = serde_json::from_str(
-            r#"{"update_id": 815234001, "message": {"message_id": 42,
-                "from": {"id": 5123456789, "is_bot": false, "first_name": "Komang", "username": "komang_bll", "language_code": "id"},
-                "chat": {"id": 5123456789, "first_name": "Komang", "username": "komang_bll", "type": "private"},
-                "date": 1767225599, "text": "Ada pohon tumbang menutup jalan di Desa Panji"}}"#,
-        )
-        .unwrap();
-        let Kind::Message(m) = classify_update(&text) else {
-            panic!("not a message")
-        };
-        assert_eq!(m.chat_id, 5123456789);
-        assert_eq!(m.message_id, 42);
-        assert!(m.private && !m.other_media);
-        assert_eq!(m.name.as_deref(), Some("Komang"));
-        assert_eq!(m.external_id(), "5123456789:42");
-        let photo: Value = serde_json::from_str(
-            r#"{"update_id": 815234002, "message": {"message_id": 43,
-                "from": {"id": 5123456789, "is_bot": false, "first_name": "Komang"},
-                "chat": {"id": 5123456789, "type": "private", "first_name": "Komang"},
-                "date": 1767225660, "media_group_id": "13579246801357924",
-                "photo": [
-                  {"file_id": "AgACAgUAAxkBAAIB_small", "file_unique_id": "AQADs1", "width": 90, "height": 67, "file_size": 1200},
-                  {"file_id": "AgACAgUAAxkBAAIB_large", "file_unique_id": "AQADs2", "width": 1280, "height": 960, "file_size": 184000}
-                ],
-                "caption": "Foto lokasi pohon tumbang"}}"#,
-        )
-        .unwrap();
-        let typed: Update = serde_json::from_str(&photo.to_string()).unwrap();
-        let UpdateKind::Message(msg) = &typed.kind else {
-            panic!("teloxide did not read the photo message")
-        };
-        assert!(
-            matches!(msg.kind, MessageKind::Common(_)),
-            "typed, not the fallback"
-        );
-        let Kind::Message(m) = classify_update(&photo) else {
-            panic!("not a message")
-        };
-        assert_eq!(m.text.as_deref(), Some("Foto lokasi pohon tumbang"));
-        assert_eq!(m.files.len(), 1);
-        assert_eq!(m.files[0].file_id, "AgACAgUAAxkBAAIB_large");
-        assert_eq!(m.files[0].size, Some(184000));
-        assert!(!m.other_media);
-    }
-
-    #[test]
-    fn messages_teloxide_cannot_read_come_from_the_raw_json() {
-        // teloxide turns this into a content-less `MessageKind::Empty`.
-        let raw = json!({"update_id": 5, "message": {"message_id": 3,
-            "chat": {"id": 777, "type": "private"}, "date": 1,
-            "document": {"file_id": "d", "file_unique_id": "n", "mime_type": "bukan/mime//"},
-            "caption": "dokumen"}});
-        let Kind::Message(m) = classify_update(&raw) else {
-            panic!("skipped")
-        };
-        assert_eq!(m.text.as_deref(), Some("dokumen"));
-        assert_eq!(m.files.len(), 1);
-        assert_eq!(m.files[0].mime.as_deref(), Some("bukan/mime//"));
-        assert!(matches!(
-            classify_update(&json!({"update_id": 6, "edited_message": {}})),
-            Kind::Skip(_)
-        ));
-        assert!(matches!(
-            classify_update(&json!({"update_id": 7, "poll": {"id": "1"}})),
-            Kind::Skip(_)
-        ));
-        assert!(matches!(classify_update(&json!("x")), Kind::Skip(_)));
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(
-            person_name(Some("A"), Some(" "), None).as_deref(),
-            Some("A")
-        );
-        assert_eq!(
-            person_name(Some(""), None, Some("kom")).as_deref(),
-            Some("@kom")
-        );
-        assert_eq!(person_name(None, None, None), None);
-        let long = "x".repeat(500);
-        assert_eq!(
-            person_name(Some(&long), None, None).unwrap().len(),
-            MAX_NAME_CHARS
-        );
-    }
-
-    #[test]
-    fn file_names_are_safe() {
-        let f = FileRef {
-            file_id: "x".into(),
-            size: None,
-            file_name: Some("../../etc/passwd".into()),
-            mime: None,
-            kind: FileKind::Document,
-        };
-        assert_eq!(file_name(&f, None, 1, 1), ".._.._etc_passwd");
-        let p = FileRef {
-            file_name: None,
-            kind: FileKind::Photo,
-            ..f.clone()
-        };
-        assert_eq!(
-            file_name(&p, Some("photos/file_1.jpg"), 7, 1),
-            "foto-7-1.jpg"
-        );
-        let d = FileRef {
-            file_name: Some("..".into()),
-            ..f
-        };
-        assert_eq!(file_name(&d, None, 7, 2), "lampiran-7-2");
-    }
 }

@@ -1,0 +1,239 @@
+//! The raw JSON shapes of Meta's webhook deliveries, as serde reads them.
+//!
+//! Invariants: only the fields aduan reads are declared; unknown fields are ignored, so a
+//! field Meta adds later never refuses a delivery. Required fields (`object`, `entry`, a
+//! message's `mid`/`id`, a status's `id`) make the whole delivery fail to parse. Ids and
+//! timestamps are accepted as strings or numbers, as Meta sends both; anything else is an
+//! error naming what was found.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use serde_json::Value;
+
+#[derive(Deserialize)]
+pub(super) struct RawDelivery {
+    pub(super) object: String,
+    pub(super) entry: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawEntry {
+    #[serde(default, deserialize_with = "opt_id")]
+    pub(super) id: Option<String>,
+    #[serde(default)]
+    pub(super) messaging: Option<Vec<RawMessaging>>,
+    #[serde(default)]
+    pub(super) standby: Option<Vec<RawMessaging>>,
+    #[serde(default)]
+    pub(super) changes: Option<Vec<RawChange>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawParty {
+    #[serde(deserialize_with = "id")]
+    pub(super) id: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawMessaging {
+    #[serde(default)]
+    pub(super) sender: Option<RawParty>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub(super) timestamp: Option<i64>,
+    #[serde(default)]
+    pub(super) message: Option<RawMessage>,
+    #[serde(default)]
+    pub(super) read: Option<Value>,
+    #[serde(default)]
+    pub(super) delivery: Option<Value>,
+    #[serde(default)]
+    pub(super) postback: Option<Value>,
+    #[serde(default)]
+    pub(super) reaction: Option<Value>,
+    #[serde(default)]
+    pub(super) message_edit: Option<Value>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawMessage {
+    pub(super) mid: String,
+    #[serde(default)]
+    pub(super) text: Option<String>,
+    #[serde(default)]
+    pub(super) attachments: Option<Vec<RawAttachment>>,
+    #[serde(default)]
+    pub(super) is_echo: Option<bool>,
+    #[serde(default)]
+    pub(super) is_deleted: Option<bool>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawAttachment {
+    #[serde(rename = "type", default)]
+    pub(super) kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawChange {
+    #[serde(default)]
+    pub(super) field: Option<String>,
+    #[serde(default)]
+    pub(super) value: Value,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaValue {
+    #[serde(default)]
+    pub(super) contacts: Option<Vec<WaContact>>,
+    #[serde(default)]
+    pub(super) messages: Option<Vec<WaMessage>>,
+    #[serde(default)]
+    pub(super) statuses: Option<Vec<WaStatus>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaContact {
+    #[serde(default)]
+    pub(super) profile: Option<WaProfile>,
+    #[serde(default)]
+    pub(super) wa_id: Option<String>,
+    #[serde(default)]
+    pub(super) user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaProfile {
+    #[serde(default)]
+    pub(super) name: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaMessage {
+    pub(super) id: String,
+    #[serde(default)]
+    pub(super) from: Option<String>,
+    #[serde(default)]
+    pub(super) from_user_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub(super) timestamp: Option<i64>,
+    #[serde(rename = "type", default)]
+    pub(super) kind: Option<String>,
+    #[serde(default)]
+    pub(super) text: Option<WaText>,
+    #[serde(default)]
+    pub(super) image: Option<WaMedia>,
+    #[serde(default)]
+    pub(super) video: Option<WaMedia>,
+    #[serde(default)]
+    pub(super) audio: Option<WaMedia>,
+    #[serde(default)]
+    pub(super) document: Option<WaMedia>,
+    #[serde(default)]
+    pub(super) sticker: Option<WaMedia>,
+    #[serde(default)]
+    pub(super) location: Option<WaLocation>,
+    #[serde(default)]
+    pub(super) button: Option<WaButton>,
+    #[serde(default)]
+    pub(super) interactive: Option<Value>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaText {
+    #[serde(default)]
+    pub(super) body: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaMedia {
+    #[serde(default)]
+    pub(super) caption: Option<String>,
+    #[serde(default)]
+    pub(super) filename: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaLocation {
+    #[serde(default)]
+    pub(super) latitude: Option<f64>,
+    #[serde(default)]
+    pub(super) longitude: Option<f64>,
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) address: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaButton {
+    #[serde(default)]
+    pub(super) text: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaStatus {
+    pub(super) id: String,
+    #[serde(default)]
+    pub(super) status: Option<String>,
+    #[serde(default)]
+    pub(super) errors: Option<Vec<WaError>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaError {
+    #[serde(default)]
+    pub(super) code: Option<i64>,
+    #[serde(default)]
+    pub(super) title: Option<String>,
+    #[serde(default)]
+    pub(super) message: Option<String>,
+    #[serde(default)]
+    pub(super) error_data: Option<WaErrorData>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WaErrorData {
+    #[serde(default)]
+    pub(super) details: Option<String>,
+}
+
+// ---- lenient scalars: Meta sends ids and timestamps as strings or numbers ----
+
+fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(de::Error::custom(format!(
+            "expected an id (string or number), found {other}"
+        ))),
+    }
+}
+
+fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        other => Err(de::Error::custom(format!(
+            "expected an id (string or number), found {other}"
+        ))),
+    }
+}
+
+fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| de::Error::custom("expected an integer timestamp")),
+        Value::String(s) => {
+            s.trim().parse::<i64>().map(Some).map_err(|_| {
+                de::Error::custom(format!("expected an integer timestamp, found `{s}`"))
+            })
+        }
+        other => Err(de::Error::custom(format!(
+            "expected an integer timestamp, found {other}"
+        ))),
+    }
+}
