@@ -253,7 +253,11 @@ async fn walk(ui: &Ui, app: &TestApp) {
         )
         .await
         .unwrap();
-    assert_eq!(loaded, serde_json::json!(true), "the chart images load under the CSP");
+    assert_eq!(
+        loaded,
+        serde_json::json!(true),
+        "the chart images load under the CSP"
+    );
     assert_eq!(ui.text("#total").await, "2");
     ui.shot("14-kadis-laporan-bulanan").await;
     ui.fill(

@@ -203,14 +203,22 @@ async fn receipt_promises_email_only_when_it_can_send(b: Backend) {
     let html = app
         .http
         .post(app.url("/pengaduan"))
-        .form(&browser_post("Wayan", "wayan@example.com", "", "Antrean panjang."))
+        .form(&browser_post(
+            "Wayan",
+            "wayan@example.com",
+            "",
+            "Antrean panjang.",
+        ))
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    assert!(html.contains("Tanda terima juga dikirim ke alamat email"), "{html}");
+    assert!(
+        html.contains("Tanda terima juga dikirim ke alamat email"),
+        "{html}"
+    );
     let html = app
         .http
         .post(app.url("/pengaduan"))

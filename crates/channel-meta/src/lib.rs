@@ -32,8 +32,8 @@ pub use send::{GraphSender, WINDOW_CLOSED};
 /// Path of both webhook routes.
 pub const WEBHOOK_PATH: &str = "/webhooks/meta";
 
-/// The health callback: `Some(error)` shows on `/readyz`, `None` clears it.
-pub type HealthFn = Arc<dyn Fn(Option<String>) + Send + Sync>;
+pub use aduan_http::channel::HealthFn;
+use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ConfigError};
 
 /// What the Meta channel needs from the daemon.
 #[derive(Clone)]
@@ -42,6 +42,24 @@ pub struct MetaContext {
     pub desk: Desk,
     /// Reports the channel's last error (expired access token …) for `/readyz`.
     pub health: HealthFn,
+}
+
+impl MetaConfig {
+    /// The Meta channel (GUIDE habit 16): the webhook routes and one reply sender per
+    /// platform with credentials; no background task. Disabled: nothing.
+    pub fn build(self, ctx: ChannelContext) -> Result<ChannelShape, ConfigError> {
+        let mut ch = ChannelShape::new("meta");
+        if !self.enabled {
+            return Ok(ch);
+        }
+        let meta = MetaContext {
+            desk: ctx.desk,
+            health: ctx.health,
+        };
+        ch.senders = senders(&self, &meta);
+        ch.routes = router(self, meta);
+        Ok(ch)
+    }
 }
 
 /// The webhook routes `GET` and `POST` [`WEBHOOK_PATH`], to merge into the public router

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aduan_core::desk::{Desk, DeskError, Inbound, Received, Submission, ThreadHint};
+use aduan_core::intake_outcome::IntakeOutcome;
 use aduan_core::secret::constant_time_eq;
 use aduan_core::types::{Channel, PhoneNumber};
 use aduan_http::{ApiError, MAX_JSON_BYTES};
@@ -146,9 +147,8 @@ async fn deliver(
     }
 }
 
-fn count(channel: Channel, outcome: &'static str) {
-    metrics::counter!("aduan_intake_total", "channel" => channel.as_str(), "outcome" => outcome)
-        .increment(1);
+fn count(channel: Channel, outcome: IntakeOutcome) {
+    aduan_http::channel::record_intake(channel, outcome);
 }
 
 /// Commit every event; the first failure (if any) is returned after all senders were tried.
@@ -181,7 +181,7 @@ async fn process(desk: &Desk, events: Vec<Event>) -> Result<Summary, Failure> {
                 reason,
             } => {
                 tracing::warn!(%channel, external_id, reason, "meta message cannot be stored; skipped");
-                count(channel, "rejected");
+                count(channel, IntakeOutcome::Rejected);
                 summary.rejected += 1;
             }
         }
@@ -196,27 +196,27 @@ async fn process(desk: &Desk, events: Vec<Event>) -> Result<Summary, Failure> {
             match desk.receive(inbound(desk, m)).await {
                 Ok(Received::Created(r)) => {
                     tracing::info!(%channel, ticket = %r.ticket, external_id, "complaint received");
-                    count(channel, "created");
+                    count(channel, IntakeOutcome::Accepted);
                     summary.created += 1;
                 }
                 Ok(Received::Appended { ticket, reopened }) => {
                     tracing::info!(%channel, %ticket, reopened, external_id, "message appended");
-                    count(channel, "appended");
+                    count(channel, IntakeOutcome::Appended);
                     summary.appended += 1;
                 }
                 Ok(Received::Duplicate { ticket }) => {
                     tracing::debug!(%channel, %ticket, external_id, "redelivered message");
-                    count(channel, "duplicate");
+                    count(channel, IntakeOutcome::Duplicate);
                     summary.duplicates += 1;
                 }
                 Err(e @ (DeskError::Invalid { .. } | DeskError::Forbidden(_))) => {
                     tracing::warn!(%channel, external_id, error = %e, "meta message refused by the desk; skipped");
-                    count(channel, "rejected");
+                    count(channel, IntakeOutcome::Rejected);
                     summary.rejected += 1;
                 }
                 Err(e) => {
                     tracing::warn!(%channel, external_id, error = %e, "meta message not stored; asking for redelivery");
-                    count(channel, "failed");
+                    count(channel, IntakeOutcome::Deferred);
                     failure.get_or_insert(classify(e));
                     // Later messages of this sender wait for the redelivery.
                     break;

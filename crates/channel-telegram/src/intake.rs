@@ -78,7 +78,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Short label for metrics and logs.
+    /// The shared intake outcome counted in `aduan_intake_total`.
+    pub fn intake(&self) -> aduan_core::intake_outcome::IntakeOutcome {
+        use aduan_core::intake_outcome::IntakeOutcome as I;
+        match self {
+            Outcome::Created(_) => I::Accepted,
+            Outcome::Appended { .. } => I::Appended,
+            Outcome::Duplicate(_) => I::Duplicate,
+            Outcome::Answered(_) => I::Answered,
+            Outcome::Refused(_) => I::Rejected,
+            Outcome::Ignored(_) => I::Ignored,
+        }
+    }
+
+    /// Short label for logs.
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Created(_) => "created",

@@ -36,8 +36,37 @@ pub use polling::{PollOptions, run_polling, run_polling_with};
 pub use send::{MAX_MESSAGE_UTF16, TelegramSender, sender, split_message};
 pub use webhook::{SECRET_HEADER, WEBHOOK_PATH, webhook_router};
 
-/// The health callback: `Some(error)` shows on `/readyz`, `None` clears it.
-pub type HealthFn = Arc<dyn Fn(Option<String>) + Send + Sync>;
+pub use aduan_http::channel::HealthFn;
+use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ConfigError};
+
+impl TelegramConfig {
+    /// The Telegram channel (GUIDE habit 16): the reply sender, and either the polling
+    /// task (mode `polling`) or the webhook route (mode `webhook`). Disabled: nothing.
+    pub fn build(self, ctx: ChannelContext) -> Result<ChannelShape, ConfigError> {
+        let mut ch = ChannelShape::new("telegram");
+        if !self.enabled {
+            return Ok(ch);
+        }
+        let tg = TelegramContext {
+            desk: ctx.desk,
+            max_attachment_bytes: ctx.max_attachment_bytes,
+            health: ctx.health,
+        };
+        ch.senders.push((
+            aduan_core::types::Channel::Telegram,
+            Arc::new(sender(&self, &tg)) as Arc<dyn aduan_core::outbox::ReplySender>,
+        ));
+        match self.mode {
+            Mode::Polling => {
+                let token = ctx.shutdown;
+                ch.tasks
+                    .push(("telegram", Box::pin(run_polling(self, tg, token))));
+            }
+            Mode::Webhook => ch.routes = webhook_router(self, tg),
+        }
+        Ok(ch)
+    }
+}
 
 /// What the Telegram channel needs from the daemon.
 #[derive(Clone)]

@@ -260,8 +260,10 @@ impl Poller {
             };
             match handle_update(&self.ctx, &self.bot, &update, &hopts).await {
                 Ok(outcome) => {
-                    metrics::counter!("aduan_intake_total", "channel" => "telegram", "outcome" => outcome.label())
-                        .increment(1);
+                    aduan_http::channel::record_intake(
+                        aduan_core::types::Channel::Telegram,
+                        outcome.intake(),
+                    );
                     tracing::debug!(
                         update_id = id,
                         outcome = outcome.label(),

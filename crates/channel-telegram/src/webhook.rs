@@ -103,8 +103,10 @@ async fn deliver(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !authorized(&hook.secret, &headers) {
-        metrics::counter!("aduan_intake_total", "channel" => "telegram", "outcome" => "unauthorized")
-            .increment(1);
+        aduan_http::channel::record_intake(
+            aduan_core::types::Channel::Telegram,
+            aduan_core::intake_outcome::IntakeOutcome::Rejected,
+        );
         return ApiError::unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token")
             .into_response();
     }
@@ -160,8 +162,10 @@ async fn deliver(
     }
     match result {
         Ok(outcome) => {
-            metrics::counter!("aduan_intake_total", "channel" => "telegram", "outcome" => outcome.label())
-                .increment(1);
+            aduan_http::channel::record_intake(
+                aduan_core::types::Channel::Telegram,
+                outcome.intake(),
+            );
             (hook.ctx.health)(None);
             (StatusCode::OK, Json(json!({"ok": true}))).into_response()
         }

@@ -22,5 +22,7 @@ pub mod secret;
 pub mod sla;
 pub mod store;
 pub mod templates;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod types;
 pub mod workflow;

@@ -1,5 +1,8 @@
-//! The storage seam. One trait, implemented for SQLite and PostgreSQL in `aduan-store`;
-//! every method is one transaction.
+//! The storage seam: role traits ([`IntakeStore`], [`WorkflowStore`], [`OutboxStore`],
+//! [`UserStore`], [`ReportStore`], [`LeaseStore`]) that [`Store`] combines, implemented for
+//! SQLite and PostgreSQL in `aduan-store`; every method is one transaction. Services name
+//! the roles they use; only the desk holds the whole store. `use aduan_core::store::prelude::*`
+//! brings every role into scope (methods of a supertrait need it).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -34,66 +37,38 @@ impl StoreError {
     }
 }
 
-/// Persistent state of aduan.
+/// Persistent state of aduan: every role below, plus migrations and a health check. The
+/// daemon holds one `Arc<dyn Store>`; services take only the roles they use.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    IntakeStore
+    + WorkflowStore
+    + OutboxStore
+    + UserStore
+    + ReportStore
+    + LeaseStore
+    + Send
+    + Sync
+    + 'static
+{
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
+
     /// Apply pending migrations (safe to run concurrently from several replicas).
     async fn migrate(&self) -> Result<(), StoreError>;
+
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+}
 
+/// Intake: numbering and inserting complaints, deduplication, the channels' cursors and
+/// threading look-ups.
+#[async_trait]
+pub trait IntakeStore: Send + Sync {
     /// Number and insert a complaint with its first message, attachments, history,
     /// acknowledgements and intake cursor (`c.cursor`), atomically. Redelivery of the same
     /// `(channel, external_id)` writes nothing but the cursor and returns `Duplicate`.
     async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError>;
-    /// The whole complaint, or None.
-    async fn get_complaint(
-        &self,
-        ticket: &TicketNumber,
-    ) -> Result<Option<ComplaintRecord>, StoreError>;
-    /// Persist a workflow transition with its history line, optional reply, optional
-    /// message and optional intake cursor, if the complaint's version is still
-    /// `expected_version` (else `Conflict`). When the message's `(channel, external_id)` is
-    /// already stored (channel: the message's, else the complaint's), nothing is written
-    /// and the error is `AlreadyExists` (a redelivery).
-    async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError>;
-    /// Queue lines, ordered by due time (open) then receipt.
-    async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError>;
-    /// Complaints received in `[from, to)`, without conversation, ordered by receipt.
-    async fn complaints_received_between(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<ComplaintRecord>, StoreError>;
-
-    async fn create_user(&self, u: NewUser) -> Result<i64, StoreError>;
-    /// An enabled user by API token hash.
-    async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
-    async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError>;
-    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
-    /// Returns false when no such user exists.
-    async fn disable_user(&self, username: &Username) -> Result<bool, StoreError>;
-
-    /// Lease up to `limit` due pending replies for `lease`; rows leased by another worker
-    /// whose lease has not expired are skipped.
-    async fn claim_replies(
-        &self,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<OutboxItem>, StoreError>;
-    /// Record the outcome of a send. Ignored (returns false) when the lease was lost.
-    async fn complete_reply(
-        &self,
-        item: &OutboxItem,
-        outcome: ReplyOutcome,
-    ) -> Result<bool, StoreError>;
-    /// Earliest `next_attempt_at` of a pending reply (for the worker's sleep).
-    async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
-
-    // ---- Channel intake support (see docs/channel-api.md) ----
 
     /// The ticket of the newest complaint holding a message with one of these external ids
     /// (any channel, inbound or outbound; outbound ids are the replies' platform ids, also
@@ -102,12 +77,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         ids: &[String],
     ) -> Result<Option<TicketNumber>, StoreError>;
+
     /// The newest complaint of `channel` + `handle` that is not closed.
     async fn open_ticket_for_handle(
         &self,
         channel: Channel,
         handle: &str,
     ) -> Result<Option<TicketNumber>, StoreError>;
+
     /// The ticket holding the message `(channel, external_id)` (or created from it), if
     /// stored.
     async fn ticket_by_external_id(
@@ -115,17 +92,13 @@ pub trait Store: Send + Sync + 'static {
         channel: Channel,
         external_id: &str,
     ) -> Result<Option<TicketNumber>, StoreError>;
+
     /// The stored value of an intake cursor.
     async fn get_cursor(&self, key: &str) -> Result<Option<String>, StoreError>;
+
     /// Write an intake cursor alone (insert or overwrite).
     async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError>;
-    /// Mark the outbox row whose sent message has this external id as failed (also when it
-    /// was sent: a bounce arrives later). Returns whether a row matched.
-    async fn fail_reply_by_external_id(
-        &self,
-        external_id: &str,
-        error: &str,
-    ) -> Result<bool, StoreError>;
+
     /// Acknowledgement rows (any status) to `recipient` (case-insensitive) on `channel`
     /// created at or after `since`.
     async fn count_acks_since(
@@ -134,24 +107,33 @@ pub trait Store: Send + Sync + 'static {
         recipient: &str,
         since: DateTime<Utc>,
     ) -> Result<i64, StoreError>;
+
     /// Time of the newest inbound message of a complaint.
     async fn last_inbound_at(
         &self,
         ticket: &TicketNumber,
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Take or renew the named lease for `holder` until `until`; false when another holder's
-    /// lease is still live at `now`.
-    async fn try_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
-    /// Drop the named lease if `holder` holds it (another holder's lease is left alone).
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
 
-    // ---- SLA escalation ----
+/// The staff workflow: reading complaints, persisting transitions, the queue and SLA
+/// escalations.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// The whole complaint, or None.
+    async fn get_complaint(
+        &self,
+        ticket: &TicketNumber,
+    ) -> Result<Option<ComplaintRecord>, StoreError>;
+
+    /// Persist a workflow transition with its history line, optional reply, optional
+    /// message and optional intake cursor, if the complaint's version is still
+    /// `expected_version` (else `Conflict`). When the message's `(channel, external_id)` is
+    /// already stored (channel: the message's, else the complaint's), nothing is written
+    /// and the error is `AlreadyExists` (a redelivery).
+    async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError>;
+
+    /// Queue lines, ordered by due time (open) then receipt.
+    async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError>;
 
     /// Open complaints whose running step is past due at `now` and not yet escalated,
     /// earliest due first, at most `limit`.
@@ -160,6 +142,7 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<EscalationCandidate>, StoreError>;
+
     /// Record the escalation of one step exactly once: only when the complaint is still in the
     /// step that started at `state_entered_at` and that step was not escalated yet. Writes the
     /// history line and the notices in the same transaction. Returns false when another
@@ -171,10 +154,67 @@ pub trait Store: Send + Sync + 'static {
         history: &HistoryEntry,
         notices: Vec<NewReply>,
     ) -> Result<bool, StoreError>;
+
     /// Earliest due time of a running, not yet escalated step.
     async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+}
 
-    // ---- Monthly report ----
+/// The outbox of replies: leased claims, outcomes, failures reported by the platforms.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Lease up to `limit` due pending replies for `lease`; rows leased by another worker
+    /// whose lease has not expired are skipped.
+    async fn claim_replies(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// Record the outcome of a send. Ignored (returns false) when the lease was lost.
+    async fn complete_reply(
+        &self,
+        item: &OutboxItem,
+        outcome: ReplyOutcome,
+    ) -> Result<bool, StoreError>;
+
+    /// Earliest `next_attempt_at` of a pending reply (for the worker's sleep).
+    async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Mark the outbox row whose sent message has this external id as failed (also when it
+    /// was sent: a bounce arrives later). Returns whether a row matched.
+    async fn fail_reply_by_external_id(
+        &self,
+        external_id: &str,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Staff accounts.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create_user(&self, u: NewUser) -> Result<i64, StoreError>;
+
+    /// An enabled user by API token hash.
+    async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
+
+    async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError>;
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Returns false when no such user exists.
+    async fn disable_user(&self, username: &Username) -> Result<bool, StoreError>;
+}
+
+/// The monthly report (SOP steps 6-8) and the figures it is computed from.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// Complaints received in `[from, to)`, without conversation, ordered by receipt.
+    async fn complaints_received_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ComplaintRecord>, StoreError>;
 
     /// Number of complaints received in `[from, to)`.
     async fn count_received_between(
@@ -182,8 +222,10 @@ pub trait Store: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<i64, StoreError>;
+
     /// The stored report of `month` (`"YYYY-MM"`).
     async fn get_report(&self, month: &str) -> Result<Option<ReportRecord>, StoreError>;
+
     /// Insert the month's report as `draft` unless it exists. Returns whether this call
     /// created it (exactly one caller among replicas does).
     async fn create_report(
@@ -192,12 +234,14 @@ pub trait Store: Send + Sync + 'static {
         report_json: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
     /// Apply a report step if the report is in a state the step applies in, else
     /// `Conflict`: a conclusion before `received`, a decision from `submitted`, a receipt from
     /// `decided`; deliveries (success or failure) and re-send requests in any state. A
     /// delivery moves a `draft` to `submitted` and clears the re-send request and the
     /// delivery lease. No report for `month` is `Other`.
     async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError>;
+
     /// Lease the delivery of a report (state draft, or a re-send request) until `until`;
     /// false when there is nothing to deliver or another lease is live at `now`.
     async fn claim_report_delivery(
@@ -206,4 +250,29 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+}
+
+/// Named leases among replicas (the mailbox reader, the Telegram poller).
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Take or renew the named lease for `holder` until `until`; false when another holder's
+    /// lease is still live at `now`.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Drop the named lease if `holder` holds it (another holder's lease is left alone).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
+/// Every role trait, for `use aduan_core::store::prelude::*`.
+pub mod prelude {
+    pub use super::{
+        IntakeStore, LeaseStore, OutboxStore, ReportStore, Store, StoreError, UserStore,
+        WorkflowStore,
+    };
 }

@@ -37,7 +37,7 @@ use aduan_core::model::{
     OutboxItem, QueueFilter, QueueItem, ReplyOutcome, ReportRecord, ReportUpdate, TransitionWrite,
     User,
 };
-use aduan_core::store::{Store, StoreError};
+use aduan_core::store::prelude::*;
 use aduan_core::types::{Channel, TicketNumber, Username};
 use aduan_core::workflow::HistoryEntry;
 
@@ -45,6 +45,8 @@ mod backend;
 mod complaints;
 mod create;
 mod escalation;
+#[cfg(feature = "testing")]
+mod fault;
 mod group;
 mod intake;
 mod migrate;
@@ -53,6 +55,7 @@ pub mod postgres;
 mod reports;
 mod rows;
 pub mod sqlite;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod users;
 
@@ -99,76 +102,12 @@ macro_rules! impl_store {
                     .await
                     .map(drop)
             }
+        }
 
+        #[async_trait]
+        impl IntakeStore for $store {
             async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError> {
                 self.insert_complaint(c).await
-            }
-
-            async fn get_complaint(
-                &self,
-                ticket: &TicketNumber,
-            ) -> Result<Option<ComplaintRecord>, StoreError> {
-                complaints::get(&self.db, ticket).await
-            }
-
-            async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError> {
-                complaints::save_transition(&self.db, w).await
-            }
-
-            async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError> {
-                complaints::queue(&self.db, filter).await
-            }
-
-            async fn complaints_received_between(
-                &self,
-                from: DateTime<Utc>,
-                to: DateTime<Utc>,
-            ) -> Result<Vec<ComplaintRecord>, StoreError> {
-                complaints::received_between(&self.db, from, to).await
-            }
-
-            async fn create_user(&self, u: NewUser) -> Result<i64, StoreError> {
-                users::create(&self.db, u).await
-            }
-
-            async fn user_by_token_hash(
-                &self,
-                token_hash: &str,
-            ) -> Result<Option<User>, StoreError> {
-                users::by_token_hash(&self.db, token_hash).await
-            }
-
-            async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
-                users::by_name(&self.db, username).await
-            }
-
-            async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-                users::list(&self.db).await
-            }
-
-            async fn disable_user(&self, username: &Username) -> Result<bool, StoreError> {
-                users::disable(&self.db, username).await
-            }
-
-            async fn claim_replies(
-                &self,
-                now: DateTime<Utc>,
-                lease: Duration,
-                limit: u32,
-            ) -> Result<Vec<OutboxItem>, StoreError> {
-                outbox::claim(&self.db, now, lease, limit).await
-            }
-
-            async fn complete_reply(
-                &self,
-                item: &OutboxItem,
-                outcome: ReplyOutcome,
-            ) -> Result<bool, StoreError> {
-                outbox::complete(&self.db, item, outcome).await
-            }
-
-            async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-                outbox::next_due(&self.db).await
             }
 
             async fn ticket_by_message_ids(
@@ -202,14 +141,6 @@ macro_rules! impl_store {
                 intake::set_cursor(&self.db, key, value).await
             }
 
-            async fn fail_reply_by_external_id(
-                &self,
-                external_id: &str,
-                error: &str,
-            ) -> Result<bool, StoreError> {
-                intake::fail_reply_by_external_id(&self.db, external_id, error).await
-            }
-
             async fn count_acks_since(
                 &self,
                 channel: Channel,
@@ -225,19 +156,23 @@ macro_rules! impl_store {
             ) -> Result<Option<DateTime<Utc>>, StoreError> {
                 intake::last_inbound_at(&self.db, ticket).await
             }
+        }
 
-            async fn try_lease(
+        #[async_trait]
+        impl WorkflowStore for $store {
+            async fn get_complaint(
                 &self,
-                name: &str,
-                holder: &str,
-                now: DateTime<Utc>,
-                until: DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
-                intake::try_lease(&self.db, name, holder, now, until).await
+                ticket: &TicketNumber,
+            ) -> Result<Option<ComplaintRecord>, StoreError> {
+                complaints::get(&self.db, ticket).await
             }
 
-            async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-                intake::release_lease(&self.db, name, holder).await
+            async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError> {
+                complaints::save_transition(&self.db, w).await
+            }
+
+            async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError> {
+                complaints::queue(&self.db, filter).await
             }
 
             async fn due_escalations(
@@ -260,6 +195,75 @@ macro_rules! impl_store {
 
             async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
                 escalation::next_due(&self.db).await
+            }
+        }
+
+        #[async_trait]
+        impl OutboxStore for $store {
+            async fn claim_replies(
+                &self,
+                now: DateTime<Utc>,
+                lease: Duration,
+                limit: u32,
+            ) -> Result<Vec<OutboxItem>, StoreError> {
+                outbox::claim(&self.db, now, lease, limit).await
+            }
+
+            async fn complete_reply(
+                &self,
+                item: &OutboxItem,
+                outcome: ReplyOutcome,
+            ) -> Result<bool, StoreError> {
+                outbox::complete(&self.db, item, outcome).await
+            }
+
+            async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+                outbox::next_due(&self.db).await
+            }
+
+            async fn fail_reply_by_external_id(
+                &self,
+                external_id: &str,
+                error: &str,
+            ) -> Result<bool, StoreError> {
+                intake::fail_reply_by_external_id(&self.db, external_id, error).await
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn create_user(&self, u: NewUser) -> Result<i64, StoreError> {
+                users::create(&self.db, u).await
+            }
+
+            async fn user_by_token_hash(
+                &self,
+                token_hash: &str,
+            ) -> Result<Option<User>, StoreError> {
+                users::by_token_hash(&self.db, token_hash).await
+            }
+
+            async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
+                users::by_name(&self.db, username).await
+            }
+
+            async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+                users::list(&self.db).await
+            }
+
+            async fn disable_user(&self, username: &Username) -> Result<bool, StoreError> {
+                users::disable(&self.db, username).await
+            }
+        }
+
+        #[async_trait]
+        impl ReportStore for $store {
+            async fn complaints_received_between(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<Vec<ComplaintRecord>, StoreError> {
+                complaints::received_between(&self.db, from, to).await
             }
 
             async fn count_received_between(
@@ -298,6 +302,23 @@ macro_rules! impl_store {
                 until: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
                 reports::claim_delivery(&self.db, month, now, until).await
+            }
+        }
+
+        #[async_trait]
+        impl LeaseStore for $store {
+            async fn try_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                now: DateTime<Utc>,
+                until: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                intake::try_lease(&self.db, name, holder, now, until).await
+            }
+
+            async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+                intake::release_lease(&self.db, name, holder).await
             }
         }
     };

@@ -1,11 +1,15 @@
 //! Helpers for tests that need a real database (this crate's conformance suite and other
-//! crates' integration tests).
+//! crates' integration tests), behind the `testing` feature: fresh SQLite and PostgreSQL
+//! databases, [`FaultStore`], and [`fault_desk`], a ready desk over a fresh SQLite store.
 //!
 //! PostgreSQL is mandatory for the test suite: [`fresh_postgres_url`] panics when the server
 //! cannot be reached instead of skipping, so a missing database never looks like a pass.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use aduan_core::desk::{Clock, Desk, DeskConfig};
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
@@ -172,4 +176,21 @@ mod tests {
         let url = fresh_sqlite_url(Path::new("/tmp/a b?"));
         assert!(url.starts_with("sqlite:///tmp/a%20b%3F/aduan-"), "{url}");
     }
+}
+
+pub use crate::fault::FaultStore;
+
+/// A desk over a fresh, migrated SQLite database in `dir`, wrapped in a [`FaultStore`] so the
+/// test can make the database fail; `cfg` is usually `aduan_core::testing::desk_config(…)`.
+pub async fn fault_desk(
+    dir: &Path,
+    clock: Arc<dyn Clock>,
+    cfg: DeskConfig,
+) -> (Desk, Arc<FaultStore>) {
+    let inner = crate::connect(&fresh_sqlite_url(dir))
+        .await
+        .expect("open the test database");
+    inner.migrate().await.expect("migrate the test database");
+    let store = Arc::new(FaultStore::new(inner));
+    (Desk::new(store.clone(), clock, cfg), store)
 }

@@ -3,38 +3,19 @@
 //! with argon2 password hashes.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aduan_admin_web::AdminWebConfig;
 use aduan_core::calendar::WorkCalendar;
-use aduan_core::desk::{BidangInfo, Clock, Desk, DeskConfig, Submission};
+use aduan_core::desk::{Desk, Submission};
 use aduan_core::model::NewUser;
 use aduan_core::secret::{hash_secret, new_api_token};
 use aduan_core::sla::{SlaDurations, SlaPolicy};
-use aduan_core::types::{BidangCode, Channel, Role, TicketPrefix, Username};
+use aduan_core::types::{BidangCode, Channel, Role, Username};
 use chrono::{DateTime, TimeZone, Utc};
 
-/// A clock tests move by hand.
-#[derive(Clone)]
-pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
-impl ManualClock {
-    pub fn new(t: DateTime<Utc>) -> Self {
-        ManualClock(Arc::new(Mutex::new(t)))
-    }
-    pub fn advance(&self, d: chrono::Duration) {
-        *self.0.lock().unwrap() += d;
-    }
-    pub fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().unwrap() = t;
-    }
-}
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
+pub use aduan_core::testing::ManualClock;
 
 pub const OFFICE: &str = "Dinas Kependudukan dan Pencatatan Sipil Kabupaten Buleleng";
 
@@ -101,27 +82,9 @@ pub async fn spawn_with_calendar(calendar: WorkCalendar) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
-    let cfg = DeskConfig {
-        office_name: OFFICE.into(),
-        ticket_prefix: TicketPrefix::parse("ADU").unwrap(),
-        policy: SlaPolicy::new(calendar, SlaDurations::default()),
-        bidang: vec![
-            BidangInfo {
-                code: BidangCode::parse("dafduk").unwrap(),
-                name: "Bidang Pelayanan Pendaftaran Penduduk".into(),
-                keywords: ["ktp", "kk", "kartu keluarga", "pindah"]
-                    .map(String::from)
-                    .to_vec(),
-            },
-            BidangInfo {
-                code: BidangCode::parse("capil").unwrap(),
-                name: "Bidang Pelayanan Pencatatan Sipil".into(),
-                keywords: ["akta", "kelahiran"].map(String::from).to_vec(),
-            },
-        ],
-        reply_channels: HashSet::from([Channel::Email]),
-        public_base_url: base.clone(),
-    };
+    let mut cfg = aduan_core::testing::desk_config([Channel::Email]);
+    cfg.policy = SlaPolicy::new(calendar, SlaDurations::default());
+    cfg.public_base_url = base.clone();
     let desk = Desk::new(store, Arc::new(clock.clone()), cfg);
     for (name, role, bidang, pw) in USERS {
         desk.store()

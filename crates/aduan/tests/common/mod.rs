@@ -23,22 +23,7 @@ pub enum Backend {
     Postgres,
 }
 
-/// A clock tests move by hand.
-#[derive(Clone)]
-pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
-impl ManualClock {
-    pub fn new(t: DateTime<Utc>) -> Self {
-        ManualClock(Arc::new(Mutex::new(t)))
-    }
-    pub fn advance(&self, d: chrono::Duration) {
-        *self.0.lock().unwrap() += d;
-    }
-}
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
+pub use aduan_core::testing::ManualClock;
 
 pub struct TestApp {
     pub addr: SocketAddr,

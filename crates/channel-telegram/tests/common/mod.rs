@@ -5,27 +5,24 @@
 //! hanging answers).
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aduan_channel_telegram::{Secret, TelegramConfig, TelegramContext};
-use aduan_core::calendar::WorkCalendar;
-use aduan_core::desk::{Desk, DeskConfig, SystemClock};
+use aduan_core::desk::{Desk, SystemClock};
 use aduan_core::model::*;
 use aduan_core::outbox::{Outbox, ReplySender};
-use aduan_core::sla::{SlaDurations, SlaPolicy};
-use aduan_core::store::{Store, StoreError};
-use aduan_core::types::{Channel, TicketNumber, TicketPrefix, Username};
-use aduan_core::workflow::HistoryEntry;
-use async_trait::async_trait;
+use aduan_core::store::prelude::*;
+use aduan_core::types::Channel;
+use aduan_store::testing::FaultStore;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -33,211 +30,6 @@ pub const TOKEN: &str = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz";
 pub const WEBHOOK_SECRET: &str = "rahasia_WEBHOOK-42";
 pub const CHAT: i64 = 5_123_456_789;
 pub const OTHER_CHAT: i64 = 6_000_000_001;
-
-// ---- store with injectable failures ----
-
-/// A store that delegates to the real one; while `down` is set, writes and reads used by
-/// intake fail with `Unavailable`.
-pub struct FlakyStore {
-    inner: Arc<dyn Store>,
-    pub down: AtomicBool,
-}
-
-impl FlakyStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable(
-                "injected: database unreachable".into(),
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Store for FlakyStore {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.inner.migrate().await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.ping().await
-    }
-    async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError> {
-        self.check()?;
-        self.inner.create_complaint(c).await
-    }
-    async fn get_complaint(&self, t: &TicketNumber) -> Result<Option<ComplaintRecord>, StoreError> {
-        self.inner.get_complaint(t).await
-    }
-    async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.save_transition(w).await
-    }
-    async fn queue(&self, f: &QueueFilter) -> Result<Vec<QueueItem>, StoreError> {
-        self.inner.queue(f).await
-    }
-    async fn complaints_received_between(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<ComplaintRecord>, StoreError> {
-        self.inner.complaints_received_between(from, to).await
-    }
-    async fn create_user(&self, u: NewUser) -> Result<i64, StoreError> {
-        self.inner.create_user(u).await
-    }
-    async fn user_by_token_hash(&self, h: &str) -> Result<Option<User>, StoreError> {
-        self.inner.user_by_token_hash(h).await
-    }
-    async fn user_by_name(&self, u: &Username) -> Result<Option<User>, StoreError> {
-        self.inner.user_by_name(u).await
-    }
-    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        self.inner.list_users().await
-    }
-    async fn disable_user(&self, u: &Username) -> Result<bool, StoreError> {
-        self.inner.disable_user(u).await
-    }
-    async fn claim_replies(
-        &self,
-        now: DateTime<Utc>,
-        lease: chrono::Duration,
-        limit: u32,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
-        self.inner.claim_replies(now, lease, limit).await
-    }
-    async fn complete_reply(
-        &self,
-        item: &OutboxItem,
-        outcome: ReplyOutcome,
-    ) -> Result<bool, StoreError> {
-        self.inner.complete_reply(item, outcome).await
-    }
-    async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.inner.next_reply_due().await
-    }
-    async fn ticket_by_message_ids(
-        &self,
-        ids: &[String],
-    ) -> Result<Option<TicketNumber>, StoreError> {
-        self.check()?;
-        self.inner.ticket_by_message_ids(ids).await
-    }
-    async fn open_ticket_for_handle(
-        &self,
-        channel: Channel,
-        handle: &str,
-    ) -> Result<Option<TicketNumber>, StoreError> {
-        self.check()?;
-        self.inner.open_ticket_for_handle(channel, handle).await
-    }
-    async fn ticket_by_external_id(
-        &self,
-        channel: Channel,
-        external_id: &str,
-    ) -> Result<Option<TicketNumber>, StoreError> {
-        self.check()?;
-        self.inner.ticket_by_external_id(channel, external_id).await
-    }
-    async fn get_cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.check()?;
-        self.inner.get_cursor(key).await
-    }
-    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.set_cursor(key, value).await
-    }
-    async fn fail_reply_by_external_id(
-        &self,
-        external_id: &str,
-        error: &str,
-    ) -> Result<bool, StoreError> {
-        self.inner
-            .fail_reply_by_external_id(external_id, error)
-            .await
-    }
-    async fn count_acks_since(
-        &self,
-        channel: Channel,
-        recipient: &str,
-        since: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        self.inner.count_acks_since(channel, recipient, since).await
-    }
-    async fn last_inbound_at(
-        &self,
-        ticket: &TicketNumber,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.inner.last_inbound_at(ticket).await
-    }
-    async fn try_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.inner.try_lease(name, holder, now, until).await
-    }
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.inner.release_lease(name, holder).await
-    }
-    async fn due_escalations(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<EscalationCandidate>, StoreError> {
-        self.inner.due_escalations(now, limit).await
-    }
-    async fn record_escalation(
-        &self,
-        complaint_id: i64,
-        state_entered_at: DateTime<Utc>,
-        history: &HistoryEntry,
-        notices: Vec<NewReply>,
-    ) -> Result<bool, StoreError> {
-        self.inner
-            .record_escalation(complaint_id, state_entered_at, history, notices)
-            .await
-    }
-    async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.inner.next_escalation_due().await
-    }
-    async fn count_received_between(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        self.inner.count_received_between(from, to).await
-    }
-    async fn get_report(&self, month: &str) -> Result<Option<ReportRecord>, StoreError> {
-        self.inner.get_report(month).await
-    }
-    async fn create_report(
-        &self,
-        month: &str,
-        report_json: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.inner.create_report(month, report_json, at).await
-    }
-    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
-        self.inner.update_report(month, update).await
-    }
-    async fn claim_report_delivery(
-        &self,
-        month: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.inner.claim_report_delivery(month, now, until).await
-    }
-}
 
 // ---- harness ----
 
@@ -256,7 +48,7 @@ impl HealthLog {
 
 pub struct Harness {
     pub desk: Desk,
-    pub store: Arc<FlakyStore>,
+    pub store: Arc<FaultStore>,
     pub ctx: TelegramContext,
     pub health: HealthLog,
     pub api: FakeBotApi,
@@ -286,25 +78,13 @@ pub async fn harness_with_limit(max_attachment_bytes: u64) -> Harness {
         .await
         .unwrap();
     inner.migrate().await.unwrap();
-    let store = Arc::new(FlakyStore {
-        inner,
-        down: AtomicBool::new(false),
+    let store = Arc::new(FaultStore::new(inner));
+    let desk = Desk::new(store.clone(), Arc::new(SystemClock), {
+        let mut cfg = aduan_core::testing::desk_config([Channel::Telegram]);
+        cfg.bidang.clear();
+        cfg.public_base_url = "http://127.0.0.1:8080".into();
+        cfg
     });
-    let desk = Desk::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        DeskConfig {
-            office_name: "Dinas Kependudukan dan Pencatatan Sipil Kabupaten Buleleng".into(),
-            ticket_prefix: TicketPrefix::parse("ADU").unwrap(),
-            policy: SlaPolicy::new(
-                WorkCalendar::always_open(chrono_tz::Asia::Makassar),
-                SlaDurations::default(),
-            ),
-            bidang: vec![],
-            reply_channels: HashSet::from([Channel::Telegram]),
-            public_base_url: "http://127.0.0.1:8080".into(),
-        },
-    );
     let health = HealthLog::default();
     let log = health.clone();
     let ctx = TelegramContext {

@@ -1,0 +1,278 @@
+//! [`FaultStore`]: a store that delegates to a real one and fails on demand, for tests of
+//! what a channel does when the database is down (answer 5xx, keep the cursor, deliver
+//! again) — one type for every crate's tests instead of a copy per crate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use aduan_core::model::*;
+use aduan_core::store::prelude::*;
+use aduan_core::types::{Channel, TicketNumber, Username};
+use aduan_core::workflow::HistoryEntry;
+
+/// A pass-through store with injectable failures, all `StoreError::Unavailable`.
+pub struct FaultStore {
+    inner: Arc<dyn Store>,
+    /// While set, `ping`, complaint creation, transitions and every intake read and write
+    /// (threading look-ups, cursors) fail: "database unreachable".
+    pub down: AtomicBool,
+    /// The next N complaint creations fail: "database busy".
+    pub fail_creates: AtomicUsize,
+    /// The next N transitions (appended messages, staff actions) fail: "database busy".
+    pub fail_appends: AtomicUsize,
+}
+
+impl FaultStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        FaultStore {
+            inner,
+            down: AtomicBool::new(false),
+            fail_creates: AtomicUsize::new(0),
+            fail_appends: AtomicUsize::new(0),
+        }
+    }
+
+    /// Set or clear [`FaultStore::down`].
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable(
+                "injected: database unreachable".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn take(n: &AtomicUsize) -> bool {
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+        .is_ok()
+}
+
+fn busy() -> StoreError {
+    StoreError::Unavailable("injected: database busy".into())
+}
+
+#[async_trait]
+impl Store for FaultStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.inner.migrate().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.ping().await
+    }
+}
+
+#[async_trait]
+impl IntakeStore for FaultStore {
+    async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError> {
+        self.check()?;
+        if take(&self.fail_creates) {
+            return Err(busy());
+        }
+        self.inner.create_complaint(c).await
+    }
+    async fn ticket_by_message_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        self.check()?;
+        self.inner.ticket_by_message_ids(ids).await
+    }
+    async fn open_ticket_for_handle(
+        &self,
+        channel: Channel,
+        handle: &str,
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        self.check()?;
+        self.inner.open_ticket_for_handle(channel, handle).await
+    }
+    async fn ticket_by_external_id(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        self.check()?;
+        self.inner.ticket_by_external_id(channel, external_id).await
+    }
+    async fn get_cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.check()?;
+        self.inner.get_cursor(key).await
+    }
+    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.set_cursor(key, value).await
+    }
+    async fn count_acks_since(
+        &self,
+        channel: Channel,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.inner.count_acks_since(channel, recipient, since).await
+    }
+    async fn last_inbound_at(
+        &self,
+        ticket: &TicketNumber,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.last_inbound_at(ticket).await
+    }
+}
+
+#[async_trait]
+impl WorkflowStore for FaultStore {
+    async fn get_complaint(
+        &self,
+        ticket: &TicketNumber,
+    ) -> Result<Option<ComplaintRecord>, StoreError> {
+        self.inner.get_complaint(ticket).await
+    }
+    async fn save_transition(&self, w: TransitionWrite<'_>) -> Result<(), StoreError> {
+        self.check()?;
+        if take(&self.fail_appends) {
+            return Err(busy());
+        }
+        self.inner.save_transition(w).await
+    }
+    async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError> {
+        self.inner.queue(filter).await
+    }
+    async fn due_escalations(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<EscalationCandidate>, StoreError> {
+        self.inner.due_escalations(now, limit).await
+    }
+    async fn record_escalation(
+        &self,
+        complaint_id: i64,
+        state_entered_at: DateTime<Utc>,
+        history: &HistoryEntry,
+        notices: Vec<NewReply>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .record_escalation(complaint_id, state_entered_at, history, notices)
+            .await
+    }
+    async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.next_escalation_due().await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for FaultStore {
+    async fn claim_replies(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        self.inner.claim_replies(now, lease, limit).await
+    }
+    async fn complete_reply(
+        &self,
+        item: &OutboxItem,
+        outcome: ReplyOutcome,
+    ) -> Result<bool, StoreError> {
+        self.inner.complete_reply(item, outcome).await
+    }
+    async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.next_reply_due().await
+    }
+    async fn fail_reply_by_external_id(
+        &self,
+        external_id: &str,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .fail_reply_by_external_id(external_id, error)
+            .await
+    }
+}
+
+#[async_trait]
+impl UserStore for FaultStore {
+    async fn create_user(&self, u: NewUser) -> Result<i64, StoreError> {
+        self.inner.create_user(u).await
+    }
+    async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        self.inner.user_by_token_hash(token_hash).await
+    }
+    async fn user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.inner.user_by_name(username).await
+    }
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        self.inner.list_users().await
+    }
+    async fn disable_user(&self, username: &Username) -> Result<bool, StoreError> {
+        self.inner.disable_user(username).await
+    }
+}
+
+#[async_trait]
+impl ReportStore for FaultStore {
+    async fn complaints_received_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ComplaintRecord>, StoreError> {
+        self.inner.complaints_received_between(from, to).await
+    }
+    async fn count_received_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.inner.count_received_between(from, to).await
+    }
+    async fn get_report(&self, month: &str) -> Result<Option<ReportRecord>, StoreError> {
+        self.inner.get_report(month).await
+    }
+    async fn create_report(
+        &self,
+        month: &str,
+        report_json: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.create_report(month, report_json, at).await
+    }
+    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
+        self.inner.update_report(month, update).await
+    }
+    async fn claim_report_delivery(
+        &self,
+        month: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.claim_report_delivery(month, now, until).await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for FaultStore {
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.try_lease(name, holder, now, until).await
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(name, holder).await
+    }
+}
