@@ -1,0 +1,221 @@
+//! IMAP intake: reads the configured mailbox and turns every message into a complaint or a
+//! conversation message, exactly once.
+//!
+//! [`run_intake`] is the long-running task the binary spawns. One pass of its loop:
+//!
+//! 1. **Lease.** Only one replica reads a mailbox: the named lease
+//!    `imap:{username}@{host}/{mailbox}` is taken with [`Desk::try_lease`] for
+//!    [`LEASE_TTL`] and renewed every [`LEASE_RENEW`] (between messages and on every IDLE
+//!    wake-up). A replica that does not get it, or loses it, stops reading and tries again
+//!    later; the lease is released on shutdown.
+//! 2. **Connect** with `none`, `starttls` or `tls` (rustls with the webpki roots), read the
+//!    greeting, `LOGIN`, `CAPABILITY`, create the archive mailbox when absent, `SELECT`.
+//! 3. **Cursor.** The durable cursor (same key as the lease) holds
+//!    `"{uidvalidity}:{last_uid}"` and is committed by [`Desk::receive`] in the same
+//!    transaction as the complaint it covers. A missing cursor, or one of another
+//!    UIDVALIDITY (mailbox recreated, server lost its UIDs), means "read everything again":
+//!    redelivered mail is then recognized by its external id, `msgid:<Message-ID>` or,
+//!    without a Message-ID, `sha256:<hash of the raw message>` — the same id in every case,
+//!    so both paths deduplicate.
+//! 4. **Sync.** `UID FETCH 1:* (UID FLAGS RFC822.SIZE)` lists the mailbox. Messages at or
+//!    below the cursor were committed by an earlier run that stopped before moving them:
+//!    they are only moved. Newer ones are fetched (`BODY.PEEK[]`) in UID order, in batches of
+//!    at most [`BATCH_MESSAGES`] messages / [`BATCH_BYTES`] bytes, normalized and committed
+//!    one by one; after each batch the committed ones are moved to the archive mailbox
+//!    (`UID MOVE`, or `UID COPY` + `\Deleted` flag + `UID EXPUNGE` of exactly those UIDs when
+//!    the server lacks MOVE; without UIDPLUS the flagged originals are left in place, never
+//!    expunged wholesale). Mail is never deleted.
+//! 5. **Wait** with IDLE (when the server offers it and `idle` is on), woken by new mail or
+//!    after [`LEASE_RENEW`] (far below the 29-minute limit) to renew the lease and resync;
+//!    otherwise sleep `poll_interval`.
+//!
+//! Any connection error, timeout or `BYE` closes the session and reconnects after a backoff
+//! of 1 s doubling to 60 s; a transient store error stops the batch before the message is
+//! moved or the cursor advanced, and is retried the same way. The last error goes to the
+//! `health` callback (shown by `/readyz`) until a sync succeeds again, and is counted in
+//! `aduan_email_imap_errors_total`.
+//!
+//! Per message: a bounce (`AutoKind::Bounce`) of a reply aduan sent marks that outbox row
+//! failed ([`Desk::fail_reply`]) and makes no complaint; mail that can never be stored (no
+//! header section, nothing in it) is logged as rejected; both advance the cursor and are
+//! archived. Everything else goes to [`Desk::receive`]: threaded by In-Reply-To/References
+//! (matched against the Message-IDs aduan sent and received) and then the `[TICKET]` subject
+//! tag, else a new complaint with an access code. An acknowledgement is queued only for
+//! mail a person wrote (RFC 3834: not auto-submitted, bulk, list, bounce or no-reply mail,
+//! not from the office's own addresses) and at most [`EmailContext::ack_daily_cap`] per
+//! sender per 24 hours. Each outcome is counted in
+//! `aduan_intake_total{channel="email",outcome="accepted|duplicate|rejected|bounce"}`.
+//!
+//! [`Desk::try_lease`]: aduan_core::desk::Desk::try_lease
+//! [`Desk::receive`]: aduan_core::desk::Desk::receive
+//! [`Desk::fail_reply`]: aduan_core::desk::Desk::fail_reply
+
+mod context;
+mod idle;
+mod lease;
+mod message;
+mod reader;
+mod session;
+mod sync;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use aduan_core::desk::DeskError;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::EmailConfig;
+use reader::Reader;
+
+pub use context::EmailContext;
+pub use lease::intake_key;
+pub use message::external_id;
+
+/// How long a taken lease lasts without renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(90);
+/// How often the lease is renewed; also the longest IDLE before re-issuing it.
+pub const LEASE_RENEW: Duration = Duration::from_secs(30);
+/// Upper bound of one IDLE (RFC 2177: re-issue before 29 minutes).
+pub const MAX_IDLE: Duration = Duration::from_secs(25 * 60);
+/// How long a replica without the lease waits before asking again.
+pub const LEASE_RETRY: Duration = Duration::from_secs(30);
+/// Most messages fetched in one `UID FETCH`.
+pub const BATCH_MESSAGES: usize = 200;
+/// Most bytes (by `RFC822.SIZE`) fetched in one `UID FETCH` (a larger message goes alone).
+pub const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+/// Default cap of acknowledgements per sender per 24 hours.
+pub const DEFAULT_ACK_DAILY_CAP: i64 = 5;
+/// First reconnect delay; doubles up to [`BACKOFF_MAX`].
+pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// Longest reconnect delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Run the intake of `cfg.mailbox` until `shutdown` is cancelled. Returns at once when
+/// intake is not enabled ([`EmailConfig::intake_enabled`]). Never panics on server or
+/// message data; every failure is logged, reported to `ctx.health` and retried.
+pub async fn run_intake(cfg: EmailConfig, ctx: EmailContext, shutdown: CancellationToken) {
+    if !cfg.intake_enabled() {
+        tracing::info!("e-mail intake disabled (channels.email.enabled / imap_host)");
+        return;
+    }
+    let security = match cfg.imap_security() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "e-mail intake not started");
+            (ctx.health)(Some(e));
+            return;
+        }
+    };
+    let poll_interval = cfg.poll_interval().unwrap_or(Duration::from_secs(60));
+    let key = intake_key(&cfg);
+    let lease_ttl = chrono::Duration::from_std(LEASE_TTL).unwrap_or(chrono::Duration::seconds(90));
+    let mut backoff = BACKOFF_MIN;
+    tracing::info!(mailbox = %key, holder = %ctx.holder, "e-mail intake starting");
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let wait = match ctx.desk.try_lease(&key, &ctx.holder, lease_ttl).await {
+            Ok(true) => {
+                let mut reader = Reader {
+                    cfg: &cfg,
+                    ctx: &ctx,
+                    shutdown: &shutdown,
+                    key: key.clone(),
+                    security,
+                    poll_interval,
+                    lease_renewed: Instant::now(),
+                    lease_ttl,
+                    archive_error: None,
+                };
+                let outcome = reader.run(&mut backoff).await;
+                metrics::gauge!("aduan_email_imap_connected").set(0.0);
+                match outcome {
+                    Failure::Shutdown => break,
+                    Failure::LeaseLost => {
+                        tracing::warn!(mailbox = %key, "mailbox lease lost; another replica reads it now");
+                        LEASE_RETRY
+                    }
+                    f => {
+                        let msg = format!("e-mail intake: {f}");
+                        tracing::warn!(mailbox = %key, error = %msg, retry_in = ?backoff, "IMAP session ended");
+                        metrics::counter!("aduan_email_imap_errors_total").increment(1);
+                        (ctx.health)(Some(msg));
+                        next_backoff(&mut backoff)
+                    }
+                }
+            }
+            Ok(false) => {
+                tracing::debug!(mailbox = %key, "another replica holds the mailbox lease");
+                (ctx.health)(None);
+                LEASE_RETRY
+            }
+            Err(e) => {
+                let msg = format!("e-mail intake: lease: {e}");
+                tracing::warn!(mailbox = %key, error = %msg, "cannot take the mailbox lease");
+                metrics::counter!("aduan_email_imap_errors_total").increment(1);
+                (ctx.health)(Some(msg));
+                next_backoff(&mut backoff)
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    if let Err(e) = ctx.desk.release_lease(&key, &ctx.holder).await {
+        tracing::warn!(mailbox = %key, error = %e, "cannot release the mailbox lease");
+    }
+    tracing::info!(mailbox = %key, "e-mail intake stopped");
+}
+
+/// Return the current backoff and double it for next time.
+fn next_backoff(backoff: &mut Duration) -> Duration {
+    let now = *backoff;
+    *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    now
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum Failure {
+    /// Connection, protocol or server trouble: reconnect after a backoff.
+    Imap(String),
+    /// The store failed: the message stays unread; reconnect after a backoff.
+    Store(String),
+    /// Another replica took the mailbox.
+    LeaseLost,
+    /// The shutdown token was cancelled.
+    Shutdown,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Imap(m) => write!(f, "IMAP: {m}"),
+            Failure::Store(m) => write!(f, "store: {m}"),
+            Failure::LeaseLost => f.write_str("mailbox lease lost"),
+            Failure::Shutdown => f.write_str("shutting down"),
+        }
+    }
+}
+
+fn imap_err(what: &str, e: impl fmt::Display) -> Failure {
+    Failure::Imap(format!("{what}: {e}"))
+}
+
+fn store_err(e: DeskError) -> Failure {
+    Failure::Store(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        let mut b = BACKOFF_MIN;
+        let seen: Vec<u64> = (0..8).map(|_| next_backoff(&mut b).as_secs()).collect();
+        assert_eq!(seen, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+    }
+}

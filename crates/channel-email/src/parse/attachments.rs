@@ -1,0 +1,88 @@
+//! Attachments of a message, within [`Limits`].
+//!
+//! Invariants: attachments over [`Limits::max_attachment_bytes`] or beyond
+//! [`Limits::max_attachments`] are never kept but always named in the skipped list, so the
+//! complaint says what was left out; every kept attachment has a lower-case
+//! `type/subtype` and a safe file name (no directories, no control characters, at most 200
+//! characters, `lampiran-N.ext` when none is declared).
+
+use aduan_core::model::NewAttachment;
+use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
+
+use super::Limits;
+
+/// Attachments within limits, and the names of those skipped.
+pub(super) fn collect_attachments(
+    msg: &Message<'_>,
+    limits: &Limits,
+) -> (Vec<NewAttachment>, Vec<String>) {
+    let mut kept = Vec::new();
+    let mut skipped = Vec::new();
+    for (n, part) in msg.attachments().enumerate() {
+        let content_type = content_type_of(part);
+        let filename = attachment_filename(part, &content_type, n + 1);
+        let data = part.contents();
+        if data.len() as u64 > limits.max_attachment_bytes || kept.len() >= limits.max_attachments {
+            skipped.push(filename);
+            continue;
+        }
+        kept.push(NewAttachment {
+            filename,
+            content_type,
+            data: data.to_vec(),
+        });
+    }
+    (kept, skipped)
+}
+
+/// `type/subtype` in lower case; `application/octet-stream` when unknown.
+fn content_type_of(part: &MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => {
+            let t = ct.ctype().trim().to_ascii_lowercase();
+            let st = ct.subtype().map(|s| s.trim().to_ascii_lowercase());
+            match st {
+                Some(st) if !t.is_empty() && !st.is_empty() => format!("{t}/{st}"),
+                _ if t == "text" => "text/plain".into(),
+                _ => "application/octet-stream".into(),
+            }
+        }
+        None => match part.body {
+            PartType::Message(_) => "message/rfc822".into(),
+            PartType::Text(_) => "text/plain".into(),
+            PartType::Html(_) => "text/html".into(),
+            _ => "application/octet-stream".into(),
+        },
+    }
+}
+
+/// A safe file name: the declared name without directories or control characters, at
+/// most 200 characters; `lampiran-N.ext` when none is declared.
+fn attachment_filename(part: &MessagePart<'_>, content_type: &str, n: usize) -> String {
+    let declared = part.attachment_name().unwrap_or("");
+    let base = declared
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect::<String>();
+    let base = base.trim().trim_start_matches('.').trim().to_string();
+    if !base.is_empty() {
+        return base;
+    }
+    let ext = match content_type {
+        "message/rfc822" => "eml",
+        "text/plain" => "txt",
+        "text/html" => "html",
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "application/pdf" => "pdf",
+        "text/rfc822-headers" => "txt",
+        "message/delivery-status" => "txt",
+        _ => "bin",
+    };
+    format!("lampiran-{n}.{ext}")
+}
