@@ -403,13 +403,13 @@ async fn throughput(dovecot: &Dovecot, n: usize) -> anyhow::Result<Throughput> {
     let want = format!("{uidvalidity}:{max_uid}");
     let deadline = t0 + Duration::from_secs(600);
     loop {
-        if desk.cursor(&key).await?.as_deref() == Some(want.as_str()) {
+        if desk.intake().cursor(&key).await?.as_deref() == Some(want.as_str()) {
             break;
         }
         if Instant::now() > deadline {
             bail!(
                 "intake did not finish within 600 s (cursor {:?}, health {:?})",
-                desk.cursor(&key).await?,
+                desk.intake().cursor(&key).await?,
                 health.lock().ok().and_then(|h| h.clone())
             );
         }

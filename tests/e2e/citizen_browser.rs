@@ -33,7 +33,10 @@ async fn citizen_path_on_a_phone_and_a_desktop() {
     let daemon = Daemon::start(&[]);
     let staff = Tokens {
         kasi: Staff::new(&daemon, daemon.user_add("kasi.1", "kasi", None)),
-        bidang: Staff::new(&daemon, daemon.user_add("dafduk.1", "bidang", Some("dafduk"))),
+        bidang: Staff::new(
+            &daemon,
+            daemon.user_add("dafduk.1", "bidang", Some("dafduk")),
+        ),
         staf: Staff::new(&daemon, daemon.user_add("staf.1", "staf", None)),
     };
     for screen in [Screen::Phone, Screen::Desktop] {
@@ -121,7 +124,10 @@ async fn walk(ui: &Ui, daemon: &Daemon, staff: &Tokens) {
     page_check(ui, "the receipt", "03-receipt").await;
 
     // Staff can open what was attached, byte for byte the same size.
-    let (st, d) = staff.kasi.get(&format!("/api/v1/admin/complaints/{ticket}")).await;
+    let (st, d) = staff
+        .kasi
+        .get(&format!("/api/v1/admin/complaints/{ticket}"))
+        .await;
     assert_eq!(st, 200, "{d}");
     assert_eq!(d["complainant"]["name"], json!(name));
     assert_eq!(d["attachments"][0]["size"], json!(photo_bytes), "{d}");
@@ -129,7 +135,8 @@ async fn walk(ui: &Ui, daemon: &Daemon, staff: &Tokens) {
 
     // ---- The status page, with the ticket and code typed in (lower case, spaces around).
     ui.goto("/pengaduan/status").await;
-    ui.fill("#ticket", &format!(" {} ", ticket.to_lowercase())).await;
+    ui.fill("#ticket", &format!(" {} ", ticket.to_lowercase()))
+        .await;
     ui.fill("#code", &code.to_lowercase()).await;
     ui.click("#status-submit").await;
     ui.find("#status").await;
@@ -140,13 +147,20 @@ async fn walk(ui: &Ui, daemon: &Daemon, staff: &Tokens) {
     );
     let seen = ui.visible_text().await;
     assert!(seen.contains("WITA"), "times in office time: {seen}");
-    assert!(!seen.contains("made.sari"), "no identity on the status page");
+    assert!(
+        !seen.contains("made.sari"),
+        "no identity on the status page"
+    );
     page_check(ui, "the status page", "04-status-triage").await;
 
     // ---- Staff act; the citizen reloads and sees each step.
     staff
         .kasi
-        .act(&ticket, "assign", json!({"bidang": "dafduk", "note": "KTP-el"}))
+        .act(
+            &ticket,
+            "assign",
+            json!({"bidang": "dafduk", "note": "KTP-el"}),
+        )
         .await;
     ui.c.refresh().await.unwrap();
     assert_eq!(
@@ -175,12 +189,17 @@ async fn walk(ui: &Ui, daemon: &Daemon, staff: &Tokens) {
         .await;
     ui.c.refresh().await.unwrap();
     assert_eq!(ui.text("#status-state").await, "Selesai ditangani");
-    assert!(ui.text("#answer").await.contains("loket 3"), "the final answer is shown");
+    assert!(
+        ui.text("#answer").await.contains("loket 3"),
+        "the final answer is shown"
+    );
     page_check(ui, "the answered status page", "05-status-answered").await;
 
     // ---- A wrong code: the refusal page.
-    ui.goto(&format!("/pengaduan/status?ticket={ticket}&code=ZZZZZZZZZZ"))
-        .await;
+    ui.goto(&format!(
+        "/pengaduan/status?ticket={ticket}&code=ZZZZZZZZZZ"
+    ))
+    .await;
     ui.find("#not-found").await;
     page_check(ui, "the wrong-code page", "06-status-not-found").await;
     ui.goto("/pengaduan/tidak-ada").await;

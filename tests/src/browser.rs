@@ -292,7 +292,9 @@ return [document.documentElement.scrollWidth, window.innerWidth, bad];
     /// A full-page screenshot `<name>-<screen>.png` (the window grows to the page's height
     /// for the shot, then returns). Returns its path.
     pub async fn shot(&self, name: &str) -> PathBuf {
-        let p = self.shots.join(format!("{name}-{}.png", self.screen.name()));
+        let p = self
+            .shots
+            .join(format!("{name}-{}.png", self.screen.name()));
         let png = match self.screen {
             Screen::Phone => self.phone_full_page().await,
             Screen::Desktop => {
@@ -308,7 +310,10 @@ return [document.documentElement.scrollWidth, window.innerWidth, bad];
                 let chrome_h = h[1].as_f64().unwrap_or(0.0) as u32;
                 let (w0, h0) = self.c.get_window_size().await.unwrap();
                 let full = (page_h + chrome_h).clamp(768, 6000);
-                self.c.set_window_size(self.screen.width(), full).await.unwrap();
+                self.c
+                    .set_window_size(self.screen.width(), full)
+                    .await
+                    .unwrap();
                 let png = self.c.screenshot().await.unwrap();
                 self.c.set_window_size(w0 as u32, h0 as u32).await.unwrap();
                 png

@@ -66,13 +66,19 @@ impl Daemon {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let mut env = vec![
-            ("ADUAN__SERVER__LISTEN".to_string(), format!("127.0.0.1:{port}")),
+            (
+                "ADUAN__SERVER__LISTEN".to_string(),
+                format!("127.0.0.1:{port}"),
+            ),
             ("ADUAN__SERVER__PUBLIC_BASE_URL".to_string(), base.clone()),
             (
                 "ADUAN__DATABASE__URL".to_string(),
                 format!("sqlite://{}/aduan.db", dir.path().display()),
             ),
-            ("RUST_LOG".to_string(), "info,sqlx=warn,tower_http=warn".to_string()),
+            (
+                "RUST_LOG".to_string(),
+                "info,sqlx=warn,tower_http=warn".to_string(),
+            ),
         ];
         for (k, v) in extra_env {
             env.retain(|(ek, _)| ek != k);
@@ -197,7 +203,10 @@ impl Daemon {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("aduan serve did not stop within 15 s of SIGTERM:\n{}", self.log());
+                panic!(
+                    "aduan serve did not stop within 15 s of SIGTERM:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -77,6 +77,14 @@ fn clear_session_cookie(secure: bool) -> String {
 }
 
 /// Storage trouble while checking a session or a login.
+/// An accounts failure (only storage can fail there) as a page.
+fn account_error_page(e: aduan_core::desk::DeskError) -> Response {
+    match e {
+        aduan_core::desk::DeskError::Store(s) => store_error_page(s),
+        other => store_error_page(StoreError::Other(other.to_string())),
+    }
+}
+
 pub fn store_error_page(e: StoreError) -> Response {
     match e {
         StoreError::Unavailable(_) | StoreError::Conflict => error_page(
@@ -137,10 +145,10 @@ impl FromRequestParts<AppState> for Me {
         };
         let user = st
             .desk
-            .store()
-            .user_by_name(&username)
+            .accounts()
+            .by_name(&username)
             .await
-            .map_err(store_error_page)?;
+            .map_err(account_error_page)?;
         let user = match user {
             Some(u) if !u.disabled && u.role == s.role => u,
             _ => return Err(to_login(true)),
@@ -360,10 +368,10 @@ pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fie
     let user = match Username::parse(&username) {
         Ok(u) => st
             .desk
-            .store()
-            .user_by_name(&u)
+            .accounts()
+            .by_name(&u)
             .await
-            .map_err(store_error_page),
+            .map_err(account_error_page),
         Err(_) => Ok(None),
     };
     let user = match user {

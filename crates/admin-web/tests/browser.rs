@@ -63,6 +63,7 @@ async fn walk(ui: &Ui, app: &TestApp) {
         ))
         .await;
     app.desk
+        .staff()
         .act(
             &app.actor("ayu.kasi"),
             &theirs,
@@ -241,6 +242,7 @@ async fn walk(ui: &Ui, app: &TestApp) {
     ui.goto("/admin/reports/2026-03").await;
     assert!(ui.text("#report-state").await.contains("Draf"));
     app.desk
+        .reports()
         .report_delivered(Month::parse("2026-03").unwrap())
         .await
         .unwrap();

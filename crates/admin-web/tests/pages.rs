@@ -159,6 +159,7 @@ fn assert_no_inline_code(html: &str, what: &str) {
 
 async fn assign(app: &TestApp, ticket: &str, bidang: &str) {
     app.desk
+        .staff()
         .act(
             &app.actor("ayu.kasi"),
             ticket,
@@ -173,6 +174,7 @@ async fn assign(app: &TestApp, ticket: &str, bidang: &str) {
 
 async fn state_of(app: &TestApp, ticket: &str) -> State {
     app.desk
+        .staff()
         .view(&app.actor("ayu.kasi"), ticket)
         .await
         .unwrap()
@@ -642,6 +644,7 @@ async fn bidang_users_never_see_identity_or_other_divisions() {
     // An attachment whose file name carries the NIK.
     let with_file = app
         .desk
+        .intake()
         .submit(aduan_core::desk::Submission {
             channel: Some(Channel::Web),
             name: Some(CITIZEN_NAME.into()),
@@ -776,6 +779,7 @@ async fn citizen_text_is_escaped_everywhere() {
     let evil = r#"<script>alert("x")</script><img src=x onerror=alert(1)> KTP"#;
     let ticket = app
         .desk
+        .intake()
         .submit(aduan_core::desk::Submission {
             channel: Some(Channel::Web),
             name: Some("<b>Budi</b>".into()),
@@ -883,6 +887,7 @@ async fn one_complaint_walks_every_step_through_the_forms() {
     assert!(page.contains("10-03-2026 09:30 WITA"), "received time kept");
     let v = app
         .desk
+        .staff()
         .view(&app.actor("sri.staf"), &ticket)
         .await
         .unwrap();
@@ -981,6 +986,7 @@ async fn one_complaint_walks_every_step_through_the_forms() {
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let v = app
         .desk
+        .staff()
         .view(&app.actor("sri.staf"), &ticket)
         .await
         .unwrap();
@@ -1022,6 +1028,7 @@ async fn one_complaint_walks_every_step_through_the_forms() {
     assert!(lb.contains("kabid.pdip (10-03-2026)"), "{lb}");
     let v = app
         .desk
+        .staff()
         .view(&app.actor("kabid.pdip"), &ticket)
         .await
         .unwrap();
@@ -1067,6 +1074,7 @@ async fn kabid_signs_several_lines_at_once() {
     for i in 0..3 {
         let t = app.web_complaint(&format!("Pengaduan nomor {i}")).await;
         app.desk
+            .staff()
             .act(
                 &app.actor("ayu.kasi"),
                 &t,
@@ -1106,6 +1114,7 @@ async fn kabid_signs_several_lines_at_once() {
     for t in &tickets {
         assert!(
             app.desk
+                .staff()
                 .view(&app.actor("kabid.pdip"), t)
                 .await
                 .unwrap()
@@ -1116,6 +1125,7 @@ async fn kabid_signs_several_lines_at_once() {
     // One line by its own button.
     let t = app.web_complaint("Satu lagi").await;
     app.desk
+        .staff()
         .act(
             &app.actor("ayu.kasi"),
             &t,
@@ -1205,6 +1215,7 @@ async fn manual_entry_errors_are_shown_with_the_input_kept() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         app.desk
+            .staff()
             .queue(&app.actor("ayu.kasi"), None)
             .await
             .unwrap()
@@ -1354,6 +1365,7 @@ async fn monthly_report_with_charts_conclusion_decision_and_receipt() {
     let t = app.web_complaint("KTP-el saya belum jadi.").await;
     assign(&app, &t, "dafduk").await;
     app.desk
+        .staff()
         .act(
             &app.actor("dafduk1"),
             &t,
@@ -1417,7 +1429,7 @@ async fn monthly_report_with_charts_conclusion_decision_and_receipt() {
     assert!(!page.contains("id=\"form-decision\""));
     // The digest was delivered (step 6): the decision clock runs.
     let month = Month::parse("2026-03").unwrap();
-    app.desk.report_delivered(month).await.unwrap();
+    app.desk.reports().report_delivered(month).await.unwrap();
     let page = kadis.get("/admin/reports/2026-03").await.body;
     assert!(page.contains("id=\"form-decision\""), "{page}");
     assert!(page.contains("sisa 1 jam 0 menit"), "{page}");

@@ -8,7 +8,6 @@
 use aduan_core::desk::{Desk, Submission};
 use aduan_core::desk_reports::ReportAction;
 use aduan_core::logbook::{self, Month};
-use aduan_core::secret::hash_secret;
 use aduan_core::types::{BidangCode, Resolution, State};
 use aduan_core::workflow::{Actor, Command, ReviewDecision};
 use aduan_http::{ApiError, ApiJson, MAX_JSON_BYTES};
@@ -82,8 +81,8 @@ impl FromRequestParts<Desk> for Staff {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer TOKEN"))?;
         let user = desk
-            .store()
-            .user_by_token_hash(&hash_secret(token))
+            .accounts()
+            .by_token(token)
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown or disabled token"))?;
         Ok(Staff(Actor::Staff {
@@ -123,7 +122,7 @@ async fn queue(
                 .map_err(|e| ApiError::bad_request(e.to_string()))?,
         ),
     };
-    Ok(Json(desk.queue(&actor, state).await?).into_response())
+    Ok(Json(desk.staff().queue(&actor, state).await?).into_response())
 }
 
 async fn detail(
@@ -131,7 +130,7 @@ async fn detail(
     Staff(actor): Staff,
     Path(ticket): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(desk.view(&actor, &ticket).await?).into_response())
+    Ok(Json(desk.staff().view(&actor, &ticket).await?).into_response())
 }
 
 /// Manual entry of a phone / letter / fax / walk-in complaint.
@@ -200,8 +199,8 @@ async fn manual_entry(
         letter_number: m.letter_number,
         ..Default::default()
     };
-    let r = desk.manual_entry(&actor, sub).await?;
-    let view = desk.view(&actor, r.ticket.as_str()).await?;
+    let r = desk.staff().manual_entry(&actor, sub).await?;
+    let view = desk.staff().view(&actor, r.ticket.as_str()).await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({
@@ -216,7 +215,7 @@ async fn manual_entry(
 }
 
 async fn run(desk: &Desk, actor: &Actor, ticket: &str, cmd: Command) -> Result<Response, ApiError> {
-    Ok(Json(desk.act(actor, ticket, cmd).await?).into_response())
+    Ok(Json(desk.staff().act(actor, ticket, cmd).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -407,7 +406,7 @@ async fn logbook_export(
             "format: `{format}` is not one of json, csv, xlsx, html"
         )));
     }
-    let rows = desk.logbook(&actor, month).await?;
+    let rows = desk.staff().logbook(&actor, month).await?;
     let tz = desk.config().policy.calendar.timezone();
     let filename = format!("logbook-FM-PDIP-03-02-{month}");
     match format {
@@ -503,7 +502,7 @@ async fn report_get(
     Path(month): Path<String>,
 ) -> Result<Response, ApiError> {
     let month = parse_month(&month)?;
-    match desk.report(&actor, month).await {
+    match desk.reports().report(&actor, month).await {
         Ok(v) => Ok(Json(v).into_response()),
         Err(aduan_core::desk::DeskError::NotFound) => {
             let tz = desk.config().policy.calendar.timezone();
@@ -514,8 +513,8 @@ async fn report_get(
                     format!("the report of {month} is built when the month has ended"),
                 ));
             }
-            desk.build_report(month).await?;
-            Ok(Json(desk.report(&actor, month).await?).into_response())
+            desk.reports().build_report(month).await?;
+            Ok(Json(desk.reports().report(&actor, month).await?).into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -529,6 +528,7 @@ async fn report_conclusion(
 ) -> Result<Response, ApiError> {
     let month = parse_month(&month)?;
     let v = desk
+        .reports()
         .report_act(&actor, month, ReportAction::Conclusion(b.text))
         .await?;
     Ok(Json(v).into_response())
@@ -542,6 +542,7 @@ async fn report_decision(
 ) -> Result<Response, ApiError> {
     let month = parse_month(&month)?;
     let v = desk
+        .reports()
         .report_act(&actor, month, ReportAction::Decision(b.text))
         .await?;
     Ok(Json(v).into_response())
@@ -554,6 +555,7 @@ async fn report_receipt(
 ) -> Result<Response, ApiError> {
     let month = parse_month(&month)?;
     let v = desk
+        .reports()
         .report_act(&actor, month, ReportAction::Receipt)
         .await?;
     Ok(Json(v).into_response())
@@ -566,6 +568,9 @@ async fn report_send(
     Path(month): Path<String>,
 ) -> Result<Response, ApiError> {
     let month = parse_month(&month)?;
-    let v = desk.report_act(&actor, month, ReportAction::Resend).await?;
+    let v = desk
+        .reports()
+        .report_act(&actor, month, ReportAction::Resend)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(v)).into_response())
 }

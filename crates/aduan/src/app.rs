@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::channels::ChannelConfig;
 use crate::config::Runtime;
 
 /// How long in-flight work may take after a shutdown signal.
@@ -95,14 +96,8 @@ pub struct Application {
     escalate_to: Vec<String>,
     digest_schedule: cron::Schedule,
     digest_delivery: Option<Arc<dyn crate::schedulers::DigestDelivery>>,
-    email_intake: Option<(
-        aduan_channel_email::EmailConfig,
-        aduan_channel_email::EmailContext,
-    )>,
-    telegram_polling: Option<(
-        aduan_channel_telegram::TelegramConfig,
-        aduan_channel_telegram::TelegramContext,
-    )>,
+    /// The channels' background tasks, spawned by [`Application::run`].
+    channel_tasks: Vec<(&'static str, aduan_http::channel::Task)>,
 }
 
 /// Options tests use to inject parts.
@@ -132,22 +127,12 @@ impl Application {
         store.migrate().await.context("applying migrations")?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let health = Health::default();
+        let shutdown = CancellationToken::new();
+        let channels = ChannelConfig::all(&rt);
+        // Platforms that will have a reply sender: the desk queues replies only for these.
         let mut senders = overrides.senders;
-        let smtp = smtp_sender(&rt).map_err(|e| anyhow::anyhow!(e))?;
-        // Channels that will have a reply sender: the desk queues replies only for these.
-        let mut reply_channels: std::collections::HashSet<Channel> =
-            senders.keys().copied().collect();
-        if smtp.is_some() {
-            reply_channels.insert(Channel::Email);
-        }
-        let meta = &rt.settings.channels.meta;
-        if meta.enabled {
-            reply_channels.extend(meta.reply_channels());
-        }
-        let telegram = &rt.settings.channels.telegram;
-        if telegram.enabled {
-            reply_channels.insert(Channel::Telegram);
-        }
+        let mut reply_channels = crate::channels::reply_platforms(&channels);
+        reply_channels.extend(senders.keys().copied());
         let digest_delivery = match overrides.digest_delivery {
             Some(d) => Some(d),
             None => digest_delivery(&rt).map_err(|e| anyhow::anyhow!(e))?,
@@ -158,41 +143,25 @@ impl Application {
             clock.clone(),
             desk_config(&rt, reply_channels),
         );
-        if let Some(smtp) = smtp {
-            senders
-                .entry(Channel::Email)
-                .or_insert(smtp as Arc<dyn ReplySender>);
-        }
-        let email = &rt.settings.channels.email;
-        let email_intake = (email.enabled && email.intake_enabled()).then(|| {
-            let mut ctx = aduan_channel_email::EmailContext::new(desk.clone(), replica_id());
-            ctx.own_addresses = email.own_addresses();
-            ctx.limits.max_attachment_bytes = rt.web.max_attachment_bytes;
-            ctx.health = health.reporter("email");
-            (email.clone(), ctx)
-        });
-        let tg_ctx = aduan_channel_telegram::TelegramContext {
-            desk: desk.clone(),
-            max_attachment_bytes: rt.web.max_attachment_bytes,
-            health: health.reporter("telegram"),
-        };
-        if telegram.enabled {
-            senders
-                .entry(Channel::Telegram)
-                .or_insert(Arc::new(aduan_channel_telegram::sender(telegram, &tg_ctx))
-                    as Arc<dyn ReplySender>);
-        }
-        let telegram_polling = (telegram.enabled
-            && telegram.mode == aduan_channel_telegram::Mode::Polling)
-            .then(|| (telegram.clone(), tg_ctx.clone()));
-        let meta_ctx = aduan_channel_meta::MetaContext {
-            desk: desk.clone(),
-            health: health.reporter("meta"),
-        };
-        if meta.enabled {
-            for (ch, sender) in aduan_channel_meta::senders(meta, &meta_ctx) {
-                senders.entry(ch).or_insert(sender);
+        let mut channel_routes = Router::new();
+        let mut channel_tasks = Vec::new();
+        for cfg in channels.into_iter().filter(ChannelConfig::enabled) {
+            let name = cfg.name();
+            let ctx = aduan_http::channel::ChannelContext {
+                desk: desk.clone(),
+                health: health.reporter(name),
+                shutdown: shutdown.clone(),
+                replica_id: replica_id(),
+                max_attachment_bytes: rt.web.max_attachment_bytes,
+            };
+            let built = cfg.build(ctx)?;
+            channel_routes = channel_routes.merge(built.routes);
+            channel_tasks.extend(built.tasks);
+            for (platform, sender) in built.senders {
+                // A sender injected by a test wins over the configured one.
+                senders.entry(platform).or_insert(sender);
             }
+            tracing::debug!(channel = name, "channel built");
         }
         let templates = Arc::new(Templates::new(rt.template_overrides.clone())?);
         let outbox = Outbox::new(store.clone(), clock, templates, senders);
@@ -207,19 +176,8 @@ impl Application {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics_page))
             .with_state(ops)
-            .merge(aduan_admin::router(desk.clone()));
-        if meta.enabled {
-            router = router.merge(aduan_channel_meta::router(meta.clone(), meta_ctx));
-        }
-        if telegram.enabled && telegram.mode == aduan_channel_telegram::Mode::Webhook {
-            router = router.merge(aduan_channel_telegram::webhook_router(
-                telegram.clone(),
-                tg_ctx,
-            ));
-        }
-        if rt.web.enabled {
-            router = router.merge(aduan_channel_web::router(desk.clone(), rt.web.clone()));
-        }
+            .merge(aduan_admin::router(desk.clone()))
+            .merge(channel_routes);
         let session_key = match overrides.admin_session_key {
             Some(k) => k,
             None => admin_session_key()?,
@@ -249,14 +207,13 @@ impl Application {
             router,
             desk,
             outbox,
-            shutdown: CancellationToken::new(),
+            shutdown,
             health,
             outbox_worker,
             escalate_to: rt.settings.sla.escalate_to.clone(),
             digest_schedule: rt.digest_schedule.clone(),
             digest_delivery,
-            email_intake,
-            telegram_polling,
+            channel_tasks,
         })
     }
 
@@ -279,35 +236,40 @@ impl Application {
 
     /// Serve until the token is cancelled; then drain and join.
     pub async fn run(self) -> anyhow::Result<()> {
-        let token = self.shutdown.clone();
+        let Application {
+            listener,
+            addr,
+            router,
+            desk,
+            outbox,
+            shutdown,
+            outbox_worker,
+            escalate_to,
+            digest_schedule,
+            digest_delivery,
+            channel_tasks,
+            ..
+        } = self;
+        let token = shutdown.clone();
         let mut tasks: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
-        if self.outbox_worker {
+        if outbox_worker {
             tasks.push((
                 "outbox",
                 tokio::spawn(crate::outbox_task::run(
-                    self.outbox.clone(),
+                    outbox,
                     token.clone(),
                     Duration::from_secs(1),
                 )),
             ));
         }
-        if let Some((cfg, ctx)) = self.email_intake.clone() {
-            tasks.push((
-                "email",
-                tokio::spawn(aduan_channel_email::run_intake(cfg, ctx, token.clone())),
-            ));
-        }
-        if let Some((cfg, ctx)) = self.telegram_polling.clone() {
-            tasks.push((
-                "telegram",
-                tokio::spawn(aduan_channel_telegram::run_polling(cfg, ctx, token.clone())),
-            ));
+        for (name, task) in channel_tasks {
+            tasks.push((name, tokio::spawn(task)));
         }
         tasks.push((
             "sla",
             tokio::spawn(crate::schedulers::run_sla(
-                self.desk.clone(),
-                self.escalate_to.clone(),
+                desk.clone(),
+                escalate_to,
                 token.clone(),
                 Duration::from_secs(30),
             )),
@@ -315,23 +277,22 @@ impl Application {
         tasks.push((
             "digest",
             tokio::spawn(crate::schedulers::run_digest(
-                self.desk.clone(),
-                self.digest_schedule.clone(),
-                self.digest_delivery.clone(),
+                desk.clone(),
+                digest_schedule,
+                digest_delivery,
                 token.clone(),
                 Duration::from_secs(60),
             )),
         ));
         tasks.push((
             "calendar",
-            tokio::spawn(calendar_watch(self.desk.clone(), token.clone())),
+            tokio::spawn(calendar_watch(desk, token.clone())),
         ));
-        tracing::info!("listening on {}", self.addr);
+        tracing::info!("listening on {}", addr);
         let serve_token = token.clone();
         let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { serve_token.cancelled().await });
         let server = tokio::spawn(async move {

@@ -169,16 +169,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let desk = crate::app::desk_for_cli(&rt).await?;
             let (rec, _) = desk
+                .reports()
                 .build_report(month)
                 .await
                 .map_err(|e| anyhow::anyhow!("building the report: {e}"))?;
             if *send {
                 let d = delivery.expect("checked above");
-                desk.store()
-                    .update_report(
-                        &month.to_string(),
-                        aduan_core::model::ReportUpdate::RequestResend,
-                    )
+                desk.reports()
+                    .request_resend(month)
                     .await
                     .context("requesting delivery")?;
                 crate::schedulers::build_and_deliver(&desk, month, Some(&d))
@@ -192,10 +190,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Export { month, format, out } => {
             let rt = load(&cli)?;
             let month = Month::parse(month).map_err(|e| usage(e.to_string()))?;
-            let store = open_store(&rt).await?;
-            let (from, to) = month.range(rt.tz);
-            let recs = store
-                .complaints_received_between(from, to)
+            let desk = crate::app::desk_for_cli(&rt).await?;
+            let recs = desk
+                .reports()
+                .month_records(month)
                 .await
                 .context("reading complaints")?;
             let rows = logbook::rows(&recs, false);
@@ -283,10 +281,10 @@ async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
             } else {
                 None
             };
-            let store = open_store(rt).await?;
+            let desk = crate::app::desk_for_cli(rt).await?;
             let token = new_api_token();
-            store
-                .create_user(NewUser {
+            desk.accounts()
+                .create(NewUser {
                     username: username.clone(),
                     role,
                     bidang,
@@ -297,9 +295,9 @@ async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
                 })
                 .await
                 .map_err(|e| match e {
-                    aduan_core::store::StoreError::AlreadyExists(_) => {
-                        usage(format!("user `{}` already exists", username.as_str()))
-                    }
+                    aduan_core::desk::DeskError::Store(
+                        aduan_core::store::StoreError::AlreadyExists(_),
+                    ) => usage(format!("user `{}` already exists", username.as_str())),
                     other => Failure::from(anyhow::Error::new(other)),
                 })?;
             println!("created user {} with role {role}", username.as_str());
@@ -308,8 +306,8 @@ async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
             Ok(())
         }
         UserCmd::List => {
-            let store = open_store(rt).await?;
-            let users = store.list_users().await.context("listing users")?;
+            let desk = crate::app::desk_for_cli(rt).await?;
+            let users = desk.accounts().list().await.context("listing users")?;
             println!(
                 "{:<24} {:<8} {:<12} {:<8} display name",
                 "username", "role", "bidang", "status"
@@ -328,8 +326,13 @@ async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
         }
         UserCmd::Disable { username } => {
             let name = Username::parse(username).map_err(|e| usage(e.to_string()))?;
-            let store = open_store(rt).await?;
-            if store.disable_user(&name).await.context("disabling user")? {
+            let desk = crate::app::desk_for_cli(rt).await?;
+            if desk
+                .accounts()
+                .disable(&name)
+                .await
+                .context("disabling user")?
+            {
                 println!("user {username} disabled");
                 Ok(())
             } else {

@@ -360,7 +360,6 @@ pub struct Runtime {
     pub digest_schedule: cron::Schedule,
 }
 
-/// Resolve a relative path against the working directory, then the config file's folder.
 /// The files a `calendar.holidays` entry names: the path itself, or with one `*` in its
 /// file name (`config/holidays-*.toml`) every matching file of that directory, sorted, at
 /// least one.
@@ -393,6 +392,7 @@ fn expand_holiday_pattern(p: &Path) -> Result<Vec<std::path::PathBuf>, String> {
     Ok(files)
 }
 
+/// Resolve a relative path against the working directory, then the config file's folder.
 fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() || p.exists() {
         return p.to_path_buf();

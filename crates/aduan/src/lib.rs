@@ -7,6 +7,7 @@
 //! - [`cli`]: the command line (`serve`, `migrate`, `check-config`, `user …`, `export`).
 
 pub mod app;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod mailer;

@@ -23,8 +23,8 @@ impl DigestDelivery for SmtpDigest {
             return Err("digest.recipients is empty".into());
         }
         let rec = desk
-            .store()
-            .get_report(&month.to_string())
+            .reports()
+            .stored(month)
             .await
             .map_err(|e| e.to_string())?
             .ok_or("report not built")?;

@@ -33,7 +33,7 @@ pub async fn run_sla(
     cap: Duration,
 ) {
     loop {
-        match desk.escalate_due(&escalate_to).await {
+        match desk.reports().escalate_due(&escalate_to).await {
             Ok(n) if n > 0 => {
                 metrics::counter!("aduan_sla_escalations_total").increment(n as u64);
                 tracing::info!(escalated = n, "SLA steps escalated");
@@ -41,7 +41,7 @@ pub async fn run_sla(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "SLA escalation pass failed"),
         }
-        let next = desk.next_escalation_due().await.ok().flatten();
+        let next = desk.reports().next_escalation_due().await.ok().flatten();
         let wait = wait_until(desk.now(), next, cap);
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -68,7 +68,11 @@ pub async fn build_and_deliver(
     month: Month,
     delivery: Option<&Arc<dyn DigestDelivery>>,
 ) -> Result<ReportState, String> {
-    let (rec, created) = desk.build_report(month).await.map_err(|e| e.to_string())?;
+    let (rec, created) = desk
+        .reports()
+        .build_report(month)
+        .await
+        .map_err(|e| e.to_string())?;
     if created {
         tracing::info!(%month, "monthly report built");
     }
@@ -76,10 +80,9 @@ pub async fn build_and_deliver(
     let Some(delivery) = delivery.filter(|_| due) else {
         return Ok(rec.state);
     };
-    let now = desk.now();
     let leased = desk
-        .store()
-        .claim_report_delivery(&month.to_string(), now, now + chrono::Duration::minutes(5))
+        .reports()
+        .claim_delivery(month, desk.now() + chrono::Duration::minutes(5))
         .await
         .map_err(|e| e.to_string())?;
     if !leased {
@@ -87,7 +90,8 @@ pub async fn build_and_deliver(
     }
     match delivery.deliver(desk, month).await {
         Ok(()) => {
-            desk.report_delivered(month)
+            desk.reports()
+                .report_delivered(month)
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(%month, "monthly digest delivered");
@@ -98,7 +102,7 @@ pub async fn build_and_deliver(
         }
         Err(e) => {
             tracing::warn!(%month, error = %e, "monthly digest delivery failed");
-            let _ = desk.report_delivery_failed(month, &e).await;
+            let _ = desk.reports().report_delivery_failed(month, &e).await;
             Err(e)
         }
     }
@@ -151,7 +155,7 @@ pub async fn run_digest(
         // Retry undelivered or re-send-requested reports of the last two months.
         let cur = Month::of(now, tz);
         for m in [cur.prev(), cur.prev().prev()] {
-            if let Ok(Some(r)) = desk.store().get_report(&m.to_string()).await
+            if let Ok(Some(r)) = desk.reports().stored(m).await
                 && (r.state == ReportState::Draft || r.resend_requested)
             {
                 let _ = build_and_deliver(&desk, m, delivery.as_ref()).await;
@@ -163,10 +167,9 @@ pub async fn run_digest(
 /// The logbook of a month as the XLSX attached to the digest.
 pub async fn logbook_xlsx(desk: &Desk, month: Month) -> Result<Vec<u8>, String> {
     let tz = desk.config().policy.calendar.timezone();
-    let (from, to) = month.range(tz);
     let recs = desk
-        .store()
-        .complaints_received_between(from, to)
+        .reports()
+        .month_records(month)
         .await
         .map_err(|e| e.to_string())?;
     let rows = logbook::rows(&recs, false);

@@ -73,15 +73,19 @@ async fn breach_escalates_once_per_step(b: Backend) {
     let to = vec!["kasi@example.go.id".to_string()];
     let (ticket, _) = app.submit(json!({"body": "KTP belum jadi"})).await;
     assert_eq!(
-        app.desk.next_escalation_due().await.unwrap(),
+        app.desk.reports().next_escalation_due().await.unwrap(),
         Some(wita(2026, 3, 2, 8, 5))
     );
     clock.advance(Duration::minutes(4));
-    assert_eq!(app.desk.escalate_due(&to).await.unwrap(), 0, "not due yet");
-    clock.advance(Duration::minutes(2));
-    assert_eq!(app.desk.escalate_due(&to).await.unwrap(), 1);
     assert_eq!(
-        app.desk.escalate_due(&to).await.unwrap(),
+        app.desk.reports().escalate_due(&to).await.unwrap(),
+        0,
+        "not due yet"
+    );
+    clock.advance(Duration::minutes(2));
+    assert_eq!(app.desk.reports().escalate_due(&to).await.unwrap(), 1);
+    assert_eq!(
+        app.desk.reports().escalate_due(&to).await.unwrap(),
         0,
         "once per step"
     );
@@ -122,8 +126,11 @@ async fn breach_escalates_once_per_step(b: Backend) {
     );
     // resolve = 1 h from 08:06 → 09:06.
     clock.advance(Duration::minutes(61));
-    assert_eq!(app.desk.escalate_due(&to).await.unwrap(), 1);
-    assert_eq!(app.desk.next_escalation_due().await.unwrap(), None);
+    assert_eq!(app.desk.reports().escalate_due(&to).await.unwrap(), 1);
+    assert_eq!(
+        app.desk.reports().next_escalation_due().await.unwrap(),
+        None
+    );
 }
 
 /// A fixture month computed by hand: 4 complaints in March 2026, 2 in February.
@@ -245,6 +252,7 @@ async fn monthly_report_figures(b: Backend) {
     // Built exactly once.
     let (again, created) = app
         .desk
+        .reports()
         .build_report(Month::parse("2026-03").unwrap())
         .await
         .unwrap();
@@ -278,6 +286,7 @@ async fn monthly_report_figures(b: Backend) {
         .await;
     assert_eq!(st, 403);
     app.desk
+        .reports()
         .report_delivered(Month::parse("2026-03").unwrap())
         .await
         .unwrap();

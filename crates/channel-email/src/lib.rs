@@ -11,15 +11,18 @@
 //!   sends acknowledgements, answers and escalations by SMTP with threading headers.
 //! - [`testing`]: [`SmtpSink`](testing::SmtpSink), an in-process SMTP server, and
 //!   [`Dovecot`](testing::dovecot::Dovecot), a throw-away local IMAP server, for tests and
-//!   benchmarks (this crate's and other crates').
+//!   benchmarks (this crate's and other crates'), behind the `testing` feature.
+//! - [`channel`]: `EmailConfig::build`, the channel's one shape (GUIDE habit 16).
 
 #![warn(missing_docs)]
 
+pub mod channel;
 pub mod config;
 pub mod html;
 pub mod imap;
 pub mod parse;
 pub mod smtp;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::{EmailConfig, Secret};

@@ -402,6 +402,7 @@ async fn intake_of_every_kind_of_message() {
     // The cursor names the mailbox and covers the last UID.
     let cursor = env
         .desk
+        .intake()
         .cursor(&intake_key(&env.cfg))
         .await
         .expect("cursor")
@@ -704,7 +705,13 @@ async fn a_uidvalidity_change_reads_again_without_duplicates() {
     env.settle(3, Duration::from_secs(20)).await;
     intake.stop().await;
     let key = intake_key(&env.cfg);
-    let before = env.desk.cursor(&key).await.expect("cursor").expect("set");
+    let before = env
+        .desk
+        .intake()
+        .cursor(&key)
+        .await
+        .expect("cursor")
+        .expect("set");
 
     // The mailbox is deleted and made again: new UIDVALIDITY, UIDs from 1. A new mail takes
     // UID 1 (at or below the old cursor); the three old ones are redelivered after it.
@@ -729,7 +736,13 @@ async fn a_uidvalidity_change_reads_again_without_duplicates() {
     );
     assert!(cs.iter().any(|c| c.body.starts_with("Baru")));
     assert_eq!(env.count("Aduan/Diproses").await, 7);
-    let after = env.desk.cursor(&key).await.expect("cursor").expect("set");
+    let after = env
+        .desk
+        .intake()
+        .cursor(&key)
+        .await
+        .expect("cursor")
+        .expect("set");
     assert_ne!(
         before.split(':').next(),
         after.split(':').next(),
@@ -916,6 +929,7 @@ async fn two_replicas_read_each_message_once() {
     // Exactly one of them holds the lease; after a clean stop it is free again.
     let a_holds = !env
         .desk
+        .intake()
         .try_lease(&key, "someone-else", chrono::Duration::seconds(1))
         .await
         .expect("lease query");
@@ -924,6 +938,7 @@ async fn two_replicas_read_each_message_once() {
     b.stop().await;
     assert!(
         env.desk
+            .intake()
             .try_lease(&key, "someone-else", chrono::Duration::seconds(1))
             .await
             .expect("lease"),

@@ -260,9 +260,14 @@ impl GraphSender {
     }
 
     async fn window_open(&self, ticket: &TicketNumber) -> Result<bool, SendError> {
-        let last = self.desk.last_inbound_at(ticket).await.map_err(|e| {
-            SendError::Transient(format!("cannot read the citizen's last message: {e}"))
-        })?;
+        let last = self
+            .desk
+            .intake()
+            .last_inbound_at(ticket)
+            .await
+            .map_err(|e| {
+                SendError::Transient(format!("cannot read the citizen's last message: {e}"))
+            })?;
         Ok(last.is_some_and(|t| self.desk.now() - t < WINDOW))
     }
 

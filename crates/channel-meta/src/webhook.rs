@@ -193,7 +193,7 @@ async fn process(desk: &Desk, events: Vec<Event>) -> Result<Summary, Failure> {
         list.sort_by_key(|m| m.timestamp_ms.unwrap_or(i64::MIN));
         for m in list {
             let (channel, external_id) = (m.channel, m.external_id.clone());
-            match desk.receive(inbound(desk, m)).await {
+            match desk.intake().receive(inbound(desk, m)).await {
                 Ok(Received::Created(r)) => {
                     tracing::info!(%channel, ticket = %r.ticket, external_id, "complaint received");
                     count(channel, IntakeOutcome::Accepted);
@@ -225,7 +225,7 @@ async fn process(desk: &Desk, events: Vec<Event>) -> Result<Summary, Failure> {
         }
     }
     for (external_id, error) in statuses {
-        match desk.fail_reply(&external_id, &error).await {
+        match desk.intake().fail_reply(&external_id, &error).await {
             Ok(matched) => {
                 tracing::info!(external_id, matched, error, "whatsapp delivery failed");
                 summary.statuses += 1;

@@ -27,6 +27,7 @@ fn sender(h: &Harness, ch: Channel) -> Arc<dyn ReplySender> {
 async fn complaint(h: &Harness, ch: Channel, handle: &str, ago: Duration) -> TicketNumber {
     let r = h
         .desk
+        .intake()
         .receive(Inbound {
             submission: Submission {
                 channel: Some(ch),

@@ -201,7 +201,11 @@ pub async fn handle_update(
             Command::Help | Command::Unknown(_) => ("help", texts::welcome_text(desk)),
             Command::Status(None) => ("status", texts::status_usage(desk)),
             Command::Status(Some(t)) => {
-                match desk.status_for_handle(&t, Channel::Telegram, &handle).await {
+                match desk
+                    .intake()
+                    .status_for_handle(&t, Channel::Telegram, &handle)
+                    .await
+                {
                     Ok(v) => ("status", texts::status_text(desk, &v)),
                     Err(DeskError::Store(e)) => return Err(e.into()),
                     Err(_) => ("status", texts::not_found_text(&t)),
@@ -264,7 +268,7 @@ pub async fn handle_update(
             .offset
             .map(|o| (OFFSET_CURSOR.to_string(), o.to_string())),
     };
-    match desk.receive(inbound).await {
+    match desk.intake().receive(inbound).await {
         Ok(Received::Created(r)) => {
             tracing::info!(ticket = %r.ticket, chat, "telegram: complaint received");
             Ok(Outcome::Created(r.ticket))
@@ -304,7 +308,8 @@ pub async fn handle_update(
 
 async fn advance(desk: &Desk, opts: &HandleOptions) -> Result<(), HandleError> {
     if let Some(o) = opts.offset {
-        desk.set_cursor(OFFSET_CURSOR, &o.to_string())
+        desk.intake()
+            .set_cursor(OFFSET_CURSOR, &o.to_string())
             .await
             .map_err(|e| match e {
                 DeskError::Store(s) => HandleError::Store(s),

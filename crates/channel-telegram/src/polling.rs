@@ -164,7 +164,7 @@ impl Poller {
     async fn step(&mut self, shutdown: &CancellationToken) -> Result<(), Stop> {
         let offset = match self.offset {
             Some(o) => o,
-            None => match self.ctx.desk.cursor(OFFSET_CURSOR).await {
+            None => match self.ctx.desk.intake().cursor(OFFSET_CURSOR).await {
                 Ok(v) => {
                     let o = v
                         .as_deref()

@@ -43,7 +43,7 @@ async fn stop(s: (CancellationToken, JoinHandle<()>)) {
 }
 
 async fn cursor(h: &Harness) -> Option<String> {
-    h.desk.cursor(OFFSET_CURSOR).await.unwrap()
+    h.desk.intake().cursor(OFFSET_CURSOR).await.unwrap()
 }
 
 async fn wait_cursor(h: &Harness, value: &str) {
@@ -220,7 +220,11 @@ async fn a_crash_between_commit_and_confirmation_loses_and_duplicates_nothing() 
 
     // Even if the offset had been lost (an old backup) and Telegram delivered the update
     // again, it is recognised by (chat id, message id).
-    h.desk.set_cursor(OFFSET_CURSOR, "300").await.unwrap();
+    h.desk
+        .intake()
+        .set_cursor(OFFSET_CURSOR, "300")
+        .await
+        .unwrap();
     h.api.redeliver_confirmed();
     let p = start(&h);
     wait_cursor(&h, "301").await;

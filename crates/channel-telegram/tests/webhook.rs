@@ -56,7 +56,7 @@ async fn the_right_secret_stores_the_complaint_once() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].replies.len(), 1);
     // No polling offset is written in webhook mode.
-    assert_eq!(h.desk.cursor(OFFSET_CURSOR).await.unwrap(), None);
+    assert_eq!(h.desk.intake().cursor(OFFSET_CURSOR).await.unwrap(), None);
 
     // The acknowledgement is a reply to the message.
     h.outbox().run_once().await.unwrap();

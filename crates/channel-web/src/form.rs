@@ -287,7 +287,7 @@ pub(crate) async fn form_submit(
     let email = sub.email.is_some() && web.email_replies();
     let n_files = files.len();
     sub.attachments = files;
-    match web.desk.submit(sub).await {
+    match web.desk.intake().submit(sub).await {
         Ok(r) => {
             count(IntakeOutcome::Accepted);
             // Ticket numbers and access codes are [A-Z0-9-]: nothing to escape in a query.

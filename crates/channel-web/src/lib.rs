@@ -233,7 +233,12 @@ async fn api_submit(
             })?;
         sub.external_id = Some(format!("idem:{k}"));
     }
-    let r = web.desk.submit(sub).await.inspect_err(count_rejected)?;
+    let r = web
+        .desk
+        .intake()
+        .submit(sub)
+        .await
+        .inspect_err(count_rejected)?;
     let status = if r.duplicate {
         count(IntakeOutcome::Duplicate);
         StatusCode::OK
@@ -275,6 +280,6 @@ async fn api_status(
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, ApiError> {
     let code = q.code.unwrap_or_default();
-    let s = web.desk.status(&ticket, &code).await?;
+    let s = web.desk.intake().status(&ticket, &code).await?;
     Ok(Json(s).into_response())
 }

@@ -32,7 +32,7 @@ pub(crate) async fn status_page(
             minijinja::context! { office, ticket, code },
         );
     }
-    match web.desk.status(&ticket, &code).await {
+    match web.desk.intake().status(&ticket, &code).await {
         Ok(s) => {
             let tz = web.desk.config().policy.calendar.timezone();
             page(

@@ -1,8 +1,12 @@
-//! The complaint desk: use cases shared by every channel and the staff API.
+//! The complaint desk: the one door to the store, composed of small services.
 //!
-//! Channels hand a [`Submission`] to [`Desk::submit`]; staff actions go through
-//! [`Desk::act`]. The desk turns them into store writes (complaint, history, outbox rows in
-//! one transaction) and builds the JSON views with identity protection applied.
+//! [`Desk`] holds the store, the clock and the configuration and hands out four services,
+//! each over the store roles it needs: [`Desk::intake`] (channels: submissions, inbound
+//! messages, cursors, leases), [`Desk::staff`] (manual entry, queue, views with identity
+//! protection, SOP actions, logbook), [`Desk::reports`] (monthly report, SLA escalation) and
+//! [`Desk::accounts`] (staff accounts). Nothing outside `aduan-core` and `aduan-store` holds
+//! the raw store. This module keeps the shared types (submissions, receipts, views, errors)
+//! and the validation every intake path shares.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,13 +14,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
-use crate::mask::mask_text;
 use crate::model::*;
-use crate::secret::{constant_time_eq, hash_secret, new_access_code};
+use crate::secret::{hash_secret, new_access_code};
+pub use crate::services::{Accounts, Intake, Reports, Staff};
 use crate::sla::SlaPolicy;
-use crate::store::{Store, StoreError};
+use crate::store::prelude::*;
 use crate::types::*;
-use crate::workflow::{Actor, Command, HistoryEntry, TransitionError, WorkflowState, visible_to};
+use crate::workflow::{Actor, HistoryEntry, TransitionError, WorkflowState};
 
 /// Source of "now"; injected so tests control time.
 pub trait Clock: Send + Sync + 'static {
@@ -219,12 +223,16 @@ pub struct QueueLine {
 /// The complaint desk.
 #[derive(Clone)]
 pub struct Desk {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    cfg: Arc<DeskConfig>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) cfg: Arc<DeskConfig>,
 }
 
-fn clean(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, DeskError> {
+pub(crate) fn clean(
+    field: &str,
+    v: Option<String>,
+    max: usize,
+) -> Result<Option<String>, DeskError> {
     match v.map(|s| s.trim().to_string()) {
         None => Ok(None),
         Some(s) if s.is_empty() => Ok(None),
@@ -245,41 +253,60 @@ impl Desk {
         }
     }
 
+    /// The raw store, for tests only (`testing` feature): production code goes through
+    /// the services.
+    #[cfg(feature = "testing")]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
+
+    /// Intake: what channels do (submissions, inbound messages, cursors, leases).
+    pub fn intake(&self) -> Intake {
+        Intake { desk: self.clone() }
+    }
+    /// The staff workflow: manual entry, queue, views, SOP actions, the logbook.
+    pub fn staff(&self) -> Staff {
+        Staff { desk: self.clone() }
+    }
+    /// Monthly reports and SLA escalation.
+    pub fn reports(&self) -> Reports {
+        Reports { desk: self.clone() }
+    }
+    /// Staff accounts.
+    pub fn accounts(&self) -> Accounts {
+        Accounts { desk: self.clone() }
+    }
+
+    // The store by role: each service call names the role it uses.
+    pub(crate) fn intake_store(&self) -> &dyn IntakeStore {
+        &*self.store
+    }
+    pub(crate) fn workflow_store(&self) -> &dyn WorkflowStore {
+        &*self.store
+    }
+    pub(crate) fn outbox_store(&self) -> &dyn OutboxStore {
+        &*self.store
+    }
+    pub(crate) fn user_store(&self) -> &dyn UserStore {
+        &*self.store
+    }
+    pub(crate) fn report_store(&self) -> &dyn ReportStore {
+        &*self.store
+    }
+    pub(crate) fn lease_store(&self) -> &dyn LeaseStore {
+        &*self.store
+    }
+
     pub fn config(&self) -> &DeskConfig {
         &self.cfg
     }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
-    /// Suggest a bidang from its routing keywords (most keyword hits wins).
-    pub fn suggest_bidang(&self, text: &str) -> Option<BidangCode> {
-        let lower = text.to_lowercase();
-        self.cfg
-            .bidang
-            .iter()
-            .map(|b| {
-                let hits = b
-                    .keywords
-                    .iter()
-                    .filter(|k| contains_word(&lower, &k.to_lowercase()))
-                    .count();
-                (hits, b)
-            })
-            .filter(|(h, _)| *h > 0)
-            .max_by_key(|(h, _)| *h)
-            .map(|(_, b)| b.code.clone())
-    }
-
-    pub fn bidang_exists(&self, code: &BidangCode) -> bool {
-        self.cfg.bidang.iter().any(|b| &b.code == code)
-    }
-
     /// Validate a submission into a new complaint (without touching the store).
-    fn build(
+    pub(crate) fn build(
         &self,
         sub: Submission,
         actor: &Actor,
@@ -423,7 +450,7 @@ impl Desk {
         Ok((new, code))
     }
 
-    fn status_url_base(&self) -> String {
+    pub(crate) fn status_url_base(&self) -> String {
         format!(
             "{}/api/v1/complaints",
             self.cfg.public_base_url.trim_end_matches('/')
@@ -435,41 +462,11 @@ impl Desk {
         format!("{}/{ticket}/status?code={code}", self.status_url_base())
     }
 
-    /// Accept a complaint from a digital channel. Committed before this returns.
-    pub async fn submit(&self, sub: Submission) -> Result<Receipt, DeskError> {
-        if sub.channel.is_some_and(|c| c.is_manual()) {
-            return Err(DeskError::invalid(
-                "channel",
-                "manual channels are entered by staff",
-            ));
-        }
-        self.create(sub, &Actor::System).await
-    }
-
-    /// Manual entry of a phone/letter/fax/walk-in complaint by staf.
-    pub async fn manual_entry(&self, actor: &Actor, sub: Submission) -> Result<Receipt, DeskError> {
-        if actor.role() != Some(Role::Staf) {
-            return Err(DeskError::Forbidden(
-                "only staf may log manual complaints".into(),
-            ));
-        }
-        match sub.channel {
-            Some(c) if c.is_manual() => {}
-            Some(c) => {
-                return Err(DeskError::invalid(
-                    "channel",
-                    format!("`{c}` is not a manual channel (phone, letter, fax, walk_in)"),
-                ));
-            }
-            None => return Err(DeskError::invalid("channel", "missing")),
-        }
-        let mut sub = sub;
-        sub.with_access_code = true;
-        sub.ack_to = None;
-        self.create(sub, actor).await
-    }
-
-    async fn create(&self, sub: Submission, actor: &Actor) -> Result<Receipt, DeskError> {
+    pub(crate) async fn create(
+        &self,
+        sub: Submission,
+        actor: &Actor,
+    ) -> Result<Receipt, DeskError> {
         let (new, code) = self.build(sub, actor)?;
         let outcome = self.store.create_complaint(new).await?;
         let duplicate = matches!(outcome, CreateOutcome::Duplicate { .. });
@@ -482,295 +479,6 @@ impl Desk {
             access_code: code,
             duplicate,
         })
-    }
-
-    /// Public status by ticket and access code; wrong code and unknown ticket are the same.
-    pub async fn status(&self, ticket: &str, code: &str) -> Result<StatusView, DeskError> {
-        let ticket = TicketNumber::parse(ticket).map_err(|_| DeskError::NotFound)?;
-        let rec = self
-            .store
-            .get_complaint(&ticket)
-            .await?
-            .ok_or(DeskError::NotFound)?;
-        let ok = rec
-            .access_code_hash
-            .as_deref()
-            .is_some_and(|h| constant_time_eq(h, &hash_secret(code)));
-        if !ok {
-            return Err(DeskError::NotFound);
-        }
-        Ok(StatusView {
-            ticket: rec.ticket,
-            state: rec.state,
-            status: rec.status,
-            received_at: rec.received_at,
-            updated_at: rec.updated_at,
-            answer: rec.answer,
-        })
-    }
-
-    async fn load_visible(
-        &self,
-        actor: &Actor,
-        ticket: &str,
-    ) -> Result<ComplaintRecord, DeskError> {
-        let ticket = TicketNumber::parse(ticket).map_err(|_| DeskError::NotFound)?;
-        let rec = self
-            .store
-            .get_complaint(&ticket)
-            .await?
-            .ok_or(DeskError::NotFound)?;
-        if !visible_to(actor, rec.bidang.as_ref()) {
-            return Err(DeskError::NotFound);
-        }
-        Ok(rec)
-    }
-
-    /// The complaint as `actor` may see it.
-    pub async fn view(&self, actor: &Actor, ticket: &str) -> Result<ComplaintView, DeskError> {
-        let rec = self.load_visible(actor, ticket).await?;
-        Ok(self.to_view(actor, rec))
-    }
-
-    /// Where an answer to this complaint goes, if anywhere.
-    fn reply_route(&self, rec: &ComplaintRecord) -> Option<(Channel, String)> {
-        let route = match rec.channel {
-            Channel::Web | Channel::Email => {
-                rec.identity.email.clone().map(|e| (Channel::Email, e))
-            }
-            Channel::Telegram | Channel::Messenger | Channel::Instagram | Channel::Whatsapp => {
-                rec.identity.handle.clone().map(|h| (rec.channel, h))
-            }
-            Channel::Phone | Channel::Letter | Channel::Fax | Channel::WalkIn => None,
-        }?;
-        self.cfg.reply_channels.contains(&route.0).then_some(route)
-    }
-
-    /// Perform a staff (or citizen) command on a complaint. Retries on concurrent updates.
-    pub async fn act(
-        &self,
-        actor: &Actor,
-        ticket: &str,
-        cmd: Command,
-    ) -> Result<ComplaintView, DeskError> {
-        if let Some(required) = cmd.required_role()
-            && actor.role() != Some(required)
-        {
-            return Err(DeskError::Forbidden(format!(
-                "role {} may not {}; required: {required}",
-                actor.role().map(|r| r.as_str()).unwrap_or("none"),
-                cmd.name()
-            )));
-        }
-        if let Command::Assign { bidang, .. } = &cmd
-            && !self.bidang_exists(bidang)
-        {
-            return Err(DeskError::invalid(
-                "bidang",
-                format!("unknown bidang `{bidang}`"),
-            ));
-        }
-        for _ in 0..5 {
-            let rec = self.load_visible(actor, ticket).await?;
-            let ws = workflow_state(&rec);
-            let now = self.clock.now();
-            let t = ws.apply(cmd.clone(), actor, now, &self.cfg.policy)?;
-            let mut reply = None;
-            let mut message = None;
-            for e in &t.effects {
-                match e {
-                    crate::workflow::Effect::SendAnswer { text } => {
-                        if let Some((channel, recipient)) = self.reply_route(&rec) {
-                            reply = Some(NewReply {
-                                kind: ReplyKind::Answer,
-                                channel,
-                                recipient,
-                                template: "answer".into(),
-                                vars: serde_json::json!({
-                                    "office": self.cfg.office_name,
-                                    "message": text,
-                                }),
-                                max_attempts: DEFAULT_MAX_ATTEMPTS,
-                            });
-                        }
-                    }
-                }
-            }
-            if let (Command::FollowUp { message: m }, true) = (&cmd, rec.channel.is_manual()) {
-                // Manual channels: staff record how they answered; it joins the conversation.
-                message = Some(NewMessage {
-                    channel: None,
-                    direction: Direction::Out,
-                    at: now,
-                    text: m.clone(),
-                    external_id: None,
-                });
-            }
-            let w = TransitionWrite {
-                complaint_id: rec.id,
-                expected_version: rec.version,
-                transition: &t,
-                actor: actor.label(),
-                reply,
-                message,
-                cursor: None,
-            };
-            match self.store.save_transition(w).await {
-                Ok(()) => return self.view(actor, ticket).await,
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Conflict.into())
-    }
-
-    /// The queue `actor` may see, optionally restricted to one state.
-    pub async fn queue(
-        &self,
-        actor: &Actor,
-        state: Option<State>,
-    ) -> Result<Vec<QueueLine>, DeskError> {
-        let bidang = match actor {
-            Actor::Staff {
-                role: Role::Bidang,
-                bidang,
-                ..
-            } => Some(
-                bidang
-                    .clone()
-                    .ok_or_else(|| DeskError::Forbidden("bidang user without a bidang".into()))?,
-            ),
-            _ => None,
-        };
-        let now = self.clock.now();
-        let items = self
-            .store
-            .queue(&QueueFilter {
-                state,
-                bidang,
-                limit: Some(1000),
-            })
-            .await?;
-        Ok(items
-            .into_iter()
-            .map(|i| QueueLine {
-                breached: i.due_at.is_some_and(|d| now > d),
-                ticket: i.ticket,
-                channel: i.channel,
-                state: i.state,
-                received_at: i.received_at,
-                due_at: i.due_at,
-                bidang: i.bidang,
-            })
-            .collect())
-    }
-
-    /// Build the staff view, hiding identity from bidang users unless shared with them.
-    pub fn to_view(&self, actor: &Actor, rec: ComplaintRecord) -> ComplaintView {
-        let hide = match actor {
-            Actor::Staff {
-                role: Role::Bidang,
-                bidang,
-                ..
-            } => !bidang
-                .as_ref()
-                .is_some_and(|b| rec.identity_shared_with.contains(b)),
-            _ => false,
-        };
-        let m = |s: String| if hide { mask_text(&s) } else { s };
-        let mo = |s: Option<String>| s.map(m);
-        let now = self.clock.now();
-        let suggested = if rec.state == State::Triage {
-            self.suggest_bidang(&format!(
-                "{} {}",
-                rec.target.clone().unwrap_or_default(),
-                rec.body
-            ))
-        } else {
-            None
-        };
-        let complainant = if hide {
-            ComplainantView::default()
-        } else {
-            ComplainantView {
-                name: rec.identity.name,
-                address: rec.identity.address,
-                email: rec.identity.email,
-                phone: rec.identity.phone,
-                handle: rec.identity.handle,
-            }
-        };
-        ComplaintView {
-            ticket: rec.ticket,
-            channel: rec.channel,
-            state: rec.state,
-            status: rec.status,
-            received_at: rec.received_at,
-            updated_at: rec.updated_at,
-            due_at: rec.due_at,
-            breached: rec.due_at.is_some_and(|d| now > d),
-            complainant,
-            identity_hidden: hide,
-            category: rec.category,
-            target: mo(rec.target),
-            body: m(rec.body),
-            letter_number: rec.letter_number,
-            messages: rec
-                .messages
-                .into_iter()
-                .map(|msg| Message {
-                    text: m(msg.text),
-                    ..msg
-                })
-                .collect(),
-            bidang: rec.bidang,
-            suggested_bidang: suggested,
-            solution: mo(rec.solution),
-            answer: mo(rec.answer),
-            close_reason: mo(rec.close_reason),
-            paraf: match (rec.paraf_by, rec.paraf_at) {
-                (Some(by), Some(at)) => Some(ParafView { by, at }),
-                _ => None,
-            },
-            history: rec
-                .history
-                .into_iter()
-                .map(|h| HistoryView {
-                    step: h.step,
-                    action: h.action,
-                    state: h.state,
-                    actor: h.actor,
-                    at: h.at,
-                    due_at: h.due_at,
-                    breached: h.breached,
-                    elapsed_minutes: h.elapsed_seconds.map(|s| (s as f64 / 6.0).round() / 10.0),
-                    note: mo(h.note),
-                })
-                .collect(),
-            replies: rec.replies,
-            attachments: rec.attachments,
-        }
-    }
-}
-
-impl Desk {
-    /// The month's logbook rows (FM-PDIP-03-02). Division users do not read the logbook.
-    pub async fn logbook(
-        &self,
-        actor: &Actor,
-        month: crate::logbook::Month,
-    ) -> Result<Vec<crate::logbook::LogbookRow>, DeskError> {
-        match actor.role() {
-            Some(Role::Staf | Role::Kasi | Role::Kabid | Role::Kadis) => {}
-            Some(Role::Bidang) | None => {
-                return Err(DeskError::Forbidden(
-                    "the logbook is for staf, kasi, kabid and kadis".into(),
-                ));
-            }
-        }
-        let (from, to) = month.range(self.cfg.policy.calendar.timezone());
-        let recs = self.store.complaints_received_between(from, to).await?;
-        Ok(crate::logbook::rows(&recs, false))
     }
 }
 
@@ -810,210 +518,6 @@ pub enum Received {
     },
 }
 
-impl Desk {
-    /// Commit an inbound message — a new complaint, or appended to the complaint it
-    /// continues (reopening a closed one) — with its acknowledgement and the cursor, in one
-    /// transaction. Redelivery of the same `(channel, external_id)` writes nothing but the
-    /// cursor.
-    pub async fn receive(&self, msg: Inbound) -> Result<Received, DeskError> {
-        let Inbound {
-            submission: sub,
-            thread,
-            cursor,
-        } = msg;
-        let channel = sub
-            .channel
-            .ok_or_else(|| DeskError::invalid("channel", "missing"))?;
-        if channel.is_manual() {
-            return Err(DeskError::invalid(
-                "channel",
-                "manual channels are entered by staff",
-            ));
-        }
-        if let Some(ext) = &sub.external_id
-            && let Some(ticket) = self.store.ticket_by_external_id(channel, ext).await?
-        {
-            if let Some((k, v)) = &cursor {
-                self.store.set_cursor(k, v).await?;
-            }
-            return Ok(Received::Duplicate { ticket });
-        }
-        let mut target = None;
-        for hint in &thread {
-            target = match hint {
-                ThreadHint::Ticket(t) => match self.store.get_complaint(t).await? {
-                    Some(rec) if same_sender(&rec, &sub) => Some(rec.ticket),
-                    _ => None,
-                },
-                ThreadHint::MessageIds(ids) if !ids.is_empty() => {
-                    self.store.ticket_by_message_ids(ids).await?
-                }
-                ThreadHint::MessageIds(_) => None,
-                ThreadHint::OpenForHandle => match &sub.handle {
-                    Some(h) => self.store.open_ticket_for_handle(channel, h).await?,
-                    None => None,
-                },
-            };
-            if target.is_some() {
-                break;
-            }
-        }
-        let Some(ticket) = target else {
-            let (mut new, code) = self.build(sub, &Actor::System)?;
-            new.cursor = cursor;
-            let outcome = self.store.create_complaint(new).await?;
-            return Ok(match outcome {
-                CreateOutcome::Created { ticket, .. } => Received::Created(Receipt {
-                    status_url: code.as_ref().map(|c| self.status_url(&ticket, c)),
-                    ticket,
-                    access_code: code,
-                    duplicate: false,
-                }),
-                CreateOutcome::Duplicate { ticket, .. } => Received::Duplicate { ticket },
-            });
-        };
-        let body = sub.body.trim().to_string();
-        if body.is_empty() && sub.attachments.is_empty() {
-            return Err(DeskError::invalid("body", "must not be empty"));
-        }
-        let mut text = body;
-        if !sub.attachments.is_empty() {
-            let names: Vec<&str> = sub
-                .attachments
-                .iter()
-                .map(|a| a.filename.as_str())
-                .collect();
-            text.push_str(&format!("\n[lampiran: {}]", names.join(", ")));
-        }
-        let text: String = text.chars().take(MAX_BODY_CHARS).collect();
-        for _ in 0..5 {
-            let rec = self
-                .store
-                .get_complaint(&ticket)
-                .await?
-                .ok_or(DeskError::NotFound)?;
-            let now = self.clock.now();
-            let ws = workflow_state(&rec);
-            let t = ws.apply(
-                Command::CitizenMessage,
-                &Actor::Citizen,
-                now,
-                &self.cfg.policy,
-            )?;
-            let w = TransitionWrite {
-                complaint_id: rec.id,
-                expected_version: rec.version,
-                transition: &t,
-                actor: Actor::Citizen.label(),
-                reply: None,
-                message: Some(NewMessage {
-                    channel: Some(channel),
-                    direction: Direction::In,
-                    at: sub.received_at.unwrap_or(now),
-                    text: text.clone(),
-                    external_id: sub.external_id.clone(),
-                }),
-                cursor: cursor.clone(),
-            };
-            match self.store.save_transition(w).await {
-                Ok(()) => {
-                    return Ok(Received::Appended {
-                        ticket,
-                        reopened: t.changes.reopen,
-                    });
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::AlreadyExists(_)) => {
-                    if let Some((k, v)) = &cursor {
-                        self.store.set_cursor(k, v).await?;
-                    }
-                    return Ok(Received::Duplicate { ticket });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Conflict.into())
-    }
-
-    pub async fn cursor(&self, key: &str) -> Result<Option<String>, DeskError> {
-        Ok(self.store.get_cursor(key).await?)
-    }
-
-    pub async fn set_cursor(&self, key: &str, value: &str) -> Result<(), DeskError> {
-        Ok(self.store.set_cursor(key, value).await?)
-    }
-
-    /// A bounce or permanent platform failure of a reply aduan sent with this external id.
-    pub async fn fail_reply(&self, external_id: &str, error: &str) -> Result<bool, DeskError> {
-        Ok(self
-            .store
-            .fail_reply_by_external_id(external_id, error)
-            .await?)
-    }
-
-    /// Acknowledgements to `recipient` on `channel` since `since` (RFC 3834 daily cap).
-    pub async fn acks_since(
-        &self,
-        channel: Channel,
-        recipient: &str,
-        since: DateTime<Utc>,
-    ) -> Result<i64, DeskError> {
-        Ok(self
-            .store
-            .count_acks_since(channel, recipient, since)
-            .await?)
-    }
-
-    /// Public status of a ticket, only for the chat/sender it came from.
-    pub async fn status_for_handle(
-        &self,
-        ticket: &str,
-        channel: Channel,
-        handle: &str,
-    ) -> Result<StatusView, DeskError> {
-        let ticket = TicketNumber::parse(ticket.trim()).map_err(|_| DeskError::NotFound)?;
-        let rec = self
-            .store
-            .get_complaint(&ticket)
-            .await?
-            .ok_or(DeskError::NotFound)?;
-        if rec.channel != channel || rec.identity.handle.as_deref() != Some(handle) {
-            return Err(DeskError::NotFound);
-        }
-        Ok(StatusView {
-            ticket: rec.ticket,
-            state: rec.state,
-            status: rec.status,
-            received_at: rec.received_at,
-            updated_at: rec.updated_at,
-            answer: rec.answer,
-        })
-    }
-
-    /// Time of the citizen's newest inbound message on a complaint.
-    pub async fn last_inbound_at(
-        &self,
-        ticket: &TicketNumber,
-    ) -> Result<Option<DateTime<Utc>>, DeskError> {
-        Ok(self.store.last_inbound_at(ticket).await?)
-    }
-
-    /// Take or renew a named lease (one mailbox reader among replicas).
-    pub async fn try_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: chrono::Duration,
-    ) -> Result<bool, DeskError> {
-        let now = self.clock.now();
-        Ok(self.store.try_lease(name, holder, now, now + ttl).await?)
-    }
-
-    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), DeskError> {
-        Ok(self.store.release_lease(name, holder).await?)
-    }
-}
-
 /// The workflow view of a stored complaint.
 pub fn workflow_state(rec: &ComplaintRecord) -> WorkflowState {
     WorkflowState {
@@ -1029,7 +533,7 @@ pub fn workflow_state(rec: &ComplaintRecord) -> WorkflowState {
 }
 
 /// Does the submission come from the complaint's own complainant?
-fn same_sender(rec: &ComplaintRecord, sub: &Submission) -> bool {
+pub(crate) fn same_sender(rec: &ComplaintRecord, sub: &Submission) -> bool {
     let eq = |a: &Option<String>, b: &Option<String>| match (a, b) {
         (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
         _ => false,
@@ -1038,7 +542,7 @@ fn same_sender(rec: &ComplaintRecord, sub: &Submission) -> bool {
 }
 
 /// Whole-word (or whole-phrase) containment on lowercase text.
-fn contains_word(hay: &str, needle: &str) -> bool {
+pub(crate) fn contains_word(hay: &str, needle: &str) -> bool {
     if needle.is_empty() {
         return false;
     }

@@ -10,7 +10,10 @@
 
 pub mod calendar;
 pub mod desk;
-pub mod desk_reports;
+/// The report service's types, at their old path.
+pub mod desk_reports {
+    pub use crate::services::reports::*;
+}
 pub mod fields;
 pub mod intake_outcome;
 pub mod logbook;
@@ -19,6 +22,7 @@ pub mod model;
 pub mod outbox;
 pub mod report;
 pub mod secret;
+pub mod services;
 pub mod sla;
 pub mod store;
 pub mod templates;

@@ -144,6 +144,23 @@ fn redact(url: &str) -> String {
     }
 }
 
+pub use crate::fault::FaultStore;
+
+/// A desk over a fresh, migrated SQLite database in `dir`, wrapped in a [`FaultStore`] so the
+/// test can make the database fail; `cfg` is usually `aduan_core::testing::desk_config(…)`.
+pub async fn fault_desk(
+    dir: &Path,
+    clock: Arc<dyn Clock>,
+    cfg: DeskConfig,
+) -> (Desk, Arc<FaultStore>) {
+    let inner = crate::connect(&fresh_sqlite_url(dir))
+        .await
+        .expect("open the test database");
+    inner.migrate().await.expect("migrate the test database");
+    let store = Arc::new(FaultStore::new(inner));
+    (Desk::new(store.clone(), clock, cfg), store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,21 +193,4 @@ mod tests {
         let url = fresh_sqlite_url(Path::new("/tmp/a b?"));
         assert!(url.starts_with("sqlite:///tmp/a%20b%3F/aduan-"), "{url}");
     }
-}
-
-pub use crate::fault::FaultStore;
-
-/// A desk over a fresh, migrated SQLite database in `dir`, wrapped in a [`FaultStore`] so the
-/// test can make the database fail; `cfg` is usually `aduan_core::testing::desk_config(…)`.
-pub async fn fault_desk(
-    dir: &Path,
-    clock: Arc<dyn Clock>,
-    cfg: DeskConfig,
-) -> (Desk, Arc<FaultStore>) {
-    let inner = crate::connect(&fresh_sqlite_url(dir))
-        .await
-        .expect("open the test database");
-    inner.migrate().await.expect("migrate the test database");
-    let store = Arc::new(FaultStore::new(inner));
-    (Desk::new(store.clone(), clock, cfg), store)
 }

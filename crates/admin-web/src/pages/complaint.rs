@@ -188,6 +188,7 @@ pub async fn detail(
 ) -> Page {
     let v = st
         .desk
+        .staff()
         .view(&me.actor, &ticket)
         .await
         .map_err(|e| desk_error(e, None))?;
@@ -276,6 +277,7 @@ pub async fn act(
     };
     let v = st
         .desk
+        .staff()
         .act(&me.actor, &ticket, cmd)
         .await
         .map_err(|e| desk_error(e, Some(&back)))?;

@@ -152,7 +152,7 @@ pub async fn new_submit(AxState(st): AxState<AppState>, me: Me, f: Fields) -> Pa
         letter_number: f.opt("letter_number"),
         ..Default::default()
     };
-    match st.desk.manual_entry(&me.actor, sub).await {
+    match st.desk.staff().manual_entry(&me.actor, sub).await {
         Ok(r) => Ok(see_other(&format!(
             "/admin/complaints/{}?pesan=dicatat",
             enc(r.ticket.as_str())

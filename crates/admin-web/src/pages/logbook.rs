@@ -45,6 +45,7 @@ pub async fn logbook(
     let month = parse_month(&month)?;
     let rows = st
         .desk
+        .staff()
         .logbook(&me.actor, month)
         .await
         .map_err(|e| desk_error(e, None))?;
@@ -121,7 +122,7 @@ pub async fn paraf(
         .filter(|t| seen.insert(t.as_str()))
         .take(1000)
     {
-        match st.desk.act(&me.actor, t, Command::Sign).await {
+        match st.desk.staff().act(&me.actor, t, Command::Sign).await {
             Ok(_) => ok += 1,
             Err(DeskError::Store(e)) if !e.is_transient() => return Err(store_error_page(e)),
             Err(_) => failed += 1,
@@ -144,6 +145,7 @@ pub async fn export(
     }
     let rows = st
         .desk
+        .staff()
         .logbook(&me.actor, month)
         .await
         .map_err(|e| desk_error(e, None))?;

@@ -91,6 +91,7 @@ pub async fn queue(AxState(st): AxState<AppState>, me: Me, q: QueryResult<QueueQ
 async fn queue_page(st: &AppState, me: &Me, filter: Filter, pesan: Option<&str>) -> Page {
     let all = st
         .desk
+        .staff()
         .queue(&me.actor, None)
         .await
         .map_err(|e| desk_error(e, None))?;
@@ -137,6 +138,7 @@ async fn queue_page(st: &AppState, me: &Me, filter: Filter, pesan: Option<&str>)
         // Ask the desk again so a long closed list is not cut by the unfiltered limit.
         Filter::One(s) => st
             .desk
+            .staff()
             .queue(&me.actor, Some(s))
             .await
             .map_err(|e| desk_error(e, None))?

@@ -34,6 +34,7 @@ pub async fn failed_replies(AxState(st): AxState<AppState>, me: Me) -> Page {
     'months: for m in [now, now.prev()] {
         let rows = st
             .desk
+            .staff()
             .logbook(&me.actor, m)
             .await
             .map_err(|e| desk_error(e, None))?;
@@ -50,7 +51,7 @@ pub async fn failed_replies(AxState(st): AxState<AppState>, me: Me) -> Page {
                 break 'months;
             }
             scanned += 1;
-            let v = match st.desk.view(&me.actor, &r.ticket).await {
+            let v = match st.desk.staff().view(&me.actor, &r.ticket).await {
                 Ok(v) => v,
                 Err(DeskError::NotFound) => continue,
                 Err(e) => return Err(desk_error(e, None)),

@@ -38,17 +38,19 @@ pub async fn report_latest(AxState(st): AxState<AppState>, _me: Me) -> Response 
 /// The month's report, built on first request once the month has ended (as the API does).
 /// `Ok(None)`: the month has not ended yet.
 async fn load_report(st: &AppState, me: &Me, month: Month) -> Result<Option<ReportView>, Response> {
-    match st.desk.report(&me.actor, month).await {
+    match st.desk.reports().report(&me.actor, month).await {
         Ok(v) => Ok(Some(v)),
         Err(DeskError::NotFound) => {
             if month >= month_now(st) {
                 return Ok(None);
             }
             st.desk
+                .reports()
                 .build_report(month)
                 .await
                 .map_err(|e| desk_error(e, None))?;
             st.desk
+                .reports()
                 .report(&me.actor, month)
                 .await
                 .map(Some)
@@ -263,6 +265,7 @@ pub async fn report_act(
         _ => return Err(not_found_page()),
     };
     st.desk
+        .reports()
         .report_act(&me.actor, month, a)
         .await
         .map_err(|e| desk_error(e, Some(&back)))?;

@@ -135,6 +135,7 @@ impl TestApp {
     pub async fn web_complaint(&self, body: &str) -> String {
         let r = self
             .desk
+            .intake()
             .submit(Submission {
                 channel: Some(Channel::Web),
                 name: Some(CITIZEN_NAME.into()),

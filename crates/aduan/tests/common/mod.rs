@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aduan::app::{Application, Overrides};
 use aduan_core::desk::{Clock, Desk};
@@ -14,7 +14,7 @@ use aduan_core::model::NewUser;
 use aduan_core::outbox::{Outbox, ReplySender};
 use aduan_core::secret::{hash_secret, new_api_token};
 use aduan_core::types::{BidangCode, Channel, Role, Username};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +23,7 @@ pub enum Backend {
     Postgres,
 }
 
+#[allow(unused_imports)]
 pub use aduan_core::testing::ManualClock;
 
 pub struct TestApp {

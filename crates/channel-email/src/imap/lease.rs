@@ -32,6 +32,7 @@ impl Reader<'_> {
         match self
             .ctx
             .desk
+            .intake()
             .try_lease(&self.key, &self.ctx.holder, self.lease_ttl)
             .await
         {

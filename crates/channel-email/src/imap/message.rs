@@ -131,30 +131,14 @@ fn is_certain_bounce(mail: &InboundMail) -> bool {
         })
 }
 
-/// What happened to one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Outcome {
-    Accepted,
-    Duplicate,
-    Rejected,
-    Bounce,
-}
-
-impl Outcome {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Rejected => "rejected",
-            Outcome::Bounce => "bounce",
-        }
-    }
-}
+/// What happened to one message: the outcome every channel counts.
+pub(super) use aduan_core::intake_outcome::IntakeOutcome as Outcome;
 
 impl Reader<'_> {
     async fn set_cursor(&self, value: &str) -> Result<(), Failure> {
         self.ctx
             .desk
+            .intake()
             .set_cursor(&self.key, value)
             .await
             .map_err(store_err)
@@ -190,6 +174,7 @@ impl Reader<'_> {
                 if self
                     .ctx
                     .desk
+                    .intake()
                     .fail_reply(id, &reason)
                     .await
                     .map_err(store_err)?
@@ -207,6 +192,7 @@ impl Reader<'_> {
         let first = self
             .ctx
             .desk
+            .intake()
             .receive(self.inbound(&mail, &cursor_value, true).await?)
             .await;
         let threaded = mail.ticket_tag.is_some()
@@ -220,6 +206,7 @@ impl Reader<'_> {
                     "the threaded complaint refused the message; filing it as a new complaint");
                 self.ctx
                     .desk
+                    .intake()
                     .receive(self.inbound(&mail, &cursor_value, false).await?)
                     .await
             }
@@ -232,7 +219,7 @@ impl Reader<'_> {
             }
             Ok(Received::Appended { ticket, reopened }) => {
                 tracing::info!(mailbox = %self.key, uid, %ticket, reopened, "e-mail appended to its complaint");
-                Ok(Outcome::Accepted)
+                Ok(Outcome::Appended)
             }
             Ok(Received::Duplicate { ticket }) => {
                 tracing::info!(mailbox = %self.key, uid, %ticket, "e-mail already stored (redelivery)");
@@ -275,6 +262,7 @@ impl Reader<'_> {
         let sent = self
             .ctx
             .desk
+            .intake()
             .acks_since(Channel::Email, &to, since)
             .await
             .map_err(store_err)?;

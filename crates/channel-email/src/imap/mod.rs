@@ -44,7 +44,8 @@
 //! mail a person wrote (RFC 3834: not auto-submitted, bulk, list, bounce or no-reply mail,
 //! not from the office's own addresses) and at most [`EmailContext::ack_daily_cap`] per
 //! sender per 24 hours. Each outcome is counted in
-//! `aduan_intake_total{channel="email",outcome="accepted|duplicate|rejected|bounce"}`.
+//! `aduan_intake_total{channel="email",outcome=…}` with the shared
+//! [`IntakeOutcome`](aduan_core::intake_outcome::IntakeOutcome) labels.
 //!
 //! [`Desk::try_lease`]: aduan_core::desk::Desk::try_lease
 //! [`Desk::receive`]: aduan_core::desk::Desk::receive
@@ -115,7 +116,12 @@ pub async fn run_intake(cfg: EmailConfig, ctx: EmailContext, shutdown: Cancellat
         if shutdown.is_cancelled() {
             break;
         }
-        let wait = match ctx.desk.try_lease(&key, &ctx.holder, lease_ttl).await {
+        let wait = match ctx
+            .desk
+            .intake()
+            .try_lease(&key, &ctx.holder, lease_ttl)
+            .await
+        {
             Ok(true) => {
                 let mut reader = Reader {
                     cfg: &cfg,
@@ -163,7 +169,7 @@ pub async fn run_intake(cfg: EmailConfig, ctx: EmailContext, shutdown: Cancellat
             _ = tokio::time::sleep(wait) => {}
         }
     }
-    if let Err(e) = ctx.desk.release_lease(&key, &ctx.holder).await {
+    if let Err(e) = ctx.desk.intake().release_lease(&key, &ctx.holder).await {
         tracing::warn!(mailbox = %key, error = %e, "cannot release the mailbox lease");
     }
     tracing::info!(mailbox = %key, "e-mail intake stopped");

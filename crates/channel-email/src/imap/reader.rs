@@ -93,7 +93,13 @@ impl Reader<'_> {
         let uidvalidity = selected
             .uid_validity
             .ok_or_else(|| Failure::Imap(format!("SELECT {mailbox}: no UIDVALIDITY")))?;
-        let cursor = self.ctx.desk.cursor(&self.key).await.map_err(store_err)?;
+        let cursor = self
+            .ctx
+            .desk
+            .intake()
+            .cursor(&self.key)
+            .await
+            .map_err(store_err)?;
         let last_uid = match cursor.as_deref().map(|c| (c, parse_cursor(c))) {
             None => {
                 tracing::info!(mailbox = %self.key, uidvalidity, "no cursor yet: reading the whole mailbox (duplicates are recognized)");

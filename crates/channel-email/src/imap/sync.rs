@@ -143,8 +143,10 @@ impl Reader<'_> {
                 });
                 match self.process(st, uid, body).await {
                     Ok(outcome) => {
-                        metrics::counter!("aduan_intake_total", "channel" => "email", "outcome" => outcome.as_str())
-                            .increment(1);
+                        aduan_http::channel::record_intake(
+                            aduan_core::types::Channel::Email,
+                            outcome,
+                        );
                         st.last_uid = uid;
                         done.push(uid);
                     }

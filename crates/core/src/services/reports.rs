@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::desk::{DEFAULT_MAX_ATTEMPTS, Desk, DeskError};
 use crate::logbook::Month;
-use crate::model::{NewReply, ReplyKind, ReportRecord, ReportState, ReportUpdate};
+use crate::model::{ComplaintRecord, NewReply, ReplyKind, ReportRecord, ReportState, ReportUpdate};
 use crate::report::{self, MonthlyReport};
 use crate::store::StoreError;
 use crate::types::{Channel, Role, Step};
@@ -103,16 +103,64 @@ fn step_label(s: Step) -> &'static str {
     }
 }
 
-impl Desk {
+/// Monthly reports (SOP steps 6-8) and SLA escalation. Get one with [`Desk::reports`].
+#[derive(Clone)]
+pub struct Reports {
+    pub(crate) desk: Desk,
+}
+
+impl Reports {
+    /// The stored report of `month`, if built.
+    pub async fn stored(&self, month: Month) -> Result<Option<ReportRecord>, DeskError> {
+        Ok(self
+            .desk
+            .report_store()
+            .get_report(&month.to_string())
+            .await?)
+    }
+
+    /// Lease the delivery of `month`'s report until `until` (one replica delivers); false
+    /// when there is nothing to deliver or another replica holds the lease.
+    pub async fn claim_delivery(
+        &self,
+        month: Month,
+        until: DateTime<Utc>,
+    ) -> Result<bool, DeskError> {
+        Ok(self
+            .desk
+            .report_store()
+            .claim_report_delivery(&month.to_string(), self.desk.now(), until)
+            .await?)
+    }
+
+    /// Ask for the report of `month` to be delivered again.
+    pub async fn request_resend(&self, month: Month) -> Result<(), DeskError> {
+        Ok(self
+            .desk
+            .report_store()
+            .update_report(&month.to_string(), ReportUpdate::RequestResend)
+            .await?)
+    }
+
+    /// The complaints received in `month` (office time), for the logbook the digest mails.
+    pub async fn month_records(&self, month: Month) -> Result<Vec<ComplaintRecord>, DeskError> {
+        let (from, to) = month.range(self.desk.config().policy.calendar.timezone());
+        Ok(self
+            .desk
+            .report_store()
+            .complaints_received_between(from, to)
+            .await?)
+    }
+
     /// Escalate every running step that is past due and not yet escalated: a history line
     /// and a notice to each of `escalate_to` (when e-mail replies are configured). Returns
     /// how many steps this call escalated (another replica may take some).
     pub async fn escalate_due(&self, escalate_to: &[String]) -> Result<usize, DeskError> {
-        let now = self.now();
-        let tz = self.config().policy.calendar.timezone();
+        let now = self.desk.now();
+        let tz = self.desk.config().policy.calendar.timezone();
         let mut done = 0;
         loop {
-            let batch = self.store().due_escalations(now, 100).await?;
+            let batch = self.desk.workflow_store().due_escalations(now, 100).await?;
             if batch.is_empty() {
                 return Ok(done);
             }
@@ -143,7 +191,7 @@ impl Desk {
                         }
                     )),
                 };
-                let notices = if self.config().reply_channels.contains(&Channel::Email) {
+                let notices = if self.desk.config().reply_channels.contains(&Channel::Email) {
                     escalate_to
                         .iter()
                         .map(|to| NewReply {
@@ -164,7 +212,8 @@ impl Desk {
                     Vec::new()
                 };
                 if self
-                    .store()
+                    .desk
+                    .workflow_store()
                     .record_escalation(c.complaint_id, c.state_entered_at, &history, notices)
                     .await?
                 {
@@ -179,21 +228,26 @@ impl Desk {
 
     /// Earliest due time of a running, not yet escalated step.
     pub async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, DeskError> {
-        Ok(self.store().next_escalation_due().await?)
+        Ok(self.desk.workflow_store().next_escalation_due().await?)
     }
 
     /// Build the month's report once (idempotent across calls and replicas).
     pub async fn build_report(&self, month: Month) -> Result<(ReportRecord, bool), DeskError> {
         let key = month.to_string();
-        if let Some(r) = self.store().get_report(&key).await? {
+        if let Some(r) = self.desk.report_store().get_report(&key).await? {
             return Ok((r, false));
         }
         let figures = self.compute_report(month).await?;
         let json = serde_json::to_string(&figures)
             .map_err(|e| DeskError::Store(StoreError::Other(e.to_string())))?;
-        let created = self.store().create_report(&key, &json, self.now()).await?;
+        let created = self
+            .desk
+            .report_store()
+            .create_report(&key, &json, self.desk.now())
+            .await?;
         let r = self
-            .store()
+            .desk
+            .report_store()
             .get_report(&key)
             .await?
             .ok_or(DeskError::NotFound)?;
@@ -202,11 +256,19 @@ impl Desk {
 
     /// Compute the figures of a month from the logbook.
     pub async fn compute_report(&self, month: Month) -> Result<MonthlyReport, DeskError> {
-        let tz = self.config().policy.calendar.timezone();
+        let tz = self.desk.config().policy.calendar.timezone();
         let (from, to) = month.range(tz);
-        let records = self.store().complaints_received_between(from, to).await?;
+        let records = self
+            .desk
+            .report_store()
+            .complaints_received_between(from, to)
+            .await?;
         let (pf, pt) = month.prev().range(tz);
-        let prev = self.store().count_received_between(pf, pt).await?;
+        let prev = self
+            .desk
+            .report_store()
+            .count_received_between(pf, pt)
+            .await?;
         Ok(report::build(month, &records, prev.max(0) as usize, to))
     }
 
@@ -214,18 +276,20 @@ impl Desk {
     pub async fn report(&self, actor: &Actor, month: Month) -> Result<ReportView, DeskError> {
         require(actor, &[Role::Staf, Role::Kasi, Role::Kabid, Role::Kadis])?;
         let r = self
-            .store()
+            .desk
+            .report_store()
             .get_report(&month.to_string())
             .await?
             .ok_or(DeskError::NotFound)?;
-        Ok(ReportView::from_record(r, self.now()))
+        Ok(ReportView::from_record(r, self.desk.now()))
     }
 
     /// Record that the digest was delivered (step 6 done; the decision clock starts).
     pub async fn report_delivered(&self, month: Month) -> Result<(), DeskError> {
-        let now = self.now();
-        let due = self.config().policy.due(Step::ReportDecide, now);
-        self.store()
+        let now = self.desk.now();
+        let due = self.desk.config().policy.due(Step::ReportDecide, now);
+        self.desk
+            .report_store()
             .update_report(
                 &month.to_string(),
                 ReportUpdate::Delivered {
@@ -238,7 +302,8 @@ impl Desk {
     }
 
     pub async fn report_delivery_failed(&self, month: Month, error: &str) -> Result<(), DeskError> {
-        self.store()
+        self.desk
+            .report_store()
             .update_report(
                 &month.to_string(),
                 ReportUpdate::DeliveryFailed {
@@ -257,7 +322,7 @@ impl Desk {
         action: ReportAction,
     ) -> Result<ReportView, DeskError> {
         let key = month.to_string();
-        let now = self.now();
+        let now = self.desk.now();
         let by = actor.label();
         let update = match action {
             ReportAction::Conclusion(text) => {
@@ -272,7 +337,7 @@ impl Desk {
                     text,
                     by,
                     at: now,
-                    receive_due_at: self.config().policy.due(Step::ReportReceive, now),
+                    receive_due_at: self.desk.config().policy.due(Step::ReportReceive, now),
                 }
             }
             ReportAction::Receipt => {
@@ -285,7 +350,8 @@ impl Desk {
             }
         };
         let current = self
-            .store()
+            .desk
+            .report_store()
             .get_report(&key)
             .await?
             .ok_or(DeskError::NotFound)?;
@@ -301,11 +367,12 @@ impl Desk {
                 state: current.state,
             });
         }
-        match self.store().update_report(&key, update).await {
+        match self.desk.report_store().update_report(&key, update).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
                 let s = self
-                    .store()
+                    .desk
+                    .report_store()
                     .get_report(&key)
                     .await?
                     .ok_or(DeskError::NotFound)?;

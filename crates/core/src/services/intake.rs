@@ -1,0 +1,280 @@
+//! The intake service: what channels do. A citizen submission or an inbound message becomes a
+//! numbered complaint (or is appended to the one it continues), committed with its
+//! acknowledgement and the channel's cursor in one transaction; the citizen's status look-ups;
+//! the channels' cursors, leases and bounce reports.
+//!
+//! Store roles: intake, workflow (appending to a complaint), outbox (bounces), leases.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::*;
+use crate::secret::{constant_time_eq, hash_secret};
+use crate::store::prelude::*;
+use crate::types::*;
+use crate::workflow::{Actor, Command};
+
+use crate::desk::*;
+
+/// Intake use cases (see the module docs). Get one with [`Desk::intake`].
+#[derive(Clone)]
+pub struct Intake {
+    pub(crate) desk: Desk,
+}
+
+impl Intake {
+    /// Accept a complaint from a digital channel. Committed before this returns.
+    pub async fn submit(&self, sub: Submission) -> Result<Receipt, DeskError> {
+        if sub.channel.is_some_and(|c| c.is_manual()) {
+            return Err(DeskError::invalid(
+                "channel",
+                "manual channels are entered by staff",
+            ));
+        }
+        self.desk.create(sub, &Actor::System).await
+    }
+
+    /// Public status by ticket and access code; wrong code and unknown ticket are the same.
+    pub async fn status(&self, ticket: &str, code: &str) -> Result<StatusView, DeskError> {
+        let ticket = TicketNumber::parse(ticket).map_err(|_| DeskError::NotFound)?;
+        let rec = self
+            .desk
+            .workflow_store()
+            .get_complaint(&ticket)
+            .await?
+            .ok_or(DeskError::NotFound)?;
+        let ok = rec
+            .access_code_hash
+            .as_deref()
+            .is_some_and(|h| constant_time_eq(h, &hash_secret(code)));
+        if !ok {
+            return Err(DeskError::NotFound);
+        }
+        Ok(StatusView {
+            ticket: rec.ticket,
+            state: rec.state,
+            status: rec.status,
+            received_at: rec.received_at,
+            updated_at: rec.updated_at,
+            answer: rec.answer,
+        })
+    }
+
+    /// Commit an inbound message — a new complaint, or appended to the complaint it
+    /// continues (reopening a closed one) — with its acknowledgement and the cursor, in one
+    /// transaction. Redelivery of the same `(channel, external_id)` writes nothing but the
+    /// cursor.
+    pub async fn receive(&self, msg: Inbound) -> Result<Received, DeskError> {
+        let Inbound {
+            submission: sub,
+            thread,
+            cursor,
+        } = msg;
+        let channel = sub
+            .channel
+            .ok_or_else(|| DeskError::invalid("channel", "missing"))?;
+        if channel.is_manual() {
+            return Err(DeskError::invalid(
+                "channel",
+                "manual channels are entered by staff",
+            ));
+        }
+        if let Some(ext) = &sub.external_id
+            && let Some(ticket) = self
+                .desk
+                .intake_store()
+                .ticket_by_external_id(channel, ext)
+                .await?
+        {
+            if let Some((k, v)) = &cursor {
+                self.desk.intake_store().set_cursor(k, v).await?;
+            }
+            return Ok(Received::Duplicate { ticket });
+        }
+        let mut target = None;
+        for hint in &thread {
+            target = match hint {
+                ThreadHint::Ticket(t) => match self.desk.workflow_store().get_complaint(t).await? {
+                    Some(rec) if same_sender(&rec, &sub) => Some(rec.ticket),
+                    _ => None,
+                },
+                ThreadHint::MessageIds(ids) if !ids.is_empty() => {
+                    self.desk.intake_store().ticket_by_message_ids(ids).await?
+                }
+                ThreadHint::MessageIds(_) => None,
+                ThreadHint::OpenForHandle => match &sub.handle {
+                    Some(h) => {
+                        self.desk
+                            .intake_store()
+                            .open_ticket_for_handle(channel, h)
+                            .await?
+                    }
+                    None => None,
+                },
+            };
+            if target.is_some() {
+                break;
+            }
+        }
+        let Some(ticket) = target else {
+            let (mut new, code) = self.desk.build(sub, &Actor::System)?;
+            new.cursor = cursor;
+            let outcome = self.desk.intake_store().create_complaint(new).await?;
+            return Ok(match outcome {
+                CreateOutcome::Created { ticket, .. } => Received::Created(Receipt {
+                    status_url: code.as_ref().map(|c| self.desk.status_url(&ticket, c)),
+                    ticket,
+                    access_code: code,
+                    duplicate: false,
+                }),
+                CreateOutcome::Duplicate { ticket, .. } => Received::Duplicate { ticket },
+            });
+        };
+        let body = sub.body.trim().to_string();
+        if body.is_empty() && sub.attachments.is_empty() {
+            return Err(DeskError::invalid("body", "must not be empty"));
+        }
+        let mut text = body;
+        if !sub.attachments.is_empty() {
+            let names: Vec<&str> = sub
+                .attachments
+                .iter()
+                .map(|a| a.filename.as_str())
+                .collect();
+            text.push_str(&format!("\n[lampiran: {}]", names.join(", ")));
+        }
+        let text: String = text.chars().take(MAX_BODY_CHARS).collect();
+        for _ in 0..5 {
+            let rec = self
+                .desk
+                .workflow_store()
+                .get_complaint(&ticket)
+                .await?
+                .ok_or(DeskError::NotFound)?;
+            let now = self.desk.clock.now();
+            let ws = workflow_state(&rec);
+            let t = ws.apply(
+                Command::CitizenMessage,
+                &Actor::Citizen,
+                now,
+                &self.desk.cfg.policy,
+            )?;
+            let w = TransitionWrite {
+                complaint_id: rec.id,
+                expected_version: rec.version,
+                transition: &t,
+                actor: Actor::Citizen.label(),
+                reply: None,
+                message: Some(NewMessage {
+                    channel: Some(channel),
+                    direction: Direction::In,
+                    at: sub.received_at.unwrap_or(now),
+                    text: text.clone(),
+                    external_id: sub.external_id.clone(),
+                }),
+                cursor: cursor.clone(),
+            };
+            match self.desk.workflow_store().save_transition(w).await {
+                Ok(()) => {
+                    return Ok(Received::Appended {
+                        ticket,
+                        reopened: t.changes.reopen,
+                    });
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::AlreadyExists(_)) => {
+                    if let Some((k, v)) = &cursor {
+                        self.desk.intake_store().set_cursor(k, v).await?;
+                    }
+                    return Ok(Received::Duplicate { ticket });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    pub async fn cursor(&self, key: &str) -> Result<Option<String>, DeskError> {
+        Ok(self.desk.intake_store().get_cursor(key).await?)
+    }
+
+    pub async fn set_cursor(&self, key: &str, value: &str) -> Result<(), DeskError> {
+        Ok(self.desk.intake_store().set_cursor(key, value).await?)
+    }
+
+    /// A bounce or permanent platform failure of a reply aduan sent with this external id.
+    pub async fn fail_reply(&self, external_id: &str, error: &str) -> Result<bool, DeskError> {
+        Ok(self
+            .desk
+            .outbox_store()
+            .fail_reply_by_external_id(external_id, error)
+            .await?)
+    }
+
+    /// Acknowledgements to `recipient` on `channel` since `since` (RFC 3834 daily cap).
+    pub async fn acks_since(
+        &self,
+        channel: Channel,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, DeskError> {
+        Ok(self
+            .desk
+            .intake_store()
+            .count_acks_since(channel, recipient, since)
+            .await?)
+    }
+
+    /// Public status of a ticket, only for the chat/sender it came from.
+    pub async fn status_for_handle(
+        &self,
+        ticket: &str,
+        channel: Channel,
+        handle: &str,
+    ) -> Result<StatusView, DeskError> {
+        let ticket = TicketNumber::parse(ticket.trim()).map_err(|_| DeskError::NotFound)?;
+        let rec = self
+            .desk
+            .workflow_store()
+            .get_complaint(&ticket)
+            .await?
+            .ok_or(DeskError::NotFound)?;
+        if rec.channel != channel || rec.identity.handle.as_deref() != Some(handle) {
+            return Err(DeskError::NotFound);
+        }
+        Ok(StatusView {
+            ticket: rec.ticket,
+            state: rec.state,
+            status: rec.status,
+            received_at: rec.received_at,
+            updated_at: rec.updated_at,
+            answer: rec.answer,
+        })
+    }
+
+    /// Time of the citizen's newest inbound message on a complaint.
+    pub async fn last_inbound_at(
+        &self,
+        ticket: &TicketNumber,
+    ) -> Result<Option<DateTime<Utc>>, DeskError> {
+        Ok(self.desk.intake_store().last_inbound_at(ticket).await?)
+    }
+
+    /// Take or renew a named lease (one mailbox reader among replicas).
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: chrono::Duration,
+    ) -> Result<bool, DeskError> {
+        let now = self.desk.clock.now();
+        Ok(self
+            .desk
+            .lease_store()
+            .try_lease(name, holder, now, now + ttl)
+            .await?)
+    }
+
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), DeskError> {
+        Ok(self.desk.lease_store().release_lease(name, holder).await?)
+    }
+}

@@ -1,0 +1,13 @@
+//! The desk's services, each over the store roles it uses (see [`crate::desk`]):
+//! [`Intake`] (channels), [`Staff`] (the SOP workflow), [`Reports`] (monthly report and
+//! escalation), [`Accounts`] (staff accounts).
+
+mod accounts;
+mod intake;
+pub mod reports;
+mod staff;
+
+pub use accounts::Accounts;
+pub use intake::Intake;
+pub use reports::Reports;
+pub use staff::Staff;
