@@ -26,7 +26,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::config::MetaConfig;
 use crate::payload::{self, Event, InboundMessage};
@@ -279,7 +278,11 @@ fn inbound(desk: &Desk, m: InboundMessage) -> Inbound {
             phone,
             handle: Some(m.sender.clone()),
             body,
-            ack_to: Some((m.channel, m.sender, json!({}))),
+            ack_to: Some(aduan_core::model::AckRoute {
+                channel: m.channel,
+                recipient: m.sender,
+                thread: Default::default(),
+            }),
             ..Default::default()
         },
         thread: vec![ThreadHint::OpenForHandle],

@@ -30,7 +30,7 @@ use std::fmt;
 use aduan_core::desk::{Desk, DeskError, Inbound, Received, Submission, ThreadHint};
 use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, TicketNumber};
-use serde_json::{Value, json};
+use serde_json::Value;
 use teloxide::Bot;
 use teloxide::payloads::SendMessageSetters;
 use teloxide::requests::Requester;
@@ -256,17 +256,20 @@ pub async fn handle_update(
             body,
             attachments,
             with_access_code: false,
-            ack_to: Some((
-                Channel::Telegram,
-                handle.clone(),
-                json!({ "reply_to_message_id": m.message_id }),
-            )),
+            ack_to: Some(aduan_core::model::AckRoute {
+                channel: Channel::Telegram,
+                recipient: handle.clone(),
+                thread: aduan_core::model::ReplyThread {
+                    reply_to_message_id: Some(m.message_id),
+                    ..Default::default()
+                },
+            }),
             ..Default::default()
         },
         thread,
         cursor: opts
             .offset
-            .map(|o| (OFFSET_CURSOR.to_string(), o.to_string())),
+            .map(|o| aduan_core::model::Cursor::new(OFFSET_CURSOR, o.to_string())),
     };
     match desk.intake().receive(inbound).await {
         Ok(Received::Created(r)) => {

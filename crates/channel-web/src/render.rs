@@ -80,28 +80,13 @@ pub(crate) fn categories() -> Value {
     ))
 }
 
-const MONTHS: [&str; 12] = [
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-];
-
 /// "1 Desember 2026, 10.15 WITA" in the office's time zone.
 pub(crate) fn local_time(t: DateTime<Utc>, tz: Tz) -> String {
     let l = t.with_timezone(&tz);
     format!(
         "{} {} {}, {} {}",
         l.day(),
-        MONTHS[l.month0() as usize],
+        aduan_core::logbook::MONTH_NAMES_ID[l.month0() as usize],
         l.year(),
         l.format("%H.%M"),
         l.format("%Z")

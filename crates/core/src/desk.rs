@@ -82,7 +82,7 @@ pub struct Submission {
     /// Issue an access code for the status page (web, e-mail).
     pub with_access_code: bool,
     /// Where the acknowledgement goes, when the channel replies itself (chat id, PSID …).
-    pub ack_to: Option<(Channel, String, serde_json::Value)>,
+    pub ack_to: Option<AckRoute>,
 }
 
 /// What the complainant gets back.
@@ -399,16 +399,13 @@ impl Desk {
         if let Some(c) = &code {
             vars["access_code"] = serde_json::Value::String(c.clone());
         }
-        if let Some((ch, to, extra)) = sub.ack_to {
-            if self.cfg.reply_channels.contains(&ch) {
-                if let (Some(obj), serde_json::Value::Object(more)) = (vars.as_object_mut(), extra)
-                {
-                    obj.extend(more);
-                }
+        if let Some(route) = sub.ack_to {
+            if self.cfg.reply_channels.contains(&route.channel) {
+                route.thread.write_vars(&mut vars);
                 acks.push(NewReply {
                     kind: ReplyKind::Ack,
-                    channel: ch,
-                    recipient: to,
+                    channel: route.channel,
+                    recipient: route.recipient,
                     template: "ack".into(),
                     vars,
                     max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -502,7 +499,7 @@ pub struct Inbound {
     /// Tried in order; the first that finds a complaint wins.
     pub thread: Vec<ThreadHint>,
     /// Intake cursor committed with the write.
-    pub cursor: Option<(String, String)>,
+    pub cursor: Option<Cursor>,
 }
 
 /// What [`Desk::receive`] did.

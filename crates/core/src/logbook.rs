@@ -30,6 +30,22 @@ pub struct Month {
     pub month: u32,
 }
 
+/// The months in Bahasa Indonesia, January first.
+pub const MONTH_NAMES_ID: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+
 impl Month {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let err = || ParseError::new("month", format!("`{s}`: expected YYYY-MM"));
@@ -93,21 +109,11 @@ impl Month {
     }
     /// Indonesian month name and year, e.g. "Maret 2026".
     pub fn label_id(self) -> String {
-        const NAMES: [&str; 12] = [
-            "Januari",
-            "Februari",
-            "Maret",
-            "April",
-            "Mei",
-            "Juni",
-            "Juli",
-            "Agustus",
-            "September",
-            "Oktober",
-            "November",
-            "Desember",
-        ];
-        format!("{} {}", NAMES[(self.month - 1) as usize], self.year)
+        format!(
+            "{} {}",
+            MONTH_NAMES_ID[(self.month - 1) as usize],
+            self.year
+        )
     }
 }
 

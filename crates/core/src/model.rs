@@ -216,8 +216,8 @@ pub struct NewComplaint {
     pub ticket_prefix: TicketPrefix,
     /// (year, month) of receipt in the office time zone.
     pub ticket_month: (i32, u32),
-    /// An intake cursor `(key, value)` written in the same transaction (also on `Duplicate`).
-    pub cursor: Option<(String, String)>,
+    /// An intake cursor written in the same transaction (also on `Duplicate`).
+    pub cursor: Option<Cursor>,
 }
 
 /// Result of [`Store::create_complaint`](crate::store::Store::create_complaint).
@@ -335,8 +335,8 @@ pub struct TransitionWrite<'a> {
     pub actor: String,
     pub reply: Option<NewReply>,
     pub message: Option<NewMessage>,
-    /// An intake cursor `(key, value)` written in the same transaction.
-    pub cursor: Option<(String, String)>,
+    /// An intake cursor written in the same transaction.
+    pub cursor: Option<Cursor>,
 }
 
 /// A running step past its due time, not yet escalated.
@@ -436,4 +436,86 @@ pub enum ReportUpdate {
     Receipt { by: String, at: DateTime<Utc> },
     /// Staff asked to deliver the digest again.
     RequestResend,
+}
+
+/// A channel's intake position, committed in the same transaction as the write it belongs
+/// to: `key` names the source (`imap:<account>/<mailbox>`, `telegram:offset`), `value` the
+/// position (`UIDVALIDITY:UID`, the next update id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: String,
+    pub value: String,
+}
+
+impl Cursor {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Cursor {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// How a reply joins the citizen's conversation on its platform. Stored with the outbox row
+/// (as template variables `subject`, `in_reply_to`, `references`, `reply_to_message_id`)
+/// and read back by the platform's sender with [`ReplyThread::from_vars`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyThread {
+    /// E-mail: the subject of the message answered.
+    pub subject: Option<String>,
+    /// E-mail: the Message-ID answered.
+    pub in_reply_to: Option<String>,
+    /// E-mail: the References chain, ending with `in_reply_to`.
+    pub references: Vec<String>,
+    /// Telegram: the message the reply quotes.
+    pub reply_to_message_id: Option<i64>,
+}
+
+impl ReplyThread {
+    /// Write the thread into a reply's variables (nothing for absent parts).
+    pub fn write_vars(&self, vars: &mut serde_json::Value) {
+        let Some(obj) = vars.as_object_mut() else {
+            return;
+        };
+        if let Some(s) = &self.subject {
+            obj.insert("subject".into(), s.clone().into());
+        }
+        if let Some(id) = &self.in_reply_to {
+            obj.insert("in_reply_to".into(), id.clone().into());
+        }
+        if !self.references.is_empty() {
+            obj.insert("references".into(), self.references.clone().into());
+        }
+        if let Some(m) = self.reply_to_message_id {
+            obj.insert("reply_to_message_id".into(), m.into());
+        }
+    }
+
+    /// Read the thread back from a reply's variables (unknown or mistyped parts: absent).
+    pub fn from_vars(vars: &serde_json::Value) -> Self {
+        let text = |k: &str| vars.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        ReplyThread {
+            subject: text("subject"),
+            in_reply_to: text("in_reply_to"),
+            references: vars
+                .get("references")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            reply_to_message_id: vars.get("reply_to_message_id").and_then(|v| v.as_i64()),
+        }
+    }
+}
+
+/// Where a channel wants a complaint's acknowledgement to go: the platform, the recipient
+/// on it (e-mail address, chat id, PSID …) and how the reply threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckRoute {
+    pub channel: Channel,
+    pub recipient: String,
+    pub thread: ReplyThread,
 }

@@ -67,3 +67,27 @@ pub fn desk_config(reply_channels: impl IntoIterator<Item = Channel>) -> DeskCon
         public_base_url: "http://127.0.0.1:8080".into(),
     }
 }
+
+/// Health reports a channel sent through its callback, in order.
+#[derive(Clone, Default)]
+pub struct HealthLog(pub Arc<Mutex<Vec<Option<String>>>>);
+
+impl HealthLog {
+    /// A health callback (`Some(error)` / `None`) that records into this log.
+    pub fn reporter(&self) -> Arc<dyn Fn(Option<String>) + Send + Sync> {
+        let log = self.0.clone();
+        Arc::new(move |e| log.lock().unwrap_or_else(|p| p.into_inner()).push(e))
+    }
+    /// The latest report, if any.
+    pub fn last(&self) -> Option<Option<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last()
+            .cloned()
+    }
+    /// Every report so far.
+    pub fn all(&self) -> Vec<Option<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

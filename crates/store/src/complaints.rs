@@ -240,8 +240,8 @@ pub(crate) async fn save_transition<B: Backend>(
     if let Some(reply) = &w.reply {
         batch.push(REPLY.one(reply_args(w.complaint_id, reply, at)?));
     }
-    if let Some((key, value)) = &w.cursor {
-        batch.push(cursor_stmt(key, value));
+    if let Some(c) = &w.cursor {
+        batch.push(cursor_stmt(&c.key, &c.value));
     }
     match B::execute_batch(&mut tx, batch).await {
         Ok(()) => {}

@@ -14,6 +14,7 @@
 
 use chrono::{DateTime, Utc};
 
+use aduan_core::model::Cursor;
 use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, State, TicketNumber};
 
@@ -75,11 +76,9 @@ pub(crate) fn cursor_stmt(key: &str, value: &str) -> Stmt {
 
 /// The statements for the cursors of several writes in order: one per key, the last
 /// value of a key winning (an upsert may not touch a row twice in one statement).
-pub(crate) fn cursor_stmts<'a>(
-    cursors: impl IntoIterator<Item = &'a (String, String)>,
-) -> Vec<Stmt> {
+pub(crate) fn cursor_stmts<'a>(cursors: impl IntoIterator<Item = &'a Cursor>) -> Vec<Stmt> {
     let mut last: Vec<(&str, &str)> = Vec::new();
-    for (k, v) in cursors {
+    for Cursor { key: k, value: v } in cursors {
         match last.iter_mut().find(|(key, _)| key == k) {
             Some(slot) => slot.1 = v,
             None => last.push((k, v)),
@@ -257,9 +256,9 @@ mod tests {
     #[test]
     fn cursors_of_a_group_keep_the_last_value_per_key() {
         let cs = [
-            ("a".to_string(), "1".to_string()),
-            ("b".to_string(), "1".to_string()),
-            ("a".to_string(), "2".to_string()),
+            Cursor::new("a", "1"),
+            Cursor::new("b", "1"),
+            Cursor::new("a", "2"),
         ];
         let stmts = cursor_stmts(&cs);
         assert_eq!(stmts.len(), 2);

@@ -1089,8 +1089,8 @@ mod suite {
 
     // ---- Channel intake ----
 
-    fn cursor(k: &str, v: &str) -> Option<(String, String)> {
-        Some((k.to_string(), v.to_string()))
+    fn cursor(k: &str, v: &str) -> Option<aduan_core::model::Cursor> {
+        Some(aduan_core::model::Cursor::new(k, v))
     }
 
     async fn cursor_of(s: &dyn Store, key: &str) -> Option<String> {

@@ -19,8 +19,8 @@
 //! [`EmailContext::ack_daily_cap`]: super::EmailContext::ack_daily_cap
 
 use aduan_core::desk::{DeskError, Inbound, MAX_BODY_CHARS, Received, Submission, ThreadHint};
+use aduan_core::model::{AckRoute, Cursor, ReplyThread};
 use aduan_core::types::{Channel, EmailAddress, TicketNumber};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::reader::{MailboxState, Reader};
@@ -236,10 +236,7 @@ impl Reader<'_> {
     }
 
     /// Where the acknowledgement goes, if one may be sent (RFC 3834 and the daily cap).
-    async fn ack_to(
-        &self,
-        mail: &InboundMail,
-    ) -> Result<Option<(Channel, String, serde_json::Value)>, Failure> {
+    async fn ack_to(&self, mail: &InboundMail) -> Result<Option<AckRoute>, Failure> {
         if !mail.auto.may_acknowledge() || mail.is_loop(&self.ctx.own_addresses) {
             return Ok(None);
         }
@@ -271,7 +268,10 @@ impl Reader<'_> {
                 "acknowledgement cap reached for this sender; none queued");
             return Ok(None);
         }
-        let mut vars = json!({ "subject": mail.subject });
+        let mut thread = ReplyThread {
+            subject: Some(mail.subject.clone()),
+            ..Default::default()
+        };
         if let Some(id) = &mail.message_id {
             // RFC 5322 §3.6.4: the parent's References (else its In-Reply-To) + its id.
             let mut refs: Vec<String> = if mail.references.is_empty() {
@@ -280,10 +280,14 @@ impl Reader<'_> {
                 mail.references.clone()
             };
             refs.push(id.clone());
-            vars["in_reply_to"] = json!(id);
-            vars["references"] = json!(refs);
+            thread.in_reply_to = Some(id.clone());
+            thread.references = refs;
         }
-        Ok(Some((Channel::Email, to, vars)))
+        Ok(Some(AckRoute {
+            channel: Channel::Email,
+            recipient: to,
+            thread,
+        }))
     }
 
     /// The desk input of a mail (with thread hints unless `thread` is false).
@@ -326,7 +330,7 @@ impl Reader<'_> {
                 ..Submission::default()
             },
             thread: hints,
-            cursor: Some((self.key.clone(), cursor_value.to_string())),
+            cursor: Some(Cursor::new(self.key.clone(), cursor_value)),
         })
     }
 }

@@ -30,18 +30,7 @@ pub const WA_TOKEN: &str = "EAAW-whatsapp-token";
 pub const WA_PHONE_ID: &str = "106540352242922";
 pub const WA_TEMPLATE: &str = "status_laporan";
 
-/// Health reports received through the callback, in order.
-#[derive(Clone, Default)]
-pub struct HealthLog(pub Arc<Mutex<Vec<Option<String>>>>);
-
-impl HealthLog {
-    pub fn last(&self) -> Option<Option<String>> {
-        self.0.lock().unwrap().last().cloned()
-    }
-    pub fn all(&self) -> Vec<Option<String>> {
-        self.0.lock().unwrap().clone()
-    }
-}
+pub use aduan_core::testing::HealthLog;
 
 pub struct Harness {
     pub desk: Desk,

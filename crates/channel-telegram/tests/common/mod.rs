@@ -33,18 +33,7 @@ pub const OTHER_CHAT: i64 = 6_000_000_001;
 
 // ---- harness ----
 
-/// Health reports received through the callback, in order.
-#[derive(Clone, Default)]
-pub struct HealthLog(pub Arc<Mutex<Vec<Option<String>>>>);
-
-impl HealthLog {
-    pub fn last(&self) -> Option<Option<String>> {
-        self.0.lock().unwrap().last().cloned()
-    }
-    pub fn all(&self) -> Vec<Option<String>> {
-        self.0.lock().unwrap().clone()
-    }
-}
+pub use aduan_core::testing::HealthLog;
 
 pub struct Harness {
     pub desk: Desk,

@@ -85,8 +85,11 @@ impl Intake {
                 .ticket_by_external_id(channel, ext)
                 .await?
         {
-            if let Some((k, v)) = &cursor {
-                self.desk.intake_store().set_cursor(k, v).await?;
+            if let Some(c) = &cursor {
+                self.desk
+                    .intake_store()
+                    .set_cursor(&c.key, &c.value)
+                    .await?;
             }
             return Ok(Received::Duplicate { ticket });
         }
@@ -182,8 +185,11 @@ impl Intake {
                 }
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::AlreadyExists(_)) => {
-                    if let Some((k, v)) = &cursor {
-                        self.desk.intake_store().set_cursor(k, v).await?;
+                    if let Some(c) = &cursor {
+                        self.desk
+                            .intake_store()
+                            .set_cursor(&c.key, &c.value)
+                            .await?;
                     }
                     return Ok(Received::Duplicate { ticket });
                 }
