@@ -3,8 +3,9 @@
 //! Every channel crate exposes `XConfig::build(ctx) -> Result<Channel, ConfigError>`; this
 //! enum is the only place that names them, and [`crate::app`] loops over it: routes are
 //! merged, tasks spawned, senders handed to the outbox, health shown on `/readyz` under the
-//! channel's name. Adding a channel is one crate, one variant here and one arm in each
-//! `match` below (docs/architecture.md, "An eighth channel").
+//! channel's name. Adding a channel is one crate, one variant here (with its entry in
+//! [`ChannelConfig::all`] and its `[channels.x]` field) and one arm in
+//! [`ChannelConfig::settings`] (docs/architecture.md, "An eighth channel").
 
 use std::collections::HashSet;
 
@@ -13,7 +14,7 @@ use aduan_channel_meta::MetaConfig;
 use aduan_channel_telegram::TelegramConfig;
 use aduan_channel_web::WebConfig;
 use aduan_core::types::Channel as Platform;
-use aduan_http::channel::{Channel, ChannelContext, ConfigError};
+use aduan_http::channel::{Channel, ChannelContext, ChannelSettings, ConfigError};
 
 use crate::config::Runtime;
 
@@ -42,48 +43,33 @@ impl ChannelConfig {
         ]
     }
 
-    /// The section name (`channels.<name>`), also the channel's name on `/readyz`.
-    pub fn name(&self) -> &'static str {
+    /// The channel behind the variant: the only `match` over channels in the daemon.
+    pub fn settings(&self) -> &dyn ChannelSettings {
         match self {
-            ChannelConfig::Email(_) => "email",
-            ChannelConfig::Telegram(_) => "telegram",
-            ChannelConfig::Meta(_) => "meta",
-            ChannelConfig::Web(_) => "web",
+            ChannelConfig::Email(c) => c,
+            ChannelConfig::Telegram(c) => c,
+            ChannelConfig::Meta(c) => c,
+            ChannelConfig::Web(c) => c,
         }
     }
 
+    pub fn name(&self) -> &'static str {
+        self.settings().name()
+    }
+
     pub fn enabled(&self) -> bool {
-        match self {
-            ChannelConfig::Email(c) => c.enabled,
-            ChannelConfig::Telegram(c) => c.enabled,
-            ChannelConfig::Meta(c) => c.enabled,
-            ChannelConfig::Web(c) => c.enabled,
-        }
+        self.settings().enabled()
     }
 
     /// The platforms this channel will answer on once built: the desk queues replies only
     /// for these (known before the desk exists, so the desk can be handed to `build`).
     pub fn reply_platforms(&self) -> Vec<Platform> {
-        if !self.enabled() {
-            return Vec::new();
-        }
-        match self {
-            ChannelConfig::Email(c) if !c.smtp_host.trim().is_empty() => vec![Platform::Email],
-            ChannelConfig::Email(_) => Vec::new(),
-            ChannelConfig::Telegram(_) => vec![Platform::Telegram],
-            ChannelConfig::Meta(c) => c.reply_channels(),
-            ChannelConfig::Web(_) => Vec::new(),
-        }
+        self.settings().reply_platforms()
     }
 
     /// Build the running channel.
-    pub fn build(self, ctx: ChannelContext) -> Result<Channel, ConfigError> {
-        match self {
-            ChannelConfig::Email(c) => c.build(ctx),
-            ChannelConfig::Telegram(c) => c.build(ctx),
-            ChannelConfig::Meta(c) => c.build(ctx),
-            ChannelConfig::Web(c) => c.build(ctx),
-        }
+    pub fn build(&self, ctx: ChannelContext) -> Result<Channel, ConfigError> {
+        self.settings().build_channel(ctx)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aduan_core::outbox::ReplySender;
 use aduan_core::types::Channel as Platform;
-use aduan_http::channel::{Channel, ChannelContext, ConfigError};
+use aduan_http::channel::{Channel, ChannelContext, ChannelSettings, ConfigError};
 
 use crate::{EmailConfig, EmailContext, SmtpSender, run_intake};
 
@@ -36,5 +36,24 @@ impl EmailConfig {
                 .push(("email", Box::pin(run_intake(self, ectx, ctx.shutdown))));
         }
         Ok(ch)
+    }
+}
+
+impl ChannelSettings for EmailConfig {
+    fn name(&self) -> &'static str {
+        "email"
+    }
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn reply_platforms(&self) -> Vec<Platform> {
+        if self.enabled && !self.smtp_host.trim().is_empty() {
+            vec![Platform::Email]
+        } else {
+            Vec::new()
+        }
+    }
+    fn build_channel(&self, ctx: ChannelContext) -> Result<Channel, ConfigError> {
+        self.clone().build(ctx)
     }
 }

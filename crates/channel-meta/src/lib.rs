@@ -33,7 +33,7 @@ pub use send::{GraphSender, WINDOW_CLOSED};
 pub const WEBHOOK_PATH: &str = "/webhooks/meta";
 
 pub use aduan_http::channel::HealthFn;
-use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ConfigError};
+use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ChannelSettings, ConfigError};
 
 /// What the Meta channel needs from the daemon.
 #[derive(Clone)]
@@ -59,6 +59,21 @@ impl MetaConfig {
         ch.senders = senders(&self, &meta);
         ch.routes = router(self, meta);
         Ok(ch)
+    }
+}
+
+impl ChannelSettings for MetaConfig {
+    fn name(&self) -> &'static str {
+        "meta"
+    }
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn reply_platforms(&self) -> Vec<Channel> {
+        self.reply_channels()
+    }
+    fn build_channel(&self, ctx: ChannelContext) -> Result<ChannelShape, ConfigError> {
+        self.clone().build(ctx)
     }
 }
 

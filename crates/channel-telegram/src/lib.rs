@@ -37,7 +37,7 @@ pub use send::{MAX_MESSAGE_UTF16, TelegramSender, sender, split_message};
 pub use webhook::{SECRET_HEADER, WEBHOOK_PATH, webhook_router};
 
 pub use aduan_http::channel::HealthFn;
-use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ConfigError};
+use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ChannelSettings, ConfigError};
 
 impl TelegramConfig {
     /// The Telegram channel (GUIDE habit 16): the reply sender, and either the polling
@@ -65,6 +65,25 @@ impl TelegramConfig {
             Mode::Webhook => ch.routes = webhook_router(self, tg),
         }
         Ok(ch)
+    }
+}
+
+impl ChannelSettings for TelegramConfig {
+    fn name(&self) -> &'static str {
+        "telegram"
+    }
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn reply_platforms(&self) -> Vec<aduan_core::types::Channel> {
+        if self.enabled {
+            vec![aduan_core::types::Channel::Telegram]
+        } else {
+            Vec::new()
+        }
+    }
+    fn build_channel(&self, ctx: ChannelContext) -> Result<ChannelShape, ConfigError> {
+        self.clone().build(ctx)
     }
 }
 

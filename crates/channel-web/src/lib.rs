@@ -23,7 +23,7 @@ use std::time::Instant;
 use aduan_core::desk::{Desk, DeskError, Submission};
 use aduan_core::intake_outcome::IntakeOutcome;
 use aduan_core::types::Channel;
-use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ConfigError};
+use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ChannelSettings, ConfigError};
 use aduan_http::{ApiError, ApiJson, MAX_JSON_BYTES};
 use axum::extract::{
     ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState,
@@ -103,6 +103,21 @@ impl WebConfig {
             ch.routes = router(ctx.desk, self);
         }
         Ok(ch)
+    }
+}
+
+impl ChannelSettings for WebConfig {
+    fn name(&self) -> &'static str {
+        "web"
+    }
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn reply_platforms(&self) -> Vec<Channel> {
+        Vec::new() // the web channel answers by e-mail, through the e-mail channel
+    }
+    fn build_channel(&self, ctx: ChannelContext) -> Result<ChannelShape, ConfigError> {
+        self.clone().build(ctx)
     }
 }
 

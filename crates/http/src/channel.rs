@@ -55,6 +55,20 @@ impl ChannelContext {
     }
 }
 
+/// A channel's configuration section, as the daemon sees every channel: its name, whether
+/// it is on, which platforms it answers on (known before the desk exists), and how it
+/// builds. Implemented by each channel crate's `XConfig`.
+pub trait ChannelSettings {
+    /// The section name (`channels.<name>`), also its name on `/readyz`.
+    fn name(&self) -> &'static str;
+    /// Is the channel switched on?
+    fn enabled(&self) -> bool;
+    /// The platforms it will have a reply sender for once built (empty when disabled).
+    fn reply_platforms(&self) -> Vec<ChannelKind>;
+    /// Build the running channel.
+    fn build_channel(&self, ctx: ChannelContext) -> Result<Channel, ConfigError>;
+}
+
 /// A built, not yet running channel.
 pub struct Channel {
     /// The name on `/readyz` and in logs (`email`, `telegram`, `meta`, `web`).
