@@ -1,6 +1,6 @@
 //! The public pages' templates (compiled in), their formatter and the page helpers.
 //!
-//! Every sentence a citizen reads is in `templates/` (Bahasa Indonesia); Rust passes values
+//! Every sentence a citizen reads is in `config/templates/web/` (Bahasa Indonesia); Rust passes values
 //! and codes only. The formatter prints nothing for a missing value, so an empty field can
 //! never show "none" or "null"; templates end in `.html`, so every value is escaped.
 
@@ -32,12 +32,30 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 const TEMPLATES: [(&str, &str); 6] = [
-    ("layout.html", include_str!("../templates/layout.html")),
-    ("messages.html", include_str!("../templates/messages.html")),
-    ("form.html", include_str!("../templates/form.html")),
-    ("receipt.html", include_str!("../templates/receipt.html")),
-    ("status.html", include_str!("../templates/status.html")),
-    ("error.html", include_str!("../templates/error.html")),
+    (
+        "layout.html",
+        include_str!("../../../config/templates/web/layout.html"),
+    ),
+    (
+        "messages.html",
+        include_str!("../../../config/templates/web/messages.html"),
+    ),
+    (
+        "form.html",
+        include_str!("../../../config/templates/web/form.html"),
+    ),
+    (
+        "receipt.html",
+        include_str!("../../../config/templates/web/receipt.html"),
+    ),
+    (
+        "status.html",
+        include_str!("../../../config/templates/web/status.html"),
+    ),
+    (
+        "error.html",
+        include_str!("../../../config/templates/web/error.html"),
+    ),
 ];
 
 /// Render `name` with `ctx` and answer it with `status`. A render failure is a bug: it is

@@ -497,17 +497,17 @@ mod tests {
     #[test]
     fn holiday_file_rejects_dates_outside_its_year_and_duplicates() {
         let ok = HolidayFile::parse(
-            "year = 2027\n[[holiday]]\ndate = 2027-01-01\nname = \"Tahun Baru\"\nprovisional = true\nsource = \"UU\"\n",
+            "year = 2027\n[[holiday]]\ndate = \"2027-01-01\"\nname = \"Tahun Baru\"\nprovisional = true\nsource = \"UU\"\n",
         )
         .unwrap();
         assert_eq!(ok.years(), [2027].into());
         assert!(ok.holiday[0].provisional);
         let outside =
-            HolidayFile::parse("year = 2027\n[[holiday]]\ndate = 2026-12-31\nname = \"x\"\n")
+            HolidayFile::parse("year = 2027\n[[holiday]]\ndate = \"2026-12-31\"\nname = \"x\"\n")
                 .unwrap_err();
         assert!(outside.problem.contains("outside year 2027"), "{outside:?}");
         let twice = HolidayFile::parse(
-            "[[holiday]]\ndate = 2027-01-01\nname = \"a\"\n[[holiday]]\ndate = 2027-01-01\nname = \"b\"\n",
+            "[[holiday]]\ndate = \"2027-01-01\"\nname = \"a\"\n[[holiday]]\ndate = \"2027-01-01\"\nname = \"b\"\n",
         )
         .unwrap_err();
         assert!(twice.problem.contains("twice"), "{twice:?}");

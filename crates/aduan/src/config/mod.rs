@@ -1,6 +1,8 @@
 //! Layered configuration: the TOML file, then `ADUAN__SECTION__KEY` environment overrides,
 //! deserialized with unknown keys refused, then validated into runtime values with every
-//! problem reported at once, each naming its key.
+//! problem reported at once, each naming its key. Holiday files: [`holidays`].
+
+mod holidays;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -12,7 +14,7 @@ pub use aduan_channel_email::EmailConfig;
 pub use aduan_channel_meta::MetaConfig;
 pub use aduan_channel_telegram::TelegramConfig;
 use aduan_channel_web::WebConfig;
-use aduan_core::calendar::{HolidayFile, Interval, WorkCalendar};
+use aduan_core::calendar::{Interval, WorkCalendar};
 use aduan_core::desk::BidangInfo;
 use aduan_core::sla::{SlaDurations, SlaPolicy};
 use aduan_core::types::{BidangCode, EmailAddress, TicketPrefix};
@@ -360,56 +362,6 @@ pub struct Runtime {
     pub digest_schedule: cron::Schedule,
 }
 
-/// The files a `calendar.holidays` entry names: the path itself, or with one `*` in its
-/// file name (`config/holidays-*.toml`) every matching file of that directory, sorted, at
-/// least one.
-fn expand_holiday_pattern(p: &Path) -> Result<Vec<std::path::PathBuf>, String> {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let Some((prefix, suffix)) = name.split_once('*') else {
-        return Ok(vec![p.to_path_buf()]);
-    };
-    if suffix.contains('*') {
-        return Err(format!("{}: only one `*` is supported", p.display()));
-    }
-    let dir = p
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    let mut files: Vec<_> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let n = e.file_name().into_string().ok()?;
-            (n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix))
-                .then(|| dir.join(n))
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(format!("no file matches {}", p.display()));
-    }
-    Ok(files)
-}
-
-/// Resolve a relative path against the working directory, then the config file's folder.
-fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() || p.exists() {
-        return p.to_path_buf();
-    }
-    let beside = base.join(p);
-    if beside.exists() {
-        return beside;
-    }
-    if let Some(parent) = base.parent() {
-        let up = parent.join(p);
-        if up.exists() {
-            return up;
-        }
-    }
-    p.to_path_buf()
-}
-
 fn duration(key: &str, s: &str, errors: &mut Vec<String>) -> chrono::Duration {
     match humantime::parse_duration(s) {
         Ok(d) if !d.is_zero() => chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
@@ -504,60 +456,8 @@ impl Settings {
             .holiday_kinds
             .as_ref()
             .map(|k| k.iter().map(String::as_str).collect());
-        let mut closed = Vec::new();
-        let mut known_years = Vec::new();
-        let patterns = match &c.holidays {
-            None => vec![],
-            Some(OneOrMany::One(p)) => vec![p.clone()],
-            Some(OneOrMany::Many(v)) => v.clone(),
-        };
-        for pattern in patterns {
-            let rp = Path::new(&pattern);
-            let resolved = match (rp.file_name(), rp.parent()) {
-                (Some(n), Some(dir)) if n.to_string_lossy().contains('*') => {
-                    let dir = if dir.as_os_str().is_empty() {
-                        Path::new(".")
-                    } else {
-                        dir
-                    };
-                    resolve(base, dir).join(n)
-                }
-                _ => resolve(base, rp),
-            };
-            let files = match expand_holiday_pattern(&resolved) {
-                Ok(f) => f,
-                Err(e) => {
-                    errors.push(format!("`calendar.holidays`: {e}"));
-                    continue;
-                }
-            };
-            for p in files {
-                match std::fs::read_to_string(&p) {
-                    Err(e) => errors.push(format!(
-                        "`calendar.holidays`: cannot read {}: {e}",
-                        p.display()
-                    )),
-                    Ok(text) => match HolidayFile::parse(&text) {
-                        Err(e) => errors.push(format!(
-                            "`calendar.holidays`: {}: {}",
-                            p.display(),
-                            e.problem
-                        )),
-                        Ok(h) => {
-                            known_years.extend(h.years());
-                            closed.extend(
-                                h.holiday
-                                    .into_iter()
-                                    .filter(|h| {
-                                        kinds.as_ref().is_none_or(|k| k.contains(h.kind.as_str()))
-                                    })
-                                    .map(|h| h.date),
-                            );
-                        }
-                    },
-                }
-            }
-        }
+        let (closed, known_years) =
+            holidays::load(base, c.holidays.as_ref(), kinds.as_ref(), &mut errors);
         let calendar = WorkCalendar::new(tz, c.business_hours, week, closed)
             .map(|cal| cal.with_known_years(known_years))
             .unwrap_or_else(|e| {
@@ -602,7 +502,7 @@ impl Settings {
         // Reply template overrides.
         let mut template_overrides = Vec::new();
         if let Some(dir) = &self.office.templates_dir {
-            let dir = resolve(base, dir);
+            let dir = holidays::resolve(base, dir);
             for name in aduan_core::templates::TEMPLATE_NAMES {
                 let p = dir.join(format!("{name}.txt"));
                 if let Ok(src) = std::fs::read_to_string(&p) {
