@@ -145,13 +145,14 @@ impl Application {
         );
         let mut channel_routes = Router::new();
         let mut channel_tasks = Vec::new();
+        let replica = replica_id();
         for cfg in channels.into_iter().filter(ChannelConfig::enabled) {
             let name = cfg.name();
             let ctx = aduan_http::channel::ChannelContext {
                 desk: desk.clone(),
                 health: health.reporter(name),
                 shutdown: shutdown.clone(),
-                replica_id: replica_id(),
+                replica_id: replica.clone(),
                 max_attachment_bytes: rt.web.max_attachment_bytes,
             };
             let built = cfg.build(ctx)?;

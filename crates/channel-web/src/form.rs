@@ -127,10 +127,20 @@ pub(crate) async fn form_page(AxState(web): AxState<Web>) -> Response {
 }
 
 /// Why reading the post stopped, with what was read until then.
+#[derive(Clone, Copy)]
 struct ReadError {
     status: StatusCode,
     code: &'static str,
 }
+
+const MALFORMED: ReadError = ReadError {
+    status: StatusCode::BAD_REQUEST,
+    code: "malformed",
+};
+const TOO_LARGE: ReadError = ReadError {
+    status: StatusCode::PAYLOAD_TOO_LARGE,
+    code: "too_large",
+};
 
 async fn read_form(
     web: &Web,
@@ -144,31 +154,17 @@ async fn read_form(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let malformed = ReadError {
-        status: StatusCode::BAD_REQUEST,
-        code: "malformed",
-    };
-    let too_large = ReadError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: "too_large",
-    };
     let mp_err = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ReadError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "too_large",
-            }
+            TOO_LARGE
         } else {
-            ReadError {
-                status: StatusCode::BAD_REQUEST,
-                code: "malformed",
-            }
+            MALFORMED
         }
     };
     if ct.starts_with("multipart/form-data") {
         let mut mp = Multipart::from_request(req, &())
             .await
-            .map_err(|_| malformed)?;
+            .map_err(|_| MALFORMED)?;
         while let Some(mut field) = mp.next_field().await.map_err(mp_err)? {
             let name = field.name().unwrap_or("").to_string();
             if is_file_field(&name) || field.file_name().is_some() {
@@ -180,7 +176,7 @@ async fn read_form(
                 let mut data = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(mp_err)? {
                     if (data.len() + chunk.len()) as u64 > web.cfg.max_attachment_bytes {
-                        return Err(too_large);
+                        return Err(TOO_LARGE);
                     }
                     data.extend_from_slice(&chunk);
                 }
@@ -201,7 +197,7 @@ async fn read_form(
             } else {
                 let value = field.text().await.map_err(mp_err)?;
                 if value.len() > MAX_BODY_CHARS * 4 {
-                    return Err(too_large);
+                    return Err(TOO_LARGE);
                 }
                 typed.set(&name, value);
             }
@@ -211,9 +207,9 @@ async fn read_form(
         let Form(pairs): Form<Vec<(String, String)>> =
             Form::from_request(req, &()).await.map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    too_large
+                    TOO_LARGE
                 } else {
-                    malformed
+                    MALFORMED
                 }
             })?;
         for (k, v) in pairs {

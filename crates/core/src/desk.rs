@@ -148,6 +148,20 @@ pub struct StatusView {
     pub answer: Option<String>,
 }
 
+impl StatusView {
+    /// The citizen's view of a stored complaint (no identity).
+    pub(crate) fn of(rec: ComplaintRecord) -> Self {
+        StatusView {
+            ticket: rec.ticket,
+            state: rec.state,
+            status: rec.status,
+            received_at: rec.received_at,
+            updated_at: rec.updated_at,
+            answer: rec.answer,
+        }
+    }
+}
+
 /// Identity block of the staff view.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ComplainantView {
@@ -275,6 +289,15 @@ impl Desk {
     /// Staff accounts.
     pub fn accounts(&self) -> Accounts {
         Accounts { desk: self.clone() }
+    }
+
+    /// The complaint a ticket string names; a malformed or unknown ticket is `NotFound`.
+    pub(crate) async fn complaint(&self, ticket: &str) -> Result<ComplaintRecord, DeskError> {
+        let ticket = TicketNumber::parse(ticket).map_err(|_| DeskError::NotFound)?;
+        self.workflow_store()
+            .get_complaint(&ticket)
+            .await?
+            .ok_or(DeskError::NotFound)
     }
 
     // The store by role: each service call names the role it uses.

@@ -35,13 +35,7 @@ impl Intake {
 
     /// Public status by ticket and access code; wrong code and unknown ticket are the same.
     pub async fn status(&self, ticket: &str, code: &str) -> Result<StatusView, DeskError> {
-        let ticket = TicketNumber::parse(ticket).map_err(|_| DeskError::NotFound)?;
-        let rec = self
-            .desk
-            .workflow_store()
-            .get_complaint(&ticket)
-            .await?
-            .ok_or(DeskError::NotFound)?;
+        let rec = self.desk.complaint(ticket).await?;
         let ok = rec
             .access_code_hash
             .as_deref()
@@ -49,14 +43,7 @@ impl Intake {
         if !ok {
             return Err(DeskError::NotFound);
         }
-        Ok(StatusView {
-            ticket: rec.ticket,
-            state: rec.state,
-            status: rec.status,
-            received_at: rec.received_at,
-            updated_at: rec.updated_at,
-            answer: rec.answer,
-        })
+        Ok(StatusView::of(rec))
     }
 
     /// Commit an inbound message — a new complaint, or appended to the complaint it
@@ -237,24 +224,11 @@ impl Intake {
         channel: Channel,
         handle: &str,
     ) -> Result<StatusView, DeskError> {
-        let ticket = TicketNumber::parse(ticket.trim()).map_err(|_| DeskError::NotFound)?;
-        let rec = self
-            .desk
-            .workflow_store()
-            .get_complaint(&ticket)
-            .await?
-            .ok_or(DeskError::NotFound)?;
+        let rec = self.desk.complaint(ticket.trim()).await?;
         if rec.channel != channel || rec.identity.handle.as_deref() != Some(handle) {
             return Err(DeskError::NotFound);
         }
-        Ok(StatusView {
-            ticket: rec.ticket,
-            state: rec.state,
-            status: rec.status,
-            received_at: rec.received_at,
-            updated_at: rec.updated_at,
-            answer: rec.answer,
-        })
+        Ok(StatusView::of(rec))
     }
 
     /// Time of the citizen's newest inbound message on a complaint.

@@ -75,13 +75,7 @@ impl Staff {
         actor: &Actor,
         ticket: &str,
     ) -> Result<ComplaintRecord, DeskError> {
-        let ticket = TicketNumber::parse(ticket).map_err(|_| DeskError::NotFound)?;
-        let rec = self
-            .desk
-            .workflow_store()
-            .get_complaint(&ticket)
-            .await?
-            .ok_or(DeskError::NotFound)?;
+        let rec = self.desk.complaint(ticket).await?;
         if !visible_to(actor, rec.bidang.as_ref()) {
             return Err(DeskError::NotFound);
         }
