@@ -240,7 +240,9 @@ impl Report {
 /// A desk over a fresh SQLite database in `dir`.
 async fn desk(dir: &std::path::Path) -> anyhow::Result<(Desk, Arc<dyn Store>)> {
     let url = aduan_store::testing::fresh_sqlite_url(dir);
-    let store = aduan_store::connect(&url).await.context("opening SQLite")?;
+    let store = aduan_store::connect(&url, aduan_store::Vault::ephemeral())
+        .await
+        .context("opening SQLite")?;
     store.migrate().await.context("migrations")?;
     let desk = Desk::new(
         store.clone(),

@@ -116,7 +116,8 @@ pub struct Overrides {
 impl Application {
     /// Connect, migrate, bind and assemble.
     pub async fn build(rt: Runtime, overrides: Overrides) -> anyhow::Result<Self> {
-        let store = aduan_store::connect(&rt.settings.database.url)
+        let vault = crate::privacy::vault(&rt.settings.privacy)?;
+        let store = aduan_store::connect(&rt.settings.database.url, vault)
             .await
             .with_context(|| {
                 format!(
@@ -389,7 +390,8 @@ async fn metrics_page(AxState(ops): AxState<Ops>) -> Response {
 
 /// A desk over the configured database, for one-shot commands.
 pub async fn desk_for_cli(rt: &Runtime) -> anyhow::Result<Desk> {
-    let store = aduan_store::connect(&rt.settings.database.url)
+    let vault = crate::privacy::vault(&rt.settings.privacy)?;
+    let store = aduan_store::connect(&rt.settings.database.url, vault)
         .await
         .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;

@@ -64,6 +64,18 @@ pub enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The identity key ring.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// Re-seal every stored identity and attachment under a new key (resumable; the old key
+    /// stays in the ring until every row is re-sealed). Run it with the daemons stopped.
+    Rotate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -101,6 +113,15 @@ fn usage(msg: impl Into<String>) -> Failure {
     }
 }
 
+impl From<aduan_store::KeyError> for Failure {
+    fn from(error: aduan_store::KeyError) -> Self {
+        Failure {
+            code: 1,
+            error: error.into(),
+        }
+    }
+}
+
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
         Failure { code: 1, error }
@@ -115,11 +136,100 @@ fn load(cli: &Cli) -> Result<Runtime, Failure> {
 }
 
 async fn open_store(rt: &Runtime) -> Result<Arc<dyn Store>, Failure> {
-    let store = aduan_store::connect(&rt.settings.database.url)
+    let vault = crate::privacy::vault(&rt.settings.privacy)?;
+    let store = aduan_store::connect(&rt.settings.database.url, vault)
         .await
         .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
+}
+
+/// `aduan keys rotate`: see [`KeysCmd::Rotate`].
+async fn rotate_keys(rt: &Runtime) -> Result<(), Failure> {
+    use crate::privacy::{KeySource, load_ring};
+    use aduan_store::{Key, KeyRing, Vault};
+    let (ring, source) = load_ring(&rt.settings.privacy)?;
+    let ring = match (&source, ring.keys().len()) {
+        (KeySource::Environment, 1) => {
+            return Err(usage(format!(
+                "the identity key comes from ADUAN__PRIVACY__KEY: set it to \"NEW,OLD\" (the \
+                 new key first) and run this again; a new key: {}",
+                Key::generate().to_base64()
+            )));
+        }
+        (KeySource::File(path), 1) => {
+            let ring = KeyRing::new(vec![Key::generate(), ring.keys()[0].clone()])?;
+            ring.store(path)?;
+            eprintln!(
+                "new key {} written to {} (the old key {} stays until the rotation finishes)",
+                ring.keys()[0].id_hex(),
+                path.display(),
+                ring.keys()[1].id_hex()
+            );
+            ring
+        }
+        (_, _) => {
+            eprintln!(
+                "resuming the rotation to key {} ({} older keys in the ring)",
+                ring.keys()[0].id_hex(),
+                ring.keys().len() - 1
+            );
+            ring
+        }
+    };
+    let vault = Vault::new(&ring);
+    let store = aduan_store::connect(&rt.settings.database.url, vault)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+    // A pass that still finds rows under an old key means a writer used the old ring during
+    // the previous pass (a daemon left running): go again, a few times at most.
+    let mut total = 0u64;
+    for pass in 1..=3 {
+        let mut done: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut n = 0;
+        while let Some((table, rows)) = store
+            .rotate_keys_step()
+            .await
+            .context("re-sealing the stored identities")?
+        {
+            let sum = done.entry(table).or_default();
+            *sum += rows;
+            n += rows;
+            if rows > 0 {
+                eprintln!("pass {pass}: {table}: {sum} rows re-sealed");
+            }
+        }
+        total += n;
+        if n == 0 || pass == 3 {
+            if n > 0 {
+                return Err(anyhow::anyhow!(
+                    "rows under the old key keep appearing: stop every `aduan serve` using \
+                     the old key and run `aduan keys rotate` again (the old key is kept)"
+                )
+                .into());
+            }
+            break;
+        }
+    }
+    let current = KeyRing::new(vec![ring.keys()[0].clone()])?;
+    match &source {
+        KeySource::File(path) => {
+            current.store(path)?;
+            println!(
+                "rotated: {total} rows re-sealed under key {}; {} now holds only that key — \
+                 back it up now",
+                current.keys()[0].id_hex(),
+                path.display()
+            );
+        }
+        KeySource::Environment => println!(
+            "rotated: {total} rows re-sealed under key {}; remove the older keys from \
+             ADUAN__PRIVACY__KEY",
+            current.keys()[0].id_hex()
+        ),
+    }
+    Ok(())
 }
 
 /// Run a parsed command line.
@@ -186,6 +296,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
             println!("{}", rec.report_json);
             Ok(())
+        }
+        Cmd::Keys {
+            cmd: KeysCmd::Rotate,
+        } => {
+            let rt = load(&cli)?;
+            rotate_keys(&rt).await
         }
         Cmd::Export { month, format, out } => {
             let rt = load(&cli)?;

@@ -12,4 +12,5 @@ pub mod cli;
 pub mod config;
 pub mod mailer;
 pub mod outbox_task;
+pub mod privacy;
 pub mod schedulers;

@@ -102,7 +102,7 @@ impl Env {
         let dovecot = Dovecot::start().expect("Dovecot");
         let db = tempfile::tempdir().expect("tempdir");
         let url = aduan_store::testing::fresh_sqlite_url(db.path());
-        let store = aduan_store::connect(&url).await.expect("store");
+        let store = aduan_store::testing::connect(&url).await.expect("store");
         store.migrate().await.expect("migrate");
         let desk = Desk::new(
             store.clone(),

@@ -54,8 +54,16 @@ pub trait Store:
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 
-    /// Apply pending migrations (safe to run concurrently from several replicas).
+    /// Apply pending migrations (safe to run concurrently from several replicas), then seal
+    /// the identities of rows written before identity at rest, if any.
     async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// One batch of a key rotation (`aduan keys rotate`): re-seal stored identities, texts
+    /// and attachments not sealed under the current key of the store's key ring and
+    /// recompute their keyed hashes. Returns the table worked on and the rows re-sealed, or
+    /// None when a full pass is complete. Resumable: an interrupted pass continues where its
+    /// last batch committed.
+    async fn rotate_keys_step(&self) -> Result<Option<(&'static str, u64)>, StoreError>;
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

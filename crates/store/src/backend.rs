@@ -148,6 +148,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// [`crate::rows::outbox_item`] (including `ticket`).
     const CLAIM_REPLIES_SQL: &'static str;
 
+    /// Row lock suffix for a read inside a write transaction (`FOR UPDATE` on PostgreSQL,
+    /// empty on SQLite, whose write transactions already hold the database lock).
+    const LOCK_ROW: &'static str;
+
+    /// The vault sealing identity columns and hashing look-up keys.
+    fn vault(&self) -> &crate::vault::Vault;
+
     /// The connection for writes.
     fn writer(&self) -> impl Future<Output = Result<Self::Handle, StoreError>> + Send;
     /// A connection for reads.
@@ -493,6 +500,7 @@ pub(crate) trait RowExt {
     fn boolean(&self, col: &str) -> Result<bool, StoreError>;
     fn text(&self, col: &str) -> Result<String, StoreError>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
 
     /// A non-NULL instant.
     fn at(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -545,6 +553,7 @@ where
     i32: Type<R::Database> + for<'r> Decode<'r, R::Database>,
     bool: Type<R::Database> + for<'r> Decode<'r, R::Database>,
     String: Type<R::Database> + for<'r> Decode<'r, R::Database>,
+    Vec<u8>: Type<R::Database> + for<'r> Decode<'r, R::Database>,
 {
     fn i64(&self, col: &str) -> Result<i64, StoreError> {
         get(self, col)
@@ -562,6 +571,9 @@ where
         get(self, col)
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        get(self, col)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
         get(self, col)
     }
 }

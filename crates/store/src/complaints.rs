@@ -14,7 +14,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use aduan_core::model::{ComplaintRecord, NewMessage, QueueFilter, QueueItem, TransitionWrite};
+use aduan_core::model::{
+    ComplaintRecord, Direction, NewMessage, QueueFilter, QueueItem, TransitionWrite,
+};
 use aduan_core::store::StoreError;
 use aduan_core::types::{BidangCode, Resolution, State, TicketNumber};
 use aduan_core::workflow::HistoryEntry;
@@ -23,10 +25,15 @@ use crate::backend::{Arg, Backend, Insert, RowExt, Stmt, args, db_err};
 use crate::intake::cursor_stmt;
 use crate::outbox::{REPLY, reply_args};
 use crate::rows::{self, complaint_columns, history_columns};
+use crate::vault::Vault;
 
-const MESSAGE_HEAD: &str =
-    "INSERT INTO messages (complaint_id, direction, at, text, external_id, channel) VALUES ";
-const MESSAGE_ROW: &str = "($1, $2, $3, $4, $5, $6)";
+/// Keyed-hash domain of every platform message id (complaints, messages, outbox), so one
+/// look-up matches an id wherever it is stored.
+pub(crate) const EXTERNAL_ID: &str = "external_id";
+
+const MESSAGE_HEAD: &str = "INSERT INTO messages (complaint_id, direction, at, text, \
+    external_id, channel, external_ref) VALUES ";
+const MESSAGE_ROW: &str = "($1, $2, $3, $4, $5, $6, $7)";
 
 /// A citizen's or staff's message: a complaint's first message or one appended by a
 /// transition. A conflict means the platform message is stored already (a redelivery);
@@ -34,7 +41,7 @@ const MESSAGE_ROW: &str = "($1, $2, $3, $4, $5, $6)";
 pub(crate) const MESSAGE: Insert = Insert {
     head: MESSAGE_HEAD,
     row: MESSAGE_ROW,
-    per_row: 6,
+    per_row: 7,
     tail: "",
 };
 
@@ -42,7 +49,7 @@ pub(crate) const MESSAGE: Insert = Insert {
 pub(crate) const SENT_MESSAGE: Insert = Insert {
     head: MESSAGE_HEAD,
     row: MESSAGE_ROW,
-    per_row: 6,
+    per_row: 7,
     tail: " ON CONFLICT (channel, external_id) DO NOTHING",
 };
 
@@ -80,7 +87,7 @@ const BY_TICKET: &str = concat!(
     " FROM complaints WHERE ticket = $1"
 );
 const MESSAGES_OF: &str = "\
-    SELECT direction, at, text, external_id FROM messages \
+    SELECT direction, at, text, external_ref FROM messages \
     WHERE complaint_id = $1 ORDER BY at, id";
 const HISTORY_OF: &str = concat!(
     "SELECT ",
@@ -113,7 +120,7 @@ const SHARES_RECEIVED_BETWEEN: &str = "\
     WHERE c.received_at >= $1 AND c.received_at < $2 ORDER BY s.complaint_id, s.bidang";
 
 /// Arguments of one [`HISTORY`] row.
-pub(crate) fn history_args(complaint_id: i64, h: &HistoryEntry) -> Vec<Arg> {
+pub(crate) fn history_args(complaint_id: i64, h: &HistoryEntry, v: &Vault) -> Vec<Arg> {
     args![
         complaint_id,
         h.step.map(|s| s.as_str()),
@@ -124,22 +131,45 @@ pub(crate) fn history_args(complaint_id: i64, h: &HistoryEntry) -> Vec<Arg> {
         h.due_at,
         h.elapsed_seconds,
         h.breached,
-        h.note.as_deref(),
+        v.seal_opt("history.note", h.note.as_deref()),
     ]
 }
 
-/// Arguments of one [`MESSAGE`] row.
-pub(crate) fn message_args(complaint_id: i64, channel: &str, m: NewMessage) -> Vec<Arg> {
-    // A message keeps the channel it travelled on; by default the complaint's.
-    let channel = m.channel.map(|c| c.as_str()).unwrap_or(channel);
+/// Arguments of one [`MESSAGE`] row: the text sealed, the platform id as its keyed hash
+/// (uniqueness, look-ups) and sealed (rotation re-hashes from it).
+pub(crate) fn message_args(
+    complaint_id: i64,
+    channel: &str,
+    direction: Direction,
+    at: DateTime<Utc>,
+    text: &str,
+    external_id: Option<&str>,
+    v: &Vault,
+) -> Vec<Arg> {
     args![
         complaint_id,
-        m.direction.as_str(),
-        m.at,
-        m.text,
-        m.external_id,
+        direction.as_str(),
+        at,
+        v.seal("messages.text", text),
+        v.blind_opt(EXTERNAL_ID, external_id),
         channel,
+        v.seal_opt("messages.external_ref", external_id),
     ]
+}
+
+/// Arguments of a [`MESSAGE`] row appended by a transition.
+fn new_message_args(complaint_id: i64, channel: &str, m: &NewMessage, v: &Vault) -> Vec<Arg> {
+    // A message keeps the channel it travelled on; by default the complaint's.
+    let channel = m.channel.map(|c| c.as_str()).unwrap_or(channel);
+    message_args(
+        complaint_id,
+        channel,
+        m.direction,
+        m.at,
+        &m.text,
+        m.external_id.as_deref(),
+        v,
+    )
 }
 
 /// The whole complaint by ticket, read in one snapshot.
@@ -152,27 +182,28 @@ pub(crate) async fn get<B: Backend>(
     let Some(row) = B::fetch_optional(&mut tx, BY_TICKET, args![ticket.as_str()]).await? else {
         return Ok(None);
     };
-    let mut rec = rows::complaint(&row)?;
+    let v = b.vault();
+    let mut rec = rows::complaint(&row, v)?;
     let id = rec.id;
     rec.messages = B::fetch_all(&mut tx, MESSAGES_OF, args![id])
         .await?
         .iter()
-        .map(rows::message)
+        .map(|r| rows::message(r, v))
         .collect::<Result<_, _>>()?;
     rec.history = B::fetch_all(&mut tx, HISTORY_OF, args![id])
         .await?
         .iter()
-        .map(|r| rows::history(r).map(|(_, h)| h))
+        .map(|r| rows::history(r, v).map(|(_, h)| h))
         .collect::<Result<_, _>>()?;
     rec.replies = B::fetch_all(&mut tx, REPLIES_OF, args![id])
         .await?
         .iter()
-        .map(rows::reply_view)
+        .map(|r| rows::reply_view(r, v))
         .collect::<Result<_, _>>()?;
     rec.attachments = B::fetch_all(&mut tx, ATTACHMENTS_OF, args![id])
         .await?
         .iter()
-        .map(rows::attachment)
+        .map(|r| rows::attachment(r, v))
         .collect::<Result<_, _>>()?;
     rec.identity_shared_with = B::fetch_all(&mut tx, SHARES_OF, args![id])
         .await?
@@ -192,6 +223,7 @@ pub(crate) async fn save_transition<B: Backend>(
     let t = w.transition;
     let ch = &t.changes;
     let at = t.history.at;
+    let v = b.vault();
     let mut h = b.writer().await?;
     let mut tx = B::begin_write(&mut h).await?;
     let updated = B::fetch_optional(
@@ -205,8 +237,8 @@ pub(crate) async fn save_transition<B: Backend>(
             t.due_at,
             at,
             ch.bidang.as_ref().map(BidangCode::as_str),
-            ch.solution.as_deref(),
-            ch.answer.as_deref(),
+            v.seal_opt("complaints.solution", ch.solution.as_deref()),
+            v.seal_opt("complaints.answer", ch.answer.as_deref()),
             ch.status.map(Resolution::as_str),
             ch.close_reason.as_deref(),
             ch.paraf,
@@ -224,11 +256,12 @@ pub(crate) async fn save_transition<B: Backend>(
     // The message goes first: on a redelivery nothing else of the batch runs.
     let mut message_key = None;
     if let Some(m) = w.message {
-        if let Some(ext) = &m.external_id {
+        if m.external_id.is_some() {
+            // Names the channel only: a platform id can carry a chat id or a phone number.
             let on = m.channel.map_or(channel.as_str(), |c| c.as_str());
-            message_key = Some(format!("message ({on}, {ext})"));
+            message_key = Some(format!("message on {on}"));
         }
-        batch.push(MESSAGE.one(message_args(w.complaint_id, &channel, m)));
+        batch.push(MESSAGE.one(new_message_args(w.complaint_id, &channel, &m, v)));
     }
     if let Some(bidang) = &ch.share_identity_with {
         batch.push(Stmt {
@@ -236,9 +269,9 @@ pub(crate) async fn save_transition<B: Backend>(
             args: args![w.complaint_id, bidang.as_str()],
         });
     }
-    batch.push(HISTORY.one(history_args(w.complaint_id, &t.history)));
+    batch.push(HISTORY.one(history_args(w.complaint_id, &t.history, v)));
     if let Some(reply) = &w.reply {
-        batch.push(REPLY.one(reply_args(w.complaint_id, reply, at)?));
+        batch.push(REPLY.one(reply_args(w.complaint_id, reply, at, v)?));
     }
     if let Some(c) = &w.cursor {
         batch.push(cursor_stmt(&c.key, &c.value));
@@ -296,17 +329,18 @@ pub(crate) async fn received_between<B: Backend>(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<ComplaintRecord>, StoreError> {
+    let v = b.vault();
     let mut h = b.reader().await?;
     let mut tx = B::begin_read(&mut h).await?;
     let mut records: Vec<ComplaintRecord> =
         B::fetch_all(&mut tx, RECEIVED_BETWEEN, args![from, to])
             .await?
             .iter()
-            .map(rows::complaint)
+            .map(|r| rows::complaint(r, v))
             .collect::<Result<_, _>>()?;
     let index: HashMap<i64, usize> = records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
     for row in B::fetch_all(&mut tx, HISTORY_RECEIVED_BETWEEN, args![from, to]).await? {
-        let (id, h) = rows::history(&row)?;
+        let (id, h) = rows::history(&row, v)?;
         if let Some(&i) = index.get(&id) {
             records[i].history.push(h);
         }

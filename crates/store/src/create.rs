@@ -21,15 +21,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aduan_core::model::{CreateOutcome, Direction, NewComplaint};
+use chrono::{DateTime, Utc};
+
+use aduan_core::model::{CreateOutcome, Direction, NewAttachment, NewComplaint};
 use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, TicketNumber};
 
 use crate::backend::{Arg, Backend, Conn, Insert, MAX_PARAMS, RowExt, args, db_err, fetch_one};
-use crate::complaints::{HISTORY, MESSAGE, history_args};
+use crate::complaints::{EXTERNAL_ID, HISTORY, MESSAGE, history_args, message_args};
 use crate::intake::cursor_stmts;
 use crate::outbox::{REPLY, reply_args};
 use crate::rows;
+use crate::vault::Vault;
+
+/// Keyed-hash domain of channel handles (threading a chat into its open complaint).
+pub(crate) const HANDLE: &str = "handle";
 
 /// Take `$2` numbers in month `$1`; returns the last one taken.
 const TAKE_NUMBERS: &str = "\
@@ -40,10 +46,11 @@ const TAKE_NUMBERS: &str = "\
 const COMPLAINT: Insert = Insert {
     head: "INSERT INTO complaints (ticket, channel, external_id, received_at, name, address, \
            email, phone, handle, category, target, body, letter_number, state, \
-           state_entered_at, due_at, access_code_hash, version, created_at, updated_at) VALUES ",
+           state_entered_at, due_at, access_code_hash, version, created_at, updated_at, \
+           external_ref, handle_hash) VALUES ",
     row: "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, \
-          $18, $18)",
-    per_row: 18,
+          $18, $18, $19, $20)",
+    per_row: 20,
     tail: " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, ticket",
 };
 
@@ -71,7 +78,7 @@ pub(crate) async fn create<B: Backend>(
 ) -> Result<CreateOutcome, StoreError> {
     let mut h = b.writer().await?;
     let mut tx = B::begin_write(&mut h).await?;
-    match create_in_tx::<B>(&mut tx, &[&c]).await? {
+    match create_in_tx::<B>(&mut tx, &[&c], b.vault()).await? {
         CreateStep::Done(mut outcomes) => {
             tx.commit().await.map_err(db_err)?;
             outcomes
@@ -82,7 +89,7 @@ pub(crate) async fn create<B: Backend>(
             // Nothing of ours survives the rollback, including the ticket number we took.
             tx.rollback().await.map_err(db_err)?;
             let mut tx = B::begin_write(&mut h).await?;
-            let outcome = resolve_conflict::<B>(&mut tx, &c, &msg).await?;
+            let outcome = resolve_conflict::<B>(&mut tx, &c, &msg, b.vault()).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(outcome)
         }
@@ -102,6 +109,7 @@ enum Plan {
 pub(crate) async fn create_in_tx<B: Backend>(
     conn: &mut Conn<B>,
     cs: &[&NewComplaint],
+    v: &Vault,
 ) -> Result<CreateStep, StoreError> {
     let months = cs
         .iter()
@@ -111,7 +119,7 @@ pub(crate) async fn create_in_tx<B: Backend>(
         .iter()
         .filter_map(|c| Some((c.channel, c.external_id.as_deref()?)))
         .collect();
-    let existing = probe::<B>(conn, keys).await?;
+    let existing = probe::<B>(conn, keys, v).await?;
 
     let mut plan = Vec::with_capacity(cs.len());
     let mut first_of: HashMap<(Channel, &str), usize> = HashMap::new();
@@ -165,7 +173,7 @@ pub(crate) async fn create_in_tx<B: Backend>(
         let seq = next_seq.entry((year, month)).or_insert(1);
         let ticket = TicketNumber::new(&c.ticket_prefix, year, month, *seq);
         *seq += 1;
-        complaint_rows.push(complaint_args(c, &ticket));
+        complaint_rows.push(complaint_args(c, &ticket, v));
         tickets[i] = Some(ticket);
     }
     let mut ids: HashMap<String, i64> = HashMap::with_capacity(complaint_rows.len());
@@ -196,28 +204,21 @@ pub(crate) async fn create_in_tx<B: Backend>(
         (vec![], vec![], vec![], vec![]);
     for (c, made) in cs.iter().zip(&created) {
         let Some((id, _)) = made else { continue };
-        messages.push(args![
+        messages.push(message_args(
             *id,
-            Direction::In.as_str(),
-            c.received_at,
-            c.body.as_str(),
-            c.external_id.as_deref(),
             c.channel.as_str(),
-        ]);
+            Direction::In,
+            c.received_at,
+            &c.body,
+            c.external_id.as_deref(),
+            v,
+        ));
         for a in &c.attachments {
-            let size = i64::try_from(a.data.len()).unwrap_or(i64::MAX);
-            attachments.push(args![
-                *id,
-                a.filename.as_str(),
-                a.content_type.as_str(),
-                size,
-                a.data.clone(),
-                c.state_entered_at,
-            ]);
+            attachments.push(attachment_args(*id, a, c.state_entered_at, v));
         }
-        history.extend(c.history.iter().map(|h| history_args(*id, h)));
+        history.extend(c.history.iter().map(|h| history_args(*id, h, v)));
         for r in &c.acks {
-            replies.push(reply_args(*id, r, c.state_entered_at)?);
+            replies.push(reply_args(*id, r, c.state_entered_at, v)?);
         }
     }
     let mut batch = MESSAGE.stmts(messages);
@@ -262,13 +263,14 @@ pub(crate) async fn resolve_conflict<B: Backend>(
     conn: &mut Conn<B>,
     c: &NewComplaint,
     conflict: &str,
+    v: &Vault,
 ) -> Result<CreateOutcome, StoreError> {
     let keys = c
         .external_id
         .as_deref()
         .map(|ext| vec![(c.channel, ext)])
         .unwrap_or_default();
-    let found = probe::<B>(conn, keys).await?.into_values().next();
+    let found = probe::<B>(conn, keys, v).await?.into_values().next();
     let Some((id, ticket)) = found else {
         return Err(StoreError::Other(format!(
             "uniqueness violation creating a complaint: {conflict}"
@@ -292,46 +294,83 @@ fn month_of(c: &NewComplaint) -> Result<(i32, u32), StoreError> {
     }
 }
 
-fn complaint_args(c: &NewComplaint, ticket: &TicketNumber) -> Vec<Arg> {
+/// Identity, texts and the platform id sealed; the platform id and the handle also as keyed
+/// hashes for uniqueness and look-ups.
+fn complaint_args(c: &NewComplaint, ticket: &TicketNumber, v: &Vault) -> Vec<Arg> {
     let who = &c.identity;
+    let ext = c.external_id.as_deref();
     args![
         ticket.as_str(),
         c.channel.as_str(),
-        c.external_id.as_deref(),
+        v.blind_opt(EXTERNAL_ID, ext),
         c.received_at,
-        who.name.as_deref(),
-        who.address.as_deref(),
-        who.email.as_deref(),
-        who.phone.as_deref(),
-        who.handle.as_deref(),
+        v.seal_opt("complaints.name", who.name.as_deref()),
+        v.seal_opt("complaints.address", who.address.as_deref()),
+        v.seal_opt("complaints.email", who.email.as_deref()),
+        v.seal_opt("complaints.phone", who.phone.as_deref()),
+        v.seal_opt("complaints.handle", who.handle.as_deref()),
         c.category.map(|x| x.as_str()),
-        c.target.as_deref(),
-        c.body.as_str(),
+        v.seal_opt("complaints.target", c.target.as_deref()),
+        v.seal("complaints.body", &c.body),
         c.letter_number.as_deref(),
         c.state.as_str(),
         c.state_entered_at,
         c.due_at,
         c.access_code_hash.as_deref(),
         c.state_entered_at,
+        v.seal_opt("complaints.external_ref", ext),
+        v.blind_opt(HANDLE, who.handle.as_deref()),
     ]
 }
 
-/// Earlier complaints (or threaded messages) with any of these `(channel, external_id)`.
+/// Arguments of one [`ATTACHMENT`] row: name and bytes sealed.
+pub(crate) fn attachment_args(
+    complaint_id: i64,
+    a: &NewAttachment,
+    at: DateTime<Utc>,
+    v: &Vault,
+) -> Vec<Arg> {
+    let size = i64::try_from(a.data.len()).unwrap_or(i64::MAX);
+    args![
+        complaint_id,
+        v.seal("attachments.filename", &a.filename),
+        a.content_type.as_str(),
+        size,
+        v.seal_bytes("attachments.data", &a.data),
+        at,
+    ]
+}
+
+/// Earlier complaints (or threaded messages) with any of these `(channel, external_id)`,
+/// keyed by the clear id. The ids are looked up by their keyed hashes under every key of the
+/// ring (rows not yet rotated are found too).
 async fn probe<B: Backend>(
     conn: &mut Conn<B>,
     keys: Vec<(Channel, &str)>,
+    v: &Vault,
 ) -> Result<HashMap<(Channel, String), (i64, TicketNumber)>, StoreError> {
+    let mut hashed: Vec<(Channel, String)> = Vec::with_capacity(keys.len() * v.key_count());
+    let mut clear: HashMap<(Channel, String), &str> = HashMap::with_capacity(hashed.capacity());
+    for (channel, ext) in &keys {
+        for h in v.blinds(EXTERNAL_ID, ext) {
+            clear.insert((*channel, h.clone()), *ext);
+            hashed.push((*channel, h));
+        }
+    }
     let mut found = HashMap::new();
-    for chunk in keys.chunks(MAX_PARAMS / 2) {
+    for chunk in hashed.chunks(MAX_PARAMS / 2) {
         let mut params = Vec::with_capacity(chunk.len() * 2);
-        for (channel, ext) in chunk {
+        for (channel, h) in chunk {
             params.push(Arg::from(channel.as_str()));
-            params.push(Arg::from(*ext));
+            params.push(Arg::from(h.as_str()));
         }
         for r in B::fetch_all_built(conn, probe_sql(chunk.len()), params).await? {
-            let key = (r.parsed::<Channel>("channel")?, r.text("external_id")?);
+            let channel = r.parsed::<Channel>("channel")?;
+            let Some(ext) = clear.get(&(channel, r.text("external_id")?)) else {
+                continue;
+            };
             let hit = (r.i64("id")?, rows::ticket(&r.text("ticket")?)?);
-            found.entry(key).or_insert(hit);
+            found.entry((channel, ext.to_string())).or_insert(hit);
         }
     }
     Ok(found)

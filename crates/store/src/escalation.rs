@@ -78,10 +78,11 @@ pub(crate) async fn record<B: Backend>(
         tx.rollback().await.map_err(db_err)?;
         return Ok(false);
     }
-    let mut batch = vec![HISTORY.one(history_args(complaint_id, history))];
+    let v = b.vault();
+    let mut batch = vec![HISTORY.one(history_args(complaint_id, history, v))];
     let replies = notices
         .iter()
-        .map(|n| reply_args(complaint_id, n, history.at))
+        .map(|n| reply_args(complaint_id, n, history.at, v))
         .collect::<Result<Vec<_>, _>>()?;
     batch.extend(REPLY.stmts(replies));
     B::execute_batch(&mut tx, batch).await?;

@@ -68,6 +68,10 @@ impl Store for FaultStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         self.inner.migrate().await
     }
+    async fn rotate_keys_step(&self) -> Result<Option<(&'static str, u64)>, StoreError> {
+        self.check()?;
+        self.inner.rotate_keys_step().await
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()?;
         self.inner.ping().await

@@ -116,7 +116,7 @@ async fn try_group<B: Backend>(b: &B, jobs: &[Job]) -> Result<Vec<CreateOutcome>
         .await
         .map_err(GroupError::BeforeCommit)?;
     let complaints: Vec<&NewComplaint> = jobs.iter().map(|j| &j.complaint).collect();
-    let outcomes = match create::create_in_tx::<B>(&mut tx, &complaints).await {
+    let outcomes = match create::create_in_tx::<B>(&mut tx, &complaints, b.vault()).await {
         Ok(CreateStep::Done(outcomes)) => outcomes,
         Ok(CreateStep::Conflict(msg)) => {
             return Err(GroupError::BeforeCommit(StoreError::AlreadyExists(msg)));

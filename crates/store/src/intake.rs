@@ -19,6 +19,9 @@ use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, State, TicketNumber};
 
 use crate::backend::{Arg, Backend, MAX_PARAMS, RowExt, Stmt, args, fetch_one};
+use crate::complaints::EXTERNAL_ID;
+use crate::create::HANDLE;
+use crate::outbox::{RECIPIENT, recipient_hash};
 use crate::rows;
 
 /// Upsert cursor `$1` to `$2` (`$3` the time written).
@@ -28,27 +31,28 @@ pub(crate) const UPSERT_CURSOR: &str = "\
 
 const GET_CURSOR: &str = "SELECT value FROM cursors WHERE key = $1";
 
-/// The complaint holding message `($1, $2)`, or created from it.
+/// The complaint holding message `($1, hash $2 or $3)`, or created from it (the current key's
+/// hash and the oldest key's; they are equal outside a key rotation).
 const BY_EXTERNAL_ID: &str = "\
     SELECT c.ticket FROM messages m JOIN complaints c ON c.id = m.complaint_id \
-    WHERE m.channel = $1 AND m.external_id = $2 \
+    WHERE m.channel = $1 AND m.external_id IN ($2, $3) \
     UNION ALL \
-    SELECT ticket FROM complaints WHERE channel = $1 AND external_id = $2 \
+    SELECT ticket FROM complaints WHERE channel = $1 AND external_id IN ($2, $3) \
     LIMIT 1";
 
-/// `$3` is the closed state.
+/// `$4` is the closed state; `$2`, `$3` the handle's keyed hashes.
 const OPEN_FOR_HANDLE: &str = "\
-    SELECT ticket FROM complaints WHERE channel = $1 AND handle = $2 AND state <> $3 \
-    ORDER BY id DESC LIMIT 1";
+    SELECT ticket FROM complaints WHERE channel = $1 AND handle_hash IN ($2, $3) \
+    AND state <> $4 ORDER BY id DESC LIMIT 1";
 
 const FAIL_REPLY: &str = "\
-    UPDATE outbox SET status = 'failed', last_error = $2, claimed_until = NULL, \
-    claim_token = NULL WHERE external_id = $1";
+    UPDATE outbox SET status = 'failed', last_error = $3, claimed_until = NULL, \
+    claim_token = NULL WHERE external_id IN ($1, $2)";
 
-/// Uses `outbox_acks_idx` (same `lower(recipient)` expression and `kind` predicate).
+/// Uses `outbox_acks_idx` (the recipient's keyed hash, `kind` predicate).
 const COUNT_ACKS: &str = "\
     SELECT COUNT(*) AS n FROM outbox \
-    WHERE kind = 'ack' AND channel = $1 AND lower(recipient) = lower($2) AND created_at >= $3";
+    WHERE kind = 'ack' AND channel = $1 AND recipient_hash IN ($2, $3) AND created_at >= $4";
 
 const LAST_INBOUND: &str = "\
     SELECT MAX(m.at) AS at FROM messages m JOIN complaints c ON c.id = m.complaint_id \
@@ -65,6 +69,14 @@ const RELEASE_LEASE: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2"
 
 /// Prefix under which the e-mail intake stores an inbound Message-ID.
 const MSGID_PREFIX: &str = "msgid:";
+
+/// The current key's hash and the oldest key's (equal outside a rotation); a ring of more
+/// than two keys is rotated one key at a time, so the middle keys hold no rows.
+fn first_and_last(mut hashes: Vec<String>) -> (String, String) {
+    let last = hashes.pop().unwrap_or_default();
+    let first = hashes.into_iter().next().unwrap_or_else(|| last.clone());
+    (first, last)
+}
 
 /// The statement upserting cursor `key` to `value`, for a write's batch.
 pub(crate) fn cursor_stmt(key: &str, value: &str) -> Stmt {
@@ -112,15 +124,21 @@ pub(crate) async fn ticket_by_message_ids<B: Backend>(
     b: &B,
     ids: &[String],
 ) -> Result<Option<TicketNumber>, StoreError> {
+    let v = b.vault();
+    // Every id in both forms, hashed under every key of the ring.
+    let (mut plain, mut prefixed) = (Vec::new(), Vec::new());
+    for id in ids {
+        plain.extend(v.blinds(EXTERNAL_ID, id));
+        prefixed.extend(v.blinds(EXTERNAL_ID, &format!("{MSGID_PREFIX}{id}")));
+    }
     let mut conn = b.reader().await?;
     let mut best: Option<(i64, String)> = None;
-    for chunk in ids.chunks(MAX_PARAMS / 2) {
-        let mut params: Vec<Arg> = chunk.iter().map(|id| Arg::from(id.as_str())).collect();
-        params.extend(
-            chunk
-                .iter()
-                .map(|id| Arg::from(format!("{MSGID_PREFIX}{id}"))),
-        );
+    for (chunk, pchunk) in plain
+        .chunks(MAX_PARAMS / 2)
+        .zip(prefixed.chunks(MAX_PARAMS / 2))
+    {
+        let mut params: Vec<Arg> = chunk.iter().map(|h| Arg::from(h.as_str())).collect();
+        params.extend(pchunk.iter().map(|h| Arg::from(h.as_str())));
         // Only placeholders go into the SQL; the ids are bound.
         let sql = message_ids_sql(chunk.len());
         for r in B::fetch_all_built(&mut conn, sql, params).await? {
@@ -156,15 +174,12 @@ pub(crate) async fn ticket_by_external_id<B: Backend>(
     channel: Channel,
     external_id: &str,
 ) -> Result<Option<TicketNumber>, StoreError> {
+    let (h, old) = first_and_last(b.vault().blinds(EXTERNAL_ID, external_id));
     let mut conn = b.reader().await?;
-    B::fetch_optional(
-        &mut conn,
-        BY_EXTERNAL_ID,
-        args![channel.as_str(), external_id],
-    )
-    .await?
-    .map(|r| rows::ticket(&r.text("ticket")?))
-    .transpose()
+    B::fetch_optional(&mut conn, BY_EXTERNAL_ID, args![channel.as_str(), h, old])
+        .await?
+        .map(|r| rows::ticket(&r.text("ticket")?))
+        .transpose()
 }
 
 pub(crate) async fn open_ticket_for_handle<B: Backend>(
@@ -172,11 +187,12 @@ pub(crate) async fn open_ticket_for_handle<B: Backend>(
     channel: Channel,
     handle: &str,
 ) -> Result<Option<TicketNumber>, StoreError> {
+    let (h, old) = first_and_last(b.vault().blinds(HANDLE, handle));
     let mut conn = b.reader().await?;
     B::fetch_optional(
         &mut conn,
         OPEN_FOR_HANDLE,
-        args![channel.as_str(), handle, State::Closed.as_str()],
+        args![channel.as_str(), h, old, State::Closed.as_str()],
     )
     .await?
     .map(|r| rows::ticket(&r.text("ticket")?))
@@ -189,8 +205,11 @@ pub(crate) async fn fail_reply_by_external_id<B: Backend>(
     external_id: &str,
     error: &str,
 ) -> Result<bool, StoreError> {
+    let v = b.vault();
+    let (h, old) = first_and_last(v.blinds(EXTERNAL_ID, external_id));
+    let error = v.seal("outbox.last_error", error);
     let mut conn = b.writer().await?;
-    Ok(B::execute(&mut conn, FAIL_REPLY, args![external_id, error]).await? > 0)
+    Ok(B::execute(&mut conn, FAIL_REPLY, args![h, old, error]).await? > 0)
 }
 
 pub(crate) async fn count_acks_since<B: Backend>(
@@ -199,11 +218,19 @@ pub(crate) async fn count_acks_since<B: Backend>(
     recipient: &str,
     since: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
+    let v = b.vault();
+    let (h, old) = if v.key_count() > 1 {
+        let lower = recipient.trim().to_lowercase();
+        first_and_last(v.blinds(RECIPIENT, &lower))
+    } else {
+        let h = recipient_hash(v, recipient);
+        (h.clone(), h)
+    };
     let mut conn = b.reader().await?;
     fetch_one::<B>(
         &mut conn,
         COUNT_ACKS,
-        args![channel.as_str(), recipient, since],
+        args![channel.as_str(), h, old, since],
     )
     .await?
     .i64("n")

@@ -53,26 +53,29 @@ mod migrate;
 mod outbox;
 pub mod postgres;
 mod reports;
+mod reseal;
 mod rows;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
+pub mod vault;
 
 use backend::Backend;
 pub use migrate::Migration;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use vault::{Key, KeyError, KeyRing, Vault};
 
-/// Open a store for `url`: `sqlite:…` (see [`SqliteStore::open`]) or `postgres://…` /
+/// Open a store for `url`, sealing identity at rest with `vault`: `sqlite:…` (see [`SqliteStore::open`]) or `postgres://…` /
 /// `postgresql://…` (see [`PostgresStore::connect`]). Does not migrate.
 ///
 /// Any other scheme is [`StoreError::Other`] naming the scheme.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn connect(url: &str, vault: Vault) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = url.split_once(':').map_or("", |(s, _)| s);
     match scheme.to_ascii_lowercase().as_str() {
-        "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
-        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        "sqlite" => Ok(Arc::new(SqliteStore::open(url, vault).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::connect(url, vault).await?)),
         "" => Err(StoreError::Other(
             "database URL has no scheme; expected sqlite:… or postgres://…".into(),
         )),
@@ -93,7 +96,12 @@ macro_rules! impl_store {
             }
 
             async fn migrate(&self) -> Result<(), StoreError> {
-                migrate::run(&self.db).await
+                migrate::run(&self.db).await?;
+                reseal::upgrade(&self.db).await.map(drop)
+            }
+
+            async fn rotate_keys_step(&self) -> Result<Option<(&'static str, u64)>, StoreError> {
+                reseal::rotate_step(&self.db).await
             }
 
             async fn ping(&self) -> Result<(), StoreError> {

@@ -47,6 +47,7 @@ macro_rules! migrations {
 migrations! {
     1 => "0001_init",
     2 => "0002_channels_escalation_reports",
+    3 => "0003_privacy",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -13,15 +13,16 @@ use aduan_core::model::{Direction, NewReply, OutboxItem, ReplyOutcome};
 use aduan_core::store::StoreError;
 
 use crate::backend::{Arg, Backend, Insert, RowExt, args, db_err, from_ms};
-use crate::complaints::SENT_MESSAGE;
+use crate::complaints::{EXTERNAL_ID, SENT_MESSAGE, message_args};
 use crate::rows;
+use crate::vault::Vault;
 
 /// Queue a reply: pending, no attempts yet, due at `now` (`$8`, also its creation time).
 pub(crate) const REPLY: Insert = Insert {
     head: "INSERT INTO outbox (complaint_id, kind, channel, recipient, template, vars, status, \
-           attempts, max_attempts, next_attempt_at, created_at) VALUES ",
-    row: "($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8)",
-    per_row: 8,
+           attempts, max_attempts, next_attempt_at, created_at, recipient_hash) VALUES ",
+    row: "($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8, $9)",
+    per_row: 9,
     tail: "",
 };
 
@@ -31,7 +32,8 @@ const FAIL_CORRUPT: &str = "\
 
 const MARK_SENT: &str = "\
     UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $3, \
-    external_id = $4, last_error = NULL, claimed_until = NULL, claim_token = NULL \
+    external_id = $4, external_ref = $5, vars = $6, last_error = NULL, claimed_until = NULL, \
+    claim_token = NULL \
     WHERE id = $1 AND claim_token = $2 AND status = 'pending' \
     RETURNING complaint_id, channel";
 
@@ -42,7 +44,7 @@ const MARK_RETRY: &str = "\
 
 const MARK_FAILED: &str = "\
     UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $3, \
-    claimed_until = NULL, claim_token = NULL \
+    vars = $4, claimed_until = NULL, claim_token = NULL \
     WHERE id = $1 AND claim_token = $2 AND status = 'pending'";
 
 /// When the worker should look again: a pending row is due at `next_attempt_at`, or when
@@ -53,10 +55,13 @@ const NEXT_DUE: &str = "\
     FROM outbox WHERE status = 'pending'";
 
 /// Arguments of one [`REPLY`] row.
+/// Recipient and template variables sealed; the recipient also as a keyed hash of its lower
+/// case (the acknowledgement cap).
 pub(crate) fn reply_args(
     complaint_id: i64,
     r: &NewReply,
     now: DateTime<Utc>,
+    v: &Vault,
 ) -> Result<Vec<Arg>, StoreError> {
     let vars = serde_json::to_string(&r.vars)
         .map_err(|e| StoreError::Other(format!("outbox vars: {e}")))?;
@@ -64,12 +69,38 @@ pub(crate) fn reply_args(
         complaint_id,
         r.kind.as_str(),
         r.channel.as_str(),
-        r.recipient.as_str(),
+        v.seal("outbox.recipient", &r.recipient),
         r.template.as_str(),
-        vars,
+        v.seal("outbox.vars", &vars),
         r.max_attempts,
         now,
+        recipient_hash(v, &r.recipient),
     ])
+}
+
+/// Keyed-hash domain of reply recipients.
+pub(crate) const RECIPIENT: &str = "recipient";
+
+/// The keyed hash the acknowledgement cap looks a recipient up by (case-insensitive).
+pub(crate) fn recipient_hash(v: &Vault, recipient: &str) -> String {
+    v.blind(RECIPIENT, &recipient.trim().to_lowercase())
+}
+
+/// Template variables that must not outlive the send: the access code goes to the citizen
+/// once, and the stored row keeps only what staff may see.
+const SECRET_VARS: &[&str] = &["access_code", "code"];
+
+/// The row's variables with the secrets removed, sealed again.
+fn scrubbed_vars(item: &OutboxItem, v: &Vault) -> Result<String, StoreError> {
+    let mut vars = item.vars.clone();
+    if let Some(map) = vars.as_object_mut() {
+        for k in SECRET_VARS {
+            map.remove(*k);
+        }
+    }
+    let text =
+        serde_json::to_string(&vars).map_err(|e| StoreError::Other(format!("outbox vars: {e}")))?;
+    Ok(v.seal("outbox.vars", &text))
 }
 
 /// Lease up to `limit` due rows until `now + lease`.
@@ -86,6 +117,7 @@ pub(crate) async fn claim<B: Backend>(
         return Ok(Vec::new());
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
+    let v = b.vault();
     let mut h = b.writer().await?;
     let mut tx = B::begin_write(&mut h).await?;
     let claimed = B::fetch_all(
@@ -96,12 +128,13 @@ pub(crate) async fn claim<B: Backend>(
     .await?;
     let mut items = Vec::with_capacity(claimed.len());
     for row in claimed {
-        match rows::outbox_item(&row) {
+        match rows::outbox_item(&row, v) {
             Ok(item) => items.push(item),
             Err(e) => {
                 let id = row.i64("id")?;
                 tracing::error!(outbox_id = id, error = %e, "unreadable outbox row marked failed");
-                B::execute(&mut tx, FAIL_CORRUPT, args![id, e.to_string()]).await?;
+                let error = v.seal("outbox.last_error", &e.to_string());
+                B::execute(&mut tx, FAIL_CORRUPT, args![id, error]).await?;
             }
         }
     }
@@ -117,6 +150,7 @@ pub(crate) async fn complete<B: Backend>(
     outcome: ReplyOutcome,
 ) -> Result<bool, StoreError> {
     let token = item.claim_token.as_str();
+    let v = b.vault();
     match outcome {
         ReplyOutcome::Sent {
             external_id,
@@ -125,10 +159,18 @@ pub(crate) async fn complete<B: Backend>(
         } => {
             let mut h = b.writer().await?;
             let mut tx = B::begin_write(&mut h).await?;
+            let ext = external_id.as_deref();
             let marked = B::fetch_optional(
                 &mut tx,
                 MARK_SENT,
-                args![item.id, token, at, external_id.as_deref()],
+                args![
+                    item.id,
+                    token,
+                    at,
+                    v.blind_opt(EXTERNAL_ID, ext),
+                    v.seal_opt("outbox.external_ref", ext),
+                    scrubbed_vars(item, v)?,
+                ],
             )
             .await?;
             let Some(row) = marked else {
@@ -137,14 +179,15 @@ pub(crate) async fn complete<B: Backend>(
             };
             let complaint_id = row.i64("complaint_id")?;
             let channel = row.text("channel")?;
-            let m = SENT_MESSAGE.one(args![
+            let m = SENT_MESSAGE.one(message_args(
                 complaint_id,
-                Direction::Out.as_str(),
+                &channel,
+                Direction::Out,
                 at,
-                text,
-                external_id,
-                channel,
-            ]);
+                &text,
+                ext,
+                v,
+            ));
             B::execute_built(&mut tx, m.sql, m.args).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(true)
@@ -154,6 +197,7 @@ pub(crate) async fn complete<B: Backend>(
             next_attempt_at,
         } => {
             let mut conn = b.writer().await?;
+            let error = v.seal("outbox.last_error", &error);
             let n = B::execute(
                 &mut conn,
                 MARK_RETRY,
@@ -164,7 +208,9 @@ pub(crate) async fn complete<B: Backend>(
         }
         ReplyOutcome::Failed { error } => {
             let mut conn = b.writer().await?;
-            let n = B::execute(&mut conn, MARK_FAILED, args![item.id, token, error]).await?;
+            let error = v.seal("outbox.last_error", &error);
+            let vars = scrubbed_vars(item, v)?;
+            let n = B::execute(&mut conn, MARK_FAILED, args![item.id, token, error, vars]).await?;
             Ok(n > 0)
         }
     }

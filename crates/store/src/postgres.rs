@@ -19,6 +19,7 @@ use aduan_core::store::StoreError;
 
 use crate::backend::{Backend, Stmt, Tx, args, bind_args_fn, db_err, impl_backend_queries};
 use crate::migrate::{self, Migration};
+use crate::vault::Vault;
 
 /// Connections per store (per replica).
 pub const POOL_SIZE: u32 = 10;
@@ -51,19 +52,22 @@ pub struct PostgresStore {
 #[derive(Debug, Clone)]
 pub(crate) struct PgDb {
     pool: PgPool,
+    vault: Vault,
 }
 
 impl PostgresStore {
     /// Connect to a `postgres://` / `postgresql://` URL (one connection is opened eagerly,
     /// so an unreachable server fails here). Does not migrate.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, vault: Vault) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await
             .map_err(db_err)?;
-        Ok(PostgresStore { db: PgDb { pool } })
+        Ok(PostgresStore {
+            db: PgDb { pool, vault },
+        })
     }
 
     /// Create a complaint in one transaction (PostgreSQL handles concurrent writers itself).
@@ -90,6 +94,11 @@ impl Backend for PgDb {
     const NAME: &'static str = "postgres";
     const MIGRATIONS: &'static [Migration] = migrate::POSTGRES;
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
+    const LOCK_ROW: &'static str = " FOR UPDATE";
+
+    fn vault(&self) -> &Vault {
+        &self.vault
+    }
 
     async fn writer(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         self.pool.acquire().await.map_err(db_err)

@@ -14,11 +14,28 @@ use aduan_core::types::{BidangCode, TicketNumber, Username};
 use aduan_core::workflow::HistoryEntry;
 
 use crate::backend::RowExt;
+use crate::vault::Vault;
+
+/// A sealed nullable text column `table.column` of `r`, opened.
+fn sealed<R: RowExt>(
+    r: &R,
+    v: &Vault,
+    table_col: &'static str,
+) -> Result<Option<String>, StoreError> {
+    let col = table_col.split_once('.').map_or(table_col, |(_, c)| c);
+    v.open_opt(table_col, r.opt_text(col)?.as_deref())
+}
+
+/// A sealed non-NULL text column, opened.
+fn sealed_text<R: RowExt>(r: &R, v: &Vault, table_col: &'static str) -> Result<String, StoreError> {
+    let col = table_col.split_once('.').map_or(table_col, |(_, c)| c);
+    v.open(table_col, &r.text(col)?)
+}
 
 /// Columns read by [`complaint`], unqualified (table `complaints`).
 macro_rules! complaint_columns {
     () => {
-        "id, ticket, channel, external_id, received_at, name, address, email, phone, handle, \
+        "id, ticket, channel, external_ref, received_at, name, address, email, phone, handle, \
          category, target, body, letter_number, state, state_entered_at, due_at, bidang, \
          solution, answer, status, close_reason, paraf_by, paraf_at, access_code_hash, version, \
          created_at, updated_at"
@@ -66,30 +83,30 @@ fn opt_bidang<R: RowExt>(r: &R, col: &str) -> Result<Option<BidangCode>, StoreEr
 }
 
 /// A complaint row with empty conversation, history, replies, attachments and shares.
-pub(crate) fn complaint<R: RowExt>(r: &R) -> Result<ComplaintRecord, StoreError> {
+pub(crate) fn complaint<R: RowExt>(r: &R, v: &Vault) -> Result<ComplaintRecord, StoreError> {
     Ok(ComplaintRecord {
         id: r.i64("id")?,
         ticket: ticket(&r.text("ticket")?)?,
         channel: r.parsed("channel")?,
-        external_id: r.opt_text("external_id")?,
+        external_id: sealed(r, v, "complaints.external_ref")?,
         received_at: r.at("received_at")?,
         identity: Identity {
-            name: r.opt_text("name")?,
-            address: r.opt_text("address")?,
-            email: r.opt_text("email")?,
-            phone: r.opt_text("phone")?,
-            handle: r.opt_text("handle")?,
+            name: sealed(r, v, "complaints.name")?,
+            address: sealed(r, v, "complaints.address")?,
+            email: sealed(r, v, "complaints.email")?,
+            phone: sealed(r, v, "complaints.phone")?,
+            handle: sealed(r, v, "complaints.handle")?,
         },
         category: r.opt_parsed("category")?,
-        target: r.opt_text("target")?,
-        body: r.text("body")?,
+        target: sealed(r, v, "complaints.target")?,
+        body: sealed_text(r, v, "complaints.body")?,
         letter_number: r.opt_text("letter_number")?,
         state: r.parsed("state")?,
         state_entered_at: r.at("state_entered_at")?,
         due_at: r.opt_at("due_at")?,
         bidang: opt_bidang(r, "bidang")?,
-        solution: r.opt_text("solution")?,
-        answer: r.opt_text("answer")?,
+        solution: sealed(r, v, "complaints.solution")?,
+        answer: sealed(r, v, "complaints.answer")?,
         status: r.opt_parsed("status")?,
         close_reason: r.opt_text("close_reason")?,
         paraf_by: r.opt_text("paraf_by")?,
@@ -107,7 +124,7 @@ pub(crate) fn complaint<R: RowExt>(r: &R) -> Result<ComplaintRecord, StoreError>
 }
 
 /// `(complaint_id, entry)` from a row with [`history_columns`].
-pub(crate) fn history<R: RowExt>(r: &R) -> Result<(i64, HistoryEntry), StoreError> {
+pub(crate) fn history<R: RowExt>(r: &R, v: &Vault) -> Result<(i64, HistoryEntry), StoreError> {
     Ok((
         r.i64("complaint_id")?,
         HistoryEntry {
@@ -119,7 +136,7 @@ pub(crate) fn history<R: RowExt>(r: &R) -> Result<(i64, HistoryEntry), StoreErro
             due_at: r.opt_at("due_at")?,
             elapsed_seconds: r.opt_i64("elapsed_seconds")?,
             breached: r.boolean("breached")?,
-            note: r.opt_text("note")?,
+            note: sealed(r, v, "history.note")?,
         },
     ))
 }
@@ -129,8 +146,8 @@ pub(crate) fn share<R: RowExt>(r: &R) -> Result<(i64, BidangCode), StoreError> {
     Ok((r.i64("complaint_id")?, bidang(&r.text("bidang")?)?))
 }
 
-/// A conversation message (`direction, at, text, external_id`).
-pub(crate) fn message<R: RowExt>(r: &R) -> Result<Message, StoreError> {
+/// A conversation message (`direction, at, text, external_ref`).
+pub(crate) fn message<R: RowExt>(r: &R, v: &Vault) -> Result<Message, StoreError> {
     let direction = match r.text("direction")?.as_str() {
         "in" => Direction::In,
         "out" => Direction::Out,
@@ -139,8 +156,8 @@ pub(crate) fn message<R: RowExt>(r: &R) -> Result<Message, StoreError> {
     Ok(Message {
         direction,
         at: r.at("at")?,
-        text: r.text("text")?,
-        external_id: r.opt_text("external_id")?,
+        text: sealed_text(r, v, "messages.text")?,
+        external_id: sealed(r, v, "messages.external_ref")?,
     })
 }
 
@@ -150,7 +167,7 @@ fn reply_kind<R: RowExt>(r: &R) -> Result<ReplyKind, StoreError> {
 }
 
 /// An outbox row as staff see it.
-pub(crate) fn reply_view<R: RowExt>(r: &R) -> Result<ReplyView, StoreError> {
+pub(crate) fn reply_view<R: RowExt>(r: &R, v: &Vault) -> Result<ReplyView, StoreError> {
     let status = r.text("status")?;
     Ok(ReplyView {
         kind: reply_kind(r)?,
@@ -158,22 +175,22 @@ pub(crate) fn reply_view<R: RowExt>(r: &R) -> Result<ReplyView, StoreError> {
         status: ReplyStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("reply status `{status}`")))?,
         attempts: r.i32("attempts")?,
-        last_error: r.opt_text("last_error")?,
+        last_error: sealed(r, v, "outbox.last_error")?,
         created_at: r.at("created_at")?,
         sent_at: r.opt_at("sent_at")?,
     })
 }
 
 /// A freshly claimed outbox row (with `ticket` joined in).
-pub(crate) fn outbox_item<R: RowExt>(r: &R) -> Result<OutboxItem, StoreError> {
-    let vars = r.text("vars")?;
+pub(crate) fn outbox_item<R: RowExt>(r: &R, v: &Vault) -> Result<OutboxItem, StoreError> {
+    let vars = sealed_text(r, v, "outbox.vars")?;
     Ok(OutboxItem {
         id: r.i64("id")?,
         complaint_id: r.i64("complaint_id")?,
         ticket: ticket(&r.text("ticket")?)?,
         kind: reply_kind(r)?,
         channel: r.parsed("channel")?,
-        recipient: r.text("recipient")?,
+        recipient: sealed_text(r, v, "outbox.recipient")?,
         template: r.text("template")?,
         vars: serde_json::from_str(&vars)
             .map_err(|e| StoreError::Corrupt(format!("outbox vars: {e}")))?,
@@ -184,10 +201,10 @@ pub(crate) fn outbox_item<R: RowExt>(r: &R) -> Result<OutboxItem, StoreError> {
 }
 
 /// Attachment metadata (`id, filename, content_type, size`).
-pub(crate) fn attachment<R: RowExt>(r: &R) -> Result<AttachmentMeta, StoreError> {
+pub(crate) fn attachment<R: RowExt>(r: &R, v: &Vault) -> Result<AttachmentMeta, StoreError> {
     Ok(AttachmentMeta {
         id: r.i64("id")?,
-        filename: r.text("filename")?,
+        filename: sealed_text(r, v, "attachments.filename")?,
         content_type: r.text("content_type")?,
         size: r.i64("size")?,
     })

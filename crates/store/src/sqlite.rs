@@ -54,6 +54,7 @@ use crate::backend::{
 };
 use crate::group::{self, GroupCommit};
 use crate::migrate::{self, Migration};
+use crate::vault::Vault;
 
 /// Connections in the read pool of a file database.
 pub const READERS: u32 = 4;
@@ -87,6 +88,7 @@ pub(crate) struct SqliteDb {
     writer: Arc<Mutex<Option<SqliteConnection>>>,
     /// Read pool; `None` for in-memory databases (reads use the writer).
     reader: Option<SqlitePool>,
+    vault: Vault,
 }
 
 impl SqliteStore {
@@ -95,7 +97,7 @@ impl SqliteStore {
     /// `sqlite:///var/lib/aduan/aduan.db`, or `sqlite::memory:`. Does not migrate.
     ///
     /// Spawns the group-commit writer task on the current Tokio runtime.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, vault: Vault) -> Result<Self, StoreError> {
         let base = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
             .foreign_keys(true)
@@ -105,9 +107,10 @@ impl SqliteStore {
             SqliteDb {
                 writer: Arc::new(Mutex::new(Some(writer))),
                 reader: None,
+                vault,
             }
         } else {
-            SqliteDb::open_file(base).await?
+            SqliteDb::open_file(base, vault).await?
         };
         let (creates, queue) = GroupCommit::new();
         tokio::spawn(group::run(db.clone(), queue));
@@ -130,14 +133,11 @@ impl SqliteStore {
 }
 
 impl SqliteDb {
-    async fn open_file(base: SqliteConnectOptions) -> Result<Self, StoreError> {
-        if let Some(dir) = base.get_filename().parent()
-            && !dir.as_os_str().is_empty()
-        {
-            tokio::fs::create_dir_all(dir).await.map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+    async fn open_file(base: SqliteConnectOptions, vault: Vault) -> Result<Self, StoreError> {
+        let file = base.get_filename().to_path_buf();
+        tokio::task::spawn_blocking(move || private_files(&file))
+            .await
+            .map_err(|e| StoreError::Other(format!("preparing the database file: {e}")))??;
         let base = base.synchronous(SqliteSynchronous::Normal);
         let writer = base
             .clone()
@@ -159,6 +159,7 @@ impl SqliteDb {
         Ok(SqliteDb {
             writer: Arc::new(Mutex::new(Some(writer))),
             reader: Some(reader),
+            vault,
         })
     }
 
@@ -200,6 +201,62 @@ impl DerefMut for SqliteHandle {
     }
 }
 
+/// The database file and its directory readable by the owner only: a missing directory is
+/// created 0700, a missing file 0600 (SQLite gives its `-wal` and `-shm` files the mode of
+/// the database file); an existing file, `-wal` or `-shm` open to others is narrowed to
+/// 0600, and an existing directory open to others is logged as a warning (it may be shared).
+fn private_files(file: &std::path::Path) -> Result<(), StoreError> {
+    let err = |what: &str, p: &std::path::Path, e: std::io::Error| {
+        StoreError::Unavailable(format!("cannot {what} {}: {e}", p.display()))
+    };
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if dir.exists() {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(dir)
+                    .map_err(|e| err("read", dir, e))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        mode = format!("{:o}", mode & 0o777),
+                        "the database directory is open to other users; 0700 is advised"
+                    );
+                }
+            }
+        } else {
+            crate::vault::create_private_dir(dir).map_err(|e| err("create", dir, e))?;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !file.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(file)
+                .map_err(|e| err("create", file, e))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            let p = std::path::PathBuf::from(name);
+            if let Ok(meta) = std::fs::metadata(&p)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| err("restrict", &p, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `sqlite::memory:`, `sqlite://:memory:` or `mode=memory` URLs.
 fn is_memory(url: &str) -> bool {
     let rest = url
@@ -219,6 +276,11 @@ impl Backend for SqliteDb {
     const NAME: &'static str = "sqlite";
     const MIGRATIONS: &'static [Migration] = migrate::SQLITE;
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
+    const LOCK_ROW: &'static str = "";
+
+    fn vault(&self) -> &Vault {
+        &self.vault
+    }
 
     async fn writer(&self) -> Result<SqliteHandle, StoreError> {
         let guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.writer.clone().lock_owned())

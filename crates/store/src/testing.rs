@@ -146,6 +146,21 @@ fn redact(url: &str) -> String {
 
 pub use crate::fault::FaultStore;
 
+/// One vault for the whole test process (a random key), so a test that reopens a database
+/// reads what it wrote.
+pub fn vault() -> crate::Vault {
+    static VAULT: std::sync::LazyLock<crate::Vault> =
+        std::sync::LazyLock::new(crate::Vault::ephemeral);
+    VAULT.clone()
+}
+
+/// [`crate::connect`] with the test process's [`vault`].
+pub async fn connect(
+    url: &str,
+) -> Result<Arc<dyn aduan_core::store::Store>, aduan_core::store::StoreError> {
+    crate::connect(url, vault()).await
+}
+
 /// A desk over a fresh, migrated SQLite database in `dir`, wrapped in a [`FaultStore`] so the
 /// test can make the database fail; `cfg` is usually `aduan_core::testing::desk_config(…)`.
 pub async fn fault_desk(
@@ -153,7 +168,7 @@ pub async fn fault_desk(
     clock: Arc<dyn Clock>,
     cfg: DeskConfig,
 ) -> (Desk, Arc<FaultStore>) {
-    let inner = crate::connect(&fresh_sqlite_url(dir))
+    let inner = connect(&fresh_sqlite_url(dir))
         .await
         .expect("open the test database");
     inner.migrate().await.expect("migrate the test database");

@@ -7,7 +7,8 @@ use chrono::{TimeZone, Utc};
 use aduan_core::model::{CreateOutcome, Identity, NewComplaint, NewReply, ReplyKind};
 use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, State, TicketPrefix};
-use aduan_store::{SqliteStore, connect, testing};
+use aduan_store::SqliteStore;
+use aduan_store::testing::{self, connect};
 
 fn complaint(ext: &str) -> NewComplaint {
     let at = Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap();
@@ -100,7 +101,9 @@ async fn sqlite_file_and_parent_directories_are_created_relative_to_cwd() {
 async fn unreadable_rows_are_corrupt_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let url = testing::fresh_sqlite_url(dir.path());
-    let s = SqliteStore::open(&url).await.unwrap();
+    let s = SqliteStore::open(&url, aduan_store::testing::vault())
+        .await
+        .unwrap();
     let store: &dyn aduan_core::store::Store = &s;
     store.migrate().await.unwrap();
     let a = store.create_complaint(complaint("a")).await.unwrap();

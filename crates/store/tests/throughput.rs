@@ -10,7 +10,7 @@ use chrono::{Duration, TimeZone, Utc};
 use aduan_core::model::{CreateOutcome, Identity, NewComplaint, NewReply, ReplyKind};
 use aduan_core::types::{Category, Channel, State, Step, TicketPrefix};
 use aduan_core::workflow::HistoryEntry;
-use aduan_store::{connect, testing};
+use aduan_store::testing::{self, connect};
 
 fn complaint(i: usize) -> NewComplaint {
     let at = Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap() + Duration::milliseconds(i as i64);

@@ -76,7 +76,7 @@ pub async fn spawn() -> TestApp {
 pub async fn spawn_with_calendar(calendar: WorkCalendar) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = aduan_store::testing::fresh_sqlite_url(dir.path());
-    let store = aduan_store::connect(&url).await.unwrap();
+    let store = aduan_store::testing::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let clock = ManualClock::new(start_time());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize, Serializer};
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerConfig,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
     pub database: DatabaseConfig,
     pub office: OfficeConfig,
     #[serde(default)]
@@ -47,6 +49,42 @@ pub struct ServerConfig {
     pub listen: String,
     /// Public URL of this server, used in links sent to citizens.
     pub public_base_url: String,
+}
+
+/// `[privacy]`: the identity key ring (SPEC §2, §6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// File holding the key ring (one base64 32-byte key per line, current first); created
+    /// 0600 with a new key when absent. Relative paths are from the working directory.
+    #[serde(default = "key_file")]
+    pub key_file: String,
+    /// The ring itself, base64 keys separated by commas (env `ADUAN__PRIVACY__KEY`); when
+    /// set, `key_file` is not used.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+fn key_file() -> String {
+    "data/identity.key".into()
+}
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            key_file: key_file(),
+            key: None,
+        }
+    }
+}
+impl Serialize for PrivacyConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("PrivacyConfig", 2)?;
+        st.serialize_field("key_file", &self.key_file)?;
+        if self.key.is_some() {
+            st.serialize_field("key", "***")?;
+        }
+        st.end()
+    }
 }
 
 /// `[database]`.

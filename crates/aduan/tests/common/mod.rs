@@ -107,11 +107,15 @@ pub fn write_config_with(
 ) -> PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let holidays = root.join(holidays);
+    let key_file = dir.join("identity.key");
+    let key_file = key_file.display();
     let text = format!(
         r#"
 [server]
 listen = "{listen}"
 public_base_url = "http://{listen}"
+[privacy]
+key_file = "{key_file}"
 [database]
 url = "{db_url}"
 [office]

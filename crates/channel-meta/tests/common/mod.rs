@@ -63,7 +63,7 @@ pub async fn harness() -> Harness {
 
 pub async fn harness_with(cfg: MetaConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let inner = aduan_store::connect(&aduan_store::testing::fresh_sqlite_url(dir.path()))
+    let inner = aduan_store::testing::connect(&aduan_store::testing::fresh_sqlite_url(dir.path()))
         .await
         .unwrap();
     inner.migrate().await.unwrap();
