@@ -51,6 +51,12 @@ if command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]; then
 else
   apt_install dovecot-imapd
 fi
+if command -v sqlite3 >/dev/null 2>&1; then
+  say "sqlite3 present (the at-rest tests read a database dump with it)"
+else
+  apt_install sqlite3
+fi
+if ! command -v pg_dump >/dev/null 2>&1; then apt_install postgresql-client; fi
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
   say "Chromium and ChromeDriver present (the admin page tests drive them headless)"
 else
