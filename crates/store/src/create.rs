@@ -316,7 +316,8 @@ fn complaint_args(c: &NewComplaint, ticket: &TicketNumber, v: &Vault) -> Vec<Arg
         c.state.as_str(),
         c.state_entered_at,
         c.due_at,
-        c.access_code_hash.as_deref(),
+        // A short code's digest could be brute-forced offline: sealed like the identity.
+        v.seal_opt("complaints.access_code_hash", c.access_code_hash.as_deref()),
         c.state_entered_at,
         v.seal_opt("complaints.external_ref", ext),
         v.blind_opt(HANDLE, who.handle.as_deref()),

@@ -52,7 +52,16 @@ const TABLES: &[Table] = &[
     Table {
         name: "complaints",
         texts: &[
-            "body", "name", "address", "email", "phone", "handle", "target", "solution", "answer",
+            "body",
+            "name",
+            "address",
+            "email",
+            "phone",
+            "handle",
+            "target",
+            "solution",
+            "answer",
+            "access_code_hash",
         ],
         bytes: None,
         marker: "body",

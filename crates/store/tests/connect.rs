@@ -139,7 +139,9 @@ async fn unreadable_rows_are_corrupt_not_panics() {
     // The stored error is sealed too; through the store it reads back.
     let error = error.unwrap();
     assert!(error.starts_with("enc1:"), "{error}");
-    let opened = aduan_store::testing::vault().open("outbox.last_error", &error).unwrap();
+    let opened = aduan_store::testing::vault()
+        .open("outbox.last_error", &error)
+        .unwrap();
     assert!(opened.contains("outbox.vars"), "{opened}");
     s.close().await;
 }
