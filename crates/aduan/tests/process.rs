@@ -423,3 +423,116 @@ async fn digest_command_prints_json_and_sends_the_mail() {
     let html = String::from_utf8_lossy(&out.stdout);
     assert!(html.contains("FM-PDIP-03-02") && html.contains(&ticket));
 }
+
+/// `aduan keys rotate` as an operator runs it between two daemon runs: the key file is
+/// created 0600 by the first start, the rotation re-seals everything under a new key and
+/// leaves the file with that key alone, and the restarted daemon still answers the citizen's
+/// status look-up (sealed access-code digest) and the kasi's view (sealed identity).
+async fn keys_rotate_between_two_runs(b: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, cfg) = setup(b).await;
+    let key_file = dir.path().join("identity.key");
+    let (mut child, addr) = start(&cfg).await;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let first_key = std::fs::read_to_string(&key_file).unwrap();
+    let http = reqwest::Client::new();
+    let v: serde_json::Value = http
+        .post(format!("http://{addr}/api/v1/complaints"))
+        .json(
+            &json!({"name": "Ni Made Sekarini", "email": "sekarini@contoh.id",
+                      "body": "KTP-el belum jadi, NIK 5108014506900005"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    signal(&child, "-TERM");
+    child.wait().await.unwrap();
+
+    let out = cmd(&cfg).args(["keys", "rotate"]).output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("complaints: 1 rows re-sealed"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rotated"));
+    let second_key = std::fs::read_to_string(&key_file).unwrap();
+    let keys = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!((keys(&first_key), keys(&second_key)), (1, 1));
+    assert_ne!(first_key, second_key);
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let (child, addr) = start(&cfg).await;
+    let status_url = v["status_url"].as_str().unwrap();
+    let path = &status_url[status_url.find("/api/").unwrap()..];
+    let status = http
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
+    let token = {
+        let out = cmd(&cfg)
+            .args(["user", "add", "--username", "kasi1", "--role", "kasi"])
+            .output()
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let detail: serde_json::Value = http
+        .get(format!(
+            "http://{addr}/api/v1/admin/complaints/{}",
+            v["ticket"].as_str().unwrap()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["complainant"]["name"], "Ni Made Sekarini");
+    drop(child);
+
+    // The ring given by the environment is never printed; a broken one is named.
+    let key = second_key.lines().find(|l| !l.starts_with('#')).unwrap();
+    let out = cmd(&cfg)
+        .arg("check-config")
+        .env("ADUAN__PRIVACY__KEY", key)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("[privacy]"), "{text}");
+    assert!(!text.contains(key), "the identity key was printed: {text}");
+    let out = cmd(&cfg)
+        .arg("migrate")
+        .env("ADUAN__PRIVACY__KEY", "not-a-key")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ADUAN__PRIVACY__KEY"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_between_two_runs_sqlite() {
+    keys_rotate_between_two_runs(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_between_two_runs_postgres() {
+    keys_rotate_between_two_runs(Backend::Postgres).await;
+}

@@ -428,6 +428,14 @@ impl Settings {
             ));
             SocketAddr::from(([127, 0, 0, 1], 0))
         });
+        if let Some(k) = self.privacy.key.as_deref().filter(|k| !k.trim().is_empty())
+            && let Err(e) = aduan_store::KeyRing::parse(k)
+        {
+            errors.push(format!("`privacy.key` (ADUAN__PRIVACY__KEY): {e}"));
+        }
+        if self.privacy.key_file.trim().is_empty() {
+            errors.push("`privacy.key_file`: must name a file".into());
+        }
         if !(self.server.public_base_url.starts_with("http://")
             || self.server.public_base_url.starts_with("https://"))
         {
