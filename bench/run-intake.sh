@@ -17,6 +17,9 @@
 #   SKIP_BUILD=1                          use the binaries already built
 #   ADUAN_BIN=...  BENCH_BIN=...          other binaries (default: $CARGO_TARGET_DIR/release/…)
 #   KEEP_TMP=1                            keep the temp dir (database, daemon log, report)
+#   CONFIG=config/aduan.toml              the daemon's config (another checkout's, to compare)
+#   DETAIL=1  DETAIL_CLIENTS=4            then time the kasi's detail view on the full
+#                                         database (aduan-bench detail; 0 skips it)
 # Needs: cargo (unless SKIP_BUILD=1), curl, sqlite3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +35,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 ADUAN_BIN="${ADUAN_BIN:-$CARGO_TARGET_DIR/release/aduan}"
 BENCH_BIN="${BENCH_BIN:-$CARGO_TARGET_DIR/release/aduan-bench}"
 BASE="http://127.0.0.1:$PORT"
+CONFIG="${CONFIG:-config/aduan.toml}"
+DETAIL="${DETAIL:-1}"
+DETAIL_CLIENTS="${DETAIL_CLIENTS:-4}"
 
 for tool in curl sqlite3; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is required (apt-get install $tool)"
@@ -107,11 +113,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "starting $ADUAN_BIN serve on $BASE (database $TMP/bench.db)"
+# The identity key of this throw-away database lives with it (a version without [privacy]
+# ignores the variable).
+export ADUAN__PRIVACY__KEY_FILE="$TMP/identity.key"
 ADUAN__DATABASE__URL="sqlite://$TMP/bench.db" \
 ADUAN__SERVER__LISTEN="127.0.0.1:$PORT" \
 ADUAN__SERVER__PUBLIC_BASE_URL="$BASE" \
 ADUAN__CHANNELS__WEB__RATE_LIMIT=off \
-  "$ADUAN_BIN" serve --config config/aduan.toml >"$TMP/daemon.log" 2>&1 &
+  "$ADUAN_BIN" serve --config "$CONFIG" >"$TMP/daemon.log" 2>&1 &
 DAEMON_PID=$!
 
 ready=0
@@ -141,6 +150,16 @@ json="$(grep '^{' "$TMP/intake.out" | tail -n 1 || true)"
 [ -n "$json" ] || die "aduan-bench intake printed no report (exit $bench_rc)"
 echo "$json" >"$TMP/intake.json"
 
+detail_rc=0
+if [ "$DETAIL" = 1 ]; then
+  token="$(ADUAN__DATABASE__URL="sqlite://$TMP/bench.db" "$ADUAN_BIN" --config "$CONFIG" \
+    user add --username benchkasi --role kasi | tail -n 1)"
+  say "aduan-bench detail --clients $DETAIL_CLIENTS (kasi views on the $(sqlite3 "$TMP/bench.db" \
+    'SELECT COUNT(*) FROM complaints')-complaint database)"
+  "$BENCH_BIN" detail --url "$BASE" --token "$token" --clients "$DETAIL_CLIENTS" \
+    --duration 10s || detail_rc=$?
+fi
+
 say "stopping daemon $DAEMON_PID (SIGTERM)"
 stop_daemon "$DAEMON_PID" 30
 DAEMON_PID=""
@@ -149,6 +168,8 @@ say "daemon exited with status $daemon_rc"
 
 created="$(grep -o '"created_201":[0-9]*' <<<"$json" | cut -d: -f2)"
 [ -n "$created" ] || die "no created_201 in the report"
+# The detail run filed 200 complaints of its own.
+[ "$DETAIL" = 1 ] && created=$((created + 200))
 rows="$(sqlite3 "$TMP/bench.db" 'SELECT COUNT(*) FROM complaints')"
 say "201 responses reported by aduan-bench: $created"
 say "rows in complaints (sqlite3):          $rows"
@@ -162,6 +183,10 @@ else
 fi
 if [ "$bench_rc" != 0 ]; then
   say "aduan-bench intake exited with status $bench_rc" >&2
+  status=1
+fi
+if [ "$detail_rc" != 0 ]; then
+  say "aduan-bench detail exited with status $detail_rc" >&2
   status=1
 fi
 if [ "$daemon_rc" != 0 ]; then

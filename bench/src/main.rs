@@ -51,6 +51,7 @@
 //! 0 done; 1 a failure (bad URL, unreadable `/proc/PID/status`, …); 2 bad usage;
 //! 3 the load ran but not one request in the measured window succeeded (report printed).
 
+mod detail;
 mod imap;
 mod intake;
 mod payload;
@@ -82,6 +83,9 @@ enum Cmd {
     /// IMAP intake throughput and IDLE acknowledgement latency against a private Dovecot
     /// (in process, SQLite).
     Imap(ImapArgs),
+    /// File complaints with a full identity, then time the kasi's detail view of them
+    /// (`GET /api/v1/admin/complaints/{ticket}`) from concurrent clients.
+    Detail(DetailArgs),
     /// Print VmRSS and VmHWM of a process.
     Rss {
         /// Process id (Linux /proc/PID/status).
@@ -129,6 +133,27 @@ struct IntakeArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct DetailArgs {
+    /// Base URL of the daemon.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// API token of a kasi account (`aduan user add --role kasi` prints one).
+    #[arg(long)]
+    token: String,
+    /// Complaints filed first and then viewed.
+    #[arg(long, default_value_t = 200)]
+    complaints: usize,
+    /// Concurrent viewers.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    #[arg(long, default_value = "10s", value_parser = stats::parse_duration)]
+    duration: Duration,
+    /// Also print the figures as one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
 struct ImapArgs {
     /// Messages seeded for the throughput run (0 skips it).
     #[arg(long, default_value_t = 5000)]
@@ -169,6 +194,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("VmHWM {:.1} MiB", rss::mib(m.hwm_kb));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Detail(a) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let opts = detail::Opts {
+                url: a.url,
+                token: a.token,
+                complaints: a.complaints,
+                clients: a.clients,
+                duration: a.duration,
+            };
+            let report = rt.block_on(detail::run(&opts))?;
+            print!("{}", report.table());
+            if a.json {
+                println!("{}", report.to_json());
+            }
+            Ok(if report.errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::Imap(a) => {
             anyhow::ensure!(!a.interval.is_zero(), "--interval must be above zero");
