@@ -113,9 +113,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "starting $ADUAN_BIN serve on $BASE (database $TMP/bench.db)"
-# The identity key of this throw-away database lives with it (a version without [privacy]
-# ignores the variable).
-export ADUAN__PRIVACY__KEY_FILE="$TMP/identity.key"
+# The identity key of this throw-away database lives with it (only for a version that has
+# [privacy]: an older one would refuse the unknown key).
+if grep -q '^\[privacy\]' "$CONFIG"; then export ADUAN__PRIVACY__KEY_FILE="$TMP/identity.key"; fi
 ADUAN__DATABASE__URL="sqlite://$TMP/bench.db" \
 ADUAN__SERVER__LISTEN="127.0.0.1:$PORT" \
 ADUAN__SERVER__PUBLIC_BASE_URL="$BASE" \
