@@ -51,12 +51,12 @@ pub const RECIPIENT_PLACEHOLDER: &str = "[penerima]";
 pub const COMMON_NAME_WORDS: &[&str] = &[
     // Balinese birth order, caste titles
     "i", "ni", "luh", "putu", "wayan", "gede", "kadek", "made", "nengah", "nyoman", "komang",
-    "ketut", "ida", "bagus", "ayu", "gusti", "anak", "agung", "dewa", "desak", "cokorda",
-    "sang", "ngurah", "jero", // honorifics, titles, common prefixes
+    "ketut", "ida", "bagus", "ayu", "gusti", "anak", "agung", "dewa", "desak", "cokorda", "sang",
+    "ngurah", "jero", // honorifics, titles, common prefixes
     "bapak", "pak", "ibu", "bu", "sdr", "sdri", "saudara", "saudari", "tuan", "nyonya", "haji",
     "hajjah", "hj", "raden", "mas", "mbak", "dr", "drs", "dra", "ir", "prof", "st", "se", "sh",
-    "mh", "mm", "spd", "skm", "amd", "muhammad", "mohammad", "moh", "muh", "siti", "nur",
-    "abdul", "sri", "binti", "bin", // numeral names
+    "mh", "mm", "spd", "skm", "amd", "muhammad", "mohammad", "moh", "muh", "siti", "nur", "abdul",
+    "sri", "binti", "bin", // numeral names
     "eka", "dwi", "tri", "catur", "panca", // ordinary words that are also names
     "putra", "putri", "jaya", "indah", "mulia", "baik", "bunga",
 ];
@@ -76,8 +76,25 @@ const REGION_WORDS: &[&str] = &[
 
 /// Words that say what kind of place follows (`Jl.`, `Desa` …).
 const PLACE_TYPES: &[&str] = &[
-    "jl", "jln", "jalan", "gg", "gang", "br", "banjar", "ds", "desa", "dsn", "dusun", "kel",
-    "kelurahan", "perum", "perumahan", "komplek", "kompleks", "lingkungan", "lingk",
+    "jl",
+    "jln",
+    "jalan",
+    "gg",
+    "gang",
+    "br",
+    "banjar",
+    "ds",
+    "desa",
+    "dsn",
+    "dusun",
+    "kel",
+    "kelurahan",
+    "perum",
+    "perumahan",
+    "komplek",
+    "kompleks",
+    "lingkungan",
+    "lingk",
 ];
 
 /// What a span hides.
@@ -128,7 +145,10 @@ impl Group {
 
 /// Characters that may stand between the digit groups of one number.
 fn is_sep(c: char) -> bool {
-    matches!(c, ' ' | '.' | '-' | '/' | '(' | ')' | '\u{a0}' | '\u{2010}'..='\u{2013}')
+    matches!(
+        c,
+        ' ' | '.' | '-' | '/' | '(' | ')' | '\u{a0}' | '\u{2010}'..='\u{2013}'
+    )
 }
 
 /// Digit groups outside `blocked` spans, chained into chunks: two groups belong to one
@@ -346,9 +366,11 @@ pub fn without_recipient(text: &str, recipient: &str) -> String {
     let mut m = IdentityMask::default();
     if !recipient.is_empty() {
         if let Some((local, _)) = recipient.rsplit_once('@') {
-            m.literals.push((literal_regex(recipient), Kind::Recipient, false));
+            m.literals
+                .push((literal_regex(recipient), Kind::Recipient, false));
             if local.chars().count() >= 4 {
-                m.literals.push((literal_regex(local), Kind::Recipient, true));
+                m.literals
+                    .push((literal_regex(local), Kind::Recipient, true));
             }
         } else if let Some(d) = numeric(recipient) {
             m.digits.push((d, Kind::Recipient));
@@ -366,7 +388,11 @@ pub fn without_recipient(text: &str, recipient: &str) -> String {
 /// The digits of a value made only of digits, `+` and separators, with at least 5 digits.
 fn numeric(s: &str) -> Option<String> {
     let s = s.trim();
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == '+' || is_sep(c)) {
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '+' || is_sep(c))
+    {
         return None;
     }
     let d: String = s.chars().filter(char::is_ascii_digit).collect();
@@ -414,7 +440,11 @@ fn phrase_regex(ws: &[&str]) -> Option<Regex> {
             _ => regex::escape(w),
         }
     };
-    let body = ws.iter().map(|w| alias(w)).collect::<Vec<_>>().join(r"[\s.,_\-/:]*");
+    let body = ws
+        .iter()
+        .map(|w| alias(w))
+        .collect::<Vec<_>>()
+        .join(r"[\s.,_\-/:]*");
     Regex::new(&format!("(?i){body}")).ok()
 }
 
@@ -675,7 +705,10 @@ mod tests {
         ] {
             assert!(!m.contains(leak), "{leak}: {m}");
         }
-        assert!(m.contains("ADU-202611-0001") && m.contains("antrian 12"), "{m}");
+        assert!(
+            m.contains("ADU-202611-0001") && m.contains("antrian 12"),
+            "{m}"
+        );
         assert!(m.contains(MASK_NAME) && m.contains(MASK_ADDRESS), "{m}");
         // Common words of the name stay when they stand alone.
         let m = mask_for(&id, "Pak Made dari bagian arsip");
@@ -694,11 +727,18 @@ mod tests {
 
     #[test]
     fn takes_the_recipient_out_of_error_texts() {
-        let e = "permanent error (550): 5.1.1 <Made.Sari88@Example.com>: Recipient address rejected";
+        let e =
+            "permanent error (550): 5.1.1 <Made.Sari88@Example.com>: Recipient address rejected";
         let m = without_recipient(e, "made.sari88@example.com");
         assert!(!m.to_lowercase().contains("made.sari88"), "{m}");
-        assert!(m.contains(RECIPIENT_PLACEHOLDER) && m.contains("550"), "{m}");
-        let m = without_recipient("Forbidden: bot was blocked by chat 5123456789", "5123456789");
+        assert!(
+            m.contains(RECIPIENT_PLACEHOLDER) && m.contains("550"),
+            "{m}"
+        );
+        let m = without_recipient(
+            "Forbidden: bot was blocked by chat 5123456789",
+            "5123456789",
+        );
         assert!(!m.contains("5123456789"), "{m}");
         let m = without_recipient("no such user psid_abc", "psid_abc");
         assert!(!m.contains("psid_abc"), "{m}");

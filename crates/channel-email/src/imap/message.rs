@@ -264,7 +264,7 @@ impl Reader<'_> {
             .await
             .map_err(store_err)?;
         if sent >= self.ctx.ack_daily_cap {
-            tracing::info!(recipient = %to, sent, cap = self.ctx.ack_daily_cap,
+            tracing::info!(mailbox = %self.key, uid, sent, cap = self.ctx.ack_daily_cap,
                 "acknowledgement cap reached for this sender; none queued");
             return Ok(None);
         }

@@ -363,7 +363,11 @@ impl Citizen {
             "Saya {}, NIK {}, tinggal di {}. KTP-el saya belum jadi sejak 3 Maret 2026, \
              antrian 12, biaya Rp 50.000, sudah datang 2 kali. Mohon hubungi {} atau {}. \
              Lihat juga tiket ADU-202601-0007.",
-            self.name_spelled, self.nik_spelled, self.address_spelled, self.phone_spelled, self.email
+            self.name_spelled,
+            self.nik_spelled,
+            self.address_spelled,
+            self.phone_spelled,
+            self.email
         );
         if own {
             t.push_str(&format!(" Nomor lain: {}.", self.phone_bare));
@@ -373,7 +377,15 @@ impl Citizen {
 }
 
 const PREFIXES: &[&str] = &[
-    "", "Ni Luh", "I Made", "Ni Made", "I Wayan", "Ni Ketut", "I Gusti Ngurah", "Siti", "Muhammad",
+    "",
+    "Ni Luh",
+    "I Made",
+    "Ni Made",
+    "I Wayan",
+    "Ni Ketut",
+    "I Gusti Ngurah",
+    "Siti",
+    "Muhammad",
 ];
 const GIVEN: &[&str] = &[
     "Wulandari",
@@ -429,7 +441,11 @@ fn digits(n: usize) -> impl Strategy<Value = String> {
 /// A NIK: a Bali regency code, a birth date, a serial.
 pub fn nik() -> impl Strategy<Value = String> {
     (
-        prop::sample::select(&["5101", "5102", "5103", "5104", "5105", "5106", "5107", "5108"][..]),
+        prop::sample::select(
+            &[
+                "5101", "5102", "5103", "5104", "5105", "5106", "5107", "5108",
+            ][..],
+        ),
         1u32..=28,
         1u32..=12,
         50u32..=99,
@@ -471,7 +487,11 @@ pub fn spell_nik(nik: String) -> impl Strategy<Value = String> {
 /// A mobile number `08xx…` with 10 to 13 digits.
 pub fn phone() -> impl Strategy<Value = String> {
     (
-        prop::sample::select(&["811", "812", "813", "821", "822", "852", "853", "857", "878"][..]),
+        prop::sample::select(
+            &[
+                "811", "812", "813", "821", "822", "852", "853", "857", "878",
+            ][..],
+        ),
         7usize..=9,
     )
         .prop_flat_map(|(op, n)| digits(n).prop_map(move |rest| format!("0{op}{rest}")))
@@ -502,7 +522,11 @@ pub fn spell_phone_bare(phone: String) -> impl Strategy<Value = String> {
     let nsn = phone[1..].to_string();
     let (a, b) = nsn.split_at(3);
     let (b, c) = b.split_at(4);
-    prop::sample::select(vec![nsn.clone(), format!("{a} {b} {c}"), format!("{a}-{b}-{c}")])
+    prop::sample::select(vec![
+        nsn.clone(),
+        format!("{a} {b} {c}"),
+        format!("{a}-{b}-{c}"),
+    ])
 }
 
 /// A name: an optional Balinese or Islamic prefix and one or two given names.
@@ -540,7 +564,15 @@ pub fn address() -> impl Strategy<Value = String> {
 
 /// A random complainant with the spellings of their identity in texts.
 pub fn citizen() -> impl Strategy<Value = Citizen> {
-    (name(), address(), nik(), phone(), 0u32..1000, 0usize..4, 0u32..3)
+    (
+        name(),
+        address(),
+        nik(),
+        phone(),
+        0u32..1000,
+        0usize..4,
+        0u32..3,
+    )
         .prop_flat_map(|(name, address, nik, phone, n, domain, case)| {
             (
                 Just((name, address, nik.clone(), phone.clone(), n, domain, case)),
@@ -552,7 +584,14 @@ pub fn citizen() -> impl Strategy<Value = Citizen> {
             )
         })
         .prop_map(
-            |((name, address, nik, phone, n, domain, case), nik_spelled, phone_spelled, phone_bare, chat_id, glue)| {
+            |(
+                (name, address, nik, phone, n, domain, case),
+                nik_spelled,
+                phone_spelled,
+                phone_bare,
+                chat_id,
+                glue,
+            )| {
                 let words: Vec<String> = name
                     .split(' ')
                     .filter(|w| !COMMON_NAME_WORDS.contains(&w.to_lowercase().as_str()))
@@ -565,7 +604,9 @@ pub fn citizen() -> impl Strategy<Value = Citizen> {
                     _ => name.to_lowercase(),
                 };
                 let address_spelled = if glue {
-                    address.replacen("Jl.", "jalan", 1).replacen("No.", "nomor", 1)
+                    address
+                        .replacen("Jl.", "jalan", 1)
+                        .replacen("No.", "nomor", 1)
                 } else {
                     address.clone()
                 };
