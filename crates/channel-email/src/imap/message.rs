@@ -165,10 +165,12 @@ impl Reader<'_> {
             original_message_ids,
         } = &mail.auto
         {
-            let reason: String = format!("bounce: {}", mail.subject)
-                .chars()
-                .take(300)
-                .collect();
+            // Bounce subjects may quote the refused address: stored without it.
+            let reason: String =
+                aduan_core::mask::mask_text(&format!("bounce: {}", mail.subject))
+                    .chars()
+                    .take(300)
+                    .collect();
             let mut matched = 0;
             for id in original_message_ids {
                 if self
@@ -264,7 +266,7 @@ impl Reader<'_> {
             .await
             .map_err(store_err)?;
         if sent >= self.ctx.ack_daily_cap {
-            tracing::info!(mailbox = %self.key, uid, sent, cap = self.ctx.ack_daily_cap,
+            tracing::info!(mailbox = %self.key, sent, cap = self.ctx.ack_daily_cap,
                 "acknowledgement cap reached for this sender; none queued");
             return Ok(None);
         }
