@@ -149,7 +149,11 @@ async fn bidang_pages_carry_no_identity(postgres: bool) {
     let items = app
         .desk
         .store()
-        .claim_replies(aduan_core::desk::Clock::now(&app.clock), chrono::Duration::minutes(1), 100)
+        .claim_replies(
+            aduan_core::desk::Clock::now(&app.clock),
+            chrono::Duration::minutes(1),
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(items.len(), CASES);
@@ -190,7 +194,10 @@ async fn bidang_pages_carry_no_identity(postgres: bool) {
         assert_eq!(p.status, StatusCode::OK, "{path}");
         assert!(p.body.contains("Identitas pelapor dirahasiakan"), "{path}");
         assert!(p.body.contains("550"), "the failed reply is shown: {path}");
-        assert!(p.body.contains("ADU-202601-0007"), "tickets survive: {path}");
+        assert!(
+            p.body.contains("ADU-202601-0007"),
+            "tickets survive: {path}"
+        );
         oracle.assert_clean(&path, &p.body);
         let r = bidang
             .post(

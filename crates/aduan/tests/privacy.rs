@@ -97,7 +97,10 @@ where
 async fn replies_failed(app: &TestApp, kasi: &str, filed: &[Filed], n: usize) -> bool {
     for f in filed {
         let (_, d) = app
-            .get_json(&format!("/api/v1/admin/complaints/{}", f.ticket), Some(kasi))
+            .get_json(
+                &format!("/api/v1/admin/complaints/{}", f.ticket),
+                Some(kasi),
+            )
             .await;
         let failed = d["replies"]
             .as_array()
@@ -160,7 +163,10 @@ async fn no_identity_on_any_surface(b: Backend) {
     .await;
     for f in &filed {
         let (_, d) = app
-            .get_json(&format!("/api/v1/admin/complaints/{}", f.ticket), Some(&kasi))
+            .get_json(
+                &format!("/api/v1/admin/complaints/{}", f.ticket),
+                Some(&kasi),
+            )
             .await;
         let err = d["replies"][0]["last_error"].as_str().unwrap_or_default();
         assert!(err.contains("550"), "the refusal is kept: {err}");
@@ -177,7 +183,10 @@ async fn no_identity_on_any_surface(b: Backend) {
     all_clean(&filed, "bidang queue", &q.to_string());
     for (i, f) in filed.iter().enumerate() {
         let (st, d) = app
-            .get_json(&format!("/api/v1/admin/complaints/{}", f.ticket), Some(&dafduk))
+            .get_json(
+                &format!("/api/v1/admin/complaints/{}", f.ticket),
+                Some(&dafduk),
+            )
             .await;
         assert_eq!(st, 200);
         for k in ["name", "address", "email", "phone", "handle"] {
@@ -204,7 +213,8 @@ async fn no_identity_on_any_surface(b: Backend) {
             )
             .await;
         assert_eq!(st, 200, "{v}");
-        f.oracle.assert_clean("bidang solution answer", &v.to_string());
+        f.oracle
+            .assert_clean("bidang solution answer", &v.to_string());
     }
     // Approved, and answered to the citizen with a message that names them.
     for f in &filed {
@@ -228,7 +238,10 @@ async fn no_identity_on_any_surface(b: Backend) {
     wait_until("refused answers", || replies_failed(&app, &kasi, &filed, 2)).await;
     for f in &filed {
         let (st, d) = app
-            .get_json(&format!("/api/v1/admin/complaints/{}", f.ticket), Some(&dafduk))
+            .get_json(
+                &format!("/api/v1/admin/complaints/{}", f.ticket),
+                Some(&dafduk),
+            )
             .await;
         assert_eq!(st, 200);
         assert!(d["answer"].is_string(), "{d}");
@@ -273,7 +286,9 @@ async fn no_identity_on_any_surface(b: Backend) {
         json!({"name": c.name, "address": c.address, "body": ""}),
         json!({"nama": c.name, "body": "x"}),
     ] {
-        let (st, v) = app.post_json("/api/v1/complaints", None, body.clone()).await;
+        let (st, v) = app
+            .post_json("/api/v1/complaints", None, body.clone())
+            .await;
         assert!((400..500).contains(&st), "{st} {v}");
         filed[0]
             .oracle
@@ -287,7 +302,9 @@ async fn no_identity_on_any_surface(b: Backend) {
         )
         .await;
     assert!((400..500).contains(&st), "{st} {v}");
-    filed[0].oracle.assert_clean("staff API error", &v.to_string());
+    filed[0]
+        .oracle
+        .assert_clean("staff API error", &v.to_string());
 
     // Metrics.
     let m = app
@@ -370,10 +387,7 @@ fn check_digest_mail(filed: &[Filed], raw: &[u8]) {
                     let mut shared = String::new();
                     for k in 0..zip.len() {
                         let mut member = zip.by_index(k).unwrap();
-                        let member_name = member
-                            .name()
-                            .map(|n| n.into_owned())
-                            .unwrap_or_default();
+                        let member_name = member.name().map(|n| n.into_owned()).unwrap_or_default();
                         let mut xml = String::new();
                         member.read_to_string(&mut xml).unwrap();
                         all_clean(filed, &format!("{surface} / {member_name}"), &xml);

@@ -216,8 +216,10 @@ webhook_secret = "{WEBHOOK_SECRET}"
     // JSON API, then the status and a message with the access code.
     let r = http
         .post(format!("{base}/api/v1/complaints"))
-        .json(&json!({"name": cs[1].name, "address": cs[1].address, "email": cs[1].email,
-                      "phone": cs[1].phone, "body": cs[1].complaint_text(true)}))
+        .json(
+            &json!({"name": cs[1].name, "address": cs[1].address, "email": cs[1].email,
+                      "phone": cs[1].phone, "body": cs[1].complaint_text(true)}),
+        )
         .send()
         .await
         .unwrap();
@@ -365,7 +367,10 @@ webhook_secret = "{WEBHOOK_SECRET}"
         mails >= 6,
         "acks and answers by e-mail for web, API and e-mail: {mails}"
     );
-    assert!(bot_calls.lock().unwrap().len() >= 2, "Telegram ack and answer");
+    assert!(
+        bot_calls.lock().unwrap().len() >= 2,
+        "Telegram ack and answer"
+    );
 
     // Metrics.
     let m = http

@@ -144,7 +144,9 @@ impl TelegramSender {
                         return Err(SendError::Permanent(format!("Telegram menolak pesan: {m}")));
                     }
                     Failure::Migrated(to) if !migrated => {
-                        tracing::info!("telegram: group moved to a supergroup; sending to the new chat");
+                        tracing::info!(
+                            "telegram: group moved to a supergroup; sending to the new chat"
+                        );
                         chat = to;
                         migrated = true;
                         continue;

@@ -79,7 +79,11 @@ pub async fn spawn_with_calendar(calendar: WorkCalendar) -> TestApp {
 
 /// [`spawn`] on a fresh PostgreSQL database (127.0.0.1:5432) when `postgres`, else SQLite.
 pub async fn spawn_on(postgres: bool) -> TestApp {
-    spawn_full(WorkCalendar::always_open(chrono_tz::Asia::Makassar), postgres).await
+    spawn_full(
+        WorkCalendar::always_open(chrono_tz::Asia::Makassar),
+        postgres,
+    )
+    .await
 }
 
 async fn spawn_full(calendar: WorkCalendar, postgres: bool) -> TestApp {

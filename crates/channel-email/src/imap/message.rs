@@ -166,11 +166,10 @@ impl Reader<'_> {
         } = &mail.auto
         {
             // Bounce subjects may quote the refused address: stored without it.
-            let reason: String =
-                aduan_core::mask::mask_text(&format!("bounce: {}", mail.subject))
-                    .chars()
-                    .take(300)
-                    .collect();
+            let reason: String = aduan_core::mask::mask_text(&format!("bounce: {}", mail.subject))
+                .chars()
+                .take(300)
+                .collect();
             let mut matched = 0;
             for id in original_message_ids {
                 if self
