@@ -40,7 +40,7 @@ struct Filed {
 
 /// File `c`'s complaint: by the JSON API (even `i`) or the web form with an attachment.
 async fn file(app: &TestApp, i: usize, c: &Citizen) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let (ticket, _) = app
             .submit(json!({
                 "name": c.name, "address": c.address, "email": c.email, "phone": c.phone,

@@ -343,7 +343,6 @@ webhook_secret = "{WEBHOOK_SECRET}"
     }
     // Every acknowledgement and answer went out on its channel.
     poll("acknowledgements and answers sent", 60, || {
-        let get = get.clone();
         let kasi = kasi.clone();
         let tickets = tickets.clone();
         async move {

@@ -512,10 +512,11 @@ impl IdentityMask {
                     _ => &[],
                 };
                 for part in [&ws[..], &core[..], bare] {
-                    if part.len() >= 2 && (part.len() == ws.len() || core_letters >= 5) {
-                        if let Some(r) = phrase_regex(part) {
-                            m.literals.push((r, Kind::Address, true));
-                        }
+                    if part.len() >= 2
+                        && (part.len() == ws.len() || core_letters >= 5)
+                        && let Some(r) = phrase_regex(part)
+                    {
+                        m.literals.push((r, Kind::Address, true));
                     }
                 }
             }
