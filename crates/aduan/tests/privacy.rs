@@ -7,7 +7,8 @@
 //!
 //! Surfaces: the staff API as a bidang (queue, detail with messages, history, replies and
 //! their errors, attachments, the answers to its own actions), the logbook in every format
-//! as a bidang asks for it (refused), stored reply errors as any staff member sees them,
+//! as a bidang asks for it (refused), the masked logbook in every format (JSON, CSV, HTML,
+//! XLSX), stored reply errors as any staff member sees them,
 //! API error texts, `GET /metrics`, and the month digest: the JSON of `aduan digest`, every
 //! MIME part of the mail an SMTP server receives, the XLSX inside it (every XML member),
 //! the charts' PNG bytes.
@@ -306,6 +307,22 @@ async fn no_identity_on_any_surface(b: Backend) {
         .oracle
         .assert_clean("staff API error", &v.to_string());
 
+    // The masked logbook (what readers outside the office get) in every format.
+    let m = aduan_core::logbook::Month::parse(&month).unwrap();
+    let tz = app.desk.config().policy.calendar.timezone();
+    let recs = app.desk.reports().month_records(m).await.unwrap();
+    let rows = aduan_core::logbook::rows(&recs, aduan_core::logbook::Masking::Identity);
+    assert_eq!(rows.len(), CASES);
+    let json = serde_json::to_string(&rows).unwrap();
+    all_clean(&filed, "masked logbook json", &json);
+    let csv = aduan_core::logbook::to_csv(&rows, tz);
+    all_clean(&filed, "masked logbook csv", &csv);
+    let office = app.desk.config().office_name.clone();
+    let html = aduan_admin::render_logbook_html(&office, m, &rows, tz).unwrap();
+    all_clean(&filed, "masked logbook html", &html);
+    let xlsx = aduan_digest::xlsx::logbook_xlsx(&office, m, &rows, tz).unwrap();
+    check_xlsx(&filed, "masked logbook xlsx", &xlsx);
+
     // Metrics.
     let m = app
         .http
@@ -382,24 +399,7 @@ fn check_digest_mail(filed: &[Filed], raw: &[u8]) {
                     }
                 } else if b.starts_with(b"PK\x03\x04") {
                     xlsx += 1;
-                    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(b.to_vec()))
-                        .expect("the logbook is a zip");
-                    let mut shared = String::new();
-                    for k in 0..zip.len() {
-                        let mut member = zip.by_index(k).unwrap();
-                        let member_name = member.name().map(|n| n.into_owned()).unwrap_or_default();
-                        let mut xml = String::new();
-                        member.read_to_string(&mut xml).unwrap();
-                        all_clean(filed, &format!("{surface} / {member_name}"), &xml);
-                        if member_name.ends_with("sharedStrings.xml") {
-                            shared = xml;
-                        }
-                    }
-                    // The masked logbook still says what the complaints were about.
-                    for f in filed {
-                        assert!(shared.contains(&f.ticket), "{} missing", f.ticket);
-                    }
-                    assert!(shared.contains("KTP-el saya belum jadi"), "{shared}");
+                    check_xlsx(filed, &surface, b);
                 } else {
                     panic!("unexpected binary part {surface}");
                 }
@@ -410,6 +410,32 @@ fn check_digest_mail(filed: &[Filed], raw: &[u8]) {
     assert!(texts >= 2, "plain text and HTML parts");
     assert!(pngs >= 3, "charts");
     assert_eq!(xlsx, 1, "the logbook workbook");
+}
+
+/// Every XML member of a workbook; the masked logbook still says what the complaints were
+/// about.
+fn check_xlsx(filed: &[Filed], surface: &str, bytes: &[u8]) {
+    let mut zip =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("the logbook is a zip");
+    let mut shared = String::new();
+    for k in 0..zip.len() {
+        let mut member = zip.by_index(k).unwrap();
+        let member_name = member.name().map(|n| n.into_owned()).unwrap_or_default();
+        let mut xml = String::new();
+        member.read_to_string(&mut xml).unwrap();
+        all_clean(filed, &format!("{surface} / {member_name}"), &xml);
+        if member_name.ends_with("sharedStrings.xml") {
+            shared = xml;
+        }
+    }
+    for f in filed {
+        assert!(
+            shared.contains(&f.ticket),
+            "{surface}: {} missing",
+            f.ticket
+        );
+    }
+    assert!(shared.contains("KTP-el saya belum jadi"), "{shared}");
 }
 
 on_both_backends!(no_identity_on_any_surface);
