@@ -312,7 +312,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .month_records(month)
                 .await
                 .context("reading complaints")?;
-            let rows = logbook::rows(&recs, false);
+            let rows = logbook::rows(&recs, logbook::Masking::None);
             if format == "xlsx" {
                 let bytes =
                     aduan_digest::xlsx::logbook_xlsx(&rt.settings.office.name, month, &rows, rt.tz)

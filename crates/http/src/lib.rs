@@ -4,6 +4,7 @@
 //! security headers of every answer; and [`channel`], the one shape every channel has.
 
 pub mod channel;
+pub mod trace;
 
 use aduan_core::desk::DeskError;
 use aduan_core::store::StoreError;
@@ -158,7 +159,7 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::bad_request(format!("malformed JSON: {}", e.body_text()))
         }
-        JsonRejection::JsonDataError(e) => ApiError::unprocessable(e.body_text()),
+        JsonRejection::JsonDataError(e) => ApiError::unprocessable(without_values(&e.body_text())),
         JsonRejection::BytesRejection(e) => {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::too_large(format!("request body larger than {MAX_JSON_BYTES} bytes"))
@@ -168,6 +169,20 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         }
         other => ApiError::new(other.status(), "bad_request", other.body_text()),
     }
+}
+
+/// A serde error text without the values it quotes: `invalid type: string "Budi",
+/// expected …` and `invalid value: integer `81234567890`, …` would echo what a citizen
+/// typed (a name, a phone number) into an error answer and a log line. Field names
+/// (`unknown field `nama``) stay; anything else that looks like personal data is masked.
+pub fn without_values(message: &str) -> String {
+    static QUOTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(invalid (?:type|value|length): [a-z ]+?) (?:"(?:[^"\\]|\\.)*"|`[^`]*`)"#,
+        )
+        .expect("valid regex")
+    });
+    aduan_core::mask::mask_text(&QUOTED.replace_all(message, "$1"))
 }
 
 /// Fallback for unknown routes: JSON 404.
@@ -208,4 +223,25 @@ pub async fn security_headers(
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn serde_errors_do_not_echo_values() {
+        let m = without_values(
+            "phone: invalid type: integer `81234567890`, expected a string at line 1 column 30",
+        );
+        assert_eq!(
+            m,
+            "phone: invalid type: integer, expected a string at line 1 column 30"
+        );
+        let m =
+            without_values(r#"name: invalid type: string "Budi \"S\" Santoso", expected a map"#);
+        assert!(!m.contains("Budi"), "{m}");
+        let m = without_values("unknown field `nama`, expected one of `name`, `body`");
+        assert_eq!(m, "unknown field `nama`, expected one of `name`, `body`");
+    }
 }

@@ -8,7 +8,7 @@
 //!
 //! Store roles: workflow, intake (manual entry), reports (the logbook month).
 
-use crate::mask::mask_text;
+use crate::mask::IdentityMask;
 use crate::model::*;
 use crate::store::prelude::*;
 use crate::types::*;
@@ -238,7 +238,12 @@ impl Staff {
                 .is_some_and(|b| rec.identity_shared_with.contains(b)),
             _ => false,
         };
-        let m = |s: String| if hide { mask_text(&s) } else { s };
+        // Masked with the complaint's own identity: its name and address are masked too.
+        let mask = hide.then(|| IdentityMask::new(&rec.identity));
+        let m = |s: String| match &mask {
+            Some(k) => k.apply(&s),
+            None => s,
+        };
         let mo = |s: Option<String>| s.map(m);
         let now = self.desk.clock.now();
         let suggested = if rec.state == State::Triage {
@@ -308,8 +313,31 @@ impl Staff {
                     note: mo(h.note),
                 })
                 .collect(),
-            replies: rec.replies,
-            attachments: rec.attachments,
+            replies: rec
+                .replies
+                .into_iter()
+                .map(|r| ReplyView {
+                    last_error: mo(r.last_error),
+                    ..r
+                })
+                .collect(),
+            // File names carry names and NIKs (`KTP_<nama>_<NIK>.jpg`): a bidang without
+            // a share sees a neutral label.
+            attachments: rec
+                .attachments
+                .into_iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    if hide {
+                        AttachmentMeta {
+                            filename: format!("lampiran-{}", i + 1),
+                            ..a
+                        }
+                    } else {
+                        a
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -333,6 +361,6 @@ impl Staff {
             .report_store()
             .complaints_received_between(from, to)
             .await?;
-        Ok(crate::logbook::rows(&recs, false))
+        Ok(crate::logbook::rows(&recs, crate::logbook::Masking::None))
     }
 }
