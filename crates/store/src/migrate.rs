@@ -47,6 +47,9 @@ macro_rules! migrations {
 migrations! {
     1 => "0001_init",
     2 => "0002_channels_escalation_reports",
+    // 3 and 4 are reserved (work in progress on other branches): versions need not be
+    // contiguous, each is applied when its row is missing from `schema_migrations`.
+    5 => "0005_audit",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

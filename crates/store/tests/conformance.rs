@@ -191,6 +191,7 @@ fn complaint(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
         ticket_prefix: prefix(),
         ticket_month: (2026, 3),
         cursor: None,
+        audit: None,
     }
 }
 
@@ -256,6 +257,7 @@ fn write<'a>(rec: &ComplaintRecord, t: &'a Transition) -> TransitionWrite<'a> {
         reply: None,
         message: None,
         cursor: None,
+        audit: None,
     }
 }
 
