@@ -91,6 +91,12 @@ impl Audit {
     /// bounded whatever the length). Storage failures are errors; a chain that does not
     /// verify is [`Verification::Broken`] naming its first bad entry.
     pub async fn verify(&self) -> Result<Verification, DeskError> {
+        self.verify_in_batches(VERIFY_BATCH).await
+    }
+
+    /// [`Audit::verify`] reading `batch` entries at a time.
+    pub async fn verify_in_batches(&self, batch: u32) -> Result<Verification, DeskError> {
+        let batch_size = batch.max(1);
         let mut check = ChainCheck::new();
         // From the lowest possible id, so a row slipped in below id 1 is seen (and refused).
         let mut after = i64::MIN;
@@ -98,7 +104,7 @@ impl Audit {
             let batch = self
                 .desk
                 .audit_store()
-                .audit_chain(after, VERIFY_BATCH)
+                .audit_chain(after, batch_size)
                 .await?;
             let n = batch.len();
             for e in &batch {
@@ -110,7 +116,7 @@ impl Audit {
                     });
                 }
             }
-            if n < VERIFY_BATCH as usize {
+            if n < batch_size as usize {
                 return Ok(Verification::Intact(check.summary()));
             }
         }
