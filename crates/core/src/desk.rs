@@ -1,10 +1,10 @@
 //! The complaint desk: the one door to the store, composed of small services.
 //!
-//! [`Desk`] holds the store, the clock and the configuration and hands out four services,
+//! [`Desk`] holds the store, the clock and the configuration and hands out five services,
 //! each over the store roles it needs: [`Desk::intake`] (channels: submissions, inbound
 //! messages, cursors, leases), [`Desk::staff`] (manual entry, queue, views with identity
-//! protection, SOP actions, logbook), [`Desk::reports`] (monthly report, SLA escalation) and
-//! [`Desk::accounts`] (staff accounts). Nothing outside `aduan-core` and `aduan-store` holds
+//! protection, SOP actions, logbook), [`Desk::reports`] (monthly report, SLA escalation),
+//! [`Desk::accounts`] (staff accounts) and [`Desk::audit`] (the audit log). Nothing outside `aduan-core` and `aduan-store` holds
 //! the raw store. This module keeps the shared types (submissions, receipts, views, errors)
 //! and the validation every intake path shares.
 
@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::model::*;
 use crate::secret::{hash_secret, new_access_code};
-pub use crate::services::{Accounts, Intake, Reports, Staff};
+pub use crate::services::{Accounts, Audit, Intake, Reports, Staff, Verification};
 use crate::sla::SlaPolicy;
 use crate::store::prelude::*;
 use crate::types::*;
@@ -290,6 +290,10 @@ impl Desk {
     pub fn accounts(&self) -> Accounts {
         Accounts { desk: self.clone() }
     }
+    /// The audit log: record an entry, list entries, verify the chain.
+    pub fn audit(&self) -> Audit {
+        Audit { desk: self.clone() }
+    }
 
     /// The complaint a ticket string names; a malformed or unknown ticket is `NotFound`.
     pub(crate) async fn complaint(&self, ticket: &str) -> Result<ComplaintRecord, DeskError> {
@@ -317,6 +321,9 @@ impl Desk {
         &*self.store
     }
     pub(crate) fn lease_store(&self) -> &dyn LeaseStore {
+        &*self.store
+    }
+    pub(crate) fn audit_store(&self) -> &dyn AuditStore {
         &*self.store
     }
 
@@ -466,6 +473,7 @@ impl Desk {
             ticket_prefix: self.cfg.ticket_prefix.clone(),
             ticket_month: (local.year(), local.month()),
             cursor: None,
+            audit: None,
         };
         Ok((new, code))
     }
@@ -482,12 +490,16 @@ impl Desk {
         format!("{}/{ticket}/status?code={code}", self.status_url_base())
     }
 
+    /// Build and store a complaint; `audit` (a staff entry) is appended in the creating
+    /// transaction with the new ticket.
     pub(crate) async fn create(
         &self,
         sub: Submission,
         actor: &Actor,
+        audit: Option<crate::audit::NewAuditEntry>,
     ) -> Result<Receipt, DeskError> {
-        let (new, code) = self.build(sub, actor)?;
+        let (mut new, code) = self.build(sub, actor)?;
+        new.audit = audit;
         let outcome = self.store.create_complaint(new).await?;
         let duplicate = matches!(outcome, CreateOutcome::Duplicate { .. });
         let ticket = outcome.ticket().clone();

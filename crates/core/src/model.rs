@@ -218,6 +218,9 @@ pub struct NewComplaint {
     pub ticket_month: (i32, u32),
     /// An intake cursor written in the same transaction (also on `Duplicate`).
     pub cursor: Option<Cursor>,
+    /// An audit entry appended in the same transaction when the complaint is created (not
+    /// on `Duplicate`); its ticket is set to the new ticket number.
+    pub audit: Option<crate::audit::NewAuditEntry>,
 }
 
 /// Result of [`Store::create_complaint`](crate::store::Store::create_complaint).
@@ -337,6 +340,8 @@ pub struct TransitionWrite<'a> {
     pub message: Option<NewMessage>,
     /// An intake cursor written in the same transaction.
     pub cursor: Option<Cursor>,
+    /// The staff action's audit entry, appended in the same transaction.
+    pub audit: Option<crate::audit::NewAuditEntry>,
 }
 
 /// A running step past its due time, not yet escalated.

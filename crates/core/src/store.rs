@@ -1,5 +1,5 @@
 //! The storage seam: role traits ([`IntakeStore`], [`WorkflowStore`], [`OutboxStore`],
-//! [`UserStore`], [`ReportStore`], [`LeaseStore`]) that [`Store`] combines, implemented for
+//! [`UserStore`], [`ReportStore`], [`LeaseStore`], [`AuditStore`]) that [`Store`] combines, implemented for
 //! SQLite and PostgreSQL in `aduan-store`; every method is one transaction. Services name
 //! the roles they use; only the desk holds the whole store. `use aduan_core::store::prelude::*`
 //! brings every role into scope (methods of a supertrait need it).
@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+use crate::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use crate::model::*;
 use crate::types::{Channel, TicketNumber, Username};
 use crate::workflow::HistoryEntry;
@@ -47,6 +48,7 @@ pub trait Store:
     + UserStore
     + ReportStore
     + LeaseStore
+    + AuditStore
     + Send
     + Sync
     + 'static
@@ -134,7 +136,7 @@ pub trait WorkflowStore: Send + Sync {
     ) -> Result<Option<ComplaintRecord>, StoreError>;
 
     /// Persist a workflow transition with its history line, optional reply, optional
-    /// message and optional intake cursor, if the complaint's version is still
+    /// message, optional audit entry and optional intake cursor, if the complaint's version is still
     /// `expected_version` (else `Conflict`). When the message's `(channel, external_id)` is
     /// already stored (channel: the message's, else the complaint's), nothing is written
     /// and the error is `AlreadyExists` (a redelivery).
@@ -247,8 +249,20 @@ pub trait ReportStore: Send + Sync {
     /// `Conflict`: a conclusion before `received`, a decision from `submitted`, a receipt from
     /// `decided`; deliveries (success or failure) and re-send requests in any state. A
     /// delivery moves a `draft` to `submitted` and clears the re-send request and the
-    /// delivery lease. No report for `month` is `Other`.
-    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError>;
+    /// delivery lease. No report for `month` is `Other`. Without an audit entry; see
+    /// [`ReportStore::update_report_audited`].
+    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
+        self.update_report_audited(month, update, None).await
+    }
+
+    /// [`ReportStore::update_report`] with an audit entry appended in the same transaction
+    /// (nothing of either is written when the step is refused).
+    async fn update_report_audited(
+        &self,
+        month: &str,
+        update: ReportUpdate,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError>;
 
     /// Lease the delivery of a report (state draft, or a re-send request) until `until`;
     /// false when there is nothing to deliver or another lease is live at `now`.
@@ -277,10 +291,29 @@ pub trait LeaseStore: Send + Sync {
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
+/// The hash-chained audit log (see [`crate::audit`]): one chain across replicas.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Append one entry at the head of the chain: its id (`last id + 1`) and `prev_hash`
+    /// are taken inside the appending transaction, under a lock that serializes appends of
+    /// every replica (PostgreSQL: an advisory lock; SQLite: the write lock). Returns the
+    /// entry as stored.
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError>;
+
+    /// Entries matching `query` (ticket and/or time range, after an id), oldest first, at
+    /// most `query.limit` (capped at [`crate::audit::MAX_LIST`]).
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The chain in id order: up to `limit` entries with an id greater than `after_id`
+    /// (`i64::MIN` = from the very start). Verification reads the whole chain in such
+    /// batches.
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
 /// Every role trait, for `use aduan_core::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        IntakeStore, LeaseStore, OutboxStore, ReportStore, Store, StoreError, UserStore,
-        WorkflowStore,
+        AuditStore, IntakeStore, LeaseStore, OutboxStore, ReportStore, Store, StoreError,
+        UserStore, WorkflowStore,
     };
 }

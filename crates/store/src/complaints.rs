@@ -4,8 +4,8 @@
 //! Invariants kept here:
 //! - `version` starts at 1 and grows by one per transition; a transition computed from an
 //!   older version writes nothing and is a [`StoreError::Conflict`] (optimistic concurrency).
-//! - A transition's history line, reply, message and intake cursor are written in the same
-//!   transaction as the state change. A message whose `(channel, external_id)` is already
+//! - A transition's history line, reply, message, audit entry and intake cursor are written
+//!   in the same transaction as the state change. A message whose `(channel, external_id)` is already
 //!   stored (a redelivery) rolls the whole transition back: [`StoreError::AlreadyExists`].
 //! - Reads of a whole complaint (or of a month for the logbook) run in one read transaction,
 //!   so they see one snapshot.
@@ -284,6 +284,9 @@ pub(crate) async fn save_transition<B: Backend>(
             return Err(StoreError::AlreadyExists(message_key.unwrap_or(msg)));
         }
         Err(e) => return Err(e),
+    }
+    if let Some(a) = &w.audit {
+        crate::audit::append_in::<B>(&mut tx, a).await?;
     }
     tx.commit().await.map_err(db_err)?;
     Ok(())

@@ -15,6 +15,8 @@
 //! - The work per transaction does not grow in round trips with the group size: one probe,
 //!   one counter update per month, one multi-row complaint insert, one batch of dependent
 //!   rows (message, attachments, history, acknowledgements, intake cursors).
+//! - A created complaint's audit entry (manual entry by staff) is appended in the creating
+//!   transaction, after every other row; a duplicate appends none.
 //! - A complaint's intake cursor is upserted in the creating transaction whether the
 //!   complaint is created or found to be a duplicate (a redelivered message still advances
 //!   its cursor); after a lost race, [`resolve_conflict`] writes it with the lookup.
@@ -230,6 +232,13 @@ pub(crate) async fn create_in_tx<B: Backend>(
     match B::execute_batch(conn, batch).await {
         Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
         other => other?,
+    }
+    // Audit entries of created complaints (manual entries), with their new ticket.
+    for (c, made) in cs.iter().zip(&created) {
+        if let (Some(entry), Some((_, ticket))) = (&c.audit, made) {
+            let entry = entry.clone().with_ticket(ticket.clone());
+            crate::audit::append_in::<B>(conn, &entry).await?;
+        }
     }
 
     let mut outcomes = Vec::with_capacity(cs.len());

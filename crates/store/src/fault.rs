@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+use aduan_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use aduan_core::model::*;
 use aduan_core::store::prelude::*;
 use aduan_core::types::{Channel, TicketNumber, Username};
@@ -16,8 +17,8 @@ use aduan_core::workflow::HistoryEntry;
 /// A pass-through store with injectable failures, all `StoreError::Unavailable`.
 pub struct FaultStore {
     inner: Arc<dyn Store>,
-    /// While set, `ping`, complaint creation, transitions and every intake read and write
-    /// (threading look-ups, cursors) fail: "database unreachable".
+    /// While set, `ping`, complaint creation, transitions, audit appends and every intake
+    /// read and write (threading look-ups, cursors) fail: "database unreachable".
     pub down: AtomicBool,
     /// The next N complaint creations fail: "database busy".
     pub fail_creates: AtomicUsize,
@@ -252,8 +253,13 @@ impl ReportStore for FaultStore {
     ) -> Result<bool, StoreError> {
         self.inner.create_report(month, report_json, at).await
     }
-    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
-        self.inner.update_report(month, update).await
+    async fn update_report_audited(
+        &self,
+        month: &str,
+        update: ReportUpdate,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        self.inner.update_report_audited(month, update, audit).await
     }
     async fn claim_report_delivery(
         &self,
@@ -278,5 +284,19 @@ impl LeaseStore for FaultStore {
     }
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.inner.release_lease(name, holder).await
+    }
+}
+
+#[async_trait]
+impl AuditStore for FaultStore {
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        self.check()?;
+        self.inner.append_audit(entry).await
+    }
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit_entries(query).await
+    }
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit_chain(after_id, limit).await
     }
 }

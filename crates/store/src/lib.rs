@@ -10,7 +10,8 @@
 //!   `$1, $2, …` SQL text for both drivers: `create` (numbering and inserting complaints),
 //!   `complaints` (reads, transitions, queue), `intake` (cursors, threading lookups, bounces,
 //!   the acknowledgement cap, leases), `escalation` (SLA escalation exactly once per step),
-//!   `reports` (the monthly report's steps), `users`, `outbox`, `rows` (row → record
+//!   `reports` (the monthly report's steps), `audit` (the hash-chained audit log, appended
+//!   inside the transaction of the write it records), `users`, `outbox`, `rows` (row → record
 //!   mapping), `migrate` (embedded migrations from `migrations/{sqlite,postgres}/`) and
 //!   `group` (group commit of creates, used by SQLite).
 //! - [`sqlite`] / [`postgres`]: the two stores, [`SqliteStore`] and [`PostgresStore`], with
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+use aduan_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use aduan_core::model::{
     ComplaintRecord, CreateOutcome, EscalationCandidate, NewComplaint, NewReply, NewUser,
     OutboxItem, QueueFilter, QueueItem, ReplyOutcome, ReportRecord, ReportUpdate, TransitionWrite,
@@ -41,6 +43,7 @@ use aduan_core::store::prelude::*;
 use aduan_core::types::{Channel, TicketNumber, Username};
 use aduan_core::workflow::HistoryEntry;
 
+mod audit;
 mod backend;
 mod complaints;
 mod create;
@@ -295,12 +298,13 @@ macro_rules! impl_store {
                 reports::create(&self.db, month, report_json, at).await
             }
 
-            async fn update_report(
+            async fn update_report_audited(
                 &self,
                 month: &str,
                 update: ReportUpdate,
+                audit: Option<NewAuditEntry>,
             ) -> Result<(), StoreError> {
-                reports::update(&self.db, month, update).await
+                reports::update(&self.db, month, update, audit).await
             }
 
             async fn claim_report_delivery(
@@ -327,6 +331,28 @@ macro_rules! impl_store {
 
             async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
                 intake::release_lease(&self.db, name, holder).await
+            }
+        }
+
+        #[async_trait]
+        impl AuditStore for $store {
+            async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+                audit::append(&self.db, entry).await
+            }
+
+            async fn audit_entries(
+                &self,
+                query: &AuditQuery,
+            ) -> Result<Vec<AuditEntry>, StoreError> {
+                audit::entries(&self.db, query).await
+            }
+
+            async fn audit_chain(
+                &self,
+                after_id: i64,
+                limit: u32,
+            ) -> Result<Vec<AuditEntry>, StoreError> {
+                audit::chain(&self.db, after_id, limit).await
             }
         }
     };

@@ -48,6 +48,9 @@ migrations! {
     1 => "0001_init",
     2 => "0002_channels_escalation_reports",
     3 => "0003_privacy",
+    // 4 is reserved (attachment shares, on another branch): versions need not be contiguous,
+    // each is applied when its row is missing from `schema_migrations`.
+    5 => "0005_audit",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -195,6 +195,7 @@ fn complaint(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
         ticket_prefix: prefix(),
         ticket_month: (2026, 3),
         cursor: None,
+        audit: None,
     }
 }
 
@@ -260,6 +261,7 @@ fn write<'a>(rec: &ComplaintRecord, t: &'a Transition) -> TransitionWrite<'a> {
         reply: None,
         message: None,
         cursor: None,
+        audit: None,
     }
 }
 

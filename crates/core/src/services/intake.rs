@@ -30,7 +30,7 @@ impl Intake {
                 "manual channels are entered by staff",
             ));
         }
-        self.desk.create(sub, &Actor::System).await
+        self.desk.create(sub, &Actor::System, None).await
     }
 
     /// Public status by ticket and access code; wrong code and unknown ticket are the same.
@@ -162,6 +162,7 @@ impl Intake {
                     external_id: sub.external_id.clone(),
                 }),
                 cursor: cursor.clone(),
+                audit: None,
             };
             match self.desk.workflow_store().save_transition(w).await {
                 Ok(()) => {

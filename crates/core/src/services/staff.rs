@@ -6,7 +6,11 @@
 //! (a wrong role is always 403, another division's complaint always 404); a bidang user's
 //! view never carries identity unless the kasi shared it.
 //!
-//! Store roles: workflow, intake (manual entry), reports (the logbook month).
+//! Every action and manual entry carries its audit entry into the same transaction; a
+//! logbook export is recorded before its rows are handed out.
+//!
+//! Store roles: workflow, intake (manual entry), reports (the logbook month), audit
+//! (exports).
 
 use crate::mask::IdentityMask;
 use crate::model::*;
@@ -67,7 +71,16 @@ impl Staff {
         let mut sub = sub;
         sub.with_access_code = true;
         sub.ack_to = None;
-        self.desk.create(sub, actor).await
+        let mut detail = serde_json::json!({ "channel": sub.channel.map(|c| c.as_str()) });
+        if let Some(at) = sub.received_at {
+            detail["received_at"] = at.to_rfc3339().into();
+        }
+        let audit = self
+            .desk
+            .audit()
+            .entry(actor, crate::audit::actions::MANUAL_ENTRY)
+            .with_detail(detail);
+        self.desk.create(sub, actor, Some(audit)).await
     }
 
     pub(crate) async fn load_visible(
@@ -174,6 +187,7 @@ impl Staff {
                 reply,
                 message,
                 cursor: None,
+                audit: crate::audit::for_command(actor, &rec.ticket, &cmd, &t),
             };
             match self.desk.workflow_store().save_transition(w).await {
                 Ok(()) => return self.view(actor, ticket).await,
@@ -339,6 +353,31 @@ impl Staff {
                 })
                 .collect(),
         }
+    }
+
+    /// The month's logbook rows for an export (a file or a printout leaves the desk): the
+    /// same rows as [`Staff::logbook`], handed out only once the export is in the audit log
+    /// (`format`: csv, xlsx, html, json, …; `via`: api, admin, …).
+    pub async fn export_logbook(
+        &self,
+        actor: &Actor,
+        month: crate::logbook::Month,
+        format: &str,
+        via: &str,
+    ) -> Result<Vec<crate::logbook::LogbookRow>, DeskError> {
+        let rows = self.logbook(actor, month).await?;
+        let entry = self
+            .desk
+            .audit()
+            .entry(actor, crate::audit::actions::LOGBOOK_EXPORT)
+            .with_detail(serde_json::json!({
+                "month": month.to_string(),
+                "format": format,
+                "via": via,
+                "rows": rows.len(),
+            }));
+        self.desk.audit().record(entry).await?;
+        Ok(rows)
     }
 
     /// The month's logbook rows (FM-PDIP-03-02). Division users do not read the logbook.
