@@ -493,6 +493,8 @@ pub(crate) trait RowExt {
     fn boolean(&self, col: &str) -> Result<bool, StoreError>;
     fn text(&self, col: &str) -> Result<String, StoreError>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    /// A non-NULL BLOB / BYTEA.
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
 
     /// A non-NULL instant.
     fn at(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -545,6 +547,7 @@ where
     i32: Type<R::Database> + for<'r> Decode<'r, R::Database>,
     bool: Type<R::Database> + for<'r> Decode<'r, R::Database>,
     String: Type<R::Database> + for<'r> Decode<'r, R::Database>,
+    Vec<u8>: Type<R::Database> + for<'r> Decode<'r, R::Database>,
 {
     fn i64(&self, col: &str) -> Result<i64, StoreError> {
         get(self, col)
@@ -562,6 +565,9 @@ where
         get(self, col)
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        get(self, col)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
         get(self, col)
     }
 }

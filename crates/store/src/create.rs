@@ -25,6 +25,7 @@ use aduan_core::model::{CreateOutcome, Direction, NewComplaint};
 use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, TicketNumber};
 
+use crate::attachments::{ATTACHMENT, attachment_args};
 use crate::backend::{Arg, Backend, Conn, Insert, MAX_PARAMS, RowExt, args, db_err, fetch_one};
 use crate::complaints::{HISTORY, MESSAGE, history_args};
 use crate::intake::cursor_stmts;
@@ -45,14 +46,6 @@ const COMPLAINT: Insert = Insert {
           $18, $18)",
     per_row: 18,
     tail: " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, ticket",
-};
-
-const ATTACHMENT: Insert = Insert {
-    head: "INSERT INTO attachments (complaint_id, filename, content_type, size, data, \
-           created_at) VALUES ",
-    row: "($1, $2, $3, $4, $5, $6)",
-    per_row: 6,
-    tail: "",
 };
 
 /// What [`create_in_tx`] did inside the caller's transaction.
@@ -205,15 +198,7 @@ pub(crate) async fn create_in_tx<B: Backend>(
             c.channel.as_str(),
         ]);
         for a in &c.attachments {
-            let size = i64::try_from(a.data.len()).unwrap_or(i64::MAX);
-            attachments.push(args![
-                *id,
-                a.filename.as_str(),
-                a.content_type.as_str(),
-                size,
-                a.data.clone(),
-                c.state_entered_at,
-            ]);
+            attachments.push(attachment_args(*id, a, c.state_entered_at));
         }
         history.extend(c.history.iter().map(|h| history_args(*id, h)));
         for r in &c.acks {

@@ -6,10 +6,15 @@
 //! still matches; once a lease expired and another worker re-claimed the row, the first
 //! worker's completion is ignored (`Ok(false)`). A successful send also records the outbound
 //! message in the complaint's conversation, in the same transaction.
+//!
+//! Secrets: once a row's outcome is final (sent, failed, or failed as unreadable) its
+//! variables are rewritten without [`aduan_core::secret::SECRET_REPLY_VARS`], so the
+//! access code of an acknowledgement is kept only while the acknowledgement is pending.
 
 use chrono::{DateTime, Duration, Utc};
 
 use aduan_core::model::{Direction, NewReply, OutboxItem, ReplyOutcome};
+use aduan_core::secret::without_secret_vars;
 use aduan_core::store::StoreError;
 
 use crate::backend::{Arg, Backend, Insert, RowExt, args, db_err, from_ms};
@@ -25,13 +30,15 @@ pub(crate) const REPLY: Insert = Insert {
     tail: "",
 };
 
+/// `$3`: the variables without their secrets.
 const FAIL_CORRUPT: &str = "\
-    UPDATE outbox SET status = 'failed', last_error = $2, claimed_until = NULL, \
+    UPDATE outbox SET status = 'failed', last_error = $2, vars = $3, claimed_until = NULL, \
     claim_token = NULL WHERE id = $1";
 
+/// `$5`: the variables without their secrets (the access code has gone out).
 const MARK_SENT: &str = "\
     UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $3, \
-    external_id = $4, last_error = NULL, claimed_until = NULL, claim_token = NULL \
+    external_id = $4, vars = $5, last_error = NULL, claimed_until = NULL, claim_token = NULL \
     WHERE id = $1 AND claim_token = $2 AND status = 'pending' \
     RETURNING complaint_id, channel";
 
@@ -40,9 +47,10 @@ const MARK_RETRY: &str = "\
     claimed_until = NULL, claim_token = NULL \
     WHERE id = $1 AND claim_token = $2 AND status = 'pending'";
 
+/// `$4`: the variables without their secrets (nothing will render them again).
 const MARK_FAILED: &str = "\
     UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $3, \
-    claimed_until = NULL, claim_token = NULL \
+    vars = $4, claimed_until = NULL, claim_token = NULL \
     WHERE id = $1 AND claim_token = $2 AND status = 'pending'";
 
 /// When the worker should look again: a pending row is due at `next_attempt_at`, or when
@@ -52,14 +60,23 @@ const NEXT_DUE: &str = "\
     THEN claimed_until ELSE next_attempt_at END) AS due \
     FROM outbox WHERE status = 'pending'";
 
+/// The stored form of a reply's variables (the one place they are written).
+pub(crate) fn vars_text(vars: &serde_json::Value) -> Result<String, StoreError> {
+    serde_json::to_string(vars).map_err(|e| StoreError::Other(format!("outbox vars: {e}")))
+}
+
+/// The stored variables of a row whose outcome is final: without their secrets.
+fn final_vars(vars: &serde_json::Value) -> Result<String, StoreError> {
+    vars_text(&without_secret_vars(vars))
+}
+
 /// Arguments of one [`REPLY`] row.
 pub(crate) fn reply_args(
     complaint_id: i64,
     r: &NewReply,
     now: DateTime<Utc>,
 ) -> Result<Vec<Arg>, StoreError> {
-    let vars = serde_json::to_string(&r.vars)
-        .map_err(|e| StoreError::Other(format!("outbox vars: {e}")))?;
+    let vars = vars_text(&r.vars)?;
     Ok(args![
         complaint_id,
         r.kind.as_str(),
@@ -101,7 +118,12 @@ pub(crate) async fn claim<B: Backend>(
             Err(e) => {
                 let id = row.i64("id")?;
                 tracing::error!(outbox_id = id, error = %e, "unreadable outbox row marked failed");
-                B::execute(&mut tx, FAIL_CORRUPT, args![id, e.to_string()]).await?;
+                // Unreadable variables are not kept either: they may hold a secret.
+                let kept = match row.text("vars").map(|v| serde_json::from_str(&v)) {
+                    Ok(Ok(v)) => final_vars(&v)?,
+                    _ => "{}".to_string(),
+                };
+                B::execute(&mut tx, FAIL_CORRUPT, args![id, e.to_string(), kept]).await?;
             }
         }
     }
@@ -128,7 +150,13 @@ pub(crate) async fn complete<B: Backend>(
             let marked = B::fetch_optional(
                 &mut tx,
                 MARK_SENT,
-                args![item.id, token, at, external_id.as_deref()],
+                args![
+                    item.id,
+                    token,
+                    at,
+                    external_id.as_deref(),
+                    final_vars(&item.vars)?
+                ],
             )
             .await?;
             let Some(row) = marked else {
@@ -164,7 +192,12 @@ pub(crate) async fn complete<B: Backend>(
         }
         ReplyOutcome::Failed { error } => {
             let mut conn = b.writer().await?;
-            let n = B::execute(&mut conn, MARK_FAILED, args![item.id, token, error]).await?;
+            let n = B::execute(
+                &mut conn,
+                MARK_FAILED,
+                args![item.id, token, error, final_vars(&item.vars)?],
+            )
+            .await?;
             Ok(n > 0)
         }
     }

@@ -95,6 +95,7 @@ pub(crate) fn complaint<R: RowExt>(r: &R) -> Result<ComplaintRecord, StoreError>
         paraf_by: r.opt_text("paraf_by")?,
         paraf_at: r.opt_at("paraf_at")?,
         identity_shared_with: Vec::new(),
+        attachment_shares: Vec::new(),
         access_code_hash: r.opt_text("access_code_hash")?,
         version: r.i64("version")?,
         created_at: r.at("created_at")?,
@@ -183,14 +184,10 @@ pub(crate) fn outbox_item<R: RowExt>(r: &R) -> Result<OutboxItem, StoreError> {
     })
 }
 
-/// Attachment metadata (`id, filename, content_type, size`).
+/// Attachment metadata (`id, filename, content_type, size`), read by
+/// [`crate::attachments::read`].
 pub(crate) fn attachment<R: RowExt>(r: &R) -> Result<AttachmentMeta, StoreError> {
-    Ok(AttachmentMeta {
-        id: r.i64("id")?,
-        filename: r.text("filename")?,
-        content_type: r.text("content_type")?,
-        size: r.i64("size")?,
-    })
+    crate::attachments::read(r, false).map(|(meta, _)| meta)
 }
 
 /// A queue line (`ticket, channel, state, received_at, due_at, bidang`).
