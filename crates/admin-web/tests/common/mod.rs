@@ -1,6 +1,6 @@
-//! Test harness: a real [`Desk`] over a fresh SQLite store, served with the admin pages and
-//! the JSON staff API on 127.0.0.1:0, a clock the tests move by hand, and staff accounts
-//! with argon2 password hashes.
+//! Test harness: a real [`Desk`] over a fresh SQLite store (or PostgreSQL, [`spawn_on`]),
+//! served with the admin pages and the JSON staff API on 127.0.0.1:0, a clock the tests
+//! move by hand, and staff accounts with argon2 password hashes.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -72,10 +72,27 @@ pub async fn spawn() -> TestApp {
     spawn_with_calendar(WorkCalendar::always_open(chrono_tz::Asia::Makassar)).await
 }
 
+/// [`spawn`] on PostgreSQL (a fresh database on the test server) or SQLite.
+pub async fn spawn_on(postgres: bool) -> TestApp {
+    spawn_in(
+        WorkCalendar::always_open(chrono_tz::Asia::Makassar),
+        postgres,
+    )
+    .await
+}
+
 /// [`spawn`] over a given working calendar.
 pub async fn spawn_with_calendar(calendar: WorkCalendar) -> TestApp {
+    spawn_in(calendar, false).await
+}
+
+async fn spawn_in(calendar: WorkCalendar, postgres: bool) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let url = aduan_store::testing::fresh_sqlite_url(dir.path());
+    let url = if postgres {
+        aduan_store::testing::fresh_postgres_url().await
+    } else {
+        aduan_store::testing::fresh_sqlite_url(dir.path())
+    };
     let store = aduan_store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let clock = ManualClock::new(start_time());
