@@ -448,6 +448,8 @@ impl Staff {
         if !rec.attachments.iter().any(|a| a.id == id) || !may_open(actor, &rec, id) {
             return Err(DeskError::NotFound);
         }
+        // The audit entry of a download (SPEC §6: actor, ticket, attachment id) belongs here,
+        // once the audit log exists: after every refusal, before the file is handed out.
         self.desk
             .attachment_store()
             .attachment_file(&rec.ticket, id)
@@ -517,6 +519,8 @@ impl Staff {
                 note: Some(format!("{bidang}: lampiran {}: {reason}", number + 1)),
             },
         };
+        // The audit entry of the share (SPEC §6) belongs in this write's transaction; until
+        // the audit log exists, who, why and when are kept in `attachment_shares`.
         if !self.desk.attachment_store().share_attachment(share).await? {
             return Err(DeskError::NotFound);
         }
