@@ -18,14 +18,14 @@ CREATE INDEX attachment_shares_attachment_idx ON attachment_shares (attachment_i
 -- Access codes are not kept once the acknowledgement left (SPEC §6). Earlier versions kept
 -- the code in the conversation's copy of a sent acknowledgement and in the outbox row's
 -- variables of every sent or failed row: take it out of both (the copy first, while the
--- variables still name the code). Variables are JSON written by aduan; the LIKE keeps the
--- cast to the rows that can hold a code.
+-- variables still name the code). Variables are JSON objects written by aduan; only the
+-- rows the WHERE selects are cast (the SET list runs on selected rows only), so a row whose
+-- variables are not a plain JSON object (sealed at rest) is left alone.
 UPDATE messages m
-SET text = replace(m.text, o.vars::jsonb ->> 'access_code', '••••••')
+SET text = replace(m.text, COALESCE(o.vars::jsonb ->> 'access_code', ''), '••••••')
 FROM outbox o
 WHERE o.complaint_id = m.complaint_id AND o.kind = 'ack' AND o.status <> 'pending'
-  AND m.direction = 'out' AND o.vars LIKE '%"access_code"%'
-  AND (o.vars::jsonb ->> 'access_code') IS NOT NULL;
+  AND m.direction = 'out' AND left(o.vars, 1) = '{' AND o.vars LIKE '%"access_code"%';
 
 UPDATE outbox SET vars = (vars::jsonb - 'access_code')::text
-WHERE status <> 'pending' AND vars LIKE '%"access_code"%';
+WHERE status <> 'pending' AND left(vars, 1) = '{' AND vars LIKE '%"access_code"%';

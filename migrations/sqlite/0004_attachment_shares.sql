@@ -18,15 +18,16 @@ CREATE INDEX attachment_shares_attachment_idx ON attachment_shares (attachment_i
 -- Access codes are not kept once the acknowledgement left (SPEC §6). Earlier versions kept
 -- the code in the conversation's copy of a sent acknowledgement and in the outbox row's
 -- variables of every sent or failed row: take it out of both (the copy first, while the
--- variables still name the code).
+-- variables still name the code). Rows whose variables are not plain JSON (sealed at rest)
+-- are left alone.
 UPDATE messages
-SET text = replace(text, (
+SET text = replace(text, COALESCE((
         SELECT json_extract(o.vars, '$.access_code') FROM outbox o
         WHERE o.complaint_id = messages.complaint_id AND o.kind = 'ack'
           AND o.status <> 'pending'
           AND (CASE WHEN json_valid(o.vars) THEN json_extract(o.vars, '$.access_code') END)
               IS NOT NULL
-        ORDER BY o.id LIMIT 1), '••••••')
+        ORDER BY o.id LIMIT 1), ''), '••••••')
 WHERE direction = 'out' AND EXISTS (
         SELECT 1 FROM outbox o
         WHERE o.complaint_id = messages.complaint_id AND o.kind = 'ack'

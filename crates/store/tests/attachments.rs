@@ -173,6 +173,17 @@ async fn create(s: &dyn Store, c: NewComplaint) -> ComplaintRecord {
     get(s, &t).await
 }
 
+/// A complaint's row id, read with a plain connection (before `get_complaint` works).
+async fn get_id(db: &Db, t: &TicketNumber) -> i64 {
+    db.raw_texts(&format!(
+        "SELECT CAST(id AS TEXT) FROM complaints WHERE ticket = '{}'",
+        t.as_str()
+    ))
+    .await[0]
+        .parse()
+        .unwrap()
+}
+
 async fn get(s: &dyn Store, t: &TicketNumber) -> ComplaintRecord {
     s.get_complaint(t).await.expect("get").expect("exists")
 }
@@ -515,8 +526,24 @@ async fn migration_0004_takes_access_codes_out_of_what_was_sent_before(postgres:
             .await[0]
             .contains(CODE)
     );
+    // A row whose variables are no plain JSON (as sealed at rest) is left alone.
+    let sealed = s
+        .create_complaint(complaint("msgid:c@x", vec![]))
+        .await
+        .unwrap();
+    let sealed_id = get_id(&db, sealed.ticket()).await;
+    let sealed_vars = format!("SELECT vars FROM outbox WHERE complaint_id = {sealed_id}");
+    db.raw_exec(&format!(
+        "UPDATE outbox SET status = 'failed', vars = 'v1:c2VhbGVk+/\"access_code\"' \
+         WHERE complaint_id = {sealed_id}"
+    ))
+    .await;
 
     s.migrate().await.expect("0004");
+    assert_eq!(
+        db.raw_texts(&sealed_vars).await,
+        ["v1:c2VhbGVk+/\"access_code\"".to_string()]
+    );
     let out = db
         .raw_texts("SELECT text FROM messages WHERE direction = 'out'")
         .await;
