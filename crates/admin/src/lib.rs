@@ -44,6 +44,14 @@ pub fn router(desk: Desk) -> Router {
             "/api/v1/admin/complaints/{ticket}/share-identity",
             post(share_identity),
         )
+        .route(
+            "/api/v1/admin/complaints/{ticket}/attachments/{id}",
+            get(attachment),
+        )
+        .route(
+            "/api/v1/admin/complaints/{ticket}/attachments/{id}/share",
+            post(share_attachment),
+        )
         .route("/api/v1/admin/logbook", get(logbook_export))
         .route("/api/v1/admin/audit", get(audit_entries))
         .route("/api/v1/admin/reports/{month}", get(report_get))
@@ -390,6 +398,37 @@ async fn share_identity(
         Command::ShareIdentity { reason: b.reason },
     )
     .await
+}
+
+/// `GET …/attachments/{id}`: the file (SPEC §4), by the desk's rules for a bidang user.
+async fn attachment(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path((ticket, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let f = desk
+        .staff()
+        .attachment(&actor, &ticket, aduan_http::attachment_id(&id))
+        .await?;
+    Ok(aduan_http::file_download(
+        &f.meta.media_type(),
+        &f.meta.filename,
+        f.data,
+    ))
+}
+
+/// `POST …/attachments/{id}/share {reason}` (kasi): show one attachment to the bidang.
+async fn share_attachment(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path((ticket, id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<ReasonIn>,
+) -> Result<Response, ApiError> {
+    let v = desk
+        .staff()
+        .share_attachment(&actor, &ticket, aduan_http::attachment_id(&id), &b.reason)
+        .await?;
+    Ok(Json(v).into_response())
 }
 
 #[derive(Deserialize)]

@@ -62,6 +62,10 @@ pub mod actions {
     pub const USER_ADD: &str = "user_add";
     /// A staff account was disabled.
     pub const USER_DISABLE: &str = "user_disable";
+    /// An attachment's file was handed out to staff.
+    pub const ATTACHMENT_DOWNLOAD: &str = "attachment_download";
+    /// The kasi shared one attachment with a bidang.
+    pub const ATTACHMENT_SHARE: &str = "attachment_share";
 }
 
 /// An entry to append; the store gives it its id and hashes.

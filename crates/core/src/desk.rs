@@ -219,7 +219,28 @@ pub struct ComplaintView {
     pub paraf: Option<ParafView>,
     pub history: Vec<HistoryView>,
     pub replies: Vec<ReplyView>,
-    pub attachments: Vec<AttachmentMeta>,
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// An attachment in the staff view. For a bidang user without a share (of the identity or
+/// of this attachment) `filename` is the neutral [`label`](Self::label): a file name can
+/// carry a name or a NIK (`KTP_<nama>_<NIK>.jpg`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    pub id: i64,
+    /// The file name, or the neutral label when it is hidden from this user.
+    pub filename: String,
+    /// `lampiran N (type/subtype, K KB)`.
+    pub label: String,
+    pub content_type: String,
+    pub size: i64,
+    /// The file name is hidden from this user (and the file cannot be opened).
+    pub name_hidden: bool,
+    /// This user may open the file.
+    pub downloadable: bool,
+    /// Divisions the kasi shared this attachment with one by one (bidang users see only
+    /// their own).
+    pub shared_with: Vec<BidangCode>,
 }
 
 /// A queue line with its breach flag.
@@ -309,6 +330,9 @@ impl Desk {
         &*self.store
     }
     pub(crate) fn workflow_store(&self) -> &dyn WorkflowStore {
+        &*self.store
+    }
+    pub(crate) fn attachment_store(&self) -> &dyn AttachmentStore {
         &*self.store
     }
     pub(crate) fn outbox_store(&self) -> &dyn OutboxStore {
@@ -564,13 +588,40 @@ pub fn workflow_state(rec: &ComplaintRecord) -> WorkflowState {
     }
 }
 
-/// Does the submission come from the complaint's own complainant?
-pub(crate) fn same_sender(rec: &ComplaintRecord, sub: &Submission) -> bool {
-    let eq = |a: &Option<String>, b: &Option<String>| match (a, b) {
-        (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
-        _ => false,
+/// May a message that arrived on `channel` thread onto this complaint: is it the same
+/// channel and the same sender? (SPEC §6: header hints only onto a complaint of the same
+/// channel and sender; anything else is a new complaint.)
+///
+/// - e-mail: an e-mail complaint from that address, or a web complaint of that address
+///   (its acknowledgement went there by e-mail); addresses compare ignoring ASCII case;
+/// - Telegram, Messenger, Instagram, WhatsApp: a complaint of that channel with that
+///   handle (chat id, PSID, WhatsApp id), compared exactly;
+/// - web and the manual channels never thread by hints (the web's proof of the sender is
+///   the access code).
+pub(crate) fn same_sender(rec: &ComplaintRecord, channel: Channel, sub: &Submission) -> bool {
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
     };
-    eq(&rec.identity.email, &sub.email) || eq(&rec.identity.handle, &sub.handle)
+    match channel {
+        Channel::Email => {
+            matches!(rec.channel, Channel::Email | Channel::Web)
+                && match (given(&rec.identity.email), given(&sub.email)) {
+                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(&b),
+                    _ => false,
+                }
+        }
+        Channel::Telegram | Channel::Messenger | Channel::Instagram | Channel::Whatsapp => {
+            rec.channel == channel
+                && match (given(&rec.identity.handle), given(&sub.handle)) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => false,
+                }
+        }
+        Channel::Web | Channel::Phone | Channel::Letter | Channel::Fax | Channel::WalkIn => false,
+    }
 }
 
 /// Whole-word (or whole-phrase) containment on lowercase text.

@@ -6,6 +6,10 @@
 //!
 //! [`Outbox::run_once`] does one pass and reports what it did, so tests drain the outbox
 //! without sleeping; the daemon calls it in a loop that sleeps until the next due row.
+//!
+//! The platform gets the whole rendered text; the conversation records it with its secrets
+//! (the access code) replaced ([`crate::secret::redact_secrets`]), and the store drops them
+//! from the row once the outcome is final.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -163,7 +167,8 @@ impl Outbox {
             Ok(external_id) => ReplyOutcome::Sent {
                 external_id,
                 at: self.clock.now(),
-                text,
+                // The stored copy never carries the access code.
+                text: crate::secret::redact_secrets(&text, &item.vars),
             },
             Err(SendError::Permanent(e)) => ReplyOutcome::Failed { error: e },
             Err(SendError::Transient(e)) => retry(e, backoff(item.attempts)),

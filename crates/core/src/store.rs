@@ -1,5 +1,6 @@
-//! The storage seam: role traits ([`IntakeStore`], [`WorkflowStore`], [`OutboxStore`],
-//! [`UserStore`], [`ReportStore`], [`LeaseStore`], [`AuditStore`]) that [`Store`] combines, implemented for
+//! The storage seam: role traits ([`IntakeStore`], [`WorkflowStore`], [`AttachmentStore`],
+//! [`OutboxStore`], [`UserStore`], [`ReportStore`], [`LeaseStore`], [`AuditStore`]) that
+//! [`Store`] combines, implemented for
 //! SQLite and PostgreSQL in `aduan-store`; every method is one transaction. Services name
 //! the roles they use; only the desk holds the whole store. `use aduan_core::store::prelude::*`
 //! brings every role into scope (methods of a supertrait need it).
@@ -44,6 +45,7 @@ impl StoreError {
 pub trait Store:
     IntakeStore
     + WorkflowStore
+    + AttachmentStore
     + OutboxStore
     + UserStore
     + ReportStore
@@ -80,13 +82,16 @@ pub trait IntakeStore: Send + Sync {
     /// `(channel, external_id)` writes nothing but the cursor and returns `Duplicate`.
     async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError>;
 
-    /// The ticket of the newest complaint holding a message with one of these external ids
-    /// (any channel, inbound or outbound; outbound ids are the replies' platform ids, also
-    /// matched on the outbox), or an inbound e-mail stored as `msgid:<id>`.
-    async fn ticket_by_message_ids(
+    /// The tickets of the complaints holding a message with one of these external ids (any
+    /// channel, inbound or outbound; outbound ids are the replies' platform ids, also matched
+    /// on the outbox), or an inbound e-mail stored as `msgid:<id>`: newest complaint first,
+    /// at most `limit`. These are candidates only: whoever threads onto one must check that
+    /// the sender is that complaint's complainant (ids can be forged).
+    async fn tickets_by_message_ids(
         &self,
         ids: &[String],
-    ) -> Result<Option<TicketNumber>, StoreError>;
+        limit: u32,
+    ) -> Result<Vec<TicketNumber>, StoreError>;
 
     /// The newest complaint of `channel` + `handle` that is not closed.
     async fn open_ticket_for_handle(
@@ -169,6 +174,30 @@ pub trait WorkflowStore: Send + Sync {
     async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
+/// Attachments: their content for download, and their shares with a bidang (the shares are
+/// also read back with [`WorkflowStore::get_complaint`]).
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// Attachment `id` of the complaint `ticket` with its content; None when the complaint
+    /// has no attachment with that id (also when the id belongs to another complaint).
+    async fn attachment_file(
+        &self,
+        ticket: &TicketNumber,
+        id: i64,
+    ) -> Result<Option<AttachmentFile>, StoreError>;
+
+    /// Record a share of one attachment with its history line, in one transaction. Returns
+    /// false (and writes nothing) when the attachment is not one of that complaint's.
+    /// Every share is kept (a repeated share with another reason is a new row).
+    async fn share_attachment(&self, share: NewAttachmentShare) -> Result<bool, StoreError>;
+
+    /// The shares of a complaint's attachments, oldest first.
+    async fn attachment_shares(
+        &self,
+        complaint_id: i64,
+    ) -> Result<Vec<AttachmentShare>, StoreError>;
+}
+
 /// The outbox of replies: leased claims, outcomes, failures reported by the platforms.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
@@ -181,7 +210,10 @@ pub trait OutboxStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError>;
 
-    /// Record the outcome of a send. Ignored (returns false) when the lease was lost.
+    /// Record the outcome of a send. Ignored (returns false) when the lease was lost. When
+    /// the outcome is final (sent or failed) the row's variables lose their secrets
+    /// ([`crate::secret::without_secret_vars`]): an access code is not kept once the
+    /// acknowledgement left.
     async fn complete_reply(
         &self,
         item: &OutboxItem,
@@ -313,7 +345,7 @@ pub trait AuditStore: Send + Sync {
 /// Every role trait, for `use aduan_core::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AuditStore, IntakeStore, LeaseStore, OutboxStore, ReportStore, Store, StoreError,
-        UserStore, WorkflowStore,
+        AttachmentStore, AuditStore, IntakeStore, LeaseStore, OutboxStore, ReportStore, Store,
+        StoreError, UserStore, WorkflowStore,
     };
 }

@@ -507,6 +507,7 @@ pub(crate) trait RowExt {
     fn boolean(&self, col: &str) -> Result<bool, StoreError>;
     fn text(&self, col: &str) -> Result<String, StoreError>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    /// A non-NULL BLOB / BYTEA.
     fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
 
     /// A non-NULL instant.

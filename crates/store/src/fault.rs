@@ -17,8 +17,9 @@ use aduan_core::workflow::HistoryEntry;
 /// A pass-through store with injectable failures, all `StoreError::Unavailable`.
 pub struct FaultStore {
     inner: Arc<dyn Store>,
-    /// While set, `ping`, complaint creation, transitions, audit appends and every intake
-    /// read and write (threading look-ups, cursors) fail: "database unreachable".
+    /// While set, `ping`, complaint creation, transitions, audit appends, attachment reads and
+    /// shares and every intake read and write (threading look-ups, cursors) fail: "database
+    /// unreachable".
     pub down: AtomicBool,
     /// The next N complaint creations fail: "database busy".
     pub fail_creates: AtomicUsize,
@@ -88,12 +89,13 @@ impl IntakeStore for FaultStore {
         }
         self.inner.create_complaint(c).await
     }
-    async fn ticket_by_message_ids(
+    async fn tickets_by_message_ids(
         &self,
         ids: &[String],
-    ) -> Result<Option<TicketNumber>, StoreError> {
+        limit: u32,
+    ) -> Result<Vec<TicketNumber>, StoreError> {
         self.check()?;
-        self.inner.ticket_by_message_ids(ids).await
+        self.inner.tickets_by_message_ids(ids, limit).await
     }
     async fn open_ticket_for_handle(
         &self,
@@ -173,6 +175,29 @@ impl WorkflowStore for FaultStore {
     }
     async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.inner.next_escalation_due().await
+    }
+}
+
+#[async_trait]
+impl AttachmentStore for FaultStore {
+    async fn attachment_file(
+        &self,
+        ticket: &TicketNumber,
+        id: i64,
+    ) -> Result<Option<AttachmentFile>, StoreError> {
+        self.check()?;
+        self.inner.attachment_file(ticket, id).await
+    }
+    async fn share_attachment(&self, share: NewAttachmentShare) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.share_attachment(share).await
+    }
+    async fn attachment_shares(
+        &self,
+        complaint_id: i64,
+    ) -> Result<Vec<AttachmentShare>, StoreError> {
+        self.check()?;
+        self.inner.attachment_shares(complaint_id).await
     }
 }
 

@@ -340,6 +340,7 @@ async fn entries_commit_only_with_their_writes(fx: &Fixture) {
         reply: None,
         message,
         cursor: None,
+        attachments: vec![],
         audit: Some(entry()),
     };
     s.save_transition(w(1, None)).await.unwrap();

@@ -1,6 +1,6 @@
-//! Test harness: a real [`Desk`] over a fresh SQLite store, served with the admin pages and
-//! the JSON staff API on 127.0.0.1:0, a clock the tests move by hand, and staff accounts
-//! with argon2 password hashes.
+//! Test harness: a real [`Desk`] over a fresh SQLite store (or PostgreSQL, [`spawn_on`]),
+//! served with the admin pages and the JSON staff API on 127.0.0.1:0, a clock the tests
+//! move by hand, and staff accounts with argon2 password hashes.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;

@@ -132,9 +132,11 @@ async fn check_readable(s: &dyn Store, ticket: &TicketNumber) {
             .unwrap(),
     );
     found(
-        s.ticket_by_message_ids(&["778899001:44".into()])
+        s.tickets_by_message_ids(&["778899001:44".into()], 5)
             .await
-            .unwrap(),
+            .unwrap()
+            .into_iter()
+            .next(),
     );
     let acks = s
         .count_acks_since(Channel::Email, "sekarini.panji@CONTOH.id", t0())
@@ -310,9 +312,11 @@ pub async fn plaintext_database_is_sealed_on_upgrade(fx: &Fixture) {
             .unwrap(),
     );
     found(
-        s.ticket_by_message_ids(&["778899001:44".into()])
+        s.tickets_by_message_ids(&["778899001:44".into()], 5)
             .await
-            .unwrap(),
+            .unwrap()
+            .into_iter()
+            .next(),
     );
     assert_eq!(
         s.count_acks_since(Channel::Email, "sekarini.panji@contoh.id", t0())
