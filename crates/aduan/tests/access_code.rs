@@ -37,7 +37,23 @@ impl ReplySender for Mailer {
 }
 
 /// Every value of one TEXT column, read with a plain connection.
-async fn column(app: &TestApp, sql: &str) -> Vec<String> {
+/// The values of the sealed column `table_col` (`outbox.vars`) that `sql` selects, opened
+/// with the daemon's own key ring (each one checked to be sealed in the database).
+async fn column(app: &TestApp, table_col: &str, sql: &str) -> Vec<String> {
+    let (ring, _) =
+        aduan_store::KeyRing::load_or_create(&app.dir.path().join("identity.key")).unwrap();
+    let vault = aduan_store::Vault::new(&ring);
+    raw_column(app, sql)
+        .await
+        .into_iter()
+        .map(|v| {
+            assert!(v.starts_with("enc1:"), "{table_col} not sealed: {v}");
+            vault.open(table_col, &v).unwrap()
+        })
+        .collect()
+}
+
+async fn raw_column(app: &TestApp, sql: &str) -> Vec<String> {
     if app.db_url.starts_with("sqlite:") {
         let mut c = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
@@ -84,7 +100,12 @@ async fn the_code_leaves_with_the_acknowledgement_and_is_kept_nowhere(b: Backend
         .submit(json!({"email": "tidak.ada@contoh.id", "body": "KK saya hilang."}))
         .await;
     // Before it leaves, the code waits in the outbox row to be rendered.
-    let vars = column(&app, "SELECT vars FROM outbox WHERE status = 'pending'").await;
+    let vars = column(
+        &app,
+        "outbox.vars",
+        "SELECT vars FROM outbox WHERE status = 'pending'",
+    )
+    .await;
     assert!(vars.iter().any(|v| v.contains(&code)), "{vars:?}");
 
     let run = app.outbox.run_once().await.unwrap();
@@ -101,13 +122,21 @@ async fn the_code_leaves_with_the_acknowledgement_and_is_kept_nowhere(b: Backend
     assert!(sent[0].1.contains(&format!("status?code={code}")));
 
     // Afterwards: not in the outbox, not in the conversation …
-    for sql in ["SELECT vars FROM outbox", "SELECT text FROM messages"] {
-        for v in column(&app, sql).await {
+    for (col, sql) in [
+        ("outbox.vars", "SELECT vars FROM outbox"),
+        ("messages.text", "SELECT text FROM messages"),
+    ] {
+        for v in column(&app, col, sql).await {
             assert_no_code(sql, &v, &code);
             assert_no_code(sql, &v, &failed_code);
         }
     }
-    let out = column(&app, "SELECT text FROM messages WHERE direction = 'out'").await;
+    let out = column(
+        &app,
+        "messages.text",
+        "SELECT text FROM messages WHERE direction = 'out'",
+    )
+    .await;
     assert_eq!(out.len(), 1, "{out:?}");
     assert!(out[0].contains("Kode akses Anda: ••••••"), "{}", out[0]);
     assert!(
