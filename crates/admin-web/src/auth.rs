@@ -1,5 +1,9 @@
 //! Login, logout, the session extractor ([`Me`]), form parsing ([`Fields`]) and the CSRF check.
+//!
+//! Every login (success or refusal, with the username only) and logout is appended to the
+//! audit log; a session is issued only once its login entry is written.
 
+use aduan_core::audit::{NewAuditEntry, actions};
 use aduan_core::model::User;
 use aduan_core::store::StoreError;
 use aduan_core::types::{Role, Username};
@@ -355,6 +359,7 @@ pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fie
         )
     };
     if let Some(until) = st.lockout.locked_until(&username, now) {
+        record_login_failure(&st, &username, None, "locked", now).await;
         return login_form(
             &st,
             &headers,
@@ -383,9 +388,17 @@ pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fie
         .filter(|u| !u.disabled)
         .and_then(|u| u.password_hash.clone());
     let ok = !password.is_empty() && password.len() <= 1024 && verify_password(password, phc).await;
+    let refusal = match &user {
+        None => "unknown_user",
+        Some(u) if u.disabled => "disabled",
+        Some(u) if u.password_hash.is_none() => "no_password",
+        Some(_) => "wrong_password",
+    };
+    let known_role = user.as_ref().map(|u| u.role);
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
+            record_login_failure(&st, &username, known_role, refusal, now).await;
             let msg = match st.lockout.record_failure(&username, now) {
                 Some(until) => locked(until),
                 None => "Nama pengguna atau kata sandi salah.".to_string(),
@@ -403,6 +416,13 @@ pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fie
         }
     };
     st.lockout.clear(&username);
+    // No session without its audit entry.
+    let audit = st.desk.audit();
+    let entry =
+        NewAuditEntry::by_name(user.username.as_str(), Some(user.role), actions::LOGIN, now);
+    if let Err(e) = audit.record(entry).await {
+        return account_error_page(e);
+    }
     let ttl = st.cfg.session_ttl.num_seconds().max(60);
     let s = SessionData {
         username: user.username.as_str().to_string(),
@@ -429,6 +449,22 @@ pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fie
     r
 }
 
+/// Append a refused login (the username as typed, never the password). The refusal is
+/// answered either way; a lost entry is logged.
+async fn record_login_failure(
+    st: &AppState,
+    username: &str,
+    role: Option<Role>,
+    reason: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let entry = NewAuditEntry::by_name(username, role, actions::LOGIN_FAILED, now)
+        .with_detail(serde_json::json!({ "reason": reason }));
+    if let Err(e) = st.desk.audit().record(entry).await {
+        tracing::warn!(error = %e, "a failed login could not be written to the audit log");
+    }
+}
+
 /// `POST /admin/logout`: revoke the session on this replica and clear the cookie.
 pub async fn logout(State(st): State<AppState>, me: Result<Me, Response>, f: Fields) -> Response {
     let me = match me {
@@ -443,6 +479,11 @@ pub async fn logout(State(st): State<AppState>, me: Result<Me, Response>, f: Fie
         chrono::DateTime::from_timestamp(me.session.expires, 0).unwrap_or_else(|| st.desk.now());
     st.revoked.revoke(&me.session.nonce, until, st.desk.now());
     tracing::info!(username = %me.session.username, "admin logout");
+    // The session is ended either way; a lost entry is logged.
+    let audit = st.desk.audit();
+    if let Err(e) = audit.record(audit.entry(&me.actor, actions::LOGOUT)).await {
+        tracing::warn!(error = %e, "the logout could not be written to the audit log");
+    }
     let mut r = see_other("/admin/login?keluar=1");
     if let Ok(v) = HeaderValue::from_str(&clear_session_cookie(st.cfg.secure_cookie)) {
         r.headers_mut().append(header::SET_COOKIE, v);

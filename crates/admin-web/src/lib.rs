@@ -15,6 +15,7 @@
 //!   `Referrer-Policy: same-origin`, `Cache-Control: no-store`.
 //! - **Pages**: `/admin` (the user's queue), `/admin/queue?state=S`,
 //!   `/admin/complaints/{ticket}` (detail with the actions the role may take),
+//!   `/admin/complaints/{ticket}/attachments/{id}` (the file, by the bidang rule),
 //!   `/admin/complaints/new` (manual entry by staf), `/admin/logbook/{YYYY-MM}` (printable
 //!   FM-PDIP-03-02 with paraf for the Kabid PDIP), `/admin/reports/{YYYY-MM}` (monthly report
 //!   with charts, conclusion, decision and receipt), `/admin/replies/failed`.
@@ -22,7 +23,8 @@
 //!
 //! Authorization stays in the domain: role checks, the 404 for another division's
 //! complaint and the masking of identity for bidang users all come from the desk; the pages
-//! add no identity of their own (attachment names are hidden from bidang users too).
+//! add no identity of their own (attachment names and files too: a bidang user sees the
+//! desk's neutral labels unless the kasi shared the identity or the attachment).
 
 mod auth;
 pub mod lockout;
@@ -112,6 +114,14 @@ pub fn router(desk: Desk, cfg: AdminWebConfig) -> Router {
             get(pages::entry::new_form).post(pages::entry::new_submit),
         )
         .route("/admin/complaints/{ticket}", get(pages::complaint::detail))
+        .route(
+            "/admin/complaints/{ticket}/attachments/{id}",
+            get(pages::complaint::attachment),
+        )
+        .route(
+            "/admin/complaints/{ticket}/attachments/{id}/share",
+            post(pages::complaint::share_attachment),
+        )
         .route(
             "/admin/complaints/{ticket}/{action}",
             post(pages::complaint::act),

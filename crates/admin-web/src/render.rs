@@ -124,6 +124,7 @@ pub fn action_label(a: &str) -> &str {
         "follow_up" => "Tindak lanjut ke pengadu",
         "sign" => "Paraf Kabid PDIP",
         "share_identity" => "Identitas dibagikan ke bidang",
+        "share_attachment" => "Lampiran dibagikan ke bidang",
         "citizen_message" => "Pesan baru dari pengadu",
         "escalate" => "Batas waktu terlewati (eskalasi)",
         other => other,

@@ -75,6 +75,14 @@ impl Browser {
             body: unslash(r.text().await.unwrap()),
         }
     }
+    /// GET keeping the body as bytes (a downloaded file).
+    async fn get_raw(&self, path: &str) -> reqwest::Response {
+        self.c
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Resp {
         let r = self
             .c
@@ -725,7 +733,7 @@ async fn bidang_users_never_see_identity_or_other_divisions() {
         .await
         .body;
     assert!(
-        files.contains("Lampiran 1") && !files.contains(".jpg"),
+        files.contains("lampiran 1 (image/jpeg, 1 KB)") && !files.contains(".jpg"),
         "{files}"
     );
     // Its own queue lists its complaints only.
@@ -1559,4 +1567,260 @@ async fn december_warning_when_next_years_holidays_are_missing() {
         .set(chrono::Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
     let b = Browser::login(&app, "ayu.kasi").await;
     assert!(!b.get("/admin").await.body.contains("calendar-warning"));
+}
+
+/// A reply sender that records what it sends.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl aduan_core::outbox::ReplySender for Recorder {
+    async fn send(
+        &self,
+        reply: &aduan_core::outbox::RenderedReply,
+    ) -> Result<Option<String>, aduan_core::outbox::SendError> {
+        self.0.lock().unwrap().push(reply.text.clone());
+        Ok(Some(format!("ack-{}@aduan.example", reply.item.id)))
+    }
+}
+
+/// The attachment pages: links and files by the bidang rule, the kasi's share form (with
+/// CSRF and a reason), neutral labels everywhere a bidang user looks.
+async fn attachments_in_the_pages(postgres: bool) {
+    let app = spawn_on(postgres).await;
+    let ktp_name = format!("KTP_{CITIZEN_NIK}_Sariasih.jpg");
+    let photo: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let ticket = app
+        .desk
+        .intake()
+        .submit(aduan_core::desk::Submission {
+            channel: Some(Channel::Web),
+            name: Some(CITIZEN_NAME.into()),
+            email: Some(CITIZEN_EMAIL.into()),
+            body: format!("KK saya rusak. Foto terlampir: {ktp_name} dan surat.pdf"),
+            attachments: vec![
+                NewAttachment {
+                    filename: ktp_name.clone(),
+                    content_type: "image/jpeg".into(),
+                    data: photo.clone(),
+                },
+                NewAttachment {
+                    filename: "surat.pdf".into(),
+                    content_type: "application/pdf".into(),
+                    data: b"%PDF-1.4".to_vec(),
+                },
+            ],
+            with_access_code: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .ticket
+        .to_string();
+    let other = app.web_complaint("KTP-el saya belum jadi.").await;
+    let kasi_actor = app.actor("ayu.kasi");
+    let rec = app.desk.staff().view(&kasi_actor, &ticket).await.unwrap();
+    let (ktp, pdf) = (rec.attachments[0].id, rec.attachments[1].id);
+    let foreign = app.desk.staff().view(&kasi_actor, &other).await.unwrap();
+    assert!(foreign.attachments.is_empty());
+    let page = format!("/admin/complaints/{ticket}");
+    let file = |id: i64| format!("/admin/complaints/{ticket}/attachments/{id}");
+    let share = |id: i64| format!("/admin/complaints/{ticket}/attachments/{id}/share");
+
+    // Not logged in: the login form, no file.
+    let anon = Browser::new(&app);
+    let r = anon.get(&file(ktp)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().starts_with("/admin/login"), "{}", r.location());
+
+    let kasi = Browser::login(&app, "ayu.kasi").await;
+    let r = kasi
+        .submit(&page, &format!("{page}/assign"), &[("bidang", "dafduk")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // The kasi: names, links and a share form per attachment.
+    let body = kasi.get(&page).await.body;
+    for id in [ktp, pdf] {
+        assert!(body.contains(&format!("href=\"{}\"", file(id))), "{body}");
+        assert!(body.contains(&format!("id=\"form-share-attachment-{id}\"")));
+    }
+    assert!(body.contains(&ktp_name));
+    // The file itself, with the download headers.
+    let r = kasi.get_raw(&file(ktp)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "image/jpeg");
+    assert_eq!(
+        h["content-disposition"].to_str().unwrap(),
+        format!("attachment; filename=\"{ktp_name}\"; filename*=UTF-8''{ktp_name}")
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["content-security-policy"], aduan_http::ATTACHMENT_CSP);
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), photo);
+    // An id of no attachment of this ticket, or not a number: 404.
+    for path in [
+        format!("/admin/complaints/{other}/attachments/{ktp}"),
+        format!("/admin/complaints/{ticket}/attachments/0"),
+        format!("/admin/complaints/{ticket}/attachments/abc"),
+        format!("/admin/complaints/{ticket}/attachments/{}", pdf + 100),
+    ] {
+        assert_eq!(
+            kasi.get(&path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+
+    // The bidang: labels instead of names (in the text too), no links, no files.
+    let bidang = Browser::login(&app, "dafduk1").await;
+    let body = bidang.get(&page).await.body;
+    assert_no_identity(&body, "bidang detail");
+    assert!(
+        !body.contains(".jpg") && !body.contains("surat.pdf"),
+        "{body}"
+    );
+    assert!(body.contains("lampiran 1 (image/jpeg, 3 KB)"), "{body}");
+    assert!(
+        body.contains("lampiran 2 (application/pdf, 1 KB)"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("/attachments/"),
+        "no links for the bidang: {body}"
+    );
+    assert!(!body.contains("form-share-attachment"));
+    for id in [ktp, pdf] {
+        let r = bidang.get(&file(id)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_no_identity(&r.body, "bidang 404");
+    }
+    // Another division: 404 as well.
+    let capil = Browser::login(&app, "capil1").await;
+    assert_eq!(capil.get(&file(ktp)).await.status, StatusCode::NOT_FOUND);
+
+    // Sharing: CSRF first, a reason required, the kasi only.
+    let r = kasi.post(&share(ktp), &[("reason", "cek foto")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = kasi.submit(&page, &share(ktp), &[("reason", "   ")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Alasan"), "{}", r.body);
+    let long = "x".repeat(501);
+    let r = kasi.submit(&page, &share(ktp), &[("reason", &long)]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let token = csrf_of(&bidang.get("/admin").await.body);
+    let r = bidang
+        .post(
+            &share(ktp),
+            &[("reason", "saya mau lihat"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(bidang.get(&file(ktp)).await.status, StatusCode::NOT_FOUND);
+    let r = kasi
+        .submit(
+            &page,
+            &share(ktp),
+            &[("reason", "Perlu mencocokkan foto KK dengan data")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        r.location(),
+        format!("/admin/complaints/{ticket}?pesan=share-attachment")
+    );
+    let body = kasi.get(r.location()).await.body;
+    assert!(body.contains("Lampiran dibagikan kepada bidang."), "{body}");
+    assert!(body.contains("Dibagikan kepada: Bidang Pelayanan Pendaftaran Penduduk"));
+    assert!(!body.contains(&format!("id=\"form-share-attachment-{ktp}\"")));
+    assert!(body.contains(&format!("id=\"form-share-attachment-{pdf}\"")));
+    assert!(
+        body.contains("Lampiran dibagikan ke bidang"),
+        "history line"
+    );
+
+    // Now the bidang opens that one (its name shown), still not the other.
+    let body = bidang.get(&page).await.body;
+    assert!(body.contains(&format!("href=\"{}\"", file(ktp))), "{body}");
+    assert!(!body.contains(&format!("href=\"{}\"", file(pdf))));
+    assert!(body.contains("lampiran 2 (application/pdf, 1 KB)"));
+    assert!(!body.contains("surat.pdf"));
+    assert!(!body.contains(CITIZEN_NAME) && !body.contains(CITIZEN_EMAIL));
+    let r = bidang.get_raw(&file(ktp)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), photo);
+    assert_eq!(bidang.get(&file(pdf)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(capil.get(&file(ktp)).await.status, StatusCode::NOT_FOUND);
+}
+
+/// The acknowledgement as staff see it once it left: no access code on any page.
+async fn the_access_code_is_on_no_staff_page(postgres: bool) {
+    let app = spawn_on(postgres).await;
+    let r = app
+        .desk
+        .intake()
+        .submit(aduan_core::desk::Submission {
+            channel: Some(Channel::Web),
+            name: Some(CITIZEN_NAME.into()),
+            email: Some(CITIZEN_EMAIL.into()),
+            body: "KTP-el saya belum jadi.".into(),
+            with_access_code: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let code = r.access_code.clone().unwrap();
+    let ticket = r.ticket.to_string();
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let outbox = aduan_core::outbox::Outbox::new(
+        app.desk.store().clone(),
+        std::sync::Arc::new(app.clock.clone()),
+        std::sync::Arc::new(aduan_core::templates::Templates::new(vec![]).unwrap()),
+        [(
+            Channel::Email,
+            recorder.clone() as std::sync::Arc<dyn aduan_core::outbox::ReplySender>,
+        )]
+        .into(),
+    );
+    assert_eq!(outbox.run_once().await.unwrap().sent, 1);
+    assert!(
+        recorder.0.lock().unwrap()[0].contains(&code),
+        "the citizen got it"
+    );
+    assign(&app, &ticket, "dafduk").await;
+    for user in ["ayu.kasi", "sri.staf", "kabid.pdip", "kadis", "dafduk1"] {
+        let b = Browser::login(&app, user).await;
+        let body = b.get(&format!("/admin/complaints/{ticket}")).await.body;
+        assert!(body.contains(&ticket), "{user}");
+        assert!(
+            !body.contains(&code),
+            "{user} sees the access code:\n{body}"
+        );
+        assert!(
+            !body.to_lowercase().contains(&code.to_lowercase()),
+            "{user}: {body}"
+        );
+    }
+    let kasi = Browser::login(&app, "ayu.kasi").await;
+    let body = kasi.get(&format!("/admin/complaints/{ticket}")).await.body;
+    assert!(body.contains("Kode akses Anda: ••••••"), "{body}");
+}
+
+mod on_both_backends {
+    #[tokio::test]
+    async fn attachments_in_the_pages_sqlite() {
+        super::attachments_in_the_pages(false).await
+    }
+    #[tokio::test]
+    async fn attachments_in_the_pages_postgres() {
+        super::attachments_in_the_pages(true).await
+    }
+    #[tokio::test]
+    async fn the_access_code_is_on_no_staff_page_sqlite() {
+        super::the_access_code_is_on_no_staff_page(false).await
+    }
+    #[tokio::test]
+    async fn the_access_code_is_on_no_staff_page_postgres() {
+        super::the_access_code_is_on_no_staff_page(true).await
+    }
 }

@@ -1,11 +1,15 @@
 //! The staff API (SPEC §4, `/api/v1/admin/…`): the per-complaint workflow for every SOP
 //! role, authenticated by bearer tokens created with `aduan user add`.
 //!
+//! `GET /api/v1/admin/audit` lists the audit log (kasi, kabid, kadis); every logbook export
+//! is recorded there before it is answered.
+//!
 //! Authorization lives in the domain: handlers turn the token into an [`Actor`] and hand
 //! commands to the [`Desk`], which answers 403 for a wrong role, 404 for a complaint a
 //! bidang user may not see and 409 for an action the current state does not allow.
 
-use aduan_core::desk::{Desk, Submission};
+use aduan_core::audit::AuditQuery;
+use aduan_core::desk::{Desk, DeskError, Submission};
 use aduan_core::desk_reports::ReportAction;
 use aduan_core::logbook::{self, Month};
 use aduan_core::types::{BidangCode, Resolution, State};
@@ -13,11 +17,11 @@ use aduan_core::workflow::{Actor, Command, ReviewDecision};
 use aduan_http::{ApiError, ApiJson, MAX_JSON_BYTES};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 /// The staff API routes.
@@ -40,7 +44,16 @@ pub fn router(desk: Desk) -> Router {
             "/api/v1/admin/complaints/{ticket}/share-identity",
             post(share_identity),
         )
+        .route(
+            "/api/v1/admin/complaints/{ticket}/attachments/{id}",
+            get(attachment),
+        )
+        .route(
+            "/api/v1/admin/complaints/{ticket}/attachments/{id}/share",
+            post(share_attachment),
+        )
         .route("/api/v1/admin/logbook", get(logbook_export))
+        .route("/api/v1/admin/audit", get(audit_entries))
         .route("/api/v1/admin/reports/{month}", get(report_get))
         .route(
             "/api/v1/admin/reports/{month}/conclusion",
@@ -387,6 +400,37 @@ async fn share_identity(
     .await
 }
 
+/// `GET …/attachments/{id}`: the file (SPEC §4), by the desk's rules for a bidang user.
+async fn attachment(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path((ticket, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let f = desk
+        .staff()
+        .attachment(&actor, &ticket, aduan_http::attachment_id(&id))
+        .await?;
+    Ok(aduan_http::file_download(
+        &f.meta.media_type(),
+        &f.meta.filename,
+        f.data,
+    ))
+}
+
+/// `POST …/attachments/{id}/share {reason}` (kasi): show one attachment to the bidang.
+async fn share_attachment(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path((ticket, id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<ReasonIn>,
+) -> Result<Response, ApiError> {
+    let v = desk
+        .staff()
+        .share_attachment(&actor, &ticket, aduan_http::attachment_id(&id), &b.reason)
+        .await?;
+    Ok(Json(v).into_response())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LogbookQuery {
@@ -406,7 +450,10 @@ async fn logbook_export(
             "format: `{format}` is not one of json, csv, xlsx, html"
         )));
     }
-    let rows = desk.staff().logbook(&actor, month).await?;
+    let rows = desk
+        .staff()
+        .export_logbook(&actor, month, format, "api")
+        .await?;
     let tz = desk.config().policy.calendar.timezone();
     let filename = format!("logbook-FM-PDIP-03-02-{month}");
     match format {
@@ -573,4 +620,91 @@ async fn report_send(
         .report_act(&actor, month, ReportAction::Resend)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(v)).into_response())
+}
+
+/// Query of `GET /api/v1/admin/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    ticket: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    /// Paging: only entries with a greater id.
+    after: Option<i64>,
+    /// At most this many entries (1..=1000, default 1000).
+    limit: Option<u32>,
+}
+
+/// One end of an audit time range: RFC 3339, or a date `YYYY-MM-DD` in the office time zone
+/// (`from`: the start of that day; `to`: the end of it, so a one-day range is `from=D&to=D`).
+fn parse_bound(
+    name: &str,
+    s: &str,
+    tz: chrono_tz::Tz,
+    end: bool,
+) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| if end { d.succ_opt() } else { Some(d) })
+        .and_then(|d| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).earliest());
+    day.map(|t| t.with_timezone(&Utc)).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{name}: `{s}` is neither an RFC 3339 time (2026-03-02T08:15:00+08:00) nor a date \
+             (2026-03-02)"
+        ))
+    })
+}
+
+/// `GET /api/v1/admin/audit?ticket=T` or `?from=…&to=…` (kasi, kabid, kadis): the audit
+/// entries, oldest first, as a JSON array; page on with `after` = the last id.
+async fn audit_entries(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    // The role first: a wrong role is 403 whatever the query.
+    desk.audit().require_reader(&actor)?;
+    let Query(p) = Query::<AuditParams>::try_from_uri(&uri)
+        .map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let tz = desk.config().policy.calendar.timezone();
+    let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let ticket = nonempty(p.ticket)
+        .map(|t| {
+            aduan_core::types::TicketNumber::parse(t.trim())
+                .map_err(|e| ApiError::bad_request(format!("ticket: {e}")))
+        })
+        .transpose()?;
+    let from = nonempty(p.from)
+        .map(|s| parse_bound("from", s.trim(), tz, false))
+        .transpose()?;
+    let to = nonempty(p.to)
+        .map(|s| parse_bound("to", s.trim(), tz, true))
+        .transpose()?;
+    let limit = match p.limit {
+        None => aduan_core::audit::MAX_LIST,
+        Some(n @ 1..=aduan_core::audit::MAX_LIST) => n,
+        Some(n) => {
+            return Err(ApiError::bad_request(format!(
+                "limit: {n} is not between 1 and {}",
+                aduan_core::audit::MAX_LIST
+            )));
+        }
+    };
+    let query = AuditQuery {
+        ticket,
+        from,
+        to,
+        after_id: p.after,
+        limit,
+    };
+    match desk.audit().entries(&actor, query).await {
+        Ok(entries) => Ok(Json(entries).into_response()),
+        Err(DeskError::Invalid { field, message }) => {
+            Err(ApiError::bad_request(format!("{field}: {message}")))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -198,7 +198,8 @@ impl Application {
             // headers (the public and admin routers add them too, idempotently).
             .layer(axum::middleware::from_fn(aduan_http::security_headers))
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(TraceLayer::new_for_http());
+            // Request spans name the path, never an access code or identity.
+            .layer(TraceLayer::new_for_http().make_span_with(aduan_http::trace::request_span));
         let listener = tokio::net::TcpListener::bind(rt.listen)
             .await
             .with_context(|| format!("binding {}", rt.listen))?;

@@ -5,11 +5,14 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use aduan_core::audit::actions;
+use aduan_core::desk::Verification;
 use aduan_core::logbook::{self, Month};
 use aduan_core::model::NewUser;
 use aduan_core::secret::{hash_secret, new_api_token};
 use aduan_core::store::Store;
 use aduan_core::types::{BidangCode, Role, Username};
+use aduan_core::workflow::Actor;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -69,6 +72,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// The hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +84,13 @@ pub enum KeysCmd {
     /// Re-seal every stored identity and attachment under a new key (resumable; the old key
     /// stays in the ring until every row is re-sealed). Run it with the daemons stopped.
     Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Check the whole chain: exit 0 when intact (prints the entry count and head hash), 1
+    /// naming the first entry that does not verify.
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]
@@ -268,6 +283,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let rt = load(&cli)?;
             user(cmd, &rt).await
         }
+        Cmd::Audit { cmd } => {
+            let rt = load(&cli)?;
+            audit(cmd, &rt).await
+        }
         Cmd::Digest { month, send } => {
             let rt = load(&cli)?;
             let month = Month::parse(month).map_err(|e| usage(e.to_string()))?;
@@ -312,11 +331,25 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .month_records(month)
                 .await
                 .context("reading complaints")?;
-            let rows = logbook::rows(&recs, false);
+            let rows = logbook::rows(&recs, logbook::Masking::None);
+            // Recorded in the audit log before anything is written out.
+            let audit = desk.audit();
+            let entry = audit
+                .entry(&Actor::System, actions::LOGBOOK_EXPORT)
+                .with_detail(serde_json::json!({
+                    "month": month.to_string(),
+                    "format": format,
+                    "via": "cli",
+                    "rows": rows.len(),
+                }));
             if format == "xlsx" {
                 let bytes =
                     aduan_digest::xlsx::logbook_xlsx(&rt.settings.office.name, month, &rows, rt.tz)
                         .map_err(|e| anyhow::anyhow!("building the workbook: {e}"))?;
+                audit
+                    .record(entry)
+                    .await
+                    .context("writing the export to the audit log")?;
                 match out {
                     Some(p) => std::fs::write(p, bytes)
                         .with_context(|| format!("writing {}", p.display()))?,
@@ -341,6 +374,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 }))
                 .context("json")?,
             };
+            audit
+                .record(entry)
+                .await
+                .context("writing the export to the audit log")?;
             match out {
                 Some(p) => {
                     std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?
@@ -348,6 +385,35 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 None => print!("{text}"),
             }
             Ok(())
+        }
+    }
+}
+
+/// `aduan audit verify`: the whole chain through the store, in batches.
+async fn audit(cmd: &AuditCmd, rt: &Runtime) -> Result<(), Failure> {
+    match cmd {
+        AuditCmd::Verify => {
+            let desk = crate::app::desk_for_cli(rt).await?;
+            match desk
+                .audit()
+                .verify()
+                .await
+                .context("reading the audit log")?
+            {
+                Verification::Intact(s) => {
+                    println!("audit chain intact: {} entries, head {}", s.entries, s.head);
+                    Ok(())
+                }
+                Verification::Broken { first, verified } => Err(Failure {
+                    code: 1,
+                    error: anyhow::anyhow!(
+                        "audit chain broken at {first}; the {} entries before it verify \
+                         (head {})",
+                        verified.entries,
+                        verified.head
+                    ),
+                }),
+            }
         }
     }
 }
@@ -400,15 +466,18 @@ async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
             let desk = crate::app::desk_for_cli(rt).await?;
             let token = new_api_token();
             desk.accounts()
-                .create(NewUser {
-                    username: username.clone(),
-                    role,
-                    bidang,
-                    display_name: display_name.clone(),
-                    token_hash: hash_secret(&token),
-                    password_hash,
-                    created_at: chrono::Utc::now(),
-                })
+                .create(
+                    &Actor::System,
+                    NewUser {
+                        username: username.clone(),
+                        role,
+                        bidang,
+                        display_name: display_name.clone(),
+                        token_hash: hash_secret(&token),
+                        password_hash,
+                        created_at: chrono::Utc::now(),
+                    },
+                )
                 .await
                 .map_err(|e| match e {
                     aduan_core::desk::DeskError::Store(
@@ -445,7 +514,7 @@ async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
             let desk = crate::app::desk_for_cli(rt).await?;
             if desk
                 .accounts()
-                .disable(&name)
+                .disable(&Actor::System, &name)
                 .await
                 .context("disabling user")?
             {

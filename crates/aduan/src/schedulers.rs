@@ -172,7 +172,9 @@ pub async fn logbook_xlsx(desk: &Desk, month: Month) -> Result<Vec<u8>, String> 
         .month_records(month)
         .await
         .map_err(|e| e.to_string())?;
-    let rows = logbook::rows(&recs, false);
+    // The mail leaves the office: the masked logbook, texts masked with each
+    // complaint's own identity (rows never carry identity fields).
+    let rows = logbook::rows(&recs, logbook::Masking::Identity);
     aduan_digest::xlsx::logbook_xlsx(&desk.config().office_name, month, &rows, tz)
         .map_err(|e| e.to_string())
 }

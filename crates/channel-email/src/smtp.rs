@@ -259,10 +259,25 @@ impl ReplySender for SmtpSender {
             }
             Err(e) => {
                 let mapped = map_error(&e);
-                tracing::warn!(ticket = %reply.item.ticket, error = %mapped, "e-mail reply not sent");
+                // Servers quote the refused address: log (and return) the error without it.
+                let mapped = without_recipient_err(mapped, &reply.item.recipient);
+                tracing::warn!(ticket = %reply.item.ticket, outbox_id = reply.item.id, error = %mapped, "e-mail reply not sent");
                 Err(mapped)
             }
         }
+    }
+}
+
+/// `e` with the recipient taken out of its text.
+fn without_recipient_err(e: SendError, recipient: &str) -> SendError {
+    use aduan_core::mask::without_recipient as w;
+    match e {
+        SendError::Transient(m) => SendError::Transient(w(&m, recipient)),
+        SendError::Permanent(m) => SendError::Permanent(w(&m, recipient)),
+        SendError::RetryAfter { after, message } => SendError::RetryAfter {
+            after,
+            message: w(&message, recipient),
+        },
     }
 }
 

@@ -52,6 +52,9 @@ pub enum RcptReply {
     TempFail,
     /// `550 5.1.1 no such user` (permanent).
     Reject,
+    /// `550 5.1.1 <address>: Recipient address rejected: …` (permanent), quoting the
+    /// address as Postfix does.
+    RejectQuotingAddress,
 }
 
 /// A running SMTP sink; stops when dropped.
@@ -164,6 +167,7 @@ async fn session(
     while read_line(&mut r, &mut line).await?.is_some() {
         let text = String::from_utf8_lossy(&line).into_owned();
         let upper = text.to_ascii_uppercase();
+        let quoted;
         let reply: &[u8] = if upper.starts_with("EHLO") {
             b"250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN\r\n"
         } else if upper.starts_with("HELO") {
@@ -210,6 +214,13 @@ async fn session(
                     }
                     RcptReply::TempFail => b"451 4.3.0 try again later\r\n",
                     RcptReply::Reject => b"550 5.1.1 no such user\r\n",
+                    RcptReply::RejectQuotingAddress => {
+                        quoted = format!(
+                            "550 5.1.1 <{}>: Recipient address rejected: User unknown in virtual mailbox table\r\n",
+                            path_arg(&text[8..])
+                        );
+                        quoted.as_bytes()
+                    }
                 }
             }
         } else if upper == "DATA" {

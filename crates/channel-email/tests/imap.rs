@@ -1,6 +1,7 @@
 //! IMAP intake against a real, private Dovecot (scripts/dovecot-test) and a real SQLite
-//! store: every kind of message, threading, RFC 3834, bounces, redelivery, UIDVALIDITY
-//! changes, a reader killed mid-batch, connection drops and the mailbox lease.
+//! store (PostgreSQL too for threading across citizens): every kind of message, threading,
+//! RFC 3834, bounces, redelivery, UIDVALIDITY changes, a reader killed mid-batch, connection
+//! drops and the mailbox lease.
 //!
 //! Dovecot is required: when it cannot be installed or started the tests fail with the
 //! script's message (they never skip).
@@ -94,6 +95,11 @@ impl Drop for Intake {
 
 impl Env {
     async fn new() -> Env {
+        Env::on(false).await
+    }
+
+    /// The rig over a fresh PostgreSQL database (`true`) or SQLite.
+    async fn on(postgres: bool) -> Env {
         // RUST_LOG=aduan_channel_email=debug shows the reader's log.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -101,7 +107,11 @@ impl Env {
             .try_init();
         let dovecot = Dovecot::start().expect("Dovecot");
         let db = tempfile::tempdir().expect("tempdir");
-        let url = aduan_store::testing::fresh_sqlite_url(db.path());
+        let url = if postgres {
+            aduan_store::testing::fresh_postgres_url().await
+        } else {
+            aduan_store::testing::fresh_sqlite_url(db.path())
+        };
         let store = aduan_store::testing::connect(&url).await.expect("store");
         store.migrate().await.expect("migrate");
         let desk = Desk::new(
@@ -498,6 +508,161 @@ async fn a_reply_to_the_acknowledgement_threads_onto_the_complaint() {
     assert_eq!(other.len(), 1);
     assert_ne!(other[0].ticket, ticket);
     intake.stop().await;
+}
+
+/// References naming somebody else's complaint — its Message-ID and aduan's
+/// acknowledgement, a Telegram complaint's "chat:message", a Messenger mid — make a new
+/// complaint and leave that complaint as it was (closed, same conversation); the
+/// complainant's own reply still threads and reopens it.
+async fn forged_references_never_join_another_citizens_complaint(postgres: bool) {
+    use aduan_core::desk::{Inbound, Received, Submission};
+    use aduan_core::types::{Resolution, Role, State};
+    use aduan_core::workflow::{Actor, Command};
+
+    let env = Env::on(postgres).await;
+    let (outbox, _sink, mut sent) = env.outbox().await;
+    let intake = env.spawn();
+    let (first, first_id) = mail(
+        "Made Wira <made@example.id>",
+        "Akta kelahiran salah nama",
+        "Nama anak saya salah ketik di akta.",
+        "",
+    );
+    env.append(&[&first]).await;
+    let cs = env.settle(1, Duration::from_secs(20)).await;
+    let victim = cs[0].ticket.clone();
+    assert_eq!(outbox.run_once().await.expect("outbox").sent, 1);
+    let ack_id = header(&next_mail(&mut sent).await.data, "Message-ID").expect("ack id");
+    // Complaints of other citizens on the chat channels.
+    let mut chats = Vec::new();
+    for (channel, handle, id) in [
+        (Channel::Telegram, "5551", "5551:10"),
+        (Channel::Messenger, "psid-1", "m_abc"),
+    ] {
+        let r = env
+            .desk
+            .intake()
+            .receive(Inbound {
+                submission: Submission {
+                    channel: Some(channel),
+                    external_id: Some(id.into()),
+                    handle: Some(handle.into()),
+                    body: "KTP saya hilang.".into(),
+                    ..Default::default()
+                },
+                thread: vec![],
+                cursor: None,
+            })
+            .await
+            .expect("chat complaint");
+        let Received::Created(r) = r else {
+            panic!("{r:?}")
+        };
+        chats.push(r.ticket);
+    }
+    let kasi = Actor::Staff {
+        username: "ayu.kasi".into(),
+        role: Role::Kasi,
+        bidang: None,
+    };
+    for t in std::iter::once(&victim).chain(&chats) {
+        env.desk
+            .staff()
+            .act(
+                &kasi,
+                t.as_str(),
+                Command::Close {
+                    status: Resolution::Selesai,
+                    reason: "sudah dijawab".into(),
+                },
+            )
+            .await
+            .expect("close");
+    }
+    let snapshot = |c: &ComplaintRecord| {
+        (
+            c.state,
+            c.version,
+            c.messages
+                .iter()
+                .map(|m| m.text.clone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let victims = [victim.clone(), chats[0].clone(), chats[1].clone()];
+    let before: Vec<_> = env
+        .complaints()
+        .await
+        .iter()
+        .filter(|c| victims.contains(&c.ticket))
+        .map(snapshot)
+        .collect();
+    assert_eq!(before.len(), 3);
+
+    let stranger = "Orang Lain <lain@example.org>";
+    let (forged_mail, _) = mail(
+        stranger,
+        "Re: Akta kelahiran salah nama",
+        "Batalkan saja pengaduan ini.",
+        &format!("In-Reply-To: {ack_id}\r\nReferences: <{first_id}> {ack_id}\r\n"),
+    );
+    let (forged_tg, _) = mail(
+        stranger,
+        "Re: KTP",
+        "Tambahan untuk pengaduan KTP.",
+        "In-Reply-To: <5551:10>\r\nReferences: <5551:10>\r\n",
+    );
+    let (forged_fb, _) = mail(
+        stranger,
+        "Re: KK",
+        "Tambahan untuk pengaduan KK.",
+        "In-Reply-To: <m_abc>\r\n",
+    );
+    env.append(&[&forged_mail, &forged_tg, &forged_fb]).await;
+    let cs = env.settle(6, Duration::from_secs(30)).await;
+    assert_eq!(cs.len(), 6, "each forged mail is a new complaint");
+    assert_eq!(by_email(&cs, "lain@example.org").len(), 3);
+    let after: Vec<_> = cs
+        .iter()
+        .filter(|c| victims.contains(&c.ticket))
+        .map(snapshot)
+        .collect();
+    assert_eq!(
+        before, after,
+        "a forged reference changed a victim's complaint"
+    );
+    assert!(after.iter().all(|(s, _, _)| *s == State::Closed));
+
+    // The complainant's own reply to the acknowledgement threads, and reopens.
+    let (genuine, _) = mail(
+        "Made Wira <made@example.id>",
+        "Re: Akta kelahiran salah nama",
+        "Berikut nama yang benar: Putu Ayu.",
+        &format!("In-Reply-To: {ack_id}\r\nReferences: <{first_id}> {ack_id}\r\n"),
+    );
+    env.append(&[&genuine]).await;
+    let cs = env.settle(6, Duration::from_secs(20)).await;
+    assert_eq!(cs.len(), 6, "the genuine reply is no new complaint");
+    let c = cs.iter().find(|c| c.ticket == victim).expect("victim");
+    assert_eq!(c.state, State::Triage, "reopened");
+    assert!(
+        c.messages
+            .iter()
+            .any(|m| m.text.contains("Berikut nama yang benar: Putu Ayu.")),
+        "{:?}",
+        c.messages
+    );
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_references_never_join_another_citizens_complaint_sqlite() {
+    forged_references_never_join_another_citizens_complaint(false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_references_never_join_another_citizens_complaint_postgres() {
+    forged_references_never_join_another_citizens_complaint(true).await
 }
 
 /// SIGKILL these (Dovecot imap) processes.

@@ -15,6 +15,7 @@ mod graph;
 mod health;
 mod split;
 
+use aduan_core::mask::mask_text;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -340,13 +341,13 @@ impl GraphSender {
                 Ok(id)
             }
             Err(GraphError::Token(m)) => {
-                tracing::error!(platform = name, error = %m, "meta access token expired or invalid");
+                tracing::error!(platform = name, error = %mask_text(&m), "meta access token expired or invalid");
                 self.health
                     .set(name, Some(format!("access token expired or invalid: {m}")));
                 Err(SendError::Transient(m))
             }
             Err(GraphError::Transient { message, after }) => {
-                tracing::warn!(platform = name, error = %message, "meta send failed; will retry");
+                tracing::warn!(platform = name, error = %mask_text(&message), "meta send failed; will retry");
                 Err(match after {
                     Some(after) => SendError::RetryAfter { after, message },
                     None => SendError::Transient(message),
@@ -356,7 +357,7 @@ impl GraphSender {
                 Err(SendError::Permanent(format!("{WINDOW_CLOSED} ({m})")))
             }
             Err(GraphError::Permanent(m)) => {
-                tracing::warn!(platform = name, error = %m, "meta send refused");
+                tracing::warn!(platform = name, error = %mask_text(&m), "meta send refused");
                 Err(SendError::Permanent(m))
             }
         }

@@ -157,7 +157,7 @@ async fn answer(bot: &Bot, token: &str, chat: i64, reply_to: Option<i64>, text: 
                 .reply_parameters(ReplyParameters::new(MessageId(r)).allow_sending_without_reply());
         }
         if let Err(e) = req.await {
-            tracing::warn!(chat, error = %crate::bot::error_text(token, &e), "telegram: direct answer not sent");
+            tracing::warn!(reply_to, error = %aduan_core::mask::without_recipient(&crate::bot::error_text(token, &e), &chat.to_string()), "telegram: direct answer not sent");
             return;
         }
     }
@@ -189,7 +189,7 @@ pub async fn handle_update(
             desk,
             opts,
             update_id,
-            format!("message in a non-private chat {}", m.chat_id),
+            "message in a non-private chat".to_string(),
         )
         .await;
     }
@@ -273,23 +273,23 @@ pub async fn handle_update(
     };
     match desk.intake().receive(inbound).await {
         Ok(Received::Created(r)) => {
-            tracing::info!(ticket = %r.ticket, chat, "telegram: complaint received");
+            tracing::info!(ticket = %r.ticket, message = m.message_id, "telegram: complaint received");
             Ok(Outcome::Created(r.ticket))
         }
         Ok(Received::Appended { ticket, reopened }) => {
-            tracing::info!(%ticket, chat, reopened, "telegram: message appended");
+            tracing::info!(%ticket, message = m.message_id, reopened, "telegram: message appended");
             Ok(Outcome::Appended { ticket, reopened })
         }
         Ok(Received::Duplicate { ticket }) => {
-            tracing::info!(%ticket, chat, message = m.message_id, "telegram: redelivered message ignored");
+            tracing::info!(%ticket, message = m.message_id, "telegram: redelivered message ignored");
             Ok(Outcome::Duplicate(ticket))
         }
         Err(DeskError::Store(e)) => Err(e.into()),
         Err(DeskError::Invalid { field, message }) => {
             tracing::warn!(
-                chat,
+                update_id,
                 field,
-                message,
+                message = %aduan_core::mask::mask_text(&message),
                 "telegram: message refused by the desk"
             );
             let note = if field == "body" {
@@ -302,7 +302,7 @@ pub async fn handle_update(
             Ok(Outcome::Refused(format!("{field}: {message}")))
         }
         Err(e) => {
-            tracing::warn!(chat, error = %e, "telegram: message not stored");
+            tracing::warn!(update_id, error = %aduan_core::mask::mask_text(&e.to_string()), "telegram: message not stored");
             advance(desk, opts).await?;
             Ok(Outcome::Refused(e.to_string()))
         }

@@ -122,7 +122,6 @@ impl TelegramSender {
                         }
                         if sent_before {
                             tracing::warn!(
-                                chat,
                                 part = i + 1,
                                 total,
                                 "telegram: flood control in the middle of a split reply; earlier parts will be sent again"
@@ -145,7 +144,9 @@ impl TelegramSender {
                         return Err(SendError::Permanent(format!("Telegram menolak pesan: {m}")));
                     }
                     Failure::Migrated(to) if !migrated => {
-                        tracing::info!(from = chat, to, "telegram: group moved to a supergroup");
+                        tracing::info!(
+                            "telegram: group moved to a supergroup; sending to the new chat"
+                        );
                         chat = to;
                         migrated = true;
                         continue;

@@ -1,10 +1,10 @@
 //! The complaint desk: the one door to the store, composed of small services.
 //!
-//! [`Desk`] holds the store, the clock and the configuration and hands out four services,
+//! [`Desk`] holds the store, the clock and the configuration and hands out five services,
 //! each over the store roles it needs: [`Desk::intake`] (channels: submissions, inbound
 //! messages, cursors, leases), [`Desk::staff`] (manual entry, queue, views with identity
-//! protection, SOP actions, logbook), [`Desk::reports`] (monthly report, SLA escalation) and
-//! [`Desk::accounts`] (staff accounts). Nothing outside `aduan-core` and `aduan-store` holds
+//! protection, SOP actions, logbook), [`Desk::reports`] (monthly report, SLA escalation),
+//! [`Desk::accounts`] (staff accounts) and [`Desk::audit`] (the audit log). Nothing outside `aduan-core` and `aduan-store` holds
 //! the raw store. This module keeps the shared types (submissions, receipts, views, errors)
 //! and the validation every intake path shares.
 
@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::model::*;
 use crate::secret::{hash_secret, new_access_code};
-pub use crate::services::{Accounts, Intake, Reports, Staff};
+pub use crate::services::{Accounts, Audit, Intake, Reports, Staff, Verification};
 use crate::sla::SlaPolicy;
 use crate::store::prelude::*;
 use crate::types::*;
@@ -219,7 +219,28 @@ pub struct ComplaintView {
     pub paraf: Option<ParafView>,
     pub history: Vec<HistoryView>,
     pub replies: Vec<ReplyView>,
-    pub attachments: Vec<AttachmentMeta>,
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// An attachment in the staff view. For a bidang user without a share (of the identity or
+/// of this attachment) `filename` is the neutral [`label`](Self::label): a file name can
+/// carry a name or a NIK (`KTP_<nama>_<NIK>.jpg`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    pub id: i64,
+    /// The file name, or the neutral label when it is hidden from this user.
+    pub filename: String,
+    /// `lampiran N (type/subtype, K KB)`.
+    pub label: String,
+    pub content_type: String,
+    pub size: i64,
+    /// The file name is hidden from this user (and the file cannot be opened).
+    pub name_hidden: bool,
+    /// This user may open the file.
+    pub downloadable: bool,
+    /// Divisions the kasi shared this attachment with one by one (bidang users see only
+    /// their own).
+    pub shared_with: Vec<BidangCode>,
 }
 
 /// A queue line with its breach flag.
@@ -290,6 +311,10 @@ impl Desk {
     pub fn accounts(&self) -> Accounts {
         Accounts { desk: self.clone() }
     }
+    /// The audit log: record an entry, list entries, verify the chain.
+    pub fn audit(&self) -> Audit {
+        Audit { desk: self.clone() }
+    }
 
     /// The complaint a ticket string names; a malformed or unknown ticket is `NotFound`.
     pub(crate) async fn complaint(&self, ticket: &str) -> Result<ComplaintRecord, DeskError> {
@@ -307,6 +332,9 @@ impl Desk {
     pub(crate) fn workflow_store(&self) -> &dyn WorkflowStore {
         &*self.store
     }
+    pub(crate) fn attachment_store(&self) -> &dyn AttachmentStore {
+        &*self.store
+    }
     pub(crate) fn outbox_store(&self) -> &dyn OutboxStore {
         &*self.store
     }
@@ -317,6 +345,9 @@ impl Desk {
         &*self.store
     }
     pub(crate) fn lease_store(&self) -> &dyn LeaseStore {
+        &*self.store
+    }
+    pub(crate) fn audit_store(&self) -> &dyn AuditStore {
         &*self.store
     }
 
@@ -466,6 +497,7 @@ impl Desk {
             ticket_prefix: self.cfg.ticket_prefix.clone(),
             ticket_month: (local.year(), local.month()),
             cursor: None,
+            audit: None,
         };
         Ok((new, code))
     }
@@ -482,12 +514,16 @@ impl Desk {
         format!("{}/{ticket}/status?code={code}", self.status_url_base())
     }
 
+    /// Build and store a complaint; `audit` (a staff entry) is appended in the creating
+    /// transaction with the new ticket.
     pub(crate) async fn create(
         &self,
         sub: Submission,
         actor: &Actor,
+        audit: Option<crate::audit::NewAuditEntry>,
     ) -> Result<Receipt, DeskError> {
-        let (new, code) = self.build(sub, actor)?;
+        let (mut new, code) = self.build(sub, actor)?;
+        new.audit = audit;
         let outcome = self.store.create_complaint(new).await?;
         let duplicate = matches!(outcome, CreateOutcome::Duplicate { .. });
         let ticket = outcome.ticket().clone();
@@ -552,13 +588,40 @@ pub fn workflow_state(rec: &ComplaintRecord) -> WorkflowState {
     }
 }
 
-/// Does the submission come from the complaint's own complainant?
-pub(crate) fn same_sender(rec: &ComplaintRecord, sub: &Submission) -> bool {
-    let eq = |a: &Option<String>, b: &Option<String>| match (a, b) {
-        (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
-        _ => false,
+/// May a message that arrived on `channel` thread onto this complaint: is it the same
+/// channel and the same sender? (SPEC §6: header hints only onto a complaint of the same
+/// channel and sender; anything else is a new complaint.)
+///
+/// - e-mail: an e-mail complaint from that address, or a web complaint of that address
+///   (its acknowledgement went there by e-mail); addresses compare ignoring ASCII case;
+/// - Telegram, Messenger, Instagram, WhatsApp: a complaint of that channel with that
+///   handle (chat id, PSID, WhatsApp id), compared exactly;
+/// - web and the manual channels never thread by hints (the web's proof of the sender is
+///   the access code).
+pub(crate) fn same_sender(rec: &ComplaintRecord, channel: Channel, sub: &Submission) -> bool {
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
     };
-    eq(&rec.identity.email, &sub.email) || eq(&rec.identity.handle, &sub.handle)
+    match channel {
+        Channel::Email => {
+            matches!(rec.channel, Channel::Email | Channel::Web)
+                && match (given(&rec.identity.email), given(&sub.email)) {
+                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(&b),
+                    _ => false,
+                }
+        }
+        Channel::Telegram | Channel::Messenger | Channel::Instagram | Channel::Whatsapp => {
+            rec.channel == channel
+                && match (given(&rec.identity.handle), given(&sub.handle)) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => false,
+                }
+        }
+        Channel::Web | Channel::Phone | Channel::Letter | Channel::Fax | Channel::WalkIn => false,
+    }
 }
 
 /// Whole-word (or whole-phrase) containment on lowercase text.

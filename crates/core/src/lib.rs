@@ -1,5 +1,6 @@
 //! aduan-core: the domain of the complaint desk, with no I/O.
 //!
+//! - [`audit`]: the hash-chained audit log's entries, hash and chain check.
 //! - [`types`]: parsed values (ticket number, channel, category, role, e-mail, phone, NIK).
 //! - [`workflow`]: the SOP state machine as a pure transition function.
 //! - [`calendar`] and [`sla`]: working-time arithmetic and step due times.
@@ -8,6 +9,7 @@
 //! - [`outbox`]: the reply worker over the `ReplySender` seam; [`templates`]: reply texts.
 //! - [`mask`], [`secret`]: masking of personal data, access codes and tokens.
 
+pub mod audit;
 pub mod calendar;
 pub mod desk;
 /// The report service's types, at their old path.

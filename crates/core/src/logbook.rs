@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::mask::mask_text;
+use crate::mask::IdentityMask;
 use crate::model::ComplaintRecord;
 use crate::types::{ParseError, Resolution};
 
@@ -169,31 +169,53 @@ impl LogbookRow {
     }
 }
 
-/// Build rows from complaints ordered by receipt; `mask` hides personal data in texts.
-pub fn rows(records: &[ComplaintRecord], mask: bool) -> Vec<LogbookRow> {
-    let m = |s: &str| if mask { mask_text(s) } else { s.to_string() };
+/// Whether a logbook's texts are masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Masking {
+    /// Texts as written (staff who may see identities).
+    None,
+    /// Texts masked with each complaint's own identity (the mailed digest, any reader who
+    /// may not see identities): e-mail addresses, phone numbers, NIKs, and the
+    /// complainant's name, address and handle.
+    Identity,
+}
+
+/// Build rows from complaints ordered by receipt; rows never carry identity fields, and
+/// `masking` says whether their texts are masked.
+pub fn rows(records: &[ComplaintRecord], masking: Masking) -> Vec<LogbookRow> {
     records
         .iter()
         .enumerate()
-        .map(|(i, r)| LogbookRow {
-            no: i + 1,
-            ticket: r.ticket.to_string(),
-            received_at: r.received_at,
-            channel: r.channel.as_str().into(),
-            source: r.channel.source_label().into(),
-            category: r.category.map(|c| c.label().to_string()),
-            text: m(&r.body),
-            bidang: r.bidang.as_ref().map(|b| b.to_string()),
-            solution: r.solution.as_deref().map(m),
-            answer: r.answer.as_deref().map(m),
-            status: r.status,
-            state: r.state.as_str().into(),
-            paraf: match (&r.paraf_by, r.paraf_at) {
-                (Some(by), Some(at)) => Some(RowParaf { by: by.clone(), at }),
-                _ => None,
-            },
+        .map(|(i, r)| {
+            let mask = (masking == Masking::Identity).then(|| IdentityMask::new(&r.identity));
+            let m = |s: &str| match &mask {
+                Some(k) => k.apply(s),
+                None => s.to_string(),
+            };
+            row(i, r, m)
         })
         .collect()
+}
+
+fn row(i: usize, r: &ComplaintRecord, m: impl Fn(&str) -> String) -> LogbookRow {
+    LogbookRow {
+        no: i + 1,
+        ticket: r.ticket.to_string(),
+        received_at: r.received_at,
+        channel: r.channel.as_str().into(),
+        source: r.channel.source_label().into(),
+        category: r.category.map(|c| c.label().to_string()),
+        text: m(&r.body),
+        bidang: r.bidang.as_ref().map(|b| b.to_string()),
+        solution: r.solution.as_deref().map(&m),
+        answer: r.answer.as_deref().map(&m),
+        status: r.status,
+        state: r.state.as_str().into(),
+        paraf: match (&r.paraf_by, r.paraf_at) {
+            (Some(by), Some(at)) => Some(RowParaf { by: by.clone(), at }),
+            _ => None,
+        },
+    }
 }
 
 fn csv_cell(s: &str) -> String {

@@ -1,36 +1,630 @@
-//! Masking of personal data in free text for users who must not see the complainant's
-//! identity (role `bidang`): e-mail addresses, phone numbers and 16-digit NIKs.
+//! Masking of personal data in free text for readers who must not see the complainant's
+//! identity (role `bidang` without a share, the mailed digest, error texts).
+//!
+//! - [`mask_text`] masks what looks like personal data in any text: e-mail addresses,
+//!   16-digit NIK / KK numbers and Indonesian phone numbers, in the spellings citizens
+//!   use — grouped by spaces, dots, dashes or slashes, and glued to letters or
+//!   underscores (`NIK5108…`, `KTP_5108…`, `HP0812…`, `5108/0145/0690/0005`).
+//! - [`mask_for`] (or [`IdentityMask`] for many texts of one complaint) also masks the
+//!   complaint's own identity: the full name and its distinctive words, the address and
+//!   its street and village parts, the e-mail's local part, the phone number's digits in
+//!   any separator spelling (with or without `0` / `62` / `+62`), and the channel handle.
+//! - [`without_recipient`] takes a reply's recipient out of an error text before it is
+//!   stored or logged.
+//!
+//! Ticket numbers (`ADU-202611-0001`) are never masked, and ordinary numbers stay: dates,
+//! times, amounts (`Rp 50.000`), queue numbers.
+//!
+//! How it works: every detector returns byte spans of the *original* text; spans that
+//! touch a ticket number are dropped, overlapping spans merge, and the output is built once,
+//! so a placeholder is never matched again by a later detector.
 
 use regex::Regex;
 use std::sync::LazyLock;
 
+use crate::model::Identity;
+
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+").expect("valid regex")
+    Regex::new(r"(?i)[\p{L}0-9._%+\-]+@[\p{L}0-9\-]+(?:\.[\p{L}0-9\-]+)+").expect("valid regex")
 });
-/// 16 digits standing alone (NIK / KK number), optionally grouped by spaces or dots.
-static NIK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b\d{6}[ .]?\d{6}[ .]?\d{4}\b").expect("valid regex"));
-/// Indonesian and international phone numbers: +62 / 62 / 0 followed by 8-14 more digits,
-/// with optional spaces, dots or dashes between groups.
-static PHONE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:\+|\b)(?:\d[ .\-]?){8,15}\d\b").expect("valid regex"));
+/// `{PREFIX}-YYYYMM-NNNN`: a prefix with at least one letter (so phone numbers grouped
+/// 4-6-4 are not mistaken for tickets), a plausible month, a sequence of 4-12 digits.
+static TICKET: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b[A-Z0-9]*[A-Z][A-Z0-9]*-20\d\d(?:0[1-9]|1[0-2])-\d{4,12}\b")
+        .expect("valid regex")
+});
 
 /// Replacement texts (Indonesian, shown to staff).
 pub const MASK_EMAIL: &str = "[email disamarkan]";
 pub const MASK_NIK: &str = "[NIK disamarkan]";
 pub const MASK_PHONE: &str = "[nomor disamarkan]";
+pub const MASK_NAME: &str = "[nama disamarkan]";
+pub const MASK_ADDRESS: &str = "[alamat disamarkan]";
+pub const MASK_HANDLE: &str = "[akun disamarkan]";
+/// What replaces a reply's recipient in stored and logged error texts.
+pub const RECIPIENT_PLACEHOLDER: &str = "[penerima]";
+
+/// Words of a name that are masked only as part of the full name, never alone: Balinese
+/// birth-order names and caste titles, honorifics, academic titles and numeral names that
+/// thousands of citizens share, and ordinary words that are also names. Every other word
+/// of three or more letters of the complainant's name is masked wherever it stands.
+pub const COMMON_NAME_WORDS: &[&str] = &[
+    // Balinese birth order, caste titles
+    "i", "ni", "luh", "putu", "wayan", "gede", "kadek", "made", "nengah", "nyoman", "komang",
+    "ketut", "ida", "bagus", "ayu", "gusti", "anak", "agung", "dewa", "desak", "cokorda", "sang",
+    "ngurah", "jero", // honorifics, titles, common prefixes
+    "bapak", "pak", "ibu", "bu", "sdr", "sdri", "saudara", "saudari", "tuan", "nyonya", "haji",
+    "hajjah", "hj", "raden", "mas", "mbak", "dr", "drs", "dra", "ir", "prof", "st", "se", "sh",
+    "mh", "mm", "spd", "skm", "amd", "muhammad", "mohammad", "moh", "muh", "siti", "nur", "abdul",
+    "sri", "binti", "bin", // numeral names
+    "eka", "dwi", "tri", "catur", "panca", // ordinary words that are also names
+    "putra", "putri", "jaya", "indah", "mulia", "baik", "bunga",
+];
+
+/// Parts of an address that name a region, not a household: never masked alone.
+const REGION_WORDS: &[&str] = &[
+    "kabupaten",
+    "kab",
+    "kota",
+    "kecamatan",
+    "kec",
+    "provinsi",
+    "prov",
+    "indonesia",
+    "bali",
+];
+
+/// Words that say what kind of place follows (`Jl.`, `Desa` …).
+const PLACE_TYPES: &[&str] = &[
+    "jl",
+    "jln",
+    "jalan",
+    "gg",
+    "gang",
+    "br",
+    "banjar",
+    "ds",
+    "desa",
+    "dsn",
+    "dusun",
+    "kel",
+    "kelurahan",
+    "perum",
+    "perumahan",
+    "komplek",
+    "kompleks",
+    "lingkungan",
+    "lingk",
+];
+
+/// What a span hides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Email,
+    Nik,
+    Phone,
+    Name,
+    Address,
+    Handle,
+    Recipient,
+}
+
+impl Kind {
+    fn placeholder(self) -> &'static str {
+        match self {
+            Kind::Email => MASK_EMAIL,
+            Kind::Nik => MASK_NIK,
+            Kind::Phone => MASK_PHONE,
+            Kind::Name => MASK_NAME,
+            Kind::Address => MASK_ADDRESS,
+            Kind::Handle => MASK_HANDLE,
+            Kind::Recipient => RECIPIENT_PLACEHOLDER,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    kind: Kind,
+}
+
+/// A run of ASCII digits at `start..end`.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: usize,
+    end: usize,
+}
+
+impl Group {
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+}
+
+/// Characters that may stand between the digit groups of one number.
+fn is_sep(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '.' | '-' | '/' | '(' | ')' | '\u{a0}' | '\u{2010}'..='\u{2013}'
+    )
+}
+
+/// Digit groups outside `blocked` spans, chained into chunks: two groups belong to one
+/// chunk when 1-3 separator characters stand between them.
+fn chunks(text: &str, blocked: &[Span]) -> Vec<Vec<Group>> {
+    let bytes = text.as_bytes();
+    let is_blocked = |i: usize| blocked.iter().any(|s| s.start <= i && i < s.end);
+    let mut groups: Vec<Group> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() && !is_blocked(i) {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() && !is_blocked(i) {
+                i += 1;
+            }
+            groups.push(Group { start, end: i });
+        } else {
+            i += 1;
+        }
+    }
+    let mut out: Vec<Vec<Group>> = Vec::new();
+    for g in groups {
+        let joined = out.last().and_then(|c| c.last()).is_some_and(|prev| {
+            let gap = &text[prev.end..g.start];
+            let n = gap.chars().count();
+            (1..=3).contains(&n) && gap.chars().all(is_sep)
+        });
+        match out.last_mut() {
+            Some(c) if joined => c.push(g),
+            _ => out.push(vec![g]),
+        }
+    }
+    out
+}
+
+/// The character just before byte `i`.
+fn char_before(text: &str, i: usize) -> Option<char> {
+    text[..i].chars().next_back()
+}
+
+fn digits_of(text: &str, gs: &[Group]) -> String {
+    gs.iter().map(|g| &text[g.start..g.end]).collect()
+}
+
+/// NIK / KK numbers: any run of consecutive groups with exactly 16 digits.
+fn nik_spans(chunk: &[Group], out: &mut Vec<Span>, taken: &mut [bool]) {
+    for i in 0..chunk.len() {
+        let mut sum = 0;
+        for j in i..chunk.len() {
+            sum += chunk[j].len();
+            if sum == 16 {
+                out.push(Span {
+                    start: chunk[i].start,
+                    end: chunk[j].end,
+                    kind: Kind::Nik,
+                });
+                for t in taken.iter_mut().take(j + 1).skip(i) {
+                    *t = true;
+                }
+            }
+            if sum >= 16 {
+                break;
+            }
+        }
+    }
+}
+
+/// Indonesian phone numbers among the groups not taken by a NIK:
+/// `+…` (8-15 digits), `62…` (10-15 digits; the first group at least four digits or
+/// followed by a group starting with 8), and `0…` with a non-zero second digit (9-13
+/// digits; the first group at least three digits or in parentheses).
+fn phone_spans(text: &str, chunk: &[Group], taken: &[bool], out: &mut Vec<Span>) {
+    let mut i = 0;
+    while i < chunk.len() {
+        if taken[i] {
+            i += 1;
+            continue;
+        }
+        let g = chunk[i];
+        let first = &text[g.start..g.end];
+        let before = char_before(text, g.start);
+        let range = if before == Some('+') {
+            Some((8, 15, g.start - 1))
+        } else if first.starts_with("62")
+            && (g.len() >= 4
+                || chunk
+                    .get(i + 1)
+                    .is_some_and(|n| text[n.start..].starts_with('8')))
+        {
+            Some((10, 15, g.start))
+        } else if first.starts_with('0')
+            && first.as_bytes().get(1).is_some_and(|b| *b != b'0')
+            && (g.len() >= 3 || before == Some('('))
+        {
+            let start = if before == Some('(') {
+                g.start - 1
+            } else {
+                g.start
+            };
+            Some((9, 13, start))
+        } else {
+            None
+        };
+        let Some((min, max, start)) = range else {
+            i += 1;
+            continue;
+        };
+        let mut sum = 0;
+        let mut last = None;
+        for (j, gj) in chunk.iter().enumerate().skip(i) {
+            if taken[j] || sum + gj.len() > max {
+                break;
+            }
+            sum += gj.len();
+            last = Some(j);
+        }
+        match last {
+            Some(j) if sum >= min => {
+                out.push(Span {
+                    start,
+                    end: chunk[j].end,
+                    kind: Kind::Phone,
+                });
+                i = j + 1;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// Spans of ticket numbers, which are never masked.
+fn ticket_spans(text: &str) -> Vec<Span> {
+    TICKET
+        .find_iter(text)
+        .map(|m| Span {
+            start: m.start(),
+            end: m.end(),
+            kind: Kind::Email, // unused: tickets are protected, not replaced
+        })
+        .collect()
+}
+
+/// Spans of e-mail addresses, NIKs and phone numbers (tickets excluded).
+fn generic_spans(text: &str, tickets: &[Span]) -> Vec<Span> {
+    let mut out: Vec<Span> = EMAIL
+        .find_iter(text)
+        .map(|m| Span {
+            start: m.start(),
+            end: m.end(),
+            kind: Kind::Email,
+        })
+        .collect();
+    let mut blocked: Vec<Span> = tickets.to_vec();
+    blocked.extend(out.iter().copied());
+    for chunk in chunks(text, &blocked) {
+        let mut taken = vec![false; chunk.len()];
+        nik_spans(&chunk, &mut out, &mut taken);
+        phone_spans(text, &chunk, &taken, &mut out);
+    }
+    out
+}
+
+/// Replace `spans` (minus those touching a ticket) in `text`.
+fn apply(text: &str, mut spans: Vec<Span>, tickets: &[Span]) -> String {
+    spans.retain(|s| {
+        !tickets
+            .iter()
+            .any(|t| s.start < t.end && t.start < s.end && s.kind != Kind::Recipient)
+    });
+    if spans.is_empty() {
+        return text.to_string();
+    }
+    spans.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+    let mut merged: Vec<Span> = Vec::new();
+    for s in spans {
+        match merged.last_mut() {
+            Some(m) if s.start < m.end => {
+                m.end = m.end.max(s.end);
+                // A recipient is named as such, whatever else matched it.
+                if s.kind == Kind::Recipient {
+                    m.kind = Kind::Recipient;
+                }
+            }
+            _ => merged.push(s),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for s in merged {
+        out.push_str(&text[at..s.start]);
+        out.push_str(s.kind.placeholder());
+        at = s.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
 
 /// Mask e-mail addresses, NIKs and phone numbers in `text`.
 pub fn mask_text(text: &str) -> String {
-    let s = EMAIL.replace_all(text, MASK_EMAIL);
-    let s = NIK.replace_all(&s, MASK_NIK);
-    let s = PHONE.replace_all(&s, MASK_PHONE);
-    s.into_owned()
+    let tickets = ticket_spans(text);
+    let spans = generic_spans(text, &tickets);
+    apply(text, spans, &tickets)
+}
+
+/// Mask personal data in general and `identity` in particular in `text`.
+pub fn mask_for(identity: &Identity, text: &str) -> String {
+    IdentityMask::new(identity).apply(text)
+}
+
+/// Take `recipient` (an e-mail address, chat id, PSID or WhatsApp number) out of an error
+/// text, in any case and, for numbers, in any separator spelling; other personal data in
+/// the text (an SMTP server quoting another address) is masked too.
+pub fn without_recipient(text: &str, recipient: &str) -> String {
+    let recipient = recipient.trim();
+    let mut m = IdentityMask::default();
+    if !recipient.is_empty() {
+        if let Some((local, _)) = recipient.rsplit_once('@') {
+            m.literals
+                .push((literal_regex(recipient), Kind::Recipient, false));
+            if local.chars().count() >= 4 {
+                m.literals
+                    .push((literal_regex(local), Kind::Recipient, true));
+            }
+        } else if let Some(d) = numeric(recipient) {
+            m.digits.push((d, Kind::Recipient));
+        } else {
+            m.literals.push((
+                literal_regex(recipient.trim_start_matches('@')),
+                Kind::Recipient,
+                false,
+            ));
+        }
+    }
+    m.apply(text)
+}
+
+/// The digits of a value made only of digits, `+` and separators, with at least 5 digits.
+fn numeric(s: &str) -> Option<String> {
+    let s = s.trim();
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '+' || is_sep(c))
+    {
+        return None;
+    }
+    let d: String = s.chars().filter(char::is_ascii_digit).collect();
+    (d.len() >= 5).then_some(d)
+}
+
+/// The national significant number of a phone: digits without `+`, `62` or `0`.
+fn national_number(phone: &str) -> Option<String> {
+    let d: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let n = if let Some(r) = d.strip_prefix("62") {
+        r.to_string()
+    } else if let Some(r) = d.strip_prefix('0') {
+        r.to_string()
+    } else {
+        d
+    };
+    (n.len() >= 6).then_some(n)
+}
+
+fn literal_regex(s: &str) -> Regex {
+    Regex::new(&format!("(?i){}", regex::escape(s))).expect("escaped literal")
+}
+
+/// Words (runs of letters, digits and apostrophes) of a value.
+fn words(s: &str) -> Vec<&str> {
+    s.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// A pattern matching `words` in order, separated by any punctuation or space.
+fn phrase_regex(ws: &[&str]) -> Option<Regex> {
+    if ws.is_empty() {
+        return None;
+    }
+    let alias = |w: &str| -> String {
+        match w.to_lowercase().as_str() {
+            "jl" | "jln" | "jalan" => "(?:jl|jln|jalan)".into(),
+            "gg" | "gang" => "(?:gg|gang)".into(),
+            "no" | "nomor" | "nomer" => "(?:no|nomor|nomer)".into(),
+            "br" | "banjar" => "(?:br|banjar)".into(),
+            "ds" | "desa" => "(?:ds|desa)".into(),
+            "dsn" | "dusun" => "(?:dsn|dusun)".into(),
+            "kel" | "kelurahan" => "(?:kel|kelurahan)".into(),
+            _ => regex::escape(w),
+        }
+    };
+    let body = ws
+        .iter()
+        .map(|w| alias(w))
+        .collect::<Vec<_>>()
+        .join(r"[\s.,_\-/:]*");
+    Regex::new(&format!("(?i){body}")).ok()
+}
+
+/// Masks for the identity of one complaint, compiled once and applied to many texts.
+#[derive(Debug, Default, Clone)]
+pub struct IdentityMask {
+    /// (pattern, kind, whole word only).
+    literals: Vec<(Regex, Kind, bool)>,
+    /// Digit strings to find in any separator spelling.
+    digits: Vec<(String, Kind)>,
+}
+
+impl IdentityMask {
+    /// The masks of `identity` (nothing beyond [`mask_text`] for an empty identity).
+    pub fn new(identity: &Identity) -> Self {
+        let mut m = IdentityMask::default();
+        if let Some(name) = identity.name.as_deref() {
+            let ws = words(name);
+            if let Some(r) = phrase_regex(&ws) {
+                m.literals.push((r, Kind::Name, true));
+            }
+            for w in ws {
+                let lower = w.to_lowercase();
+                if w.chars().filter(|c| c.is_alphabetic()).count() >= 3
+                    && !COMMON_NAME_WORDS.contains(&lower.as_str())
+                {
+                    m.literals.push((literal_regex(w), Kind::Name, true));
+                }
+            }
+        }
+        if let Some(addr) = identity.address.as_deref() {
+            if let Some(r) = phrase_regex(&words(addr)) {
+                m.literals.push((r, Kind::Address, true));
+            }
+            for seg in addr.split([',', ';', '\n']) {
+                let ws = words(seg);
+                let letters: usize = ws
+                    .iter()
+                    .map(|w| w.chars().filter(|c| c.is_alphabetic()).count())
+                    .sum();
+                let region = ws
+                    .first()
+                    .is_some_and(|w| REGION_WORDS.contains(&w.to_lowercase().as_str()));
+                if letters < 5 || region || ws.len() < 2 {
+                    continue;
+                }
+                // The segment as written, and its street or village name without the
+                // house number (`Jl. Ngurah Rai` of `Jl. Ngurah Rai No. 12`).
+                let core: Vec<&str> = ws
+                    .iter()
+                    .copied()
+                    .take_while(|w| {
+                        let l = w.to_lowercase();
+                        !matches!(l.as_str(), "no" | "nomor" | "nomer" | "rt" | "rw")
+                            && !w.chars().all(|c| c.is_ascii_digit())
+                    })
+                    .collect();
+                let core_letters: usize = core
+                    .iter()
+                    .map(|w| w.chars().filter(|c| c.is_alphabetic()).count())
+                    .sum();
+                // …and without its leading `Jl.` / `Desa` / `Banjar` when two words remain.
+                let bare: &[&str] = match core.first().map(|w| w.to_lowercase()) {
+                    Some(w) if PLACE_TYPES.contains(&w.as_str()) => &core[1..],
+                    _ => &[],
+                };
+                for part in [&ws[..], &core[..], bare] {
+                    if part.len() >= 2
+                        && (part.len() == ws.len() || core_letters >= 5)
+                        && let Some(r) = phrase_regex(part)
+                    {
+                        m.literals.push((r, Kind::Address, true));
+                    }
+                }
+            }
+        }
+        if let Some(email) = identity.email.as_deref() {
+            m.literals.push((literal_regex(email), Kind::Email, false));
+            if let Some((local, _)) = email.rsplit_once('@')
+                && local.chars().count() >= 4
+            {
+                m.literals.push((literal_regex(local), Kind::Email, true));
+            }
+        }
+        if let Some(n) = identity.phone.as_deref().and_then(national_number) {
+            m.digits.push((n, Kind::Phone));
+        }
+        if let Some(h) = identity.handle.as_deref().map(str::trim) {
+            if let Some(d) = numeric(h) {
+                // A WhatsApp id is a phone number: find it without its country code too.
+                if let Some(n) = national_number(&d).filter(|n| *n != d) {
+                    m.digits.push((n, Kind::Handle));
+                }
+                m.digits.push((d, Kind::Handle));
+            } else {
+                let h = h.trim_start_matches('@');
+                if h.chars().count() >= 3 {
+                    m.literals.push((literal_regex(h), Kind::Handle, true));
+                }
+            }
+        }
+        m
+    }
+
+    /// Mask `text`: generic personal data and this identity.
+    pub fn apply(&self, text: &str) -> String {
+        let tickets = ticket_spans(text);
+        let mut spans = generic_spans(text, &tickets);
+        for (re, kind, whole_word) in &self.literals {
+            for mt in re.find_iter(text) {
+                if *whole_word {
+                    // Names stand between non-letters (`Budi88`, `KTP_Budi`); other
+                    // values between non-alphanumerics.
+                    let joins = |c: char| match kind {
+                        Kind::Name => c.is_alphabetic(),
+                        _ => c.is_alphanumeric(),
+                    };
+                    let before = text[..mt.start()].chars().next_back();
+                    let after = text[mt.end()..].chars().next();
+                    if before.is_some_and(joins) || after.is_some_and(joins) {
+                        continue;
+                    }
+                }
+                spans.push(Span {
+                    start: mt.start(),
+                    end: mt.end(),
+                    kind: *kind,
+                });
+            }
+        }
+        if !self.digits.is_empty() {
+            for chunk in chunks(text, &[]) {
+                let all = digits_of(text, &chunk);
+                for (needle, kind) in &self.digits {
+                    for (at, _) in all.match_indices(needle.as_str()) {
+                        // Map the digit offsets back to groups.
+                        let (mut pos, mut first, mut last) = (0, None, None);
+                        for (k, g) in chunk.iter().enumerate() {
+                            let end = pos + g.len();
+                            if first.is_none() && at < end {
+                                first = Some(k);
+                            }
+                            if first.is_some() && at + needle.len() <= end {
+                                last = Some(k);
+                                break;
+                            }
+                            pos = end;
+                        }
+                        if let (Some(f), Some(l)) = (first, last) {
+                            let mut start = chunk[f].start;
+                            if matches!(char_before(text, start), Some('+' | '(')) {
+                                start -= 1;
+                            }
+                            spans.push(Span {
+                                start,
+                                end: chunk[l].end,
+                                kind: *kind,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        apply(text, spans, &tickets)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ident() -> Identity {
+        Identity {
+            name: Some("Ni Made Sari Wulandari".into()),
+            address: Some("Jl. Ngurah Rai No. 12, Desa Panji, Kec. Sukasada".into()),
+            email: Some("made.sari88@example.com".into()),
+            phone: Some("081234567890".into()),
+            handle: Some("5123456789".into()),
+        }
+    }
 
     #[test]
     fn masks_emails_phones_and_niks() {
@@ -47,8 +641,107 @@ mod tests {
     }
 
     #[test]
+    fn masks_numbers_glued_to_words_and_grouped_by_slashes() {
+        for (t, leak) in [
+            ("NIK5108014502900001 mohon dicek", "5108014502900001"),
+            ("file KTP_5108014502900001.jpg", "5108014502900001"),
+            ("nik:5108.0145.0290.0001", "0290"),
+            ("NIK 5108/0145/0690/0005 ya", "0690"),
+            ("NIK 510801 450290 0001", "450290"),
+            ("KK-5108-0145-0690-0005", "0690"),
+            ("HP0812-3456-7890", "3456"),
+            ("WA:+6281234567890", "81234567890"),
+            ("hubungi (0362) 21234 kantor desa", "21234"),
+            ("telp 62 812 3456 7890", "3456"),
+            ("nomor_081234567890_aktif", "234567890"),
+        ] {
+            let m = mask_text(t);
+            assert!(!m.contains(leak), "{t} → {m}");
+        }
+    }
+
+    #[test]
+    fn never_masks_ticket_numbers() {
+        for t in [
+            "Pengaduan ADU-202611-0001 sudah diterima",
+            "Re: [ADU-202603-0012] KTP",
+            "nomor tiket adu-202612-12345.",
+            "tiket ADU-202611-0001, ADU-202611-0002 dan ADU-202611-0003",
+        ] {
+            assert_eq!(mask_text(t), t);
+        }
+        let m = mask_text("Tiket ADU-202611-0001 dari 081234567890");
+        assert_eq!(m, format!("Tiket ADU-202611-0001 dari {MASK_PHONE}"));
+    }
+
+    #[test]
     fn leaves_ordinary_numbers_alone() {
-        let t = "Antrian nomor 12 pada 3 Maret 2026 jam 10.30, biaya Rp 50.000";
-        assert_eq!(mask_text(t), t);
+        for t in [
+            "Antrian nomor 12 pada 3 Maret 2026 jam 10.30, biaya Rp 50.000",
+            "tanggal 08-03-2026 pukul 10.30",
+            "tanggal 08/03/2026 10.30 loket 3",
+            "Rp 1.500.000 untuk 2025/2026",
+            "antrian A-012, loket 05",
+            "sudah 120 hari, 2 kali datang",
+        ] {
+            assert_eq!(mask_text(t), t);
+        }
+    }
+
+    #[test]
+    fn masks_the_complaints_own_identity() {
+        let id = ident();
+        let t = "Saya NI MADE SARI WULANDARI, tinggal di jalan Ngurah Rai no 12, desa panji. \
+                 Wulandari bisa dihubungi di 812 3456 7890 atau made.sari88 di Telegram 5123456789. \
+                 Tiket ADU-202611-0001, antrian 12.";
+        let m = mask_for(&id, t);
+        for leak in [
+            "WULANDARI",
+            "Wulandari",
+            "Ngurah Rai",
+            "panji",
+            "3456",
+            "made.sari88",
+            "5123456789",
+        ] {
+            assert!(!m.contains(leak), "{leak}: {m}");
+        }
+        assert!(
+            m.contains("ADU-202611-0001") && m.contains("antrian 12"),
+            "{m}"
+        );
+        assert!(m.contains(MASK_NAME) && m.contains(MASK_ADDRESS), "{m}");
+        // Common words of the name stay when they stand alone.
+        let m = mask_for(&id, "Pak Made dari bagian arsip");
+        assert_eq!(m, "Pak Made dari bagian arsip");
+        // Words that merely contain a name word stay.
+        let id = Identity {
+            name: Some("Budi Ani".into()),
+            ..Default::default()
+        };
+        assert_eq!(mask_for(&id, "Budiman dan Aninda"), "Budiman dan Aninda");
+        assert_eq!(
+            mask_for(&id, "foto_Budi_Ani.jpg"),
+            format!("foto_{MASK_NAME}.jpg")
+        );
+    }
+
+    #[test]
+    fn takes_the_recipient_out_of_error_texts() {
+        let e =
+            "permanent error (550): 5.1.1 <Made.Sari88@Example.com>: Recipient address rejected";
+        let m = without_recipient(e, "made.sari88@example.com");
+        assert!(!m.to_lowercase().contains("made.sari88"), "{m}");
+        assert!(
+            m.contains(RECIPIENT_PLACEHOLDER) && m.contains("550"),
+            "{m}"
+        );
+        let m = without_recipient(
+            "Forbidden: bot was blocked by chat 5123456789",
+            "5123456789",
+        );
+        assert!(!m.contains("5123456789"), "{m}");
+        let m = without_recipient("no such user psid_abc", "psid_abc");
+        assert!(!m.contains("psid_abc"), "{m}");
     }
 }

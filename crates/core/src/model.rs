@@ -36,6 +36,71 @@ pub struct AttachmentMeta {
     pub size: i64,
 }
 
+impl AttachmentMeta {
+    /// The `type/subtype` of the stored content type, lower case, without parameters
+    /// (`application/octet-stream` when it is not a well-formed media type).
+    pub fn media_type(&self) -> String {
+        media_type(&self.content_type)
+    }
+
+    /// The neutral name shown instead of the file name to users who may not see it:
+    /// `lampiran N (type/subtype, K KB)`, `N` counting the complaint's attachments from 1.
+    pub fn neutral_label(&self, number: usize) -> String {
+        let kb = u64::try_from(self.size).unwrap_or(0).div_ceil(1024).max(1);
+        format!("lampiran {number} ({}, {kb} KB)", self.media_type())
+    }
+}
+
+/// `type/subtype` of a content type in lower case, parameters dropped; anything that is
+/// not two RFC 7231 tokens joined by `/` is `application/octet-stream`.
+pub fn media_type(content_type: &str) -> String {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 127
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match essence.split_once('/') {
+        Some((t, st)) if token(t) && token(st) => essence,
+        _ => "application/octet-stream".into(),
+    }
+}
+
+/// One attachment with its content, for download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentFile {
+    pub meta: AttachmentMeta,
+    pub data: Vec<u8>,
+}
+
+/// A kasi's decision to show one attachment (name and file) to a bidang.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentShare {
+    pub attachment_id: i64,
+    pub bidang: BidangCode,
+    /// Username of the kasi.
+    pub shared_by: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A share to record, with its history line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttachmentShare {
+    pub complaint_id: i64,
+    pub share: AttachmentShare,
+    /// The complaint's history line for the share (no step, state unchanged).
+    pub history: HistoryEntry,
+    /// The audit entry, appended in the share's transaction.
+    pub audit: Option<crate::audit::NewAuditEntry>,
+}
+
 /// Direction of a conversation message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -182,7 +247,8 @@ pub enum ReplyOutcome {
     Sent {
         external_id: Option<String>,
         at: DateTime<Utc>,
-        /// The text that went out, recorded in the conversation.
+        /// The text that went out, as recorded in the conversation: with its secrets
+        /// redacted ([`crate::secret::redact_secrets`]).
         text: String,
     },
     Retry {
@@ -218,6 +284,9 @@ pub struct NewComplaint {
     pub ticket_month: (i32, u32),
     /// An intake cursor written in the same transaction (also on `Duplicate`).
     pub cursor: Option<Cursor>,
+    /// An audit entry appended in the same transaction when the complaint is created (not
+    /// on `Duplicate`); its ticket is set to the new ticket number.
+    pub audit: Option<crate::audit::NewAuditEntry>,
 }
 
 /// Result of [`Store::create_complaint`](crate::store::Store::create_complaint).
@@ -268,6 +337,9 @@ pub struct ComplaintRecord {
     pub paraf_by: Option<String>,
     pub paraf_at: Option<DateTime<Utc>>,
     pub identity_shared_with: Vec<BidangCode>,
+    /// Attachments shared one by one with a bidang, oldest first (filled by
+    /// `get_complaint` only).
+    pub attachment_shares: Vec<AttachmentShare>,
     pub access_code_hash: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -335,8 +407,13 @@ pub struct TransitionWrite<'a> {
     pub actor: String,
     pub reply: Option<NewReply>,
     pub message: Option<NewMessage>,
+    /// Files that came with `message` (a citizen's photo in a reply), stored as the
+    /// complaint's attachments in the same transaction.
+    pub attachments: Vec<NewAttachment>,
     /// An intake cursor written in the same transaction.
     pub cursor: Option<Cursor>,
+    /// The staff action's audit entry, appended in the same transaction.
+    pub audit: Option<crate::audit::NewAuditEntry>,
 }
 
 /// A running step past its due time, not yet escalated.

@@ -1,8 +1,15 @@
 //! The reply outbox worker: claims due rows, renders them, hands them to the channel's
 //! [`ReplySender`] and records the outcome (sent, retry with backoff, or failed).
 //!
+//! Error texts are recorded without the recipient ([`without_recipient`]): a refused
+//! address quoted by an SMTP server never reaches the database, staff or a division.
+//!
 //! [`Outbox::run_once`] does one pass and reports what it did, so tests drain the outbox
 //! without sleeping; the daemon calls it in a loop that sleeps until the next due row.
+//!
+//! The platform gets the whole rendered text; the conversation records it with its secrets
+//! (the access code) replaced ([`crate::secret::redact_secrets`]), and the store drops them
+//! from the row once the outcome is final.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::desk::Clock;
+use crate::mask::without_recipient;
 use crate::model::{OutboxItem, ReplyOutcome};
 use crate::store::{Store, StoreError};
 use crate::templates::Templates;
@@ -109,7 +117,7 @@ impl Outbox {
             ..Default::default()
         };
         for item in items {
-            let outcome = self.attempt(&item).await;
+            let outcome = without_recipient_in(self.attempt(&item).await, &item.recipient);
             match &outcome {
                 ReplyOutcome::Sent { .. } => out.sent += 1,
                 ReplyOutcome::Retry { .. } => out.retried += 1,
@@ -159,7 +167,8 @@ impl Outbox {
             Ok(external_id) => ReplyOutcome::Sent {
                 external_id,
                 at: self.clock.now(),
-                text,
+                // The stored copy never carries the access code.
+                text: crate::secret::redact_secrets(&text, &item.vars),
             },
             Err(SendError::Permanent(e)) => ReplyOutcome::Failed { error: e },
             Err(SendError::Transient(e)) => retry(e, backoff(item.attempts)),
@@ -167,6 +176,25 @@ impl Outbox {
                 retry(message, after.max(Duration::seconds(1)))
             }
         }
+    }
+}
+
+/// The outcome with the recipient (address, chat id …) taken out of its error text: SMTP
+/// servers quote the address they refuse, and the error is stored, shown to staff and
+/// logged.
+fn without_recipient_in(outcome: ReplyOutcome, recipient: &str) -> ReplyOutcome {
+    match outcome {
+        ReplyOutcome::Retry {
+            error,
+            next_attempt_at,
+        } => ReplyOutcome::Retry {
+            error: without_recipient(&error, recipient),
+            next_attempt_at,
+        },
+        ReplyOutcome::Failed { error } => ReplyOutcome::Failed {
+            error: without_recipient(&error, recipient),
+        },
+        sent @ ReplyOutcome::Sent { .. } => sent,
     }
 }
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::logbook::Month;
-use crate::mask::mask_text;
+use crate::mask::{IdentityMask, mask_text};
 use crate::model::ComplaintRecord;
 use crate::types::{Role, State, Step};
 
@@ -360,6 +360,9 @@ const STOP_WORDS: &[&str] = &[
     "my",
     "i",
     "disamarkan",
+    "nama",
+    "alamat",
+    "akun",
     "email",
     "nomor",
     "nik",
@@ -381,7 +384,11 @@ const STOP_WORDS: &[&str] = &[
 ];
 
 fn tokens(text: &str) -> Vec<String> {
-    mask_text(text)
+    split_tokens(&mask_text(text))
+}
+
+fn split_tokens(masked: &str) -> Vec<String> {
+    masked
         .to_lowercase()
         .split(|c: char| !(c.is_alphanumeric() || c == '-'))
         .map(|t| t.trim_matches('-'))
@@ -400,7 +407,9 @@ pub fn frequent_problems(records: &[ComplaintRecord], top: usize) -> Vec<Problem
         .collect();
     let mut docs: HashMap<String, Vec<String>> = HashMap::new();
     for r in records {
-        let toks: Vec<String> = tokens(&r.body)
+        // Masked with the complaint's own identity first: its name, address and handle
+        // never become a "frequent problem".
+        let toks: Vec<String> = split_tokens(&IdentityMask::new(&r.identity).apply(&r.body))
             .into_iter()
             .filter(|t| !stop.contains(t.as_str()) && !names.contains(t))
             .collect();

@@ -3,6 +3,12 @@
 //! Both are high-entropy random strings, so a single SHA-256 is an adequate stored form
 //! (a slow password hash would only add latency to every request); comparison of hashes
 //! is done in constant time.
+//!
+//! An access code travels to the citizen once, inside the acknowledgement: it sits in the
+//! outbox row's variables only while the acknowledgement is pending
+//! ([`SECRET_REPLY_VARS`], dropped by [`without_secret_vars`] when the row is sent or
+//! fails for good), and the conversation keeps the acknowledgement as sent with the code
+//! replaced by [`REDACTED`] ([`redact_secrets`]).
 
 use rand::Rng;
 use serde::{Deserialize, Serialize, Serializer};
@@ -43,6 +49,45 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
         diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
     }
     diff == 0
+}
+
+/// Reply variables that carry a secret meant for the citizen alone: rendered into the one
+/// message that goes out, never kept after it left.
+pub const SECRET_REPLY_VARS: &[&str] = &["access_code"];
+
+/// What a stored copy of a sent reply shows in place of a secret.
+pub const REDACTED: &str = "••••••";
+
+/// `vars` without the [`SECRET_REPLY_VARS`] (anything that is not an object is kept).
+pub fn without_secret_vars(vars: &serde_json::Value) -> serde_json::Value {
+    let mut v = vars.clone();
+    if let Some(o) = v.as_object_mut() {
+        for k in SECRET_REPLY_VARS {
+            o.remove(*k);
+        }
+    }
+    v
+}
+
+/// `text` with every occurrence of a secret variable's value in `vars` replaced by
+/// [`REDACTED`], ignoring ASCII case (access codes are accepted in any case).
+pub fn redact_secrets(text: &str, vars: &serde_json::Value) -> String {
+    let mut out = text.to_string();
+    for k in SECRET_REPLY_VARS {
+        let Some(secret) = vars.get(*k).and_then(|v| v.as_str()).map(str::trim) else {
+            continue;
+        };
+        if secret.is_empty() {
+            continue;
+        }
+        let re = regex::RegexBuilder::new(&regex::escape(secret))
+            .case_insensitive(true)
+            .build();
+        if let Ok(re) = re {
+            out = re.replace_all(&out, REDACTED).into_owned();
+        }
+    }
+    out
 }
 
 /// A configured secret (password, token, app secret): never printed, never logged.
@@ -100,5 +145,24 @@ mod tests {
         assert!(constant_time_eq("abc", "abc"));
         assert!(!constant_time_eq("abc", "abd"));
         assert!(!constant_time_eq("abc", "abcd"));
+    }
+
+    #[test]
+    fn secrets_leave_the_vars_and_the_stored_text() {
+        let vars = serde_json::json!({"access_code": "ABCD234567", "office": "Disdukcapil"});
+        assert_eq!(
+            without_secret_vars(&vars),
+            serde_json::json!({"office": "Disdukcapil"})
+        );
+        let text = "Kode akses Anda: ABCD234567\nhttp://x/status?code=abcd234567 Disdukcapil";
+        let red = redact_secrets(text, &vars);
+        assert_eq!(
+            red,
+            format!("Kode akses Anda: {REDACTED}\nhttp://x/status?code={REDACTED} Disdukcapil")
+        );
+        // Nothing secret: unchanged.
+        let plain = serde_json::json!({"office": "Disdukcapil"});
+        assert_eq!(redact_secrets(text, &plain), text);
+        assert_eq!(without_secret_vars(&plain), plain);
     }
 }

@@ -1,5 +1,6 @@
-//! The storage seam: role traits ([`IntakeStore`], [`WorkflowStore`], [`OutboxStore`],
-//! [`UserStore`], [`ReportStore`], [`LeaseStore`]) that [`Store`] combines, implemented for
+//! The storage seam: role traits ([`IntakeStore`], [`WorkflowStore`], [`AttachmentStore`],
+//! [`OutboxStore`], [`UserStore`], [`ReportStore`], [`LeaseStore`], [`AuditStore`]) that
+//! [`Store`] combines, implemented for
 //! SQLite and PostgreSQL in `aduan-store`; every method is one transaction. Services name
 //! the roles they use; only the desk holds the whole store. `use aduan_core::store::prelude::*`
 //! brings every role into scope (methods of a supertrait need it).
@@ -7,6 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+use crate::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use crate::model::*;
 use crate::types::{Channel, TicketNumber, Username};
 use crate::workflow::HistoryEntry;
@@ -43,10 +45,12 @@ impl StoreError {
 pub trait Store:
     IntakeStore
     + WorkflowStore
+    + AttachmentStore
     + OutboxStore
     + UserStore
     + ReportStore
     + LeaseStore
+    + AuditStore
     + Send
     + Sync
     + 'static
@@ -78,13 +82,16 @@ pub trait IntakeStore: Send + Sync {
     /// `(channel, external_id)` writes nothing but the cursor and returns `Duplicate`.
     async fn create_complaint(&self, c: NewComplaint) -> Result<CreateOutcome, StoreError>;
 
-    /// The ticket of the newest complaint holding a message with one of these external ids
-    /// (any channel, inbound or outbound; outbound ids are the replies' platform ids, also
-    /// matched on the outbox), or an inbound e-mail stored as `msgid:<id>`.
-    async fn ticket_by_message_ids(
+    /// The tickets of the complaints holding a message with one of these external ids (any
+    /// channel, inbound or outbound; outbound ids are the replies' platform ids, also matched
+    /// on the outbox), or an inbound e-mail stored as `msgid:<id>`: newest complaint first,
+    /// at most `limit`. These are candidates only: whoever threads onto one must check that
+    /// the sender is that complaint's complainant (ids can be forged).
+    async fn tickets_by_message_ids(
         &self,
         ids: &[String],
-    ) -> Result<Option<TicketNumber>, StoreError>;
+        limit: u32,
+    ) -> Result<Vec<TicketNumber>, StoreError>;
 
     /// The newest complaint of `channel` + `handle` that is not closed.
     async fn open_ticket_for_handle(
@@ -134,7 +141,7 @@ pub trait WorkflowStore: Send + Sync {
     ) -> Result<Option<ComplaintRecord>, StoreError>;
 
     /// Persist a workflow transition with its history line, optional reply, optional
-    /// message and optional intake cursor, if the complaint's version is still
+    /// message, optional audit entry and optional intake cursor, if the complaint's version is still
     /// `expected_version` (else `Conflict`). When the message's `(channel, external_id)` is
     /// already stored (channel: the message's, else the complaint's), nothing is written
     /// and the error is `AlreadyExists` (a redelivery).
@@ -167,6 +174,30 @@ pub trait WorkflowStore: Send + Sync {
     async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
+/// Attachments: their content for download, and their shares with a bidang (the shares are
+/// also read back with [`WorkflowStore::get_complaint`]).
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// Attachment `id` of the complaint `ticket` with its content; None when the complaint
+    /// has no attachment with that id (also when the id belongs to another complaint).
+    async fn attachment_file(
+        &self,
+        ticket: &TicketNumber,
+        id: i64,
+    ) -> Result<Option<AttachmentFile>, StoreError>;
+
+    /// Record a share of one attachment with its history line, in one transaction. Returns
+    /// false (and writes nothing) when the attachment is not one of that complaint's.
+    /// Every share is kept (a repeated share with another reason is a new row).
+    async fn share_attachment(&self, share: NewAttachmentShare) -> Result<bool, StoreError>;
+
+    /// The shares of a complaint's attachments, oldest first.
+    async fn attachment_shares(
+        &self,
+        complaint_id: i64,
+    ) -> Result<Vec<AttachmentShare>, StoreError>;
+}
+
 /// The outbox of replies: leased claims, outcomes, failures reported by the platforms.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
@@ -179,7 +210,10 @@ pub trait OutboxStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError>;
 
-    /// Record the outcome of a send. Ignored (returns false) when the lease was lost.
+    /// Record the outcome of a send. Ignored (returns false) when the lease was lost. When
+    /// the outcome is final (sent or failed) the row's variables lose their secrets
+    /// ([`crate::secret::without_secret_vars`]): an access code is not kept once the
+    /// acknowledgement left.
     async fn complete_reply(
         &self,
         item: &OutboxItem,
@@ -247,8 +281,20 @@ pub trait ReportStore: Send + Sync {
     /// `Conflict`: a conclusion before `received`, a decision from `submitted`, a receipt from
     /// `decided`; deliveries (success or failure) and re-send requests in any state. A
     /// delivery moves a `draft` to `submitted` and clears the re-send request and the
-    /// delivery lease. No report for `month` is `Other`.
-    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError>;
+    /// delivery lease. No report for `month` is `Other`. Without an audit entry; see
+    /// [`ReportStore::update_report_audited`].
+    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
+        self.update_report_audited(month, update, None).await
+    }
+
+    /// [`ReportStore::update_report`] with an audit entry appended in the same transaction
+    /// (nothing of either is written when the step is refused).
+    async fn update_report_audited(
+        &self,
+        month: &str,
+        update: ReportUpdate,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError>;
 
     /// Lease the delivery of a report (state draft, or a re-send request) until `until`;
     /// false when there is nothing to deliver or another lease is live at `now`.
@@ -277,10 +323,29 @@ pub trait LeaseStore: Send + Sync {
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
+/// The hash-chained audit log (see [`crate::audit`]): one chain across replicas.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Append one entry at the head of the chain: its id (`last id + 1`) and `prev_hash`
+    /// are taken inside the appending transaction, under a lock that serializes appends of
+    /// every replica (PostgreSQL: an advisory lock; SQLite: the write lock). Returns the
+    /// entry as stored.
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError>;
+
+    /// Entries matching `query` (ticket and/or time range, after an id), oldest first, at
+    /// most `query.limit` (capped at [`crate::audit::MAX_LIST`]).
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The chain in id order: up to `limit` entries with an id greater than `after_id`
+    /// (`i64::MIN` = from the very start). Verification reads the whole chain in such
+    /// batches.
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
 /// Every role trait, for `use aduan_core::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        IntakeStore, LeaseStore, OutboxStore, ReportStore, Store, StoreError, UserStore,
-        WorkflowStore,
+        AttachmentStore, AuditStore, IntakeStore, LeaseStore, OutboxStore, ReportStore, Store,
+        StoreError, UserStore, WorkflowStore,
     };
 }

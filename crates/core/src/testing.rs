@@ -91,3 +91,6 @@ impl HealthLog {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
+
+pub mod privacy;
+pub use privacy::{Citizen, PrivacyOracle};

@@ -38,8 +38,9 @@ macro_rules! string_enum {
         impl FromStr for $name {
             type Err = ParseError;
             fn from_str(s: &str) -> Result<Self, ParseError> {
-                match s { $($s => Ok($name::$var),)+ other => Err(ParseError::new($what, format!(
-                    "unknown value `{other}`; expected one of: {}",
+                // The value is not echoed: it may be what a citizen typed (a name).
+                match s { $($s => Ok($name::$var),)+ _ => Err(ParseError::new($what, format!(
+                    "unknown value; expected one of: {}",
                     [$($s),+].join(", ")))) }
             }
         }

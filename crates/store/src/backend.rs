@@ -172,6 +172,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn lock_migrations(
         conn: &mut Conn<Self>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Serialize appends to the audit chain across replicas; called inside the appending
+    /// transaction before the chain's head is read ([`crate::audit`]). By default nothing:
+    /// SQLite's `BEGIN IMMEDIATE` already holds the database write lock.
+    fn lock_audit(conn: &mut Conn<Self>) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
     /// Run a multi-statement script (a migration file) without parameters.
     fn run_script(
         conn: &mut Conn<Self>,
@@ -500,6 +507,7 @@ pub(crate) trait RowExt {
     fn boolean(&self, col: &str) -> Result<bool, StoreError>;
     fn text(&self, col: &str) -> Result<String, StoreError>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    /// A non-NULL BLOB / BYTEA.
     fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
 
     /// A non-NULL instant.

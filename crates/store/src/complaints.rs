@@ -4,9 +4,10 @@
 //! Invariants kept here:
 //! - `version` starts at 1 and grows by one per transition; a transition computed from an
 //!   older version writes nothing and is a [`StoreError::Conflict`] (optimistic concurrency).
-//! - A transition's history line, reply, message and intake cursor are written in the same
-//!   transaction as the state change. A message whose `(channel, external_id)` is already
-//!   stored (a redelivery) rolls the whole transition back: [`StoreError::AlreadyExists`].
+//! - A transition's history line, reply, message (with its attachments), audit entry and
+//!   intake cursor are written in the same transaction as the state change. A message whose
+//!   `(channel, external_id)` is already stored (a redelivery) rolls the whole transition
+//!   back: [`StoreError::AlreadyExists`].
 //! - Reads of a whole complaint (or of a month for the logbook) run in one read transaction,
 //!   so they see one snapshot.
 
@@ -21,6 +22,7 @@ use aduan_core::store::StoreError;
 use aduan_core::types::{BidangCode, Resolution, State, TicketNumber};
 use aduan_core::workflow::HistoryEntry;
 
+use crate::attachments::{ATTACHMENT, attachment_args};
 use crate::backend::{Arg, Backend, Insert, RowExt, Stmt, args, db_err};
 use crate::intake::cursor_stmt;
 use crate::outbox::{REPLY, reply_args};
@@ -210,6 +212,7 @@ pub(crate) async fn get<B: Backend>(
         .iter()
         .map(|r| rows::share(r).map(|(_, b)| b))
         .collect::<Result<_, _>>()?;
+    rec.attachment_shares = crate::attachments::shares_in::<B>(&mut tx, id).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(Some(rec))
 }
@@ -263,6 +266,14 @@ pub(crate) async fn save_transition<B: Backend>(
         }
         batch.push(MESSAGE.one(new_message_args(w.complaint_id, &channel, &m, v)));
     }
+    batch.extend(
+        ATTACHMENT.stmts(
+            w.attachments
+                .iter()
+                .map(|a| attachment_args(w.complaint_id, a, at, v))
+                .collect(),
+        ),
+    );
     if let Some(bidang) = &ch.share_identity_with {
         batch.push(Stmt {
             sql: SHARE_IDENTITY.to_string(),
@@ -284,6 +295,9 @@ pub(crate) async fn save_transition<B: Backend>(
             return Err(StoreError::AlreadyExists(message_key.unwrap_or(msg)));
         }
         Err(e) => return Err(e),
+    }
+    if let Some(a) = &w.audit {
+        crate::audit::append_in::<B>(&mut tx, a).await?;
     }
     tx.commit().await.map_err(db_err)?;
     Ok(())

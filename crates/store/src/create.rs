@@ -15,18 +15,19 @@
 //! - The work per transaction does not grow in round trips with the group size: one probe,
 //!   one counter update per month, one multi-row complaint insert, one batch of dependent
 //!   rows (message, attachments, history, acknowledgements, intake cursors).
+//! - A created complaint's audit entry (manual entry by staff) is appended in the creating
+//!   transaction, after every other row; a duplicate appends none.
 //! - A complaint's intake cursor is upserted in the creating transaction whether the
 //!   complaint is created or found to be a duplicate (a redelivered message still advances
 //!   its cursor); after a lost race, [`resolve_conflict`] writes it with the lookup.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
-
-use aduan_core::model::{CreateOutcome, Direction, NewAttachment, NewComplaint};
+use aduan_core::model::{CreateOutcome, Direction, NewComplaint};
 use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, TicketNumber};
 
+use crate::attachments::{ATTACHMENT, attachment_args};
 use crate::backend::{Arg, Backend, Conn, Insert, MAX_PARAMS, RowExt, args, db_err, fetch_one};
 use crate::complaints::{EXTERNAL_ID, HISTORY, MESSAGE, history_args, message_args};
 use crate::intake::cursor_stmts;
@@ -52,14 +53,6 @@ const COMPLAINT: Insert = Insert {
           $18, $18, $19, $20)",
     per_row: 20,
     tail: " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, ticket",
-};
-
-const ATTACHMENT: Insert = Insert {
-    head: "INSERT INTO attachments (complaint_id, filename, content_type, size, data, \
-           created_at) VALUES ",
-    row: "($1, $2, $3, $4, $5, $6)",
-    per_row: 6,
-    tail: "",
 };
 
 /// What [`create_in_tx`] did inside the caller's transaction.
@@ -231,6 +224,13 @@ pub(crate) async fn create_in_tx<B: Backend>(
         Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
         other => other?,
     }
+    // Audit entries of created complaints (manual entries), with their new ticket.
+    for (c, made) in cs.iter().zip(&created) {
+        if let (Some(entry), Some((_, ticket))) = (&c.audit, made) {
+            let entry = entry.clone().with_ticket(ticket.clone());
+            crate::audit::append_in::<B>(conn, &entry).await?;
+        }
+    }
 
     let mut outcomes = Vec::with_capacity(cs.len());
     for (i, p) in plan.iter().enumerate() {
@@ -321,24 +321,6 @@ fn complaint_args(c: &NewComplaint, ticket: &TicketNumber, v: &Vault) -> Vec<Arg
         c.state_entered_at,
         v.seal_opt("complaints.external_ref", ext),
         v.blind_opt(HANDLE, who.handle.as_deref()),
-    ]
-}
-
-/// Arguments of one [`ATTACHMENT`] row: name and bytes sealed.
-pub(crate) fn attachment_args(
-    complaint_id: i64,
-    a: &NewAttachment,
-    at: DateTime<Utc>,
-    v: &Vault,
-) -> Vec<Arg> {
-    let size = i64::try_from(a.data.len()).unwrap_or(i64::MAX);
-    args![
-        complaint_id,
-        v.seal("attachments.filename", &a.filename),
-        a.content_type.as_str(),
-        size,
-        v.seal_bytes("attachments.data", &a.data),
-        at,
     ]
 }
 

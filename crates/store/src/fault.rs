@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+use aduan_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use aduan_core::model::*;
 use aduan_core::store::prelude::*;
 use aduan_core::types::{Channel, TicketNumber, Username};
@@ -16,8 +17,9 @@ use aduan_core::workflow::HistoryEntry;
 /// A pass-through store with injectable failures, all `StoreError::Unavailable`.
 pub struct FaultStore {
     inner: Arc<dyn Store>,
-    /// While set, `ping`, complaint creation, transitions and every intake read and write
-    /// (threading look-ups, cursors) fail: "database unreachable".
+    /// While set, `ping`, complaint creation, transitions, audit appends, attachment reads and
+    /// shares and every intake read and write (threading look-ups, cursors) fail: "database
+    /// unreachable".
     pub down: AtomicBool,
     /// The next N complaint creations fail: "database busy".
     pub fail_creates: AtomicUsize,
@@ -87,12 +89,13 @@ impl IntakeStore for FaultStore {
         }
         self.inner.create_complaint(c).await
     }
-    async fn ticket_by_message_ids(
+    async fn tickets_by_message_ids(
         &self,
         ids: &[String],
-    ) -> Result<Option<TicketNumber>, StoreError> {
+        limit: u32,
+    ) -> Result<Vec<TicketNumber>, StoreError> {
         self.check()?;
-        self.inner.ticket_by_message_ids(ids).await
+        self.inner.tickets_by_message_ids(ids, limit).await
     }
     async fn open_ticket_for_handle(
         &self,
@@ -176,6 +179,29 @@ impl WorkflowStore for FaultStore {
 }
 
 #[async_trait]
+impl AttachmentStore for FaultStore {
+    async fn attachment_file(
+        &self,
+        ticket: &TicketNumber,
+        id: i64,
+    ) -> Result<Option<AttachmentFile>, StoreError> {
+        self.check()?;
+        self.inner.attachment_file(ticket, id).await
+    }
+    async fn share_attachment(&self, share: NewAttachmentShare) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.share_attachment(share).await
+    }
+    async fn attachment_shares(
+        &self,
+        complaint_id: i64,
+    ) -> Result<Vec<AttachmentShare>, StoreError> {
+        self.check()?;
+        self.inner.attachment_shares(complaint_id).await
+    }
+}
+
+#[async_trait]
 impl OutboxStore for FaultStore {
     async fn claim_replies(
         &self,
@@ -252,8 +278,13 @@ impl ReportStore for FaultStore {
     ) -> Result<bool, StoreError> {
         self.inner.create_report(month, report_json, at).await
     }
-    async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
-        self.inner.update_report(month, update).await
+    async fn update_report_audited(
+        &self,
+        month: &str,
+        update: ReportUpdate,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        self.inner.update_report_audited(month, update, audit).await
     }
     async fn claim_report_delivery(
         &self,
@@ -278,5 +309,19 @@ impl LeaseStore for FaultStore {
     }
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.inner.release_lease(name, holder).await
+    }
+}
+
+#[async_trait]
+impl AuditStore for FaultStore {
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        self.check()?;
+        self.inner.append_audit(entry).await
+    }
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit_entries(query).await
+    }
+    async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit_chain(after_id, limit).await
     }
 }

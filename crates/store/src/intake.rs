@@ -118,12 +118,16 @@ pub(crate) async fn set_cursor<B: Backend>(
         .map(drop)
 }
 
-/// The newest complaint with a message whose external id is one of `ids` (or
-/// `msgid:<id>`, the e-mail intake's form), or a reply sent with one of them.
-pub(crate) async fn ticket_by_message_ids<B: Backend>(
+/// The complaints (newest first, at most `limit`) with a message whose external id is one
+/// of `ids` (or `msgid:<id>`, the e-mail intake's form), or a reply sent with one of them.
+pub(crate) async fn tickets_by_message_ids<B: Backend>(
     b: &B,
     ids: &[String],
-) -> Result<Option<TicketNumber>, StoreError> {
+    limit: u32,
+) -> Result<Vec<TicketNumber>, StoreError> {
+    if ids.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
     let v = b.vault();
     // Every id in both forms, hashed under every key of the ring.
     let (mut plain, mut prefixed) = (Vec::new(), Vec::new());
@@ -132,26 +136,29 @@ pub(crate) async fn ticket_by_message_ids<B: Backend>(
         prefixed.extend(v.blinds(EXTERNAL_ID, &format!("{MSGID_PREFIX}{id}")));
     }
     let mut conn = b.reader().await?;
-    let mut best: Option<(i64, String)> = None;
+    let mut found: Vec<(i64, String)> = Vec::new();
     for (chunk, pchunk) in plain
         .chunks(MAX_PARAMS / 2)
         .zip(prefixed.chunks(MAX_PARAMS / 2))
     {
         let mut params: Vec<Arg> = chunk.iter().map(|h| Arg::from(h.as_str())).collect();
         params.extend(pchunk.iter().map(|h| Arg::from(h.as_str())));
+        params.push(Arg::from(i64::from(limit)));
         // Only placeholders go into the SQL; the ids are bound.
         let sql = message_ids_sql(chunk.len());
         for r in B::fetch_all_built(&mut conn, sql, params).await? {
             let id = r.i64("id")?;
-            if best.as_ref().is_none_or(|(b, _)| id > *b) {
-                best = Some((id, r.text("ticket")?));
+            if !found.iter().any(|(f, _)| *f == id) {
+                found.push((id, r.text("ticket")?));
             }
         }
     }
-    best.map(|(_, t)| rows::ticket(&t)).transpose()
+    found.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+    found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    found.iter().map(|(_, t)| rows::ticket(t)).collect()
 }
 
-/// `$1..$n` the ids, `$n+1..$2n` their `msgid:` forms.
+/// `$1..$n` the ids, `$n+1..$2n` their `msgid:` forms, `$2n+1` the limit.
 fn message_ids_sql(n: usize) -> String {
     let list = |from: usize| {
         (from..from + n)
@@ -160,12 +167,13 @@ fn message_ids_sql(n: usize) -> String {
             .join(", ")
     };
     let (plain, prefixed) = (list(1), list(n + 1));
+    let limit = 2 * n + 1;
     format!(
         "SELECT id, ticket FROM complaints WHERE id IN ( \
          SELECT complaint_id FROM messages WHERE external_id IN ({plain}) \
          UNION SELECT complaint_id FROM messages WHERE external_id IN ({prefixed}) \
          UNION SELECT complaint_id FROM outbox WHERE external_id IN ({plain})) \
-         ORDER BY id DESC LIMIT 1"
+         ORDER BY id DESC LIMIT ${limit}"
     )
 }
 
@@ -278,6 +286,7 @@ mod tests {
         let sql = message_ids_sql(2);
         assert_eq!(sql.matches("external_id IN ($1, $2)").count(), 2);
         assert_eq!(sql.matches("external_id IN ($3, $4)").count(), 1);
+        assert!(sql.ends_with("LIMIT $5"), "{sql}");
     }
 
     #[test]

@@ -8,9 +8,11 @@
 //!   transactions, running statements with bound parameters) plus the few backend-specific
 //!   SQL pieces. Everything else is written once, generic over it, with the same
 //!   `$1, $2, …` SQL text for both drivers: `create` (numbering and inserting complaints),
-//!   `complaints` (reads, transitions, queue), `intake` (cursors, threading lookups, bounces,
+//!   `complaints` (reads, transitions, queue), `attachments` (writing and reading an
+//!   attachment's name and bytes, downloads by ticket and id, shares with a bidang), `intake` (cursors, threading lookups, bounces,
 //!   the acknowledgement cap, leases), `escalation` (SLA escalation exactly once per step),
-//!   `reports` (the monthly report's steps), `users`, `outbox`, `rows` (row → record
+//!   `reports` (the monthly report's steps), `audit` (the hash-chained audit log, appended
+//!   inside the transaction of the write it records), `users`, `outbox`, `rows` (row → record
 //!   mapping), `migrate` (embedded migrations from `migrations/{sqlite,postgres}/`) and
 //!   `group` (group commit of creates, used by SQLite).
 //! - [`sqlite`] / [`postgres`]: the two stores, [`SqliteStore`] and [`PostgresStore`], with
@@ -32,15 +34,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+use aduan_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
 use aduan_core::model::{
-    ComplaintRecord, CreateOutcome, EscalationCandidate, NewComplaint, NewReply, NewUser,
-    OutboxItem, QueueFilter, QueueItem, ReplyOutcome, ReportRecord, ReportUpdate, TransitionWrite,
-    User,
+    AttachmentFile, AttachmentShare, ComplaintRecord, CreateOutcome, EscalationCandidate,
+    NewAttachmentShare, NewComplaint, NewReply, NewUser, OutboxItem, QueueFilter, QueueItem,
+    ReplyOutcome, ReportRecord, ReportUpdate, TransitionWrite, User,
 };
 use aduan_core::store::prelude::*;
 use aduan_core::types::{Channel, TicketNumber, Username};
 use aduan_core::workflow::HistoryEntry;
 
+mod attachments;
+mod audit;
 mod backend;
 mod complaints;
 mod create;
@@ -118,11 +123,12 @@ macro_rules! impl_store {
                 self.insert_complaint(c).await
             }
 
-            async fn ticket_by_message_ids(
+            async fn tickets_by_message_ids(
                 &self,
                 ids: &[String],
-            ) -> Result<Option<TicketNumber>, StoreError> {
-                intake::ticket_by_message_ids(&self.db, ids).await
+                limit: u32,
+            ) -> Result<Vec<TicketNumber>, StoreError> {
+                intake::tickets_by_message_ids(&self.db, ids, limit).await
             }
 
             async fn open_ticket_for_handle(
@@ -203,6 +209,31 @@ macro_rules! impl_store {
 
             async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
                 escalation::next_due(&self.db).await
+            }
+        }
+
+        #[async_trait]
+        impl AttachmentStore for $store {
+            async fn attachment_file(
+                &self,
+                ticket: &TicketNumber,
+                id: i64,
+            ) -> Result<Option<AttachmentFile>, StoreError> {
+                attachments::file(&self.db, ticket, id).await
+            }
+
+            async fn share_attachment(
+                &self,
+                share: NewAttachmentShare,
+            ) -> Result<bool, StoreError> {
+                attachments::share(&self.db, share).await
+            }
+
+            async fn attachment_shares(
+                &self,
+                complaint_id: i64,
+            ) -> Result<Vec<AttachmentShare>, StoreError> {
+                attachments::shares(&self.db, complaint_id).await
             }
         }
 
@@ -295,12 +326,13 @@ macro_rules! impl_store {
                 reports::create(&self.db, month, report_json, at).await
             }
 
-            async fn update_report(
+            async fn update_report_audited(
                 &self,
                 month: &str,
                 update: ReportUpdate,
+                audit: Option<NewAuditEntry>,
             ) -> Result<(), StoreError> {
-                reports::update(&self.db, month, update).await
+                reports::update(&self.db, month, update, audit).await
             }
 
             async fn claim_report_delivery(
@@ -327,6 +359,28 @@ macro_rules! impl_store {
 
             async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
                 intake::release_lease(&self.db, name, holder).await
+            }
+        }
+
+        #[async_trait]
+        impl AuditStore for $store {
+            async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+                audit::append(&self.db, entry).await
+            }
+
+            async fn audit_entries(
+                &self,
+                query: &AuditQuery,
+            ) -> Result<Vec<AuditEntry>, StoreError> {
+                audit::entries(&self.db, query).await
+            }
+
+            async fn audit_chain(
+                &self,
+                after_id: i64,
+                limit: u32,
+            ) -> Result<Vec<AuditEntry>, StoreError> {
+                audit::chain(&self.db, after_id, limit).await
             }
         }
     };

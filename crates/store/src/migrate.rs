@@ -9,6 +9,11 @@
 //! each migration exactly once.
 //!
 //! To add a migration, write both SQL files and add one line to the `migrations!` list below.
+//!
+//! Versions must grow along the list but need not be contiguous: each one is applied when
+//! `schema_migrations` does not record it, whatever else is recorded. So a version that joins
+//! the list later below an applied one (0003 landing after 0004 ran) is still applied, once,
+//! on the next start; migrations numbered apart like that must not depend on each other.
 
 use chrono::Utc;
 
@@ -48,6 +53,8 @@ migrations! {
     1 => "0001_init",
     2 => "0002_channels_escalation_reports",
     3 => "0003_privacy",
+    4 => "0004_attachment_shares",
+    5 => "0005_audit",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
@@ -57,7 +64,12 @@ const RECORD: &str = "INSERT INTO schema_migrations (version, applied_at) VALUES
 
 /// Apply every pending migration of `B`; a no-op when the schema is current.
 pub(crate) async fn run<B: Backend>(b: &B) -> Result<(), StoreError> {
-    for m in B::MIGRATIONS {
+    run_list(b, B::MIGRATIONS).await
+}
+
+/// Apply every migration of `list` that is not recorded yet, in list order.
+pub(crate) async fn run_list<B: Backend>(b: &B, list: &[Migration]) -> Result<(), StoreError> {
+    for m in list {
         let mut h = b.writer().await?;
         let mut tx = B::begin_write(&mut h).await?;
         B::lock_migrations(&mut tx).await?;
@@ -92,5 +104,11 @@ mod tests {
         assert_eq!(v(SQLITE), v(POSTGRES));
         assert!(SQLITE.windows(2).all(|w| w[0].version < w[1].version));
         assert!(SQLITE.iter().all(|m| !m.sql.trim().is_empty()));
+        assert!(
+            SQLITE
+                .iter()
+                .all(|m| m.name.starts_with(&format!("{:04}_", m.version))),
+            "file names start with their version"
+        );
     }
 }

@@ -6,10 +6,15 @@
 //! still matches; once a lease expired and another worker re-claimed the row, the first
 //! worker's completion is ignored (`Ok(false)`). A successful send also records the outbound
 //! message in the complaint's conversation, in the same transaction.
+//!
+//! Secrets: once a row's outcome is final (sent, failed, or failed as unreadable) its
+//! variables are rewritten without [`aduan_core::secret::SECRET_REPLY_VARS`], so the
+//! access code of an acknowledgement is kept only while the acknowledgement is pending.
 
 use chrono::{DateTime, Duration, Utc};
 
 use aduan_core::model::{Direction, NewReply, OutboxItem, ReplyOutcome};
+use aduan_core::secret::without_secret_vars;
 use aduan_core::store::StoreError;
 
 use crate::backend::{Arg, Backend, Insert, RowExt, args, db_err, from_ms};
@@ -26,10 +31,12 @@ pub(crate) const REPLY: Insert = Insert {
     tail: "",
 };
 
+/// `$3`: the variables without their secrets.
 const FAIL_CORRUPT: &str = "\
-    UPDATE outbox SET status = 'failed', last_error = $2, claimed_until = NULL, \
+    UPDATE outbox SET status = 'failed', last_error = $2, vars = $3, claimed_until = NULL, \
     claim_token = NULL WHERE id = $1";
 
+/// `$5`: the variables without their secrets (the access code has gone out).
 const MARK_SENT: &str = "\
     UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $3, \
     external_id = $4, external_ref = $5, vars = $6, last_error = NULL, claimed_until = NULL, \
@@ -42,6 +49,7 @@ const MARK_RETRY: &str = "\
     claimed_until = NULL, claim_token = NULL \
     WHERE id = $1 AND claim_token = $2 AND status = 'pending'";
 
+/// `$4`: the variables without their secrets (nothing will render them again).
 const MARK_FAILED: &str = "\
     UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $3, \
     vars = $4, claimed_until = NULL, claim_token = NULL \
@@ -54,8 +62,17 @@ const NEXT_DUE: &str = "\
     THEN claimed_until ELSE next_attempt_at END) AS due \
     FROM outbox WHERE status = 'pending'";
 
-/// Arguments of one [`REPLY`] row.
-/// Recipient and template variables sealed; the recipient also as a keyed hash of its lower
+/// The stored form of a reply's variables (the one place they are written).
+pub(crate) fn vars_text(vars: &serde_json::Value) -> Result<String, StoreError> {
+    serde_json::to_string(vars).map_err(|e| StoreError::Other(format!("outbox vars: {e}")))
+}
+
+/// The stored variables of a row whose outcome is final: without their secrets, sealed.
+fn final_vars(vars: &serde_json::Value, v: &Vault) -> Result<String, StoreError> {
+    Ok(v.seal("outbox.vars", &vars_text(&without_secret_vars(vars))?))
+}
+
+/// Arguments of one [`REPLY`] row: recipient and template variables sealed; the recipient also as a keyed hash of its lower
 /// case (the acknowledgement cap).
 pub(crate) fn reply_args(
     complaint_id: i64,
@@ -63,8 +80,7 @@ pub(crate) fn reply_args(
     now: DateTime<Utc>,
     v: &Vault,
 ) -> Result<Vec<Arg>, StoreError> {
-    let vars = serde_json::to_string(&r.vars)
-        .map_err(|e| StoreError::Other(format!("outbox vars: {e}")))?;
+    let vars = vars_text(&r.vars)?;
     Ok(args![
         complaint_id,
         r.kind.as_str(),
@@ -84,23 +100,6 @@ pub(crate) const RECIPIENT: &str = "recipient";
 /// The keyed hash the acknowledgement cap looks a recipient up by (case-insensitive).
 pub(crate) fn recipient_hash(v: &Vault, recipient: &str) -> String {
     v.blind(RECIPIENT, &recipient.trim().to_lowercase())
-}
-
-/// Template variables that must not outlive the send: the access code goes to the citizen
-/// once, and the stored row keeps only what staff may see.
-const SECRET_VARS: &[&str] = &["access_code", "code"];
-
-/// The row's variables with the secrets removed, sealed again.
-fn scrubbed_vars(item: &OutboxItem, v: &Vault) -> Result<String, StoreError> {
-    let mut vars = item.vars.clone();
-    if let Some(map) = vars.as_object_mut() {
-        for k in SECRET_VARS {
-            map.remove(*k);
-        }
-    }
-    let text =
-        serde_json::to_string(&vars).map_err(|e| StoreError::Other(format!("outbox vars: {e}")))?;
-    Ok(v.seal("outbox.vars", &text))
 }
 
 /// Lease up to `limit` due rows until `now + lease`.
@@ -134,7 +133,16 @@ pub(crate) async fn claim<B: Backend>(
                 let id = row.i64("id")?;
                 tracing::error!(outbox_id = id, error = %e, "unreadable outbox row marked failed");
                 let error = v.seal("outbox.last_error", &e.to_string());
-                B::execute(&mut tx, FAIL_CORRUPT, args![id, error]).await?;
+                // Unreadable variables are not kept either: they may hold a secret.
+                let kept = match row
+                    .text("vars")
+                    .and_then(|s| v.open("outbox.vars", &s))
+                    .map(|t| serde_json::from_str(&t))
+                {
+                    Ok(Ok(vars)) => final_vars(&vars, v)?,
+                    _ => v.seal("outbox.vars", "{}"),
+                };
+                B::execute(&mut tx, FAIL_CORRUPT, args![id, error, kept]).await?;
             }
         }
     }
@@ -169,7 +177,7 @@ pub(crate) async fn complete<B: Backend>(
                     at,
                     v.blind_opt(EXTERNAL_ID, ext),
                     v.seal_opt("outbox.external_ref", ext),
-                    scrubbed_vars(item, v)?,
+                    final_vars(&item.vars, v)?,
                 ],
             )
             .await?;
@@ -209,7 +217,7 @@ pub(crate) async fn complete<B: Backend>(
         ReplyOutcome::Failed { error } => {
             let mut conn = b.writer().await?;
             let error = v.seal("outbox.last_error", &error);
-            let vars = scrubbed_vars(item, v)?;
+            let vars = final_vars(&item.vars, v)?;
             let n = B::execute(&mut conn, MARK_FAILED, args![item.id, token, error, vars]).await?;
             Ok(n > 0)
         }

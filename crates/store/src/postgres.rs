@@ -28,6 +28,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Key of the advisory lock held while migrating (ASCII "aduan" + 1).
 const MIGRATION_LOCK: i64 = 0x6164_7561_6e01;
 
+/// Key of the advisory lock that serializes audit appends of every replica ("aduan" + 2).
+const AUDIT_LOCK: i64 = 0x6164_7561_6e02;
+
 /// Leases due outbox rows, skipping rows another worker is claiming right now.
 const CLAIM_REPLIES: &str = "\
     WITH due AS ( \
@@ -126,6 +129,12 @@ impl Backend for PgDb {
         )
         .await
         .map(drop)
+    }
+
+    async fn lock_audit(conn: &mut PgConnection) -> Result<(), StoreError> {
+        Self::execute(conn, "SELECT pg_advisory_xact_lock($1)", args![AUDIT_LOCK])
+            .await
+            .map(drop)
     }
 
     async fn execute_batch(conn: &mut PgConnection, batch: Vec<Stmt>) -> Result<(), StoreError> {

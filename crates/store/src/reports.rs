@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
+use aduan_core::audit::NewAuditEntry;
 use aduan_core::model::{ReportRecord, ReportUpdate};
 use aduan_core::store::StoreError;
 
@@ -118,18 +119,22 @@ fn step(month: &str, update: ReportUpdate) -> (&'static str, Vec<Arg>) {
     }
 }
 
-/// Apply one step. `Conflict` when the report is not in a state the step applies in;
+/// Apply one step, with its audit entry in the same transaction. `Conflict` when the report is not in a state the step applies in;
 /// `Other` when there is no report for `month`.
 pub(crate) async fn update<B: Backend>(
     b: &B,
     month: &str,
     update: ReportUpdate,
+    audit: Option<NewAuditEntry>,
 ) -> Result<(), StoreError> {
     let (sql, params) = step(month, update);
     let mut h = b.writer().await?;
     let mut tx = B::begin_write(&mut h).await?;
     let n = B::execute(&mut tx, sql, params).await?;
     if n > 0 {
+        if let Some(a) = &audit {
+            crate::audit::append_in::<B>(&mut tx, a).await?;
+        }
         tx.commit().await.map_err(db_err)?;
         return Ok(());
     }

@@ -112,6 +112,7 @@ pub(crate) fn complaint<R: RowExt>(r: &R, v: &Vault) -> Result<ComplaintRecord, 
         paraf_by: r.opt_text("paraf_by")?,
         paraf_at: r.opt_at("paraf_at")?,
         identity_shared_with: Vec::new(),
+        attachment_shares: Vec::new(),
         access_code_hash: sealed(r, v, "complaints.access_code_hash")?,
         version: r.i64("version")?,
         created_at: r.at("created_at")?,
@@ -200,14 +201,10 @@ pub(crate) fn outbox_item<R: RowExt>(r: &R, v: &Vault) -> Result<OutboxItem, Sto
     })
 }
 
-/// Attachment metadata (`id, filename, content_type, size`).
+/// Attachment metadata (`id, filename, content_type, size`), read by
+/// [`crate::attachments::read`].
 pub(crate) fn attachment<R: RowExt>(r: &R, v: &Vault) -> Result<AttachmentMeta, StoreError> {
-    Ok(AttachmentMeta {
-        id: r.i64("id")?,
-        filename: sealed_text(r, v, "attachments.filename")?,
-        content_type: r.text("content_type")?,
-        size: r.i64("size")?,
-    })
+    crate::attachments::read(r, false, v).map(|(meta, _)| meta)
 }
 
 /// A queue line (`ticket, channel, state, received_at, due_at, bidang`).

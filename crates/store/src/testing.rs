@@ -1,6 +1,7 @@
 //! Helpers for tests that need a real database (this crate's conformance suite and other
 //! crates' integration tests), behind the `testing` feature: fresh SQLite and PostgreSQL
-//! databases, [`FaultStore`], and [`fault_desk`], a ready desk over a fresh SQLite store.
+//! databases, [`FaultStore`], [`fault_desk`] (a ready desk over a fresh SQLite store) and
+//! [`apply_migrations`] (the runner over a chosen list).
 //!
 //! PostgreSQL is mandatory for the test suite: [`fresh_postgres_url`] panics when the server
 //! cannot be reached instead of skipping, so a missing database never looks like a pass.
@@ -159,6 +160,30 @@ pub async fn connect(
     url: &str,
 ) -> Result<Arc<dyn aduan_core::store::Store>, aduan_core::store::StoreError> {
     crate::connect(url, vault()).await
+}
+
+/// The shipped migrations of the backend `url` names (`sqlite:…` or `postgres://…`).
+pub fn shipped_migrations(url: &str) -> &'static [crate::Migration] {
+    if url.starts_with("sqlite:") {
+        crate::migrate::SQLITE
+    } else {
+        crate::migrate::POSTGRES
+    }
+}
+
+/// Apply exactly the migrations of `list` to the database at `url` with the store's own
+/// runner (instead of the shipped list): tests of the runner and of data migrations.
+pub async fn apply_migrations(
+    url: &str,
+    list: &[crate::Migration],
+) -> Result<(), aduan_core::store::StoreError> {
+    if url.starts_with("sqlite:") {
+        let s = crate::SqliteStore::open(url, vault()).await?;
+        crate::migrate::run_list(&s.db, list).await
+    } else {
+        let s = crate::PostgresStore::connect(url, vault()).await?;
+        crate::migrate::run_list(&s.db, list).await
+    }
 }
 
 /// A desk over a fresh, migrated SQLite database in `dir`, wrapped in a [`FaultStore`] so the

@@ -108,7 +108,7 @@ macro_rules! conformance {
             concurrent_duplicates_write_their_cursors,
             cursor_commits_with_a_transition,
             transition_refuses_a_stored_message,
-            ticket_by_message_ids_matches_every_form,
+            tickets_by_message_ids_matches_every_form,
             ticket_by_external_id_and_open_ticket_for_handle,
             fail_reply_by_external_id_marks_sent_rows,
             count_acks_since_is_per_channel_and_recipient,
@@ -195,6 +195,7 @@ fn complaint(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
         ticket_prefix: prefix(),
         ticket_month: (2026, 3),
         cursor: None,
+        audit: None,
     }
 }
 
@@ -259,7 +260,9 @@ fn write<'a>(rec: &ComplaintRecord, t: &'a Transition) -> TransitionWrite<'a> {
         actor: "kasi1".into(),
         reply: None,
         message: None,
+        attachments: Vec::new(),
         cursor: None,
+        audit: None,
     }
 }
 
@@ -1392,21 +1395,24 @@ mod suite {
         assert_eq!(get(s, &chat).await.messages.len(), 1);
     }
 
-    pub async fn ticket_by_message_ids_matches_every_form(fx: &Fixture) {
+    pub async fn tickets_by_message_ids_matches_every_form(fx: &Fixture) {
         let s = fx.ready().await;
         let ids = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(s.ticket_by_message_ids(&[]).await.unwrap(), None);
-        assert_eq!(
-            s.ticket_by_message_ids(&ids(&["nope"])).await.unwrap(),
-            None
-        );
+        // The newest candidate (the lookup returns candidates, newest first).
+        let newest = |ids: Vec<String>| async move {
+            s.tickets_by_message_ids(&ids, 20)
+                .await
+                .unwrap()
+                .into_iter()
+                .next()
+        };
+        assert_eq!(newest(vec![]).await, None);
+        assert_eq!(newest(ids(&["nope"])).await, None);
 
         // Inbound e-mail is stored as `msgid:<Message-ID>`.
         let (_, a) = create(s, complaint(Some("msgid:a1@example.id"), t0())).await;
         assert_eq!(
-            s.ticket_by_message_ids(&ids(&["x@y", "a1@example.id"]))
-                .await
-                .unwrap(),
+            newest(ids(&["x@y", "a1@example.id"])).await,
             Some(a.clone())
         );
         // Plain external ids of any channel, first message or appended.
@@ -1416,20 +1422,30 @@ mod suite {
         append(s, &b, inbound(Some("tg-8"), None, t0() + secs(5)))
             .await
             .unwrap();
+        assert_eq!(newest(ids(&["tg-7"])).await, Some(b.clone()));
+        assert_eq!(newest(ids(&["tg-8"])).await, Some(b.clone()));
+        // Several matches: every candidate, the newest complaint first, at most `limit`.
         assert_eq!(
-            s.ticket_by_message_ids(&ids(&["tg-7"])).await.unwrap(),
+            newest(ids(&["a1@example.id", "tg-7"])).await,
             Some(b.clone())
         );
         assert_eq!(
-            s.ticket_by_message_ids(&ids(&["tg-8"])).await.unwrap(),
-            Some(b.clone())
-        );
-        // Several matches: the newest complaint wins.
-        assert_eq!(
-            s.ticket_by_message_ids(&ids(&["a1@example.id", "tg-7"]))
+            s.tickets_by_message_ids(&ids(&["tg-8", "a1@example.id", "tg-7"]), 20)
                 .await
                 .unwrap(),
-            Some(b.clone())
+            vec![b.clone(), a.clone()]
+        );
+        assert_eq!(
+            s.tickets_by_message_ids(&ids(&["a1@example.id", "tg-7"]), 1)
+                .await
+                .unwrap(),
+            vec![b.clone()]
+        );
+        assert!(
+            s.tickets_by_message_ids(&ids(&["a1@example.id"]), 0)
+                .await
+                .unwrap()
+                .is_empty()
         );
 
         // The platform id of a reply aduan sent, found through the outbox even when the
@@ -1440,23 +1456,15 @@ mod suite {
         let rec = get(s, &c).await;
         assert_eq!(rec.replies[0].status, ReplyStatus::Sent);
         assert_eq!(rec.messages.len(), 1, "the sent id was taken by {old}");
-        assert_eq!(
-            s.ticket_by_message_ids(&ids(&["shared-id"])).await.unwrap(),
-            Some(c.clone())
-        );
+        assert_eq!(newest(ids(&["shared-id"])).await, Some(c.clone()));
         // A sent reply recorded in the conversation is found too.
         let (_, d) = create(s, complaint(Some("msgid:d1@example.id"), t0())).await;
         send_all(s, t0() + secs(2), "ack-d@aduan").await;
-        assert_eq!(
-            s.ticket_by_message_ids(&ids(&["ack-d@aduan"]))
-                .await
-                .unwrap(),
-            Some(d)
-        );
+        assert_eq!(newest(ids(&["ack-d@aduan"])).await, Some(d));
         // Many ids at once.
         let mut many: Vec<String> = (0..3000).map(|i| format!("ref-{i}@x")).collect();
         many.push("a1@example.id".into());
-        assert_eq!(s.ticket_by_message_ids(&many).await.unwrap(), Some(a));
+        assert_eq!(newest(many.clone()).await, Some(a));
     }
 
     pub async fn ticket_by_external_id_and_open_ticket_for_handle(fx: &Fixture) {

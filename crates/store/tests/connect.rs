@@ -38,6 +38,7 @@ fn complaint(ext: &str) -> NewComplaint {
         ticket_prefix: TicketPrefix::parse("ADU").unwrap(),
         ticket_month: (2026, 3),
         cursor: None,
+        audit: None,
     }
 }
 

@@ -54,6 +54,7 @@ fn complaint(i: usize) -> NewComplaint {
         ticket_prefix: TicketPrefix::parse("ADU").unwrap(),
         ticket_month: (2026, 3),
         cursor: None,
+        audit: None,
     }
 }
 

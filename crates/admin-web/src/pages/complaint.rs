@@ -5,8 +5,10 @@
 //! visibility (404), state (409) and masking rules are the API's; the `actions` flags built
 //! here only decide which forms the page shows. Every post checks the CSRF token first, caps
 //! its text fields at [`MAX_BODY_CHARS`](aduan_core::desk::MAX_BODY_CHARS) and redirects
-//! with a fixed notice code, never with user text. Attachment names are hidden whenever the
-//! desk hides the identity (a file name can carry a name or a NIK).
+//! with a fixed notice code, never with user text. Attachments are listed as the desk shows
+//! them to the user (a bidang user without a share gets neutral labels and no links: a file
+//! name can carry a name or a NIK); `GET …/attachments/{id}` serves the file and a kasi shares
+//! one attachment with the bidang through `POST …/attachments/{id}/share`.
 
 use aduan_core::desk::{ComplaintView, DeskError};
 use aduan_core::model::ReplyStatus;
@@ -109,16 +111,28 @@ fn complaint_json(st: &AppState, me: &Me, v: &ComplaintView) -> Value {
         })
         .collect::<Vec<_>>()
         .into();
-    // File names can carry a name or a NIK: bidang users without a share see none.
+    // File names can carry a name or a NIK: the desk gives a bidang user without a share
+    // the neutral label instead, and no link.
+    let share_attachments = me.role() == Role::Kasi && v.state != State::Closed;
     c["attachments"] = v
         .attachments
         .iter()
-        .enumerate()
-        .map(|(i, a)| {
+        .map(|a| {
+            let shared_names: Vec<String> = a
+                .shared_with
+                .iter()
+                .map(|b| bidang_name(st, b.as_str()))
+                .collect();
             json!({
-                "name": if v.identity_hidden { format!("Lampiran {}", i + 1) } else { a.filename.clone() },
+                "id": a.id,
+                "name": a.filename,
+                "hidden": a.name_hidden,
+                "downloadable": a.downloadable,
                 "content_type": a.content_type,
-                "size_kb": (a.size + 1023) / 1024,
+                "size_kb": (a.size.max(0) + 1023) / 1024,
+                "shared_with": shared_names,
+                "share_form": share_attachments
+                    && v.bidang.as_ref().is_some_and(|b| !a.shared_with.contains(b)),
             })
         })
         .collect::<Vec<_>>()
@@ -202,6 +216,49 @@ pub async fn detail(
         }),
     );
     Ok(page(StatusCode::OK, "complaint.html", &ctx))
+}
+
+/// `GET /admin/complaints/{ticket}/attachments/{id}`: the file, by the desk's rules (a
+/// bidang user gets the 404 page unless the kasi shared the identity or this attachment).
+pub async fn attachment(
+    AxState(st): AxState<AppState>,
+    me: Me,
+    Path((ticket, id)): Path<(String, String)>,
+) -> Page {
+    let f = st
+        .desk
+        .staff()
+        .attachment(&me.actor, &ticket, aduan_http::attachment_id(&id))
+        .await
+        .map_err(|e| desk_error(e, None))?;
+    Ok(aduan_http::file_download(
+        &f.meta.media_type(),
+        &f.meta.filename,
+        f.data,
+    ))
+}
+
+/// `POST /admin/complaints/{ticket}/attachments/{id}/share` (kasi, with a reason).
+pub async fn share_attachment(
+    AxState(st): AxState<AppState>,
+    me: Me,
+    Path((ticket, id)): Path<(String, String)>,
+    f: Fields,
+) -> Page {
+    check_csrf(&st, &me, &f)?;
+    let back = format!("/admin/complaints/{}", enc(&ticket));
+    let reason = f.text("reason");
+    check_len("reason", &reason)?;
+    let v = st
+        .desk
+        .staff()
+        .share_attachment(&me.actor, &ticket, aduan_http::attachment_id(&id), &reason)
+        .await
+        .map_err(|e| desk_error(e, Some(&back)))?;
+    Ok(see_other(&format!(
+        "/admin/complaints/{}?pesan=share-attachment",
+        enc(v.ticket.as_str())
+    )))
 }
 
 /// `POST /admin/complaints/{ticket}/{action}`.

@@ -1,5 +1,6 @@
 //! `/admin/logbook…`: the printable logbook FM-PDIP-03-02 of a month, the paraf of the
-//! Kabid PDIP (one line or a selection) and the CSV/XLSX export.
+//! Kabid PDIP (one line or a selection) and the CSV/XLSX export (recorded in the audit log
+//! before the file is sent).
 //!
 //! Rows come from [`Desk::logbook`](aduan_core::desk::Desk::logbook), so visibility and
 //! masking are the desk's. A paraf is `Command::Sign` through the desk, one ticket at a
@@ -143,10 +144,11 @@ pub async fn export(
     if format != "csv" && format != "xlsx" {
         return Err(not_found_page());
     }
+    // Recorded in the audit log before the file is handed out.
     let rows = st
         .desk
         .staff()
-        .logbook(&me.actor, month)
+        .export_logbook(&me.actor, month, &format, "admin")
         .await
         .map_err(|e| desk_error(e, None))?;
     let tz = tz(&st);

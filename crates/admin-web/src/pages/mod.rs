@@ -71,6 +71,7 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "follow-up" => "Tindak lanjut ke pengadu dicatat; pengaduan selesai.",
         "sign" => "Baris log book telah diparaf.",
         "share-identity" => "Identitas pengadu dibagikan kepada bidang.",
+        "share-attachment" => "Lampiran dibagikan kepada bidang.",
         "conclusion" => "Kesimpulan disimpan.",
         "decision" => "Keputusan Kepala Dinas disimpan.",
         "receipt" => "Penerimaan log book dicatat.",

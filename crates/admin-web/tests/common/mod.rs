@@ -1,6 +1,6 @@
-//! Test harness: a real [`Desk`] over a fresh SQLite store, served with the admin pages and
-//! the JSON staff API on 127.0.0.1:0, a clock the tests move by hand, and staff accounts
-//! with argon2 password hashes.
+//! Test harness: a real [`Desk`] over a fresh SQLite store (or PostgreSQL, [`spawn_on`]),
+//! served with the admin pages and the JSON staff API on 127.0.0.1:0, a clock the tests
+//! move by hand, and staff accounts with argon2 password hashes.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -74,8 +74,25 @@ pub async fn spawn() -> TestApp {
 
 /// [`spawn`] over a given working calendar.
 pub async fn spawn_with_calendar(calendar: WorkCalendar) -> TestApp {
+    spawn_full(calendar, false).await
+}
+
+/// [`spawn`] on a fresh PostgreSQL database (127.0.0.1:5432) when `postgres`, else SQLite.
+pub async fn spawn_on(postgres: bool) -> TestApp {
+    spawn_full(
+        WorkCalendar::always_open(chrono_tz::Asia::Makassar),
+        postgres,
+    )
+    .await
+}
+
+async fn spawn_full(calendar: WorkCalendar, postgres: bool) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let url = aduan_store::testing::fresh_sqlite_url(dir.path());
+    let url = if postgres {
+        aduan_store::testing::fresh_postgres_url().await
+    } else {
+        aduan_store::testing::fresh_sqlite_url(dir.path())
+    };
     let store = aduan_store::testing::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let clock = ManualClock::new(start_time());

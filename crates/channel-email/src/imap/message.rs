@@ -165,7 +165,8 @@ impl Reader<'_> {
             original_message_ids,
         } = &mail.auto
         {
-            let reason: String = format!("bounce: {}", mail.subject)
+            // Bounce subjects may quote the refused address: stored without it.
+            let reason: String = aduan_core::mask::mask_text(&format!("bounce: {}", mail.subject))
                 .chars()
                 .take(300)
                 .collect();
@@ -264,7 +265,7 @@ impl Reader<'_> {
             .await
             .map_err(store_err)?;
         if sent >= self.ctx.ack_daily_cap {
-            tracing::info!(recipient = %to, sent, cap = self.ctx.ack_daily_cap,
+            tracing::info!(mailbox = %self.key, sent, cap = self.ctx.ack_daily_cap,
                 "acknowledgement cap reached for this sender; none queued");
             return Ok(None);
         }

@@ -153,14 +153,14 @@ pub(super) async fn collect_files(
                 human_size(ctx.max_attachment_bytes)
             )),
             Ok(Fetched::Failed(why)) => {
-                tracing::warn!(chat = m.chat_id, message = m.message_id, error = %why, "telegram: attachment not downloadable");
+                tracing::warn!(message = m.message_id, error = %why, "telegram: attachment not downloadable");
                 notes.push(format!(
                     "[Lampiran {} tidak dapat diunduh dari Telegram.]",
                     label(None)
                 ));
             }
             Err(why) if give_up => {
-                tracing::warn!(chat = m.chat_id, message = m.message_id, error = %why, "telegram: giving up on attachment");
+                tracing::warn!(message = m.message_id, error = %why, "telegram: giving up on attachment");
                 notes.push(format!(
                     "[Lampiran {} tidak dapat diunduh dari Telegram.]",
                     label(None)

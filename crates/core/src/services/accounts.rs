@@ -1,12 +1,16 @@
 //! The accounts service: staff accounts for the CLI, the API's bearer tokens and the admin
 //! pages' logins. Tokens and passwords are never stored: only their hashes.
 //!
-//! Store role: users.
+//! Account changes are appended to the audit log right after they succeed.
+//!
+//! Store roles: users, audit.
 
+use crate::audit::actions;
 use crate::desk::{Desk, DeskError};
 use crate::model::{NewUser, User};
 use crate::secret::hash_secret;
 use crate::types::Username;
+use crate::workflow::Actor;
 
 /// Staff accounts. Get one with [`Desk::accounts`].
 #[derive(Clone)]
@@ -15,9 +19,22 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Create an account; `AlreadyExists` when the username is taken.
-    pub async fn create(&self, user: NewUser) -> Result<i64, DeskError> {
-        Ok(self.desk.user_store().create_user(user).await?)
+    /// Create an account on behalf of `by`; `AlreadyExists` when the username is taken.
+    /// The change is then appended to the audit log (an error there is returned, the
+    /// account stays).
+    pub async fn create(&self, by: &Actor, user: NewUser) -> Result<i64, DeskError> {
+        let detail = serde_json::json!({
+            "username": user.username.as_str(),
+            "role": user.role.as_str(),
+            "bidang": user.bidang.as_ref().map(|b| b.as_str()),
+            "password": user.password_hash.is_some(),
+        });
+        let id = self.desk.user_store().create_user(user).await?;
+        let audit = self.desk.audit();
+        audit
+            .record(audit.entry(by, actions::USER_ADD).with_detail(detail))
+            .await?;
+        Ok(id)
     }
 
     /// The enabled account holding this API token (the token itself, hashed here).
@@ -39,8 +56,20 @@ impl Accounts {
         Ok(self.desk.user_store().list_users().await?)
     }
 
-    /// Disable an account; false when no such account exists.
-    pub async fn disable(&self, username: &Username) -> Result<bool, DeskError> {
-        Ok(self.desk.user_store().disable_user(username).await?)
+    /// Disable an account on behalf of `by`; false when no such account exists. A change is
+    /// then appended to the audit log.
+    pub async fn disable(&self, by: &Actor, username: &Username) -> Result<bool, DeskError> {
+        if !self.desk.user_store().disable_user(username).await? {
+            return Ok(false);
+        }
+        let audit = self.desk.audit();
+        audit
+            .record(
+                audit
+                    .entry(by, actions::USER_DISABLE)
+                    .with_detail(serde_json::json!({ "username": username.as_str() })),
+            )
+            .await?;
+        Ok(true)
     }
 }

@@ -3,6 +3,10 @@
 //! acknowledgement and the channel's cursor in one transaction; the citizen's status look-ups;
 //! the channels' cursors, leases and bounce reports.
 //!
+//! **Threading never crosses citizens:** every hint (a ticket in the subject, message ids
+//! in In-Reply-To/References, a quoted chat message) only joins a complaint of the same
+//! channel and sender ([`same_sender`]); anything else becomes a new complaint.
+//!
 //! Store roles: intake, workflow (appending to a complaint), outbox (bounces), leases.
 
 use chrono::{DateTime, Utc};
@@ -14,6 +18,9 @@ use crate::types::*;
 use crate::workflow::{Actor, Command};
 
 use crate::desk::*;
+
+/// Complaints a message-id hint may name that are checked for the sender, newest first.
+const THREAD_CANDIDATES: u32 = 20;
 
 /// Intake use cases (see the module docs). Get one with [`Desk::intake`].
 #[derive(Clone)]
@@ -30,7 +37,7 @@ impl Intake {
                 "manual channels are entered by staff",
             ));
         }
-        self.desk.create(sub, &Actor::System).await
+        self.desk.create(sub, &Actor::System, None).await
     }
 
     /// Public status by ticket and access code; wrong code and unknown ticket are the same.
@@ -84,11 +91,11 @@ impl Intake {
         for hint in &thread {
             target = match hint {
                 ThreadHint::Ticket(t) => match self.desk.workflow_store().get_complaint(t).await? {
-                    Some(rec) if same_sender(&rec, &sub) => Some(rec.ticket),
+                    Some(rec) if same_sender(&rec, channel, &sub) => Some(rec.ticket),
                     _ => None,
                 },
                 ThreadHint::MessageIds(ids) if !ids.is_empty() => {
-                    self.desk.intake_store().ticket_by_message_ids(ids).await?
+                    self.senders_complaint_by_ids(ids, channel, &sub).await?
                 }
                 ThreadHint::MessageIds(_) => None,
                 ThreadHint::OpenForHandle => match &sub.handle {
@@ -161,7 +168,9 @@ impl Intake {
                     text: text.clone(),
                     external_id: sub.external_id.clone(),
                 }),
+                attachments: sub.attachments.clone(),
                 cursor: cursor.clone(),
+                audit: None,
             };
             match self.desk.workflow_store().save_transition(w).await {
                 Ok(()) => {
@@ -184,6 +193,30 @@ impl Intake {
             }
         }
         Err(StoreError::Conflict.into())
+    }
+
+    /// The newest complaint that one of `ids` names (In-Reply-To/References, a quoted chat
+    /// message) and that is the sender's own on this channel ([`same_sender`]); ids naming
+    /// somebody else's complaint are ignored, since anybody can write them.
+    async fn senders_complaint_by_ids(
+        &self,
+        ids: &[String],
+        channel: Channel,
+        sub: &Submission,
+    ) -> Result<Option<TicketNumber>, DeskError> {
+        let candidates = self
+            .desk
+            .intake_store()
+            .tickets_by_message_ids(ids, THREAD_CANDIDATES)
+            .await?;
+        for ticket in candidates {
+            if let Some(rec) = self.desk.workflow_store().get_complaint(&ticket).await?
+                && same_sender(&rec, channel, sub)
+            {
+                return Ok(Some(rec.ticket));
+            }
+        }
+        Ok(None)
     }
 
     pub async fn cursor(&self, key: &str) -> Result<Option<String>, DeskError> {

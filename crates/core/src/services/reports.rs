@@ -1,9 +1,11 @@
 //! Desk use cases of the clocks and the monthly report: SLA escalation (exactly once per
-//! breached step among replicas) and the report's steps 6–8.
+//! breached step among replicas) and the report's steps 6–8. Each staff step and each
+//! delivery of the digest is written with its audit entry in one transaction.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::audit::{NewAuditEntry, actions};
 use crate::desk::{DEFAULT_MAX_ATTEMPTS, Desk, DeskError};
 use crate::logbook::Month;
 use crate::model::{ComplaintRecord, NewReply, ReplyKind, ReportRecord, ReportState, ReportUpdate};
@@ -284,18 +286,22 @@ impl Reports {
         Ok(ReportView::from_record(r, self.desk.now()))
     }
 
-    /// Record that the digest was delivered (step 6 done; the decision clock starts).
+    /// Record that the digest was delivered (step 6 done; the decision clock starts), with
+    /// its audit entry (by `system`) in the same transaction.
     pub async fn report_delivered(&self, month: Month) -> Result<(), DeskError> {
         let now = self.desk.now();
         let due = self.desk.config().policy.due(Step::ReportDecide, now);
+        let audit = NewAuditEntry::new(&Actor::System, actions::DIGEST_DELIVERED, now)
+            .with_detail(serde_json::json!({ "month": month.to_string() }));
         self.desk
             .report_store()
-            .update_report(
+            .update_report_audited(
                 &month.to_string(),
                 ReportUpdate::Delivered {
                     at: now,
                     decide_due_at: due,
                 },
+                Some(audit),
             )
             .await?;
         Ok(())
@@ -324,6 +330,12 @@ impl Reports {
         let key = month.to_string();
         let now = self.desk.now();
         let by = actor.label();
+        let audit_action = match &action {
+            ReportAction::Conclusion(_) => actions::REPORT_CONCLUSION,
+            ReportAction::Decision(_) => actions::REPORT_DECISION,
+            ReportAction::Receipt => actions::REPORT_RECEIPT,
+            ReportAction::Resend => actions::REPORT_RESEND,
+        };
         let update = match action {
             ReportAction::Conclusion(text) => {
                 require(actor, &[Role::Kasi])?;
@@ -367,7 +379,17 @@ impl Reports {
                 state: current.state,
             });
         }
-        match self.desk.report_store().update_report(&key, update).await {
+        // The texts stay in the report; the entry names the step and the state it left.
+        let audit = NewAuditEntry::new(actor, audit_action, now).with_detail(serde_json::json!({
+            "month": key,
+            "from": current.state.as_str(),
+        }));
+        match self
+            .desk
+            .report_store()
+            .update_report_audited(&key, update, Some(audit))
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
                 let s = self

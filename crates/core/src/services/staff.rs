@@ -4,17 +4,95 @@
 //!
 //! **Invariants:** role checks come before visibility checks, which come before state checks
 //! (a wrong role is always 403, another division's complaint always 404); a bidang user's
-//! view never carries identity unless the kasi shared it.
+//! view never carries identity unless the kasi shared it, nor an attachment's file name or
+//! file unless the kasi shared the identity or that attachment.
 //!
-//! Store roles: workflow, intake (manual entry), reports (the logbook month).
+//! Every action and manual entry carries its audit entry into the same transaction; a
+//! logbook export and an attachment download are recorded before they are handed out.
+//!
+//! Store roles: workflow, intake (manual entry), attachments (files and their shares),
+//! reports (the logbook month), audit (exports, downloads).
 
-use crate::mask::mask_text;
+use crate::mask::IdentityMask;
 use crate::model::*;
 use crate::store::prelude::*;
 use crate::types::*;
 use crate::workflow::{Actor, Command, visible_to};
 
 use crate::desk::*;
+
+/// Longest reason for sharing an attachment, in characters.
+pub const MAX_SHARE_REASON_CHARS: usize = 500;
+
+/// The division of a bidang user (None for every other actor).
+fn bidang_of(actor: &Actor) -> Option<&BidangCode> {
+    match actor {
+        Actor::Staff {
+            role: Role::Bidang,
+            bidang,
+            ..
+        } => bidang.as_ref(),
+        _ => None,
+    }
+}
+
+/// Is the identity hidden from `actor`: a bidang user the kasi did not share it with?
+fn identity_hidden(actor: &Actor, rec: &ComplaintRecord) -> bool {
+    match actor {
+        Actor::Staff {
+            role: Role::Bidang,
+            bidang,
+            ..
+        } => !bidang
+            .as_ref()
+            .is_some_and(|b| rec.identity_shared_with.contains(b)),
+        _ => false,
+    }
+}
+
+/// May `actor` see the name of attachment `id` and open it? Everybody but a bidang user;
+/// a bidang user when the identity or this attachment was shared with its division.
+fn may_open(actor: &Actor, rec: &ComplaintRecord, id: i64) -> bool {
+    if !identity_hidden(actor, rec) {
+        return true;
+    }
+    bidang_of(actor).is_some_and(|b| {
+        rec.attachment_shares
+            .iter()
+            .any(|s| s.attachment_id == id && &s.bidang == b)
+    })
+}
+
+/// `text` with each whole occurrence of a file name (not inside a longer word) replaced by
+/// its label; `names` longest first.
+fn replace_file_names(text: &str, names: &[(String, String)]) -> String {
+    let mut out = text.to_string();
+    for (name, label) in names {
+        if name.is_empty() || !out.contains(name.as_str()) {
+            continue;
+        }
+        let mut next = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        let mut prev: Option<char> = None;
+        while let Some(i) = rest.find(name.as_str()) {
+            let before = rest[..i].chars().next_back().or(prev);
+            let after = rest[i + name.len()..].chars().next();
+            let whole = !before.is_some_and(char::is_alphanumeric)
+                && !after.is_some_and(char::is_alphanumeric);
+            next.push_str(&rest[..i]);
+            if whole {
+                next.push_str(label);
+            } else {
+                next.push_str(name);
+            }
+            prev = name.chars().next_back();
+            rest = &rest[i + name.len()..];
+        }
+        next.push_str(rest);
+        out = next;
+    }
+    out
+}
 
 /// Staff use cases (see the module docs). Get one with [`Desk::staff`].
 #[derive(Clone)]
@@ -67,7 +145,16 @@ impl Staff {
         let mut sub = sub;
         sub.with_access_code = true;
         sub.ack_to = None;
-        self.desk.create(sub, actor).await
+        let mut detail = serde_json::json!({ "channel": sub.channel.map(|c| c.as_str()) });
+        if let Some(at) = sub.received_at {
+            detail["received_at"] = at.to_rfc3339().into();
+        }
+        let audit = self
+            .desk
+            .audit()
+            .entry(actor, crate::audit::actions::MANUAL_ENTRY)
+            .with_detail(detail);
+        self.desk.create(sub, actor, Some(audit)).await
     }
 
     pub(crate) async fn load_visible(
@@ -173,7 +260,9 @@ impl Staff {
                 actor: actor.label(),
                 reply,
                 message,
+                attachments: Vec::new(),
                 cursor: None,
+                audit: crate::audit::for_command(actor, &rec.ticket, &cmd, &t),
             };
             match self.desk.workflow_store().save_transition(w).await {
                 Ok(()) => return self.view(actor, ticket).await,
@@ -227,18 +316,61 @@ impl Staff {
     }
 
     /// Build the staff view, hiding identity from bidang users unless shared with them.
+    /// Attachments a bidang user may not open are shown by their neutral label, also where
+    /// their file names appear in texts.
     pub fn to_view(&self, actor: &Actor, rec: ComplaintRecord) -> ComplaintView {
-        let hide = match actor {
-            Actor::Staff {
-                role: Role::Bidang,
-                bidang,
-                ..
-            } => !bidang
-                .as_ref()
-                .is_some_and(|b| rec.identity_shared_with.contains(b)),
-            _ => false,
+        let hide = identity_hidden(actor, &rec);
+        let viewer_bidang = bidang_of(actor);
+        let attachments: Vec<AttachmentView> = rec
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let label = a.neutral_label(i + 1);
+                let open = may_open(actor, &rec, a.id);
+                let mut shared_with: Vec<BidangCode> = Vec::new();
+                for s in rec
+                    .attachment_shares
+                    .iter()
+                    .filter(|s| s.attachment_id == a.id)
+                {
+                    let mine = viewer_bidang.is_none_or(|b| b == &s.bidang);
+                    if mine && !shared_with.contains(&s.bidang) {
+                        shared_with.push(s.bidang.clone());
+                    }
+                }
+                AttachmentView {
+                    id: a.id,
+                    filename: if open {
+                        a.filename.clone()
+                    } else {
+                        label.clone()
+                    },
+                    label,
+                    content_type: a.media_type(),
+                    size: a.size,
+                    name_hidden: !open,
+                    downloadable: open,
+                    shared_with,
+                }
+            })
+            .collect();
+        // File names the viewer may not see, longest first (a name inside a longer one).
+        let mut hidden_names: Vec<(String, String)> = rec
+            .attachments
+            .iter()
+            .zip(&attachments)
+            .filter(|(_, v)| v.name_hidden)
+            .map(|(a, v)| (a.filename.clone(), v.label.clone()))
+            .collect();
+        hidden_names.sort_by_key(|(n, _)| std::cmp::Reverse(n.chars().count()));
+        // Masked with the complaint's own identity (its name and address too), after hidden
+        // file names became their labels.
+        let mask = hide.then(|| IdentityMask::new(&rec.identity));
+        let m = |s: String| match &mask {
+            Some(k) => k.apply(&replace_file_names(&s, &hidden_names)),
+            None => s,
         };
-        let m = |s: String| if hide { mask_text(&s) } else { s };
         let mo = |s: Option<String>| s.map(m);
         let now = self.desk.clock.now();
         let suggested = if rec.state == State::Triage {
@@ -308,9 +440,151 @@ impl Staff {
                     note: mo(h.note),
                 })
                 .collect(),
-            replies: rec.replies,
-            attachments: rec.attachments,
+            replies: rec
+                .replies
+                .into_iter()
+                .map(|r| ReplyView {
+                    last_error: mo(r.last_error),
+                    ..r
+                })
+                .collect(),
+            attachments,
         }
+    }
+
+    /// The month's logbook rows for an export (a file or a printout leaves the desk): the
+    /// same rows as [`Staff::logbook`], handed out only once the export is in the audit log
+    /// (`format`: csv, xlsx, html, json, …; `via`: api, admin, …).
+    pub async fn export_logbook(
+        &self,
+        actor: &Actor,
+        month: crate::logbook::Month,
+        format: &str,
+        via: &str,
+    ) -> Result<Vec<crate::logbook::LogbookRow>, DeskError> {
+        let rows = self.logbook(actor, month).await?;
+        let entry = self
+            .desk
+            .audit()
+            .entry(actor, crate::audit::actions::LOGBOOK_EXPORT)
+            .with_detail(serde_json::json!({
+                "month": month.to_string(),
+                "format": format,
+                "via": via,
+                "rows": rows.len(),
+            }));
+        self.desk.audit().record(entry).await?;
+        Ok(rows)
+    }
+
+    /// One attachment's file for `actor` (SPEC §4): any staff role, a bidang user only on a
+    /// complaint of its own division (else 404) and only when the kasi shared the identity
+    /// or this attachment with it (else 404, as for an id that is not of this ticket).
+    pub async fn attachment(
+        &self,
+        actor: &Actor,
+        ticket: &str,
+        id: i64,
+    ) -> Result<AttachmentFile, DeskError> {
+        if actor.role().is_none() {
+            return Err(DeskError::Forbidden("staff only".into()));
+        }
+        let rec = self.load_visible(actor, ticket).await?;
+        if !rec.attachments.iter().any(|a| a.id == id) || !may_open(actor, &rec, id) {
+            return Err(DeskError::NotFound);
+        }
+        // Recorded after every refusal, before the file is handed out (SPEC §6).
+        let audit = self.desk.audit();
+        let entry = audit
+            .entry(actor, crate::audit::actions::ATTACHMENT_DOWNLOAD)
+            .with_ticket(rec.ticket.clone())
+            .with_detail(serde_json::json!({ "attachment": id }));
+        audit.record(entry).await?;
+        self.desk
+            .attachment_store()
+            .attachment_file(&rec.ticket, id)
+            .await?
+            .ok_or(DeskError::NotFound)
+    }
+
+    /// The kasi shares one attachment (its name and file) with the bidang the complaint is
+    /// routed to, with a reason (required, at most [`MAX_SHARE_REASON_CHARS`]); recorded with
+    /// a history line. 403 for other roles, 404 for an attachment not of this ticket, 409
+    /// when the complaint is closed or not routed to a bidang.
+    pub async fn share_attachment(
+        &self,
+        actor: &Actor,
+        ticket: &str,
+        id: i64,
+        reason: &str,
+    ) -> Result<ComplaintView, DeskError> {
+        if actor.role() != Some(Role::Kasi) {
+            return Err(DeskError::Forbidden(format!(
+                "role {} may not share an attachment; required: kasi",
+                actor.role().map(|r| r.as_str()).unwrap_or("none")
+            )));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(DeskError::invalid("reason", "must not be empty"));
+        }
+        if reason.chars().count() > MAX_SHARE_REASON_CHARS {
+            return Err(DeskError::invalid(
+                "reason",
+                format!("longer than {MAX_SHARE_REASON_CHARS} characters"),
+            ));
+        }
+        let rec = self.load_visible(actor, ticket).await?;
+        let Some(number) = rec.attachments.iter().position(|a| a.id == id) else {
+            return Err(DeskError::NotFound);
+        };
+        let bidang = match (&rec.state, &rec.bidang) {
+            (State::Closed, _) | (_, None) => {
+                return Err(DeskError::InvalidState {
+                    action: "share an attachment of".into(),
+                    state: rec.state,
+                });
+            }
+            (_, Some(b)) => b.clone(),
+        };
+        let now = self.desk.clock.now();
+        let share = NewAttachmentShare {
+            complaint_id: rec.id,
+            share: AttachmentShare {
+                attachment_id: id,
+                bidang: bidang.clone(),
+                shared_by: actor.label(),
+                reason: reason.to_string(),
+                at: now,
+            },
+            history: crate::workflow::HistoryEntry {
+                step: None,
+                action: "share_attachment".into(),
+                state: rec.state,
+                actor: actor.label(),
+                at: now,
+                due_at: None,
+                elapsed_seconds: None,
+                breached: false,
+                note: Some(format!("{bidang}: lampiran {}: {reason}", number + 1)),
+            },
+            // In the share's own transaction (SPEC §6).
+            audit: Some(
+                self.desk
+                    .audit()
+                    .entry(actor, crate::audit::actions::ATTACHMENT_SHARE)
+                    .with_ticket(rec.ticket.clone())
+                    .with_detail(serde_json::json!({
+                        "attachment": id,
+                        "bidang": bidang.as_str(),
+                        "reason": reason,
+                    })),
+            ),
+        };
+        if !self.desk.attachment_store().share_attachment(share).await? {
+            return Err(DeskError::NotFound);
+        }
+        self.view(actor, ticket).await
     }
 
     /// The month's logbook rows (FM-PDIP-03-02). Division users do not read the logbook.
@@ -333,6 +607,34 @@ impl Staff {
             .report_store()
             .complaints_received_between(from, to)
             .await?;
-        Ok(crate::logbook::rows(&recs, false))
+        Ok(crate::logbook::rows(&recs, crate::logbook::Masking::None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_file_names;
+
+    #[test]
+    fn file_names_are_replaced_only_as_whole_names() {
+        let names = vec![
+            (
+                "KTP_Sariasih_5108014506900002.jpg".to_string(),
+                "lampiran 1 (image/jpeg, 1 KB)".to_string(),
+            ),
+            (
+                "kk.pdf".to_string(),
+                "lampiran 2 (application/pdf, 3 KB)".to_string(),
+            ),
+        ];
+        let t =
+            "[lampiran: KTP_Sariasih_5108014506900002.jpg, kk.pdf]\nlihat kk.pdf; bukan xkk.pdf";
+        assert_eq!(
+            replace_file_names(t, &names),
+            "[lampiran: lampiran 1 (image/jpeg, 1 KB), lampiran 2 (application/pdf, 3 KB)]\n\
+             lihat lampiran 2 (application/pdf, 3 KB); bukan xkk.pdf"
+        );
+        assert_eq!(replace_file_names("kk.pdfkk.pdf", &names), "kk.pdfkk.pdf");
+        assert_eq!(replace_file_names("", &names), "");
     }
 }

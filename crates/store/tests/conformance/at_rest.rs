@@ -132,9 +132,11 @@ async fn check_readable(s: &dyn Store, ticket: &TicketNumber) {
             .unwrap(),
     );
     found(
-        s.ticket_by_message_ids(&["778899001:44".into()])
+        s.tickets_by_message_ids(&["778899001:44".into()], 5)
             .await
-            .unwrap(),
+            .unwrap()
+            .into_iter()
+            .next(),
     );
     let acks = s
         .count_acks_since(Channel::Email, "sekarini.panji@CONTOH.id", t0())
@@ -241,14 +243,15 @@ async fn old_database(fx: &Fixture) {
           '778899001:42', 'telegram'), \
          (1, 'in', {ms} + 10000, 'Ini foto KK saya, Sekarini, 0813-3700-1122', '778899001:43', \
           'telegram'), \
-         (1, 'out', {ms} + 21000, 'Terima kasih Ni Luh Putu Sekarini', '778899001:44', 'telegram');
+         (1, 'out', {ms} + 21000, 'Terima kasih Ni Luh Putu Sekarini. Kode akses Anda: K7Q2M9XP', \
+          '778899001:44', 'telegram');
          INSERT INTO attachments (complaint_id, filename, content_type, size, data, created_at) \
          VALUES (1, 'KTP_Sekarini_5108014506900005.jpg', 'image/jpeg', 18, {data}, {ms});
          INSERT INTO history (complaint_id, step, action, state, actor, at, breached, note) VALUES \
          (1, 'receive', 'receive', 'triage', 'sistem', {ms}, {no}, 'NIK 5108014506900005');
          INSERT INTO outbox (complaint_id, kind, channel, recipient, template, vars, status, \
          attempts, max_attempts, next_attempt_at, created_at, external_id, sent_at) VALUES \
-         (1, 'ack', 'telegram', '778899001', 'ack', '{{\"reply_to\": \"778899001:42\"}}', 'sent', \
+         (1, 'ack', 'telegram', '778899001', 'ack', '{{\"reply_to\": \"778899001:42\", \"access_code\": \"K7Q2M9XP\"}}', 'sent', \
           1, 5, {ms}, {ms}, '778899001:44', {ms} + 21000), \
          (1, 'ack', 'email', 'Sekarini.Panji@contoh.id', 'ack', '{{}}', 'failed', 5, 5, {ms}, \
           {ms}, NULL, NULL);
@@ -310,9 +313,11 @@ pub async fn plaintext_database_is_sealed_on_upgrade(fx: &Fixture) {
             .unwrap(),
     );
     found(
-        s.ticket_by_message_ids(&["778899001:44".into()])
+        s.tickets_by_message_ids(&["778899001:44".into()], 5)
             .await
-            .unwrap(),
+            .unwrap()
+            .into_iter()
+            .next(),
     );
     assert_eq!(
         s.count_acks_since(Channel::Email, "sekarini.panji@contoh.id", t0())
@@ -320,7 +325,14 @@ pub async fn plaintext_database_is_sealed_on_upgrade(fx: &Fixture) {
             .unwrap(),
         1
     );
+    // The access code that left with the old acknowledgement is kept nowhere (0004).
+    assert!(
+        r.messages[2].text.ends_with("Kode akses Anda: ••••••"),
+        "{}",
+        r.messages[2].text
+    );
     let text = dump(fx);
+    assert!(!text.contains("K7Q2M9XP"), "the old access code survived");
     for secret in SECRETS {
         assert!(
             !text.to_lowercase().contains(&secret.to_lowercase()),
