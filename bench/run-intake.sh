@@ -136,6 +136,10 @@ sleep 2
 say "idle memory of the daemon:"
 "$BENCH_BIN" rss --pid "$DAEMON_PID" | sed 's/^/  /'
 
+# The daemon's CPU time (user + system, clock ticks) around the load: CPU per complaint is
+# steadier than throughput on a machine shared with other work.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_before="$(cpu_ticks "$DAEMON_PID")"
 say "aduan-bench intake --clients $CLIENTS --warmup $WARMUP --duration $DURATION"
 # In the background and waited for, so that a SIGTERM to this script is acted on at once.
 bench_rc=0
@@ -148,6 +152,13 @@ BENCH_PID=""
 grep -v '^{' "$TMP/intake.out" || true
 json="$(grep '^{' "$TMP/intake.out" | tail -n 1 || true)"
 [ -n "$json" ] || die "aduan-bench intake printed no report (exit $bench_rc)"
+cpu_after="$(cpu_ticks "$DAEMON_PID")"
+made="$(grep -o '"created_201":[0-9]*' <<<"$json" | cut -d: -f2)"
+if [ -n "$made" ] && [ "$made" -gt 0 ]; then
+  say "daemon CPU per complaint: $(awk -v t="$((cpu_after - cpu_before))" -v n="$made" \
+    -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }') µs \
+($((cpu_after - cpu_before)) ticks for $made complaints, warm-up included)"
+fi
 echo "$json" >"$TMP/intake.json"
 
 detail_rc=0
