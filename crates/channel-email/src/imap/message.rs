@@ -199,7 +199,7 @@ impl Reader<'_> {
         }
         if sender_address(&mail).is_none() {
             tracing::warn!(mailbox = %self.key, uid, bytes = raw.len(),
-                "rejected: no sender address in From, Sender, Reply-To or Return-Path (kept in the archive mailbox)");
+                "rejected: no usable From, Reply-To or Return-Path address (kept in the archive mailbox)");
             self.set_cursor(&cursor_value).await?;
             return Ok(Outcome::Rejected);
         }
@@ -280,7 +280,7 @@ impl Reader<'_> {
             .map_err(store_err)?;
         if sent >= self.ctx.ack_daily_cap {
             tracing::info!(mailbox = %self.key, sent, cap = self.ctx.ack_daily_cap,
-                "acknowledgement cap reached for this sender; none queued");
+                "acknowledgement cap reached for this address; none queued");
             return Ok(None);
         }
         let mut thread = ReplyThread {
