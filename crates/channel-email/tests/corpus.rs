@@ -280,7 +280,11 @@ async fn deliver_the_corpus(postgres: bool, counts: &Counts, log: &LogBuffer) {
     // Stored: each stored message is found by its external id on a complaint with a sender
     // and a readable text.
     let complaints = all_complaints(store.as_ref()).await;
-    assert_eq!(complaints.len() as u64, delta("accepted"), "one per acceptance");
+    assert_eq!(
+        complaints.len() as u64,
+        delta("accepted"),
+        "one per acceptance"
+    );
     let mut found = 0;
     for (f, raw) in files.iter().zip(&raws) {
         let name = f.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(f);
@@ -308,10 +312,7 @@ async fn deliver_the_corpus(postgres: bool, counts: &Counts, log: &LogBuffer) {
             .find(|c| c.ticket == ticket)
             .expect("complaint");
         assert!(
-            c.identity
-                .email
-                .as_deref()
-                .is_some_and(|e| e.contains('@')),
+            c.identity.email.as_deref().is_some_and(|e| e.contains('@')),
             "{}: no sender on {}",
             name.display(),
             c.ticket

@@ -1188,7 +1188,11 @@ fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -1260,7 +1264,10 @@ async fn replies_thread_by_encoded_ids_and_by_subject(postgres: bool) {
         &format!("In-Reply-To: {encoded}\r\nReferences: {encoded}\r\n"),
     );
     let mut to_budi = vec![enc_reply];
-    for (n, prefix) in ["Re: ", "Balas: ", "AW: ", "RE[2]: ", "Fwd: "].iter().enumerate() {
+    for (n, prefix) in ["Re: ", "Balas: ", "AW: ", "RE[2]: ", "Fwd: "]
+        .iter()
+        .enumerate()
+    {
         to_budi.push(
             mail(
                 budi,
@@ -1293,7 +1300,12 @@ async fn replies_thread_by_encoded_ids_and_by_subject(postgres: bool) {
         "balasan orang lain",
         "",
     );
-    let (to_closed, _) = mail(budi, "Re: KTP belum jadi", "balasan ke yang sudah ditutup", "");
+    let (to_closed, _) = mail(
+        budi,
+        "Re: KTP belum jadi",
+        "balasan ke yang sudah ditutup",
+        "",
+    );
     let (auto, _) = mail(
         budi,
         &format!("Re: {subject}"),
@@ -1418,14 +1430,20 @@ async fn real_world_shapes_become_complaints() {
         assert_eq!(c.len(), 1, "{email}");
         c[0].body.clone()
     };
-    assert_eq!(body_of("komang@example.id"), "Lampu jalan mati\n\nDi depan SD 1.");
+    assert_eq!(
+        body_of("komang@example.id"),
+        "Lampu jalan mati\n\nDi depan SD 1."
+    );
     assert_eq!(body_of("wayan@example.id"), "Jalan rusak\n\nBerlubang.");
     assert_eq!(body_of("putu@example.id"), "Air PDAM\n\nMati tiga hari.");
     assert!(
-        body_of("warga.iso-2022-jp@example.id").starts_with("住民票の写しが届きません\n\n住民票の写しを申請しましたが")
+        body_of("warga.iso-2022-jp@example.id")
+            .starts_with("住民票の写しが届きません\n\n住民票の写しを申請しましたが")
     );
     assert!(body_of("warga.shift-jis@example.id").starts_with("戸籍謄本の申請について\n\n"));
-    assert!(body_of("warga.euc-kr@example.id").starts_with("주민등록증 재발급 문의\n\n주민등록증을"));
+    assert!(
+        body_of("warga.euc-kr@example.id").starts_with("주민등록증 재발급 문의\n\n주민등록증을")
+    );
     assert!(body_of("warga.gb2312@example.id").starts_with("身份证办理进度查询\n\n我的身份证"));
     assert!(body_of("warga.big5@example.id").starts_with("戶籍謄本申請進度\n\n戶籍謄本申請"));
     let names: Vec<Option<&str>> = cs.iter().map(|c| c.identity.name.as_deref()).collect();

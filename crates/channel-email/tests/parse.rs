@@ -538,7 +538,12 @@ fn asian_charsets_and_aliases_decode() {
             "李华",
             "户口本上的出生日期有误，请帮忙更正。",
         ),
-        ("gb18030", "出生证明补办", "张伟", "出生证明丢失，需要补办。𠀀"),
+        (
+            "gb18030",
+            "出生证明补办",
+            "张伟",
+            "出生证明丢失，需要补办。𠀀",
+        ),
         (
             "big5",
             "戶籍謄本申請進度",
@@ -613,11 +618,20 @@ fn mislabelled_legacy_mail_reads_right() {
     // `charset=UTF-8` over quoted-printable Latin-1; no charset over raw 8-bit text.
     for f in ["legacy/033.eml", "legacy/052.eml"] {
         let m = corpus(f);
-        assert!(m.text.starts_with("Die Hasen und die Frösche\n\nDie Hasen klagten einst über ihre mißliche Lage;"), "{f}: {:?}", m.text);
+        assert!(
+            m.text.starts_with(
+                "Die Hasen und die Frösche\n\nDie Hasen klagten einst über ihre mißliche Lage;"
+            ),
+            "{f}: {:?}",
+            m.text
+        );
         assert!(!m.text.contains('\u{fffd}'), "{f}");
     }
     // `Subject: Die Hasen und die Fr+APY-sche` in a UTF-7 message.
-    assert_eq!(corpus("legacy/034.eml").subject, "Die Hasen und die Frösche");
+    assert_eq!(
+        corpus("legacy/034.eml").subject,
+        "Die Hasen und die Frösche"
+    );
     // A UTF-8 label over valid UTF-8 with one stray byte keeps the valid text.
     let raw = b"From: a@example.id\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nJalan rusak \xe2\x80\x94 parah \xe9 sekali\r\n";
     assert_eq!(
@@ -649,7 +663,9 @@ References: <first@warga.example> =?utf-8?q?=3Csecond@warga.example=3E?= =?UTF-8
     );
     let raw = b"From: budi@example.id\r\nIn-Reply-To: =?UTF-8?B?dGhpcmRAd2FyZ2EuZXhhbXBsZQ==?=\r\n\r\nIsi\r\n";
     assert_eq!(
-        normalize(raw, &Limits::default()).expect("parse").in_reply_to,
+        normalize(raw, &Limits::default())
+            .expect("parse")
+            .in_reply_to,
         vec!["third@warga.example"]
     );
     // A word that decodes to no id gives none, never the encoded text.
@@ -670,19 +686,63 @@ References: <first@warga.example> =?utf-8?q?=3Csecond@warga.example=3E?= =?UTF-8
 #[test]
 fn first_usable_from_mailbox() {
     let cases: &[(&[u8], Option<&str>, Option<&str>)] = &[
-        (b"From: \"\" <>, Budi <budi@example.id>", Some("Budi"), Some("budi@example.id")),
-        (b"From: Budi <>, <budi@example.id>", None, Some("budi@example.id")),
-        (b"From: \"Warga\" <@>, Budi <budi@example.id>", Some("Budi"), Some("budi@example.id")),
-        (b"From: Kantor <invalid>, Budi <budi@example.id>", Some("Budi"), Some("budi@example.id")),
-        (b"From: =?utf-8?q??= <>, =?utf-8?q?B=C3=BCdi?= <budi@example.id>", Some("Büdi"), Some("budi@example.id")),
-        (b"From: \"J\xf6rg\" <>, J\xf6rg M <jorg@example.de>", Some("Jörg M"), Some("jorg@example.de")),
-        (b"From: undisclosed-recipients:;, Budi <budi@example.id>", Some("Budi"), Some("budi@example.id")),
-        (b"From: Tim: \"\" <>, Budi <budi@example.id>;", Some("Budi"), Some("budi@example.id")),
+        (
+            b"From: \"\" <>, Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: Budi <>, <budi@example.id>",
+            None,
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: \"Warga\" <@>, Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: Kantor <invalid>, Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: =?utf-8?q??= <>, =?utf-8?q?B=C3=BCdi?= <budi@example.id>",
+            Some("Büdi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: \"J\xf6rg\" <>, J\xf6rg M <jorg@example.de>",
+            Some("Jörg M"),
+            Some("jorg@example.de"),
+        ),
+        (
+            b"From: undisclosed-recipients:;, Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: Tim: \"\" <>, Budi <budi@example.id>;",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
         // No usable From at all: the Sender.
-        (b"From: <>\r\nSender: Budi <budi@example.id>", Some("Budi"), Some("budi@example.id")),
-        (b"From: Whomever\r\nSender: budi@example.id", None, Some("budi@example.id")),
+        (
+            b"From: <>\r\nSender: Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: Whomever\r\nSender: budi@example.id",
+            None,
+            Some("budi@example.id"),
+        ),
         // Nothing usable anywhere: what there is, for the classification.
-        (b"From: Moderator-Address <moderator>", Some("Moderator-Address"), Some("moderator")),
+        (
+            b"From: Moderator-Address <moderator>",
+            Some("Moderator-Address"),
+            Some("moderator"),
+        ),
         (b"From: Whomever", Some("Whomever"), None),
     ];
     for (headers, name, address) in cases {
@@ -715,7 +775,11 @@ fn a_stray_line_before_the_headers_is_tolerated() {
         let m = normalize(&raw, &Limits::default())
             .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(prefix)));
         let shown = String::from_utf8_lossy(prefix);
-        assert_eq!(m.from_address.as_deref(), Some("budi@example.id"), "{shown}");
+        assert_eq!(
+            m.from_address.as_deref(),
+            Some("budi@example.id"),
+            "{shown}"
+        );
         assert_eq!(m.message_id.as_deref(), Some("stray@example.id"), "{shown}");
         assert_eq!(m.subject, "Akta", "{shown}");
         assert_eq!(m.text, "Isi pengaduan.", "{shown}");

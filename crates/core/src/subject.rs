@@ -15,9 +15,9 @@
 /// Russian (`отв`), Greek (`απ`, `σχετ`, `πρθ`), Chinese and Japanese (`回复`, `回覆`,
 /// `答复`, `转发`, `轉寄`, `返信`, `転送`).
 pub const PREFIXES: &[&str] = &[
-    "re", "fw", "fwd", "aw", "wg", "balas", "bls", "trs", "teruskan", "tr", "antw", "doorst",
-    "sv", "vs", "vb", "r", "rif", "i", "rv", "res", "enc", "odp", "ynt", "ilt", "отв", "απ",
-    "σχετ", "πρθ", "回复", "回覆", "答复", "转发", "轉寄", "返信", "転送",
+    "re", "fw", "fwd", "aw", "wg", "balas", "bls", "trs", "teruskan", "tr", "antw", "doorst", "sv",
+    "vs", "vb", "r", "rif", "i", "rv", "res", "enc", "odp", "ynt", "ilt", "отв", "απ", "σχετ",
+    "πρθ", "回复", "回覆", "答复", "转发", "轉寄", "返信", "転送",
 ];
 
 /// `subject` without its leading reply/forward prefixes, and how many were removed.
@@ -132,7 +132,10 @@ mod tests {
         );
         // A word before a colon that is no prefix belongs to the subject.
         assert_eq!(reply_key("Rapat: jadwal"), None);
-        assert_eq!(subject_key("Rapat: jadwal").as_deref(), Some("rapat: jadwal"));
+        assert_eq!(
+            subject_key("Rapat: jadwal").as_deref(),
+            Some("rapat: jadwal")
+        );
         assert_eq!(reply_key("Reklame: liar"), None);
         assert_eq!(reply_key("Revisi KK"), None);
         // A broken counter is no prefix.

@@ -1643,7 +1643,12 @@ mod suite {
         create(s, bare(Some("m5"), t0() + secs(4))).await;
         let (_, answered) = create(s, bare(Some("m6"), t0() + secs(5))).await;
         let rec = get(s, &answered).await;
-        let tr = transition(State::Triage, State::Triage, t0() + secs(6), Changes::default());
+        let tr = transition(
+            State::Triage,
+            State::Triage,
+            t0() + secs(6),
+            Changes::default(),
+        );
         let mut w = write(&rec, &tr);
         w.reply = Some(NewReply {
             kind: ReplyKind::Answer,
@@ -1666,15 +1671,24 @@ mod suite {
             }
         };
         // Newest first, case-insensitive, only e-mail acknowledgements to these recipients.
-        assert_eq!(open(&["BUDI@example.id"], 20).await, vec![b.clone(), a.clone()]);
+        assert_eq!(
+            open(&["BUDI@example.id"], 20).await,
+            vec![b.clone(), a.clone()]
+        );
         assert_eq!(open(&["budi@example.id"], 1).await, vec![b.clone()]);
         assert_eq!(
             open(&["budi@example.id", " siti@example.id "], 20).await,
             vec![siti.clone(), b.clone(), a.clone()]
         );
-        assert_eq!(open(&["nobody@example.id"], 20).await, Vec::<TicketNumber>::new());
+        assert_eq!(
+            open(&["nobody@example.id"], 20).await,
+            Vec::<TicketNumber>::new()
+        );
         assert_eq!(open(&[], 20).await, Vec::<TicketNumber>::new());
-        assert_eq!(open(&["budi@example.id"], 0).await, Vec::<TicketNumber>::new());
+        assert_eq!(
+            open(&["budi@example.id"], 0).await,
+            Vec::<TicketNumber>::new()
+        );
         assert_eq!(
             s.open_tickets_acknowledged_to(Channel::Telegram, &["budi@example.id".into()], 20)
                 .await
@@ -1683,7 +1697,12 @@ mod suite {
         );
         // Closed complaints are left out.
         let rec = get(s, &b).await;
-        let tr = transition(rec.state, State::Closed, t0() + secs(30), Changes::default());
+        let tr = transition(
+            rec.state,
+            State::Closed,
+            t0() + secs(30),
+            Changes::default(),
+        );
         s.save_transition(write(&rec, &tr)).await.unwrap();
         assert_eq!(open(&["budi@example.id"], 20).await, vec![a]);
     }

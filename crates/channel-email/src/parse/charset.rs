@@ -142,7 +142,11 @@ fn q_word_text_start(s: &[u8]) -> Option<usize> {
 /// The text of a text part of `msg`: mail-parser's, except when it replaced bytes with
 /// U+FFFD in a part without a usable charset label (none, a UTF-8 label or an unknown one)
 /// and its transfer-decoded bytes are indeed not UTF-8: then [`utf8_or_cp1252`] of them.
-pub(super) fn part_text<'a>(msg: &Message<'_>, part: &MessagePart<'_>, text: &'a str) -> Cow<'a, str> {
+pub(super) fn part_text<'a>(
+    msg: &Message<'_>,
+    part: &MessagePart<'_>,
+    text: &'a str,
+) -> Cow<'a, str> {
     if !text.contains(char::REPLACEMENT_CHARACTER) {
         return Cow::Borrowed(text);
     }
@@ -189,7 +193,10 @@ mod tests {
 
     #[test]
     fn invalid_bytes_read_as_windows_1252() {
-        assert_eq!(utf8_or_cp1252(b"Fr\xf6sche \xe2\x80\x93 \x80"), "Frösche – €");
+        assert_eq!(
+            utf8_or_cp1252(b"Fr\xf6sche \xe2\x80\x93 \x80"),
+            "Frösche – €"
+        );
         assert_eq!(utf8_or_cp1252("päivää 🙏".as_bytes()), "päivää 🙏");
     }
 

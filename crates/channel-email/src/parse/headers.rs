@@ -56,16 +56,25 @@ pub(super) type Mailbox = (Option<String>, Option<String>);
 /// the first mailbox (groups included) whose address the desk accepts; else the first with
 /// any address (the classification still sees `MAILER-DAEMON`); else the first with a name.
 /// Empty mailboxes (`"" <>`, `<>`, an empty group) are never chosen over a usable one.
-pub(super) fn sender_mailbox<'a>(lists: impl IntoIterator<Item = &'a Address<'a>>) -> Option<Mailbox> {
+pub(super) fn sender_mailbox<'a>(
+    lists: impl IntoIterator<Item = &'a Address<'a>>,
+) -> Option<Mailbox> {
     let all: Vec<Mailbox> = lists
         .into_iter()
         .flat_map(|a| a.iter())
         .map(|a| {
-            let text = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+            let text = |s: Option<&str>| {
+                s.map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
             (text(a.name.as_deref()), text(a.address.as_deref()))
         })
         .collect();
-    let usable = |m: &&Mailbox| m.1.as_deref().is_some_and(|a| EmailAddress::parse(a).is_ok());
+    let usable = |m: &&Mailbox| {
+        m.1.as_deref()
+            .is_some_and(|a| EmailAddress::parse(a).is_ok())
+    };
     all.iter()
         .find(usable)
         .or_else(|| all.iter().find(|m| m.1.is_some()))

@@ -27,11 +27,10 @@ use sha2::{Digest, Sha256};
 
 use attachments::collect_attachments;
 use body::{body_text, truncate_chars};
-use classify::classify;
 use charset::declared_charset;
+use classify::classify;
 use headers::{
-    clean_id, header_texts, message_ids, parse_return_path, reparse_legacy_header,
-    sender_mailbox,
+    clean_id, header_texts, message_ids, parse_return_path, reparse_legacy_header, sender_mailbox,
 };
 
 pub use classify::AutoKind;
@@ -175,7 +174,10 @@ pub fn normalize(raw: &[u8], limits: &Limits) -> Result<InboundMail, ParseError>
     // skipped), else of Sender.
     let from = sender_mailbox(
         [
-            from_legacy.as_ref().and_then(|m| m.from()).or_else(|| msg.from()),
+            from_legacy
+                .as_ref()
+                .and_then(|m| m.from())
+                .or_else(|| msg.from()),
             sender_legacy
                 .as_ref()
                 .and_then(|m| m.sender())
@@ -275,9 +277,9 @@ fn is_header_field(line: &[u8]) -> bool {
         .take_while(|&&b| b > b' ' && b < 127 && b != b':')
         .count();
     name_len > 0
-        && line.get(name_len..).is_some_and(|r| {
-            r.iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b':')
-        })
+        && line
+            .get(name_len..)
+            .is_some_and(|r| r.iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b':'))
 }
 
 #[cfg(test)]

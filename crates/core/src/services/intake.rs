@@ -240,7 +240,12 @@ impl Intake {
         let Some(key) = crate::subject::reply_key(subject) else {
             return Ok(None);
         };
-        let Some(email) = sub.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) else {
+        let Some(email) = sub
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        else {
             return Ok(None);
         };
         let mut recipients = vec![email.to_string()];
