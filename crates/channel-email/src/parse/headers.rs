@@ -16,9 +16,9 @@ use std::sync::LazyLock;
 
 use aduan_core::types::{EmailAddress, TicketNumber};
 use mail_parser::{Address, HeaderValue, Message, MessageParser};
+use regex::Regex;
 
 use super::charset::{legacy_header_text, raw_value};
-use regex::Regex;
 
 /// Parse `name: value` alone (encoded words decoded); a panic inside mail-parser is
 /// contained.

@@ -1,16 +1,19 @@
 //! Normalization of one raw RFC 5322 message into an [`InboundMail`].
 //!
-//! [`normalize`] never panics and accepts anything that has at least one header: odd
-//! charsets, broken MIME, missing bodies and truncated messages all produce a best-effort
-//! [`InboundMail`]. Charset and transfer decoding (UTF-8, ISO-8859-x, Windows-125x,
-//! RFC 2047 encoded words, quoted-printable, base64) is mail-parser's job; this module
-//! picks the text, classifies automatic mail per RFC 3834 ([`AutoKind`]), extracts the
-//! threading headers and the ticket tag of the subject, and applies [`Limits`].
+//! [`normalize`] never panics and accepts anything that has at least one header (after
+//! blank lines and at most one stray line such as an mbox `From ` separator): odd charsets,
+//! broken MIME, missing bodies and truncated messages all produce a best-effort
+//! [`InboundMail`]. Charset and transfer decoding (UTF-8, UTF-7, ISO-8859-x, Windows-125x,
+//! the multi-byte Asian charsets through mail-parser's `full_encoding`, RFC 2047 encoded
+//! words, quoted-printable, base64) is mail-parser's job; this module re-reads what was
+//! never labelled right (`charset`), picks the text, classifies automatic mail per RFC 3834
+//! ([`AutoKind`]), extracts the sender and the threading headers (encoded words decoded) and
+//! the ticket tag of the subject, and applies [`Limits`].
 //!
-//! Layout: [`normalize`] and the types it returns live here; the header helpers (8-bit
-//! header fallback, addresses, message ids, the ticket tag) are in `headers`, the body text
-//! in `body`, attachments and their limits in `attachments`, and the RFC 3834
-//! classification in `classify`.
+//! Layout: [`normalize`] and the types it returns live here; the unlabelled-charset
+//! fallbacks are in `charset`, the header helpers (the sender's mailbox, message ids, the
+//! ticket tag) in `headers`, the body text in `body`, attachments and their limits in
+//! `attachments`, and the RFC 3834 classification in `classify`.
 
 mod attachments;
 mod body;
@@ -82,11 +85,12 @@ pub struct InboundMail {
     pub in_reply_to: Vec<String>,
     /// `References` ids in header order, without angle brackets.
     pub references: Vec<String>,
-    /// Address of the first `From` mailbox.
+    /// Address of the sender: the first `From` mailbox with a usable address (an empty
+    /// first mailbox or group is skipped), else the `Sender`'s; else the first address at all.
     pub from_address: Option<String>,
-    /// Display name of the first `From` mailbox (decoded).
+    /// Display name of that mailbox (decoded).
     pub from_name: Option<String>,
-    /// Address of the first `Reply-To` mailbox.
+    /// Address of the first usable `Reply-To` mailbox.
     pub reply_to: Option<String>,
     /// The `Return-Path` address; `Some("")` for the null sender `<>`.
     pub return_path: Option<String>,
