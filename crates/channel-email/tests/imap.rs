@@ -21,7 +21,7 @@ use aduan_core::outbox::{Outbox, ReplySender};
 use aduan_core::sla::{SlaDurations, SlaPolicy};
 use aduan_core::store::Store;
 use aduan_core::templates::Templates;
-use aduan_core::types::{Channel, TicketPrefix};
+use aduan_core::types::{Channel, TicketNumber, TicketPrefix};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -1181,4 +1181,277 @@ async fn tls_and_starttls_problems_are_reported_not_fatal() {
         }
         intake.stop().await;
     }
+}
+
+/// RFC 4648 base64, for encoded words built in tests.
+fn b64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Replies the way real clients send them: In-Reply-To/References as RFC 2047 encoded words
+/// thread like plain ones; `Re: <subject>` (and `Balas:`, `AW:`, `RE[2]:`, `Fwd:`) without
+/// any ids joins the sender's open complaint with that subject — an empty first From mailbox
+/// included — and nothing else: not another citizen's complaint with the same subject, not
+/// the sender's closed complaint, not without a prefix, not an automatic reply, not another
+/// subject.
+async fn replies_thread_by_encoded_ids_and_by_subject(postgres: bool) {
+    use aduan_core::types::{Resolution, Role, State};
+    use aduan_core::workflow::{Actor, Command};
+
+    let env = Env::on(postgres).await;
+    let intake = env.spawn();
+    let budi = "Budi Santoso <budi@example.id>";
+    let subject = "Akta kelahiran salah nama";
+    let (first, first_id) = mail(budi, subject, "Nama anak saya salah ketik di akta.", "");
+    let (siti_first, _) = mail(
+        "Siti Aminah <siti@example.id>",
+        subject,
+        "Akta anak saya juga salah.",
+        "",
+    );
+    let (budi_other, _) = mail(budi, "KTP belum jadi", "Sudah tiga bulan.", "");
+    env.append(&[&first, &siti_first, &budi_other]).await;
+    let cs = env.settle(3, Duration::from_secs(20)).await;
+    let ticket_of = |cs: &[ComplaintRecord], email: &str, body: &str| {
+        cs.iter()
+            .find(|c| c.identity.email.as_deref() == Some(email) && c.body.contains(body))
+            .map(|c| c.ticket.clone())
+            .unwrap_or_else(|| panic!("no complaint of {email} with {body:?}"))
+    };
+    let t_budi = ticket_of(&cs, "budi@example.id", "salah ketik");
+    let t_siti = ticket_of(&cs, "siti@example.id", "juga salah");
+    let t_closed = ticket_of(&cs, "budi@example.id", "tiga bulan");
+    let kasi = Actor::Staff {
+        username: "ayu.kasi".into(),
+        role: Role::Kasi,
+        bidang: None,
+    };
+    env.desk
+        .staff()
+        .act(
+            &kasi,
+            t_closed.as_str(),
+            Command::Close {
+                status: Resolution::Selesai,
+                reason: "sudah selesai".into(),
+            },
+        )
+        .await
+        .expect("close");
+
+    let encoded = format!("=?UTF-8?B?{}?=", b64(format!("<{first_id}>").as_bytes()));
+    let (enc_reply, _) = mail(
+        budi,
+        "Data tambahan",
+        "1. lewat In-Reply-To sebagai encoded word",
+        &format!("In-Reply-To: {encoded}\r\nReferences: {encoded}\r\n"),
+    );
+    let mut to_budi = vec![enc_reply];
+    for (n, prefix) in ["Re: ", "Balas: ", "AW: ", "RE[2]: ", "Fwd: "]
+        .iter()
+        .enumerate()
+    {
+        to_budi.push(
+            mail(
+                budi,
+                &format!("{prefix}{subject}"),
+                &format!("{}. balasan tanpa References ({prefix})", n + 2),
+                "",
+            )
+            .0,
+        );
+    }
+    // The first From mailbox is empty: the next one is the sender.
+    to_budi.push(
+        mail(
+            "\"\" <>, Budi Santoso <budi@example.id>",
+            &format!("RE: {}", subject.to_uppercase()),
+            "7. pengirim kedua di From",
+            "",
+        )
+        .0,
+    );
+    let (siti_reply, _) = mail(
+        "Siti Aminah <siti@example.id>",
+        &format!("Re: {subject}"),
+        "balasan Siti",
+        "",
+    );
+    let (stranger, _) = mail(
+        "Orang Lain <lain@example.org>",
+        &format!("Re: {subject}"),
+        "balasan orang lain",
+        "",
+    );
+    let (to_closed, _) = mail(
+        budi,
+        "Re: KTP belum jadi",
+        "balasan ke yang sudah ditutup",
+        "",
+    );
+    let (auto, _) = mail(
+        budi,
+        &format!("Re: {subject}"),
+        "Saya sedang cuti (balasan otomatis).",
+        "Auto-Submitted: auto-replied\r\n",
+    );
+    let (other_subject, _) = mail(budi, "Re: Akta kematian", "subjek lain", "");
+    // Last: a complaint of Budi with the same subject but no prefix (a new complaint).
+    let (no_prefix, _) = mail(budi, subject, "tanpa awalan Re", "");
+    let mut all: Vec<&[u8]> = to_budi.iter().map(Vec::as_slice).collect();
+    all.extend([
+        siti_reply.as_slice(),
+        &stranger,
+        &to_closed,
+        &auto,
+        &other_subject,
+        &no_prefix,
+    ]);
+    env.append(&all).await;
+    let cs = env.settle(8, Duration::from_secs(40)).await;
+    let find = |t: &TicketNumber| cs.iter().find(|c| &c.ticket == t).expect("complaint");
+    let inbound = |c: &ComplaintRecord| -> Vec<String> {
+        c.messages
+            .iter()
+            .filter(|m| m.direction == Direction::In)
+            .map(|m| m.text.clone())
+            .collect()
+    };
+    let budis = inbound(find(&t_budi));
+    for n in 1..=7 {
+        assert!(
+            budis.iter().any(|t| t.contains(&format!("{n}. "))),
+            "reply {n} missing on {t_budi}: {budis:#?}"
+        );
+    }
+    assert_eq!(budis.len(), 8, "{budis:#?}");
+    let sitis = inbound(find(&t_siti));
+    assert_eq!(sitis.len(), 2, "{sitis:#?}");
+    assert!(sitis[1].contains("balasan Siti"));
+    let closed = find(&t_closed);
+    assert_eq!(closed.state, State::Closed, "not reopened by a subject");
+    assert_eq!(inbound(closed).len(), 1);
+    assert_eq!(
+        cs.len(),
+        8,
+        "stranger, closed, automatic, other subject and no prefix are new complaints"
+    );
+    for body in [
+        "balasan orang lain",
+        "balasan ke yang sudah ditutup",
+        "balasan otomatis",
+        "subjek lain",
+        "tanpa awalan Re",
+    ] {
+        assert_eq!(
+            cs.iter().filter(|c| c.body.contains(body)).count(),
+            1,
+            "{body}"
+        );
+    }
+    assert_eq!(env.count("Aduan/Diproses").await, 16);
+    intake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_thread_by_encoded_ids_and_by_subject_sqlite() {
+    replies_thread_by_encoded_ids_and_by_subject(false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_thread_by_encoded_ids_and_by_subject_postgres() {
+    replies_thread_by_encoded_ids_and_by_subject(true).await
+}
+
+/// Mail as it arrives from old clients and odd relays: a stray line before the headers (an
+/// mbox `From ` separator, a blank line), the Asian multi-byte charsets, an empty first From
+/// mailbox; each becomes a readable complaint with its sender. Mail with no sender address
+/// anywhere is refused and archived, not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_world_shapes_become_complaints() {
+    let env = Env::new().await;
+    let (plain, _) = mail(
+        "Komang <komang@example.id>",
+        "Lampu jalan mati",
+        "Di depan SD 1.",
+        "",
+    );
+    let mbox = [
+        &b"From komang@example.id Mon Jan  5 09:00:00 2026\r\n"[..],
+        &plain,
+    ]
+    .concat();
+    let (blank_first, _) = mail("Wayan <wayan@example.id>", "Jalan rusak", "Berlubang.", "");
+    let blank_first = [&b"\r\n"[..], &blank_first].concat();
+    let (empty_first, _) = mail(
+        "Kantor Desa <>, Putu <putu@example.id>",
+        "Air PDAM",
+        "Mati tiga hari.",
+        "",
+    );
+    let no_sender = b"Message-ID: <tanpa-pengirim@example.id>\r\nSubject: Tanpa pengirim\r\n\r\nIsi tanpa alamat.\r\n".to_vec();
+    let messages: Vec<Vec<u8>> = vec![
+        mbox,
+        blank_first,
+        empty_first,
+        fixture("charsets/iso-2022-jp.eml"),
+        fixture("charsets/shift_jis.eml"),
+        fixture("charsets/euc-kr.eml"),
+        fixture("charsets/gb2312.eml"),
+        fixture("charsets/big5.eml"),
+        no_sender,
+    ];
+    env.dovecot
+        .write_maildir(USER, &messages)
+        .expect("deliver to the maildir");
+    let intake = env.spawn();
+    let cs = env.settle(8, Duration::from_secs(30)).await;
+    assert_eq!(cs.len(), 8, "the mail without a sender makes none");
+    assert_eq!(env.count("Aduan/Diproses").await, 9, "everything archived");
+    let body_of = |email: &str| {
+        let c = by_email(&cs, email);
+        assert_eq!(c.len(), 1, "{email}");
+        c[0].body.clone()
+    };
+    assert_eq!(
+        body_of("komang@example.id"),
+        "Lampu jalan mati\n\nDi depan SD 1."
+    );
+    assert_eq!(body_of("wayan@example.id"), "Jalan rusak\n\nBerlubang.");
+    assert_eq!(body_of("putu@example.id"), "Air PDAM\n\nMati tiga hari.");
+    assert!(
+        body_of("warga.iso-2022-jp@example.id")
+            .starts_with("住民票の写しが届きません\n\n住民票の写しを申請しましたが")
+    );
+    assert!(body_of("warga.shift-jis@example.id").starts_with("戸籍謄本の申請について\n\n"));
+    assert!(
+        body_of("warga.euc-kr@example.id").starts_with("주민등록증 재발급 문의\n\n주민등록증을")
+    );
+    assert!(body_of("warga.gb2312@example.id").starts_with("身份证办理进度查询\n\n我的身份证"));
+    assert!(body_of("warga.big5@example.id").starts_with("戶籍謄本申請進度\n\n戶籍謄本申請"));
+    let names: Vec<Option<&str>> = cs.iter().map(|c| c.identity.name.as_deref()).collect();
+    assert!(names.contains(&Some("山田太郎")), "{names:?}");
+    assert!(names.contains(&Some("Putu")), "{names:?}");
+    for c in &cs {
+        assert!(!c.body.contains('\u{fffd}'), "{}: {}", c.ticket, c.body);
+        assert_eq!(acks(c).len(), 1, "{}", c.ticket);
+    }
+    intake.stop().await;
 }

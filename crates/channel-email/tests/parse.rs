@@ -390,10 +390,12 @@ fn malformed_input() {
 #[test]
 fn truncations_and_corruptions_never_panic() {
     let mut files = corpus_files();
-    for entry in std::fs::read_dir(fixtures()).expect("fixtures") {
-        let p = entry.expect("entry").path();
-        if p.is_file() {
-            files.push(p);
+    for dir in [fixtures(), fixtures().join("charsets")] {
+        for entry in std::fs::read_dir(dir).expect("fixtures") {
+            let p = entry.expect("entry").path();
+            if p.is_file() {
+                files.push(p);
+            }
         }
     }
     let limits = Limits {
@@ -480,4 +482,318 @@ fn corpus_normalizes_without_panic() {
     );
     assert!(errors.is_empty(), "{errors:#?}");
     assert!(with_text >= 75, "only {with_text} of 84 produced text");
+}
+
+/// Mail in the multi-byte Asian charsets and under common aliases, encoded by another
+/// implementation (Python's codecs): subject and sender name as RFC 2047 words, the body
+/// as 7bit, 8bit, base64 or quoted-printable text, all decoded.
+#[test]
+fn asian_charsets_and_aliases_decode() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "iso-2022-jp",
+            "住民票の写しが届きません",
+            "山田太郎",
+            "住民票の写しを申請しましたが、まだ届きません。\n確認をお願いします。",
+        ),
+        (
+            "shift_jis",
+            "戸籍謄本の申請について",
+            "佐藤花子",
+            "戸籍謄本を二週間前に申請しました。\n進捗を教えてください。",
+        ),
+        (
+            "x-sjis",
+            "マイナンバーカードの受け取り",
+            "鈴木一郎",
+            "カードの受け取り日時を知りたいです。",
+        ),
+        (
+            "euc-jp",
+            "転入届の手続き",
+            "高橋次郎",
+            "転入届に必要な書類を教えてください。",
+        ),
+        (
+            "euc-kr",
+            "주민등록증 재발급 문의",
+            "김민수",
+            "주민등록증을 잃어버렸습니다.\n재발급 절차를 알려주세요.",
+        ),
+        (
+            "ks_c_5601-1987",
+            "가족관계증명서 발급 지연",
+            "이영희",
+            "가족관계증명서가 아직 발급되지 않았습니다.",
+        ),
+        (
+            "gb2312",
+            "身份证办理进度查询",
+            "王小明",
+            "我的身份证已经办理一个月了，请问进度如何？",
+        ),
+        (
+            "gbk",
+            "户口本信息错误",
+            "李华",
+            "户口本上的出生日期有误，请帮忙更正。",
+        ),
+        (
+            "gb18030",
+            "出生证明补办",
+            "张伟",
+            "出生证明丢失，需要补办。𠀀",
+        ),
+        (
+            "big5",
+            "戶籍謄本申請進度",
+            "陳美玲",
+            "戶籍謄本申請已經兩週，請問何時可以領取？",
+        ),
+        (
+            "latin1",
+            "Akta kelahiran: José Müller",
+            "José Müller",
+            "Nama anak saya di akta tertulis Jose Muller, seharusnya José Müller.",
+        ),
+        (
+            "cp1252",
+            "“Kartu Keluarga” – belum jadi",
+            "Søren Ærø",
+            "Saya sudah bayar €5 … tapi “KK” belum jadi.",
+        ),
+        (
+            "utf8",
+            "Kartu Keluarga — belum jadi 🙏",
+            "Ni Luh Putu Ayu",
+            "KK saya belum jadi sejak Januari — mohon dibantu 🙏.",
+        ),
+    ];
+    for (file, subject, name, text) in cases {
+        let m = load(&format!("charsets/{file}.eml"));
+        assert_eq!(m.subject, *subject, "{file}: subject");
+        assert_eq!(m.from_name.as_deref(), Some(*name), "{file}: name");
+        assert_eq!(m.text, *text, "{file}: text");
+        assert_eq!(
+            m.from_address,
+            Some(format!("warga.{}@example.id", file.replace('_', "-"))),
+            "{file}: address"
+        );
+    }
+}
+
+/// Headers written raw in the message's charset (no encoded words) by old Japanese clients.
+#[test]
+fn raw_headers_in_the_declared_charset() {
+    let m = load("charsets/raw_iso-2022-jp_subject.eml");
+    assert_eq!(m.subject, "住民票の写し");
+    assert_eq!(m.text, "届きません。");
+    let m = load("charsets/raw_shift_jis_subject.eml");
+    assert_eq!(m.subject, "戸籍謄本の申請");
+    assert_eq!(m.from_name.as_deref(), Some("佐藤"));
+    assert_eq!(m.from_address.as_deref(), Some("warga.rawsjis@example.id"));
+    assert_eq!(m.text, "進捗を教えてください。");
+}
+
+/// Real mail of old clients (the corpus): 8-bit bytes inside an encoded word, an attachment
+/// name in raw 8-bit, a UTF-8 label over Latin-1 bytes, no label over 8-bit text, a UTF-7
+/// header — read as the sender meant, no U+FFFD and no mojibake.
+#[test]
+fn mislabelled_legacy_mail_reads_right() {
+    let corpus = |f: &str| {
+        normalize(
+            &std::fs::read(fixtures().join("corpus").join(f)).expect("read"),
+            &Limits::default(),
+        )
+        .expect("parse")
+    };
+    // `=?iso-8859-1?Q?Die_Hasen_und_die_Fr\xf6sche?=`
+    for f in ["legacy/009.eml", "legacy/015.eml", "legacy/023.eml"] {
+        assert_eq!(corpus(f).subject, "Die Hasen und die Frösche", "{f}");
+    }
+    // `filename="HasenundFr\xf6sche.txt"`
+    let m = corpus("legacy/016.eml");
+    let names: Vec<&str> = m.attachments.iter().map(|a| a.filename.as_str()).collect();
+    assert_eq!(names, vec!["blueball.png", "HasenundFrösche.txt"]);
+    // `charset=UTF-8` over quoted-printable Latin-1; no charset over raw 8-bit text.
+    for f in ["legacy/033.eml", "legacy/052.eml"] {
+        let m = corpus(f);
+        assert!(
+            m.text.starts_with(
+                "Die Hasen und die Frösche\n\nDie Hasen klagten einst über ihre mißliche Lage;"
+            ),
+            "{f}: {:?}",
+            m.text
+        );
+        assert!(!m.text.contains('\u{fffd}'), "{f}");
+    }
+    // `Subject: Die Hasen und die Fr+APY-sche` in a UTF-7 message.
+    assert_eq!(
+        corpus("legacy/034.eml").subject,
+        "Die Hasen und die Frösche"
+    );
+    // A UTF-8 label over valid UTF-8 with one stray byte keeps the valid text.
+    let raw = b"From: a@example.id\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nJalan rusak \xe2\x80\x94 parah \xe9 sekali\r\n";
+    assert_eq!(
+        normalize(raw, &Limits::default()).expect("parse").text,
+        "Jalan rusak — parah é sekali"
+    );
+}
+
+/// In-Reply-To and References sent as RFC 2047 encoded words around the Message-IDs.
+#[test]
+fn encoded_word_in_reply_to_and_references() {
+    let raw = b"From: Budi <budi@example.id>\r\n\
+In-Reply-To: =?UTF-8?B?PENBK2FiY0BtYWlsLmdtYWlsLmNvbT4=?=\r\n\
+References: =?UTF-8?B?PHgxQGEuYj4=?=\r\n =?UTF-8?B?PENBK2FiY0BtYWlsLmdtYWlsLmNvbT4=?=\r\n\
+Subject: Re: Akta\r\n\r\nIsi\r\n";
+    let m = normalize(raw, &Limits::default()).expect("parse");
+    assert_eq!(m.in_reply_to, vec!["CA+abc@mail.gmail.com"]);
+    assert_eq!(m.references, vec!["x1@a.b", "CA+abc@mail.gmail.com"]);
+
+    // Q encoding, an encoded word beside a plain id, and an id without angle brackets.
+    let raw = b"From: budi@example.id\r\n\
+In-Reply-To: =?utf-8?Q?=3C0190f3a2-1111@bulelengkab.example=3E?=\r\n\
+References: <first@warga.example> =?utf-8?q?=3Csecond@warga.example=3E?= =?UTF-8?B?dGhpcmRAd2FyZ2EuZXhhbXBsZQ==?=\r\n\r\nIsi\r\n";
+    let m = normalize(raw, &Limits::default()).expect("parse");
+    assert_eq!(m.in_reply_to, vec!["0190f3a2-1111@bulelengkab.example"]);
+    assert_eq!(
+        m.references,
+        vec!["first@warga.example", "second@warga.example"]
+    );
+    let raw = b"From: budi@example.id\r\nIn-Reply-To: =?UTF-8?B?dGhpcmRAd2FyZ2EuZXhhbXBsZQ==?=\r\n\r\nIsi\r\n";
+    assert_eq!(
+        normalize(raw, &Limits::default())
+            .expect("parse")
+            .in_reply_to,
+        vec!["third@warga.example"]
+    );
+    // A word that decodes to no id gives none, never the encoded text.
+    let raw = b"From: budi@example.id\r\nIn-Reply-To: =?UTF-8?B?dGlkYWsgYWRh?=\r\n\r\nIsi\r\n";
+    assert!(
+        normalize(raw, &Limits::default())
+            .expect("parse")
+            .in_reply_to
+            .is_empty()
+    );
+    // Plain headers are as before.
+    let m = load("reply_with_tag.eml");
+    assert_eq!(m.references.len(), 3);
+}
+
+/// The first mailbox of From may be empty (`"" <>`, `Budi <>`, `<@>`, an empty group, an
+/// encoded empty name): the next usable address is the sender, with its own name.
+#[test]
+fn first_usable_from_mailbox() {
+    let cases: &[(&[u8], Option<&str>, Option<&str>)] = &[
+        (
+            b"From: \"\" <>, Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: Budi <>, <budi@example.id>",
+            None,
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: \"Warga\" <@>, Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: Kantor <invalid>, Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: =?utf-8?q??= <>, =?utf-8?q?B=C3=BCdi?= <budi@example.id>",
+            Some("Büdi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: \"J\xf6rg\" <>, J\xf6rg M <jorg@example.de>",
+            Some("Jörg M"),
+            Some("jorg@example.de"),
+        ),
+        (
+            b"From: undisclosed-recipients:;, Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: Tim: \"\" <>, Budi <budi@example.id>;",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        // No usable From at all: the Sender.
+        (
+            b"From: <>\r\nSender: Budi <budi@example.id>",
+            Some("Budi"),
+            Some("budi@example.id"),
+        ),
+        (
+            b"From: Whomever\r\nSender: budi@example.id",
+            None,
+            Some("budi@example.id"),
+        ),
+        // Nothing usable anywhere: what there is, for the classification.
+        (
+            b"From: Moderator-Address <moderator>",
+            Some("Moderator-Address"),
+            Some("moderator"),
+        ),
+        (b"From: Whomever", Some("Whomever"), None),
+    ];
+    for (headers, name, address) in cases {
+        let raw = [*headers, b"\r\nSubject: Akta\r\n\r\nIsi\r\n"].concat();
+        let m = normalize(&raw, &Limits::default()).expect("parse");
+        let shown = String::from_utf8_lossy(headers);
+        assert_eq!(m.from_address.as_deref(), *address, "{shown}");
+        assert_eq!(m.from_name.as_deref(), *name, "{shown}");
+    }
+    let raw = b"From: budi@example.id\r\nReply-To: \"\" <>, Budi Kantor <budi.kantor@example.id>\r\n\r\nIsi\r\n";
+    let m = normalize(raw, &Limits::default()).expect("parse");
+    assert_eq!(m.reply_to.as_deref(), Some("budi.kantor@example.id"));
+}
+
+/// One stray line before the headers — an mbox `From ` separator, `>From `, blank lines, a
+/// line of junk — is not part of the message; two are not a message.
+#[test]
+fn a_stray_line_before_the_headers_is_tolerated() {
+    let message = b"From: Budi <budi@example.id>\r\nMessage-ID: <stray@example.id>\r\nSubject: Akta\r\n\r\nIsi pengaduan.\r\n";
+    for prefix in [
+        &b"From budi@example.id Mon Jan  5 09:00:00 2026\r\n"[..],
+        b"From MAILER-DAEMON Mon Jan  5 09:00:00 2026\n",
+        b">From budi@example.id Mon Jan  5 09:00:00 2026\r\n",
+        b"\r\n",
+        b"\n\r\n\r\n",
+        b"   \r\n",
+        b"+OK 1234 octets\r\n",
+    ] {
+        let raw = [prefix, &message[..]].concat();
+        let m = normalize(&raw, &Limits::default())
+            .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(prefix)));
+        let shown = String::from_utf8_lossy(prefix);
+        assert_eq!(
+            m.from_address.as_deref(),
+            Some("budi@example.id"),
+            "{shown}"
+        );
+        assert_eq!(m.message_id.as_deref(), Some("stray@example.id"), "{shown}");
+        assert_eq!(m.subject, "Akta", "{shown}");
+        assert_eq!(m.text, "Isi pengaduan.", "{shown}");
+        // The hash is of the bytes as delivered (redelivery deduplicates the same way).
+        assert_eq!(m.content_hash, hex_sha256(&raw), "{shown}");
+    }
+    let raw = [&b"junk\r\nmore junk\r\n"[..], &message[..]].concat();
+    assert_eq!(
+        normalize(&raw, &Limits::default()),
+        Err(ParseError::NoHeaders)
+    );
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
 }

@@ -549,6 +549,14 @@ pub enum ThreadHint {
     MessageIds(Vec<String>),
     /// The newest not-closed complaint of this channel and `submission.handle`.
     OpenForHandle,
+    /// E-mail: the subject of a reply that carries no usable ids (`Re: <subject>`,
+    /// `Balas:`, `AW:`, `RE[2]:`, `Fwd:` …, see [`crate::subject`]). It joins the newest
+    /// complaint that was acknowledged by e-mail to the sender's address (`email`, or the
+    /// acknowledgement's recipient), is not closed, is the sender's own ([`same_sender`]) and
+    /// whose subject — the first line of its text — has the same
+    /// [`subject_key`](crate::subject::subject_key). Ignored for a subject without a reply
+    /// prefix. Give it only for mail a person wrote, and last: ids and tickets go first.
+    ReplySubject(String),
 }
 
 /// An inbound citizen message from a channel.

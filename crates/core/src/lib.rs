@@ -8,6 +8,7 @@
 //! - [`desk`]: the use cases (intake, staff actions, views with identity protection).
 //! - [`outbox`]: the reply worker over the `ReplySender` seam; [`templates`]: reply texts.
 //! - [`mask`], [`secret`]: masking of personal data, access codes and tokens.
+//! - [`subject`]: reply and forward prefixes of subjects, for threading a reply by its subject.
 
 pub mod audit;
 pub mod calendar;
@@ -27,6 +28,7 @@ pub mod secret;
 pub mod services;
 pub mod sla;
 pub mod store;
+pub mod subject;
 pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -100,6 +100,17 @@ pub trait IntakeStore: Send + Sync {
         handle: &str,
     ) -> Result<Option<TicketNumber>, StoreError>;
 
+    /// The complaints that are not closed and have an acknowledgement on `channel` to one
+    /// of `recipients` (case-insensitive, by keyed hash): newest complaint first, at most
+    /// `limit`. Candidates only, like [`tickets_by_message_ids`](Self::tickets_by_message_ids):
+    /// whoever threads onto one checks that the sender is its complainant.
+    async fn open_tickets_acknowledged_to(
+        &self,
+        channel: Channel,
+        recipients: &[String],
+        limit: u32,
+    ) -> Result<Vec<TicketNumber>, StoreError>;
+
     /// The ticket holding the message `(channel, external_id)` (or created from it), if
     /// stored.
     async fn ticket_by_external_id(

@@ -105,6 +105,17 @@ impl IntakeStore for FaultStore {
         self.check()?;
         self.inner.open_ticket_for_handle(channel, handle).await
     }
+    async fn open_tickets_acknowledged_to(
+        &self,
+        channel: Channel,
+        recipients: &[String],
+        limit: u32,
+    ) -> Result<Vec<TicketNumber>, StoreError> {
+        self.check()?;
+        self.inner
+            .open_tickets_acknowledged_to(channel, recipients, limit)
+            .await
+    }
     async fn ticket_by_external_id(
         &self,
         channel: Channel,

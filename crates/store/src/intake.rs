@@ -177,6 +177,60 @@ fn message_ids_sql(n: usize) -> String {
     )
 }
 
+/// Most recipients one [`open_tickets_acknowledged_to`] look-up takes (a sender has an address
+/// and perhaps a Reply-To).
+const MAX_ACK_RECIPIENTS: usize = 16;
+
+/// The complaints (newest first, at most `limit`) not in `closed` with an acknowledgement on
+/// `channel` to one of `recipients` (by the keyed hash of the lower-cased address under the
+/// ring's first and last key; `outbox_acks_idx`).
+pub(crate) async fn open_tickets_acknowledged_to<B: Backend>(
+    b: &B,
+    channel: Channel,
+    recipients: &[String],
+    limit: u32,
+) -> Result<Vec<TicketNumber>, StoreError> {
+    let v = b.vault();
+    let mut hashes: Vec<String> = Vec::new();
+    for r in recipients.iter().take(MAX_ACK_RECIPIENTS) {
+        let lower = r.trim().to_lowercase();
+        if lower.is_empty() {
+            continue;
+        }
+        let (h, old) = first_and_last(v.blinds(RECIPIENT, &lower));
+        for h in [h, old] {
+            if !hashes.contains(&h) {
+                hashes.push(h);
+            }
+        }
+    }
+    if hashes.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut params: Vec<Arg> = vec![
+        Arg::from(State::Closed.as_str()),
+        Arg::from(channel.as_str()),
+        Arg::from(i64::from(limit)),
+    ];
+    params.extend(hashes.iter().map(|h| Arg::from(h.as_str())));
+    // Only placeholders go into the SQL; the hashes are bound.
+    let list = (4..4 + hashes.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT ticket FROM complaints WHERE state <> $1 AND id IN ( \
+         SELECT complaint_id FROM outbox WHERE kind = 'ack' AND channel = $2 \
+         AND recipient_hash IN ({list})) ORDER BY id DESC LIMIT $3"
+    );
+    let mut conn = b.reader().await?;
+    B::fetch_all_built(&mut conn, sql, params)
+        .await?
+        .iter()
+        .map(|r| rows::ticket(&r.text("ticket")?))
+        .collect()
+}
+
 pub(crate) async fn ticket_by_external_id<B: Backend>(
     b: &B,
     channel: Channel,

@@ -139,6 +139,15 @@ macro_rules! impl_store {
                 intake::open_ticket_for_handle(&self.db, channel, handle).await
             }
 
+            async fn open_tickets_acknowledged_to(
+                &self,
+                channel: Channel,
+                recipients: &[String],
+                limit: u32,
+            ) -> Result<Vec<TicketNumber>, StoreError> {
+                intake::open_tickets_acknowledged_to(&self.db, channel, recipients, limit).await
+            }
+
             async fn ticket_by_external_id(
                 &self,
                 channel: Channel,

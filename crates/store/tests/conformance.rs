@@ -112,6 +112,7 @@ macro_rules! conformance {
             ticket_by_external_id_and_open_ticket_for_handle,
             fail_reply_by_external_id_marks_sent_rows,
             count_acks_since_is_per_channel_and_recipient,
+            open_tickets_acknowledged_to_are_open_and_the_recipients,
             last_inbound_at_ignores_outbound,
             leases,
             escalation_once_per_step,
@@ -1612,6 +1613,98 @@ mod suite {
         assert_eq!(count("siti@example.id", Channel::Email, t0()).await, 1);
         assert_eq!(count("budi@example.id", Channel::Telegram, t0()).await, 1);
         assert_eq!(count("nobody@example.id", Channel::Email, t0()).await, 0);
+    }
+
+    pub async fn open_tickets_acknowledged_to_are_open_and_the_recipients(fx: &Fixture) {
+        let s = fx.ready().await;
+        let ack_to = |ext: &str, ch: Channel, to: &str, at: DateTime<Utc>| {
+            let mut c = complaint(Some(ext), at);
+            c.acks[0].channel = ch;
+            c.acks[0].recipient = to.to_string();
+            c
+        };
+        let (_, a) = create(s, ack_to("m1", Channel::Email, "budi@example.id", t0())).await;
+        let (_, b) = create(
+            s,
+            ack_to("m2", Channel::Email, "Budi@Example.ID", t0() + secs(1)),
+        )
+        .await;
+        let (_, siti) = create(
+            s,
+            ack_to("m3", Channel::Email, "siti@example.id", t0() + secs(2)),
+        )
+        .await;
+        let (_, tg) = create(
+            s,
+            ack_to("m4", Channel::Telegram, "budi@example.id", t0() + secs(3)),
+        )
+        .await;
+        // A complaint with no acknowledgement, and one with only an answer to Budi.
+        create(s, bare(Some("m5"), t0() + secs(4))).await;
+        let (_, answered) = create(s, bare(Some("m6"), t0() + secs(5))).await;
+        let rec = get(s, &answered).await;
+        let tr = transition(
+            State::Triage,
+            State::Triage,
+            t0() + secs(6),
+            Changes::default(),
+        );
+        let mut w = write(&rec, &tr);
+        w.reply = Some(NewReply {
+            kind: ReplyKind::Answer,
+            channel: Channel::Email,
+            recipient: "budi@example.id".into(),
+            template: "answer".into(),
+            vars: json!({}),
+            max_attempts: 3,
+        });
+        s.save_transition(w).await.unwrap();
+        // Sent acknowledgements count like pending ones.
+        send_all(s, t0() + secs(7), "x").await;
+
+        let open = |to: &[&str], limit: u32| {
+            let to: Vec<String> = to.iter().map(|t| t.to_string()).collect();
+            async move {
+                s.open_tickets_acknowledged_to(Channel::Email, &to, limit)
+                    .await
+                    .unwrap()
+            }
+        };
+        // Newest first, case-insensitive, only e-mail acknowledgements to these recipients.
+        assert_eq!(
+            open(&["BUDI@example.id"], 20).await,
+            vec![b.clone(), a.clone()]
+        );
+        assert_eq!(open(&["budi@example.id"], 1).await, vec![b.clone()]);
+        assert_eq!(
+            open(&["budi@example.id", " siti@example.id "], 20).await,
+            vec![siti.clone(), b.clone(), a.clone()]
+        );
+        assert_eq!(
+            open(&["nobody@example.id"], 20).await,
+            Vec::<TicketNumber>::new()
+        );
+        assert_eq!(open(&[], 20).await, Vec::<TicketNumber>::new());
+        assert_eq!(
+            open(&["budi@example.id"], 0).await,
+            Vec::<TicketNumber>::new()
+        );
+        assert_eq!(
+            s.open_tickets_acknowledged_to(Channel::Telegram, &["budi@example.id".into()], 20)
+                .await
+                .unwrap(),
+            vec![tg]
+        );
+        // Closed complaints are left out.
+        let rec = get(s, &b).await;
+        let tr = transition(
+            rec.state,
+            State::Closed,
+            t0() + secs(30),
+            Changes::default(),
+        );
+        s.save_transition(write(&rec, &tr)).await.unwrap();
+        assert_eq!(open(&["budi@example.id"], 20).await, vec![a]);
     }
 
     pub async fn last_inbound_at_ignores_outbound(fx: &Fixture) {

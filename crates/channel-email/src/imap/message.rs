@@ -15,6 +15,13 @@
 //!   office's own addresses, and at most [`EmailContext::ack_daily_cap`] per sender in
 //!   24 hours.
 //! - Mail threaded onto a complaint that refuses it is filed as a new complaint, never lost.
+//! - Threading tries In-Reply-To/References, then the `[TICKET]` tag, then — for mail a
+//!   person wrote — a reply's subject (`Re: <subject>` onto the sender's open complaint with
+//!   that subject, [`ThreadHint::ReplySubject`]); the desk checks that each joins only the
+//!   sender's own complaint.
+//! - Every complaint and message has a sender address: the first usable mailbox of `From`
+//!   (else `Sender`), else `Reply-To`, else `Return-Path`; mail with none is refused (logged,
+//!   counted `rejected`, kept in the archive mailbox).
 //!
 //! [`EmailContext::ack_daily_cap`]: super::EmailContext::ack_daily_cap
 
@@ -190,6 +197,12 @@ impl Reader<'_> {
                 return Ok(Outcome::Bounce);
             }
         }
+        if sender_address(&mail).is_none() {
+            tracing::warn!(mailbox = %self.key, uid, bytes = raw.len(),
+                "rejected: no usable From, Reply-To or Return-Path address (kept in the archive mailbox)");
+            self.set_cursor(&cursor_value).await?;
+            return Ok(Outcome::Rejected);
+        }
         let first = self
             .ctx
             .desk
@@ -198,7 +211,8 @@ impl Reader<'_> {
             .await;
         let threaded = mail.ticket_tag.is_some()
             || !mail.in_reply_to.is_empty()
-            || !mail.references.is_empty();
+            || !mail.references.is_empty()
+            || subject_hint(&mail).is_some();
         let result = match first {
             // The complaint the mail continues refused it (its state, …): file the mail as
             // a complaint of its own rather than lose it.
@@ -266,7 +280,7 @@ impl Reader<'_> {
             .map_err(store_err)?;
         if sent >= self.ctx.ack_daily_cap {
             tracing::info!(mailbox = %self.key, sent, cap = self.ctx.ack_daily_cap,
-                "acknowledgement cap reached for this sender; none queued");
+                "acknowledgement cap reached for this address; none queued");
             return Ok(None);
         }
         let mut thread = ReplyThread {
@@ -312,6 +326,7 @@ impl Reader<'_> {
             {
                 hints.push(ThreadHint::Ticket(t));
             }
+            hints.extend(subject_hint(mail));
         }
         Ok(Inbound {
             submission: Submission {
@@ -322,7 +337,7 @@ impl Reader<'_> {
                     .from_name
                     .as_ref()
                     .map(|n| n.chars().take(MAX_NAME_CHARS).collect()),
-                email: mail.from_address.as_deref().and_then(valid_email),
+                email: sender_address(mail),
                 handle: None,
                 body: message_body(mail),
                 attachments: mail.attachments.clone(),
@@ -339,6 +354,26 @@ impl Reader<'_> {
 /// The address when it is one the desk accepts.
 fn valid_email(a: &str) -> Option<String> {
     EmailAddress::parse(a).ok().map(|e| e.as_str().to_string())
+}
+
+/// The complainant's address: `From` (its first usable mailbox, else `Sender`), else
+/// `Reply-To`, else the envelope's `Return-Path`; `None` when none is usable.
+fn sender_address(mail: &InboundMail) -> Option<String> {
+    [
+        mail.from_address.as_deref(),
+        mail.reply_to.as_deref(),
+        mail.return_path.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(valid_email)
+}
+
+/// The reply-by-subject hint: only for mail a person wrote (RFC 3834 `Human`: never an
+/// auto-reply, list or bounce) whose subject starts with a reply or forward prefix.
+fn subject_hint(mail: &InboundMail) -> Option<ThreadHint> {
+    (mail.auto == AutoKind::Human && aduan_core::subject::reply_key(&mail.subject).is_some())
+        .then(|| ThreadHint::ReplySubject(mail.subject.clone()))
 }
 
 #[cfg(test)]

@@ -37,10 +37,12 @@
 //!
 //! Per message: a bounce (`AutoKind::Bounce`) of a reply aduan sent marks that outbox row
 //! failed ([`Desk::fail_reply`]) and makes no complaint; mail that can never be stored (no
-//! header section, nothing in it) is logged as rejected; both advance the cursor and are
-//! archived. Everything else goes to [`Desk::receive`]: threaded by In-Reply-To/References
-//! (matched against the Message-IDs aduan sent and received) and then the `[TICKET]` subject
-//! tag, else a new complaint with an access code. An acknowledgement is queued only for
+//! header section, no sender address anywhere, nothing in it) is logged as rejected; both
+//! advance the cursor and are archived. Everything else goes to [`Desk::receive`]: threaded
+//! by In-Reply-To/References (matched against the Message-IDs aduan sent and received; ids
+//! sent as RFC 2047 encoded words decoded), then the `[TICKET]` subject tag, then — mail a
+//! person wrote — `Re: <subject>` onto the sender's open complaint with that subject, else
+//! a new complaint with an access code. An acknowledgement is queued only for
 //! mail a person wrote (RFC 3834: not auto-submitted, bulk, list, bounce or no-reply mail,
 //! not from the office's own addresses) and at most [`EmailContext::ack_daily_cap`] per
 //! sender per 24 hours. Each outcome is counted in

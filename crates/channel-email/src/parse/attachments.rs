@@ -4,12 +4,16 @@
 //! [`Limits::max_attachments`] are never kept but always named in the skipped list, so the
 //! complaint says what was left out; every kept attachment has a lower-case
 //! `type/subtype` and a safe file name (no directories, no control characters, at most 200
-//! characters, `lampiran-N.ext` when none is declared).
+//! characters, `lampiran-N.ext` when none is declared); a declared name written in raw 8-bit
+//! bytes is read in the part's (else the message's) charset, not shown with U+FFFD.
 
 use aduan_core::model::NewAttachment;
+use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 
 use super::Limits;
+use super::charset::{declared_charset, legacy_header_text, raw_value};
+use super::headers::parse_single_header;
 
 /// Attachments within limits, and the names of those skipped.
 pub(super) fn collect_attachments(
@@ -20,7 +24,8 @@ pub(super) fn collect_attachments(
     let mut skipped = Vec::new();
     for (n, part) in msg.attachments().enumerate() {
         let content_type = content_type_of(part);
-        let filename = attachment_filename(part, &content_type, n + 1);
+        let declared = declared_name(msg, part);
+        let filename = attachment_filename(declared.as_deref(), &content_type, n + 1);
         let data = part.contents();
         if data.len() as u64 > limits.max_attachment_bytes || kept.len() >= limits.max_attachments {
             skipped.push(filename);
@@ -56,10 +61,39 @@ fn content_type_of(part: &MessagePart<'_>) -> String {
     }
 }
 
+/// The name a part declares (`Content-Disposition` filename, else `Content-Type` name).
+/// When mail-parser had to put U+FFFD in it, the header is re-read from its raw bytes in the
+/// part's charset, else the message's, else as UTF-8 with other bytes as Windows-1252.
+fn declared_name(msg: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let name = part.attachment_name()?;
+    if !name.contains(char::REPLACEMENT_CHARACTER) {
+        return Some(name.to_string());
+    }
+    let charset = part
+        .content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| charset_decoder(c.as_bytes()).is_some())
+        .or_else(|| declared_charset(msg));
+    for header in ["Content-Disposition", "Content-Type"] {
+        let reread = part
+            .headers
+            .iter()
+            .find(|h| h.name().eq_ignore_ascii_case(header))
+            .and_then(|h| raw_value(&msg.raw_message, h))
+            .and_then(|raw| legacy_header_text(raw, charset.as_deref()))
+            .and_then(|text| parse_single_header(header, &text));
+        if let Some(n) = reread.as_ref().and_then(|m| m.attachment_name()) {
+            return Some(n.to_string());
+        }
+    }
+    Some(name.to_string())
+}
+
 /// A safe file name: the declared name without directories or control characters, at
 /// most 200 characters; `lampiran-N.ext` when none is declared.
-fn attachment_filename(part: &MessagePart<'_>, content_type: &str, n: usize) -> String {
-    let declared = part.attachment_name().unwrap_or("");
+fn attachment_filename(declared: Option<&str>, content_type: &str, n: usize) -> String {
+    let declared = declared.unwrap_or("");
     let base = declared
         .rsplit(['/', '\\'])
         .next()

@@ -1,6 +1,7 @@
 //! The body text of a message: every inline text part of the top-level message in order
 //! (plain text as is, HTML converted by [`html_to_text`]), falling back to the HTML
-//! alternatives when no text part was recorded.
+//! alternatives when no text part was recorded. Bytes of an unlabelled part that are not
+//! UTF-8 are read as Windows-1252 ([`part_text`]).
 //!
 //! Invariants: the result is trimmed and holds no control characters other than tab and
 //! newline; [`truncate_chars`] cuts at a character boundary (never inside a UTF-8
@@ -9,6 +10,7 @@
 use mail_parser::{Message, PartType};
 
 use super::TRUNCATION_NOTE;
+use super::charset::part_text;
 use crate::html::html_to_text;
 
 /// The body text: every inline text part of the top-level message in order (plain text
@@ -20,8 +22,11 @@ pub(super) fn body_text(msg: &Message<'_>) -> String {
             continue;
         };
         let chunk = match &part.body {
-            PartType::Text(t) => t.replace("\r\n", "\n").trim().to_string(),
-            PartType::Html(h) => html_to_text(h),
+            PartType::Text(t) => part_text(msg, part, t)
+                .replace("\r\n", "\n")
+                .trim()
+                .to_string(),
+            PartType::Html(h) => html_to_text(&part_text(msg, part, h)),
             _ => continue,
         };
         if !chunk.is_empty() {
@@ -31,8 +36,11 @@ pub(super) fn body_text(msg: &Message<'_>) -> String {
     if chunks.is_empty() {
         // No text body recorded (e.g. only an HTML alternative): fall back to HTML parts.
         for &id in &msg.html_body {
-            if let Some(PartType::Html(h)) = msg.parts.get(id as usize).map(|p| &p.body) {
-                let chunk = html_to_text(h);
+            let Some(part) = msg.parts.get(id as usize) else {
+                continue;
+            };
+            if let PartType::Html(h) = &part.body {
+                let chunk = html_to_text(&part_text(msg, part, h));
                 if !chunk.is_empty() {
                     chunks.push(chunk);
                 }

@@ -1,36 +1,28 @@
-//! Header helpers for [`normalize`](super::normalize): the 8-bit header fallback, address
-//! and `Return-Path` parsing, message-id lists, header values as text, and the subject's
-//! ticket tag.
+//! Header helpers for [`normalize`](super::normalize): the legacy-charset header fallback,
+//! the sender's mailbox, `Return-Path` parsing, message-id lists (RFC 2047 encoded words
+//! decoded), header values as text, and the subject's ticket tag.
 //!
 //! Invariants: `In-Reply-To`/`References` ids come out without angle brackets, never empty,
-//! without whitespace and without duplicates; header text is unfolded (runs of whitespace become one space) and
-//! trimmed. A header with raw 8-bit bytes that are not UTF-8 is re-read as Windows-1252
-//! rather than shown as U+FFFD, and a panic inside mail-parser while doing so is contained.
+//! without whitespace and without duplicates, also when the header was sent as encoded words;
+//! header text is unfolded (runs of whitespace become one space) and trimmed. A header that
+//! is not plain UTF-8 text — raw 8-bit bytes (also inside an encoded word), ISO-2022 escape
+//! sequences, UTF-7 of a UTF-7 message — is re-read in the message's declared charset (else
+//! Windows-1252) rather than shown as U+FFFD, mojibake or raw escapes, and a panic inside
+//! mail-parser while doing so is contained. The sender is the first mailbox with a usable
+//! address, never an empty one.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
-use aduan_core::types::TicketNumber;
+use aduan_core::types::{EmailAddress, TicketNumber};
 use mail_parser::{Address, HeaderValue, Message, MessageParser};
 use regex::Regex;
 
-/// When the first `name` header of the message holds bytes that are not UTF-8, decode
-/// them as Windows-1252 (a superset of ISO-8859-1 in practice) and parse that header
-/// alone again, so encoded words in it still work. `None` when the header is valid UTF-8
-/// or absent.
-pub(super) fn reparse_8bit_header(msg: &Message<'_>, name: &str) -> Option<Message<'static>> {
-    let header = msg
-        .headers()
-        .iter()
-        .find(|h| h.name().eq_ignore_ascii_case(name))?;
-    let raw = msg
-        .raw_message
-        .get(header.offset_start() as usize..header.offset_end() as usize)?;
-    if std::str::from_utf8(raw).is_ok() {
-        return None;
-    }
-    let decode = mail_parser::decoders::charsets::map::charset_decoder(b"windows-1252")?;
-    let value = decode(raw);
+use super::charset::{legacy_header_text, raw_value};
+
+/// Parse `name: value` alone (encoded words decoded); a panic inside mail-parser is
+/// contained.
+pub(super) fn parse_single_header(name: &str, value: &str) -> Option<Message<'static>> {
     let synthetic = format!("{name}:{}\r\n\r\n", value.trim_end());
     catch_unwind(AssertUnwindSafe(|| {
         MessageParser::default()
@@ -42,13 +34,52 @@ pub(super) fn reparse_8bit_header(msg: &Message<'_>, name: &str) -> Option<Messa
     .filter(|m| !m.parts.is_empty())
 }
 
-/// Name and address of the first mailbox of an address header (groups included).
-pub(super) fn first_addr(addr: &Address<'_>) -> Option<(Option<String>, Option<String>)> {
-    let a = addr.first()?;
-    Some((
-        a.name.as_ref().map(|n| n.to_string()),
-        a.address.as_ref().map(|a| a.trim().to_string()),
-    ))
+/// The first `name` header of the message re-read by [`legacy_header_text`]; `None` when it
+/// is plain UTF-8 text already (use mail-parser's value) or absent.
+pub(super) fn reparse_legacy_header(
+    msg: &Message<'_>,
+    name: &str,
+    charset: Option<&str>,
+) -> Option<Message<'static>> {
+    let header = msg
+        .headers()
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case(name))?;
+    let text = legacy_header_text(raw_value(&msg.raw_message, header)?, charset)?;
+    parse_single_header(name, &text)
+}
+
+/// One mailbox of an address header: display name and address, trimmed, empty as `None`.
+pub(super) type Mailbox = (Option<String>, Option<String>);
+
+/// The sender's mailbox among address headers tried in order (e.g. `From`, then `Sender`):
+/// the first mailbox (groups included) whose address the desk accepts; else the first with
+/// any address (the classification still sees `MAILER-DAEMON`); else the first with a name.
+/// Empty mailboxes (`"" <>`, `<>`, an empty group) are never chosen over a usable one.
+pub(super) fn sender_mailbox<'a>(
+    lists: impl IntoIterator<Item = &'a Address<'a>>,
+) -> Option<Mailbox> {
+    let all: Vec<Mailbox> = lists
+        .into_iter()
+        .flat_map(|a| a.iter())
+        .map(|a| {
+            let text = |s: Option<&str>| {
+                s.map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
+            (text(a.name.as_deref()), text(a.address.as_deref()))
+        })
+        .collect();
+    let usable = |m: &&Mailbox| {
+        m.1.as_deref()
+            .is_some_and(|a| EmailAddress::parse(a).is_ok())
+    };
+    all.iter()
+        .find(usable)
+        .or_else(|| all.iter().find(|m| m.1.is_some()))
+        .or_else(|| all.iter().find(|m| m.0.is_some()))
+        .cloned()
 }
 
 /// `<a@b>` → `a@b`, `<>` → ``, `a@b (comment)` → `a@b`.
@@ -82,6 +113,45 @@ pub(super) fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
     for id in raw.iter().map(|s| clean_id(s)) {
         if !id.is_empty() && !id.contains(char::is_whitespace) && !out.contains(&id) {
             out.push(id);
+        }
+    }
+    out
+}
+
+static ANGLE_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<([^<>\s]+)>").unwrap_or_else(|_| unreachable!()));
+
+/// The message ids of every `name` header (`In-Reply-To`, `References`). Values sent as
+/// RFC 2047 encoded words (`=?UTF-8?B?PENBK…?=` around a Message-ID, as some clients and
+/// gateways write them) are decoded first and the `<id>`s taken from the text (bare
+/// `local@domain` tokens when it has none); other values are mail-parser's parsed list.
+pub(super) fn message_ids(msg: &Message<'_>, name: &str, parsed: &HeaderValue<'_>) -> Vec<String> {
+    let raws = raw_header_values(msg.headers_raw(), name);
+    if !raws.iter().any(|v| v.contains("=?")) {
+        return id_list(parsed);
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |id: &str| {
+        let id = clean_id(id);
+        if !id.is_empty() && !id.contains(char::is_whitespace) && !out.contains(&id) {
+            out.push(id);
+        }
+    };
+    for raw in &raws {
+        let decoded = parse_single_header("Subject", raw)
+            .and_then(|m| m.subject().map(str::to_string))
+            .unwrap_or_else(|| raw.clone());
+        let mut bracketed = false;
+        for c in ANGLE_ID.captures_iter(&decoded) {
+            if let Some(m) = c.get(1) {
+                bracketed = true;
+                add(m.as_str());
+            }
+        }
+        if !bracketed {
+            for token in decoded.split_whitespace().filter(|t| t.contains('@')) {
+                add(token);
+            }
         }
     }
     out

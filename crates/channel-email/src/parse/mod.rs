@@ -1,19 +1,23 @@
 //! Normalization of one raw RFC 5322 message into an [`InboundMail`].
 //!
-//! [`normalize`] never panics and accepts anything that has at least one header: odd
-//! charsets, broken MIME, missing bodies and truncated messages all produce a best-effort
-//! [`InboundMail`]. Charset and transfer decoding (UTF-8, ISO-8859-x, Windows-125x,
-//! RFC 2047 encoded words, quoted-printable, base64) is mail-parser's job; this module
-//! picks the text, classifies automatic mail per RFC 3834 ([`AutoKind`]), extracts the
-//! threading headers and the ticket tag of the subject, and applies [`Limits`].
+//! [`normalize`] never panics and accepts anything that has at least one header (after
+//! blank lines and at most one stray line such as an mbox `From ` separator): odd charsets,
+//! broken MIME, missing bodies and truncated messages all produce a best-effort
+//! [`InboundMail`]. Charset and transfer decoding (UTF-8, UTF-7, ISO-8859-x, Windows-125x,
+//! the multi-byte Asian charsets through mail-parser's `full_encoding`, RFC 2047 encoded
+//! words, quoted-printable, base64) is mail-parser's job; this module re-reads what was
+//! never labelled right (`charset`), picks the text, classifies automatic mail per RFC 3834
+//! ([`AutoKind`]), extracts the sender and the threading headers (encoded words decoded) and
+//! the ticket tag of the subject, and applies [`Limits`].
 //!
-//! Layout: [`normalize`] and the types it returns live here; the header helpers (8-bit
-//! header fallback, addresses, message ids, the ticket tag) are in `headers`, the body text
-//! in `body`, attachments and their limits in `attachments`, and the RFC 3834
-//! classification in `classify`.
+//! Layout: [`normalize`] and the types it returns live here; the unlabelled-charset
+//! fallbacks are in `charset`, the header helpers (the sender's mailbox, message ids, the
+//! ticket tag) in `headers`, the body text in `body`, attachments and their limits in
+//! `attachments`, and the RFC 3834 classification in `classify`.
 
 mod attachments;
 mod body;
+mod charset;
 mod classify;
 mod headers;
 
@@ -26,9 +30,10 @@ use sha2::{Digest, Sha256};
 
 use attachments::collect_attachments;
 use body::{body_text, truncate_chars};
+use charset::declared_charset;
 use classify::classify;
 use headers::{
-    clean_id, first_addr, header_texts, id_list, parse_return_path, reparse_8bit_header,
+    clean_id, header_texts, message_ids, parse_return_path, reparse_legacy_header, sender_mailbox,
 };
 
 pub use classify::AutoKind;
@@ -80,11 +85,12 @@ pub struct InboundMail {
     pub in_reply_to: Vec<String>,
     /// `References` ids in header order, without angle brackets.
     pub references: Vec<String>,
-    /// Address of the first `From` mailbox.
+    /// Address of the sender: the first `From` mailbox with a usable address (an empty
+    /// first mailbox or group is skipped), else the `Sender`'s; else the first address at all.
     pub from_address: Option<String>,
-    /// Display name of the first `From` mailbox (decoded).
+    /// Display name of that mailbox (decoded).
     pub from_name: Option<String>,
-    /// Address of the first `Reply-To` mailbox.
+    /// Address of the first usable `Reply-To` mailbox.
     pub reply_to: Option<String>,
     /// The `Return-Path` address; `Some("")` for the null sender `<>`.
     pub return_path: Option<String>,
@@ -136,17 +142,20 @@ pub fn normalize(raw: &[u8], limits: &Limits) -> Result<InboundMail, ParseError>
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ParseError::Empty);
     }
-    if !starts_with_header(raw) {
+    // Blank lines and one stray line (an mbox `From ` separator, …) before the headers are
+    // not part of the message.
+    let Some(start) = header_start(raw) else {
         return Err(ParseError::NoHeaders);
-    }
+    };
+    let message = &raw[start..];
     // mail-parser is fuzzed and documented as panic-free, but it contains debug
     // assertions; contain any panic so one bad message can never stall the mailbox.
     // A last header line without a line end is dropped by mail-parser: terminate it.
     let terminated: Vec<u8>;
-    let input: &[u8] = if raw.ends_with(b"\n") {
-        raw
+    let input: &[u8] = if message.ends_with(b"\n") {
+        message
     } else {
-        terminated = [raw, b"\r\n"].concat();
+        terminated = [message, b"\r\n"].concat();
         &terminated
     };
     let parsed = catch_unwind(AssertUnwindSafe(|| MessageParser::default().parse(input)))
@@ -159,30 +168,33 @@ pub fn normalize(raw: &[u8], limits: &Limits) -> Result<InboundMail, ParseError>
         return Err(ParseError::NoHeaders);
     }
 
-    // Headers with raw 8-bit bytes that are not UTF-8 (old clients) are re-read as
-    // Windows-1252 instead of showing U+FFFD.
-    let from_8bit = reparse_8bit_header(&msg, "From");
-    let from = from_8bit
-        .as_ref()
-        .and_then(|m| m.from())
-        .or_else(|| msg.from())
-        .and_then(first_addr);
-    let from_address = from
-        .as_ref()
-        .and_then(|(_, a)| a.clone())
-        .filter(|a| !a.is_empty());
-    let from_name = from
-        .and_then(|(n, _)| n)
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
-    let reply_to = msg
-        .reply_to()
-        .and_then(first_addr)
-        .and_then(|(_, a)| a)
-        .filter(|a| !a.is_empty());
+    // Headers that are not plain UTF-8 (raw 8-bit bytes of old clients, raw ISO-2022-JP)
+    // are re-read in the message's declared charset instead of showing U+FFFD.
+    let charset = declared_charset(&msg);
+    let cs = charset.as_deref();
+    let from_legacy = reparse_legacy_header(&msg, "From", cs);
+    let sender_legacy = reparse_legacy_header(&msg, "Sender", cs);
+    // The first usable mailbox of From (an empty first one, `"" <>`, or a group is
+    // skipped), else of Sender.
+    let from = sender_mailbox(
+        [
+            from_legacy
+                .as_ref()
+                .and_then(|m| m.from())
+                .or_else(|| msg.from()),
+            sender_legacy
+                .as_ref()
+                .and_then(|m| m.sender())
+                .or_else(|| msg.sender()),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    let (from_name, from_address) = from.unwrap_or_default();
+    let reply_to = sender_mailbox(msg.reply_to()).and_then(|(_, a)| a);
     let return_path = msg.header_raw("Return-Path").map(parse_return_path);
-    let subject_8bit = reparse_8bit_header(&msg, "Subject");
-    let subject = subject_8bit
+    let subject_legacy = reparse_legacy_header(&msg, "Subject", cs);
+    let subject = subject_legacy
         .as_ref()
         .and_then(|m| m.subject())
         .or_else(|| msg.subject())
@@ -190,8 +202,8 @@ pub fn normalize(raw: &[u8], limits: &Limits) -> Result<InboundMail, ParseError>
         .unwrap_or_default();
 
     let message_id = msg.message_id().map(clean_id).filter(|s| !s.is_empty());
-    let in_reply_to = id_list(msg.in_reply_to());
-    let references = id_list(msg.references());
+    let in_reply_to = message_ids(&msg, "In-Reply-To", msg.in_reply_to());
+    let references = message_ids(&msg, "References", msg.references());
 
     let text = truncate_chars(&body_text(&msg), limits.max_text_chars);
     let (attachments, skipped_attachments) = collect_attachments(&msg, limits);
@@ -239,33 +251,39 @@ pub fn normalize(raw: &[u8], limits: &Limits) -> Result<InboundMail, ParseError>
     })
 }
 
-/// Whether the input starts (after blank lines or an mbox `From ` line) with something
-/// shaped like a header field: a name of printable ASCII followed by `:`.
-fn starts_with_header(raw: &[u8]) -> bool {
-    let mut rest = raw;
-    // Skip leading blank lines.
-    while let Some(r) = rest
-        .strip_prefix(b"\r\n")
-        .or_else(|| rest.strip_prefix(b"\n"))
-    {
-        rest = r;
-    }
-    // Tolerate an mbox separator line.
-    if rest.starts_with(b"From ") {
-        match rest.iter().position(|&b| b == b'\n') {
-            Some(nl) => rest = &rest[nl + 1..],
-            None => return false,
+/// Where the header section starts: after any blank lines, at the first line when it is
+/// shaped like a header field (a name of printable ASCII, optional white space, `:`), else
+/// at the second line when that one is (the first was a stray line: an mbox `From `
+/// separator, a `>From ` line, a line of junk). `None` when neither is a header field.
+fn header_start(raw: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        if raw[at..].starts_with(b"\r\n") {
+            at += 2;
+        } else if raw[at..].starts_with(b"\n") {
+            at += 1;
+        } else {
+            break;
         }
     }
-    let name_len = rest
+    if is_header_field(&raw[at..]) {
+        return Some(at);
+    }
+    let next = at + raw[at..].iter().position(|&b| b == b'\n')? + 1;
+    is_header_field(&raw[next..]).then_some(next)
+}
+
+/// Whether `line` starts with a header field name followed by `:` (RFC 5322 §4.5 allows
+/// white space before the colon).
+fn is_header_field(line: &[u8]) -> bool {
+    let name_len = line
         .iter()
         .take_while(|&&b| b > b' ' && b < 127 && b != b':')
         .count();
     name_len > 0
-        && rest.get(name_len..).is_some_and(|r| {
-            // Allow obsolete whitespace before the colon (RFC 5322 §4.5).
-            r.iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b':')
-        })
+        && line
+            .get(name_len..)
+            .is_some_and(|r| r.iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b':'))
 }
 
 #[cfg(test)]
@@ -274,13 +292,20 @@ mod tests {
 
     #[test]
     fn header_shape() {
-        assert!(starts_with_header(b"From: a\r\n\r\nx"));
-        assert!(starts_with_header(b"\r\nSubject : x\n"));
-        assert!(starts_with_header(
-            b"From a@b Thu Jan  1 00:00:00 2026\nFrom: a\n"
-        ));
-        assert!(!starts_with_header(b"hello world\n"));
-        assert!(!starts_with_header(b"\xff\xfe\x00garbage"));
-        assert!(!starts_with_header(b": no name\n"));
+        assert_eq!(header_start(b"From: a\r\n\r\nx"), Some(0));
+        assert_eq!(header_start(b"\r\nSubject : x\n"), Some(2));
+        assert_eq!(header_start(b"\n\n\r\nSubject: x\n"), Some(4));
+        assert_eq!(
+            header_start(b"From a@b Thu Jan  1 00:00:00 2026\nFrom: a\n"),
+            Some(34)
+        );
+        assert_eq!(header_start(b">From a@b\r\nFrom: a\r\n"), Some(11));
+        assert_eq!(header_start(b"   \r\nFrom: a\r\n"), Some(5));
+        // One stray line, not two.
+        assert_eq!(header_start(b"junk\r\nmore junk\r\nFrom: a\r\n"), None);
+        assert_eq!(header_start(b"hello world\n"), None);
+        assert_eq!(header_start(b"hello world"), None);
+        assert_eq!(header_start(b"\xff\xfe\x00garbage"), None);
+        assert_eq!(header_start(b": no name\n"), None);
     }
 }

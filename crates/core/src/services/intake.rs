@@ -4,8 +4,9 @@
 //! the channels' cursors, leases and bounce reports.
 //!
 //! **Threading never crosses citizens:** every hint (a ticket in the subject, message ids
-//! in In-Reply-To/References, a quoted chat message) only joins a complaint of the same
-//! channel and sender ([`same_sender`]); anything else becomes a new complaint.
+//! in In-Reply-To/References, a quoted chat message, a reply's subject) only joins a
+//! complaint of the same channel and sender ([`same_sender`]); anything else becomes a new
+//! complaint. A reply's subject joins only a complaint that is not closed.
 //!
 //! Store roles: intake, workflow (appending to a complaint), outbox (bounces), leases.
 
@@ -98,6 +99,10 @@ impl Intake {
                     self.senders_complaint_by_ids(ids, channel, &sub).await?
                 }
                 ThreadHint::MessageIds(_) => None,
+                ThreadHint::ReplySubject(subject) => {
+                    self.senders_open_complaint_by_subject(subject, channel, &sub)
+                        .await?
+                }
                 ThreadHint::OpenForHandle => match &sub.handle {
                     Some(h) => {
                         self.desk
@@ -212,6 +217,57 @@ impl Intake {
         for ticket in candidates {
             if let Some(rec) = self.desk.workflow_store().get_complaint(&ticket).await?
                 && same_sender(&rec, channel, sub)
+            {
+                return Ok(Some(rec.ticket));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The complaint a reply by subject alone continues ([`ThreadHint::ReplySubject`]): the
+    /// newest one acknowledged by e-mail to the sender's address (or the acknowledgement's
+    /// recipient, a Reply-To) that is not closed, is the sender's own ([`same_sender`]) and
+    /// begins with a subject of the same [`subject_key`](crate::subject::subject_key).
+    async fn senders_open_complaint_by_subject(
+        &self,
+        subject: &str,
+        channel: Channel,
+        sub: &Submission,
+    ) -> Result<Option<TicketNumber>, DeskError> {
+        if channel != Channel::Email {
+            return Ok(None);
+        }
+        let Some(key) = crate::subject::reply_key(subject) else {
+            return Ok(None);
+        };
+        let Some(email) = sub
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        else {
+            return Ok(None);
+        };
+        let mut recipients = vec![email.to_string()];
+        if let Some(ack) = &sub.ack_to
+            && ack.channel == Channel::Email
+            && !ack.recipient.trim().eq_ignore_ascii_case(email)
+        {
+            recipients.push(ack.recipient.trim().to_string());
+        }
+        let candidates = self
+            .desk
+            .intake_store()
+            .open_tickets_acknowledged_to(Channel::Email, &recipients, THREAD_CANDIDATES)
+            .await?;
+        for ticket in candidates {
+            let Some(rec) = self.desk.workflow_store().get_complaint(&ticket).await? else {
+                continue;
+            };
+            let first_line = rec.body.lines().next().unwrap_or("");
+            if rec.state != State::Closed
+                && same_sender(&rec, channel, sub)
+                && crate::subject::subject_key(first_line).as_deref() == Some(key.as_str())
             {
                 return Ok(Some(rec.ticket));
             }

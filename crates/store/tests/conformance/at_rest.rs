@@ -143,6 +143,13 @@ async fn check_readable(s: &dyn Store, ticket: &TicketNumber) {
         .await
         .unwrap();
     assert_eq!(acks, 1);
+    found(
+        s.open_tickets_acknowledged_to(Channel::Email, &["Sekarini.Panji@contoh.id".into()], 5)
+            .await
+            .unwrap()
+            .into_iter()
+            .next(),
+    );
     // A redelivery of the first message is still recognised.
     assert!(matches!(
         s.create_complaint(identified(t0())).await.unwrap(),
