@@ -73,7 +73,7 @@ impl Key {
 
     /// The key id in hex (shown by `aduan keys rotate`; not secret).
     pub fn id_hex(&self) -> String {
-        self.id().iter().map(|b| format!("{b:02x}")).collect()
+        hex_lower(&self.id())
     }
 
     fn derive(&self, label: &[u8]) -> [u8; 32] {
@@ -215,6 +215,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 struct Entry {
     id: [u8; KEY_ID_LEN],
+    /// `enc1:<id in hex>:`, the head of every text this key seals.
+    text_head: String,
     cipher: XChaCha20Poly1305,
     index: Hmac<Sha256>,
 }
@@ -244,6 +246,7 @@ impl Vault {
             .iter()
             .map(|k| Entry {
                 id: k.id(),
+                text_head: format!("{TEXT_PREFIX}{}:", k.id_hex()),
                 cipher: XChaCha20Poly1305::new(&k.derive(b"aduan/seal/v1").into()),
                 index: <Hmac<Sha256> as KeyInit>::new_from_slice(&k.derive(b"aduan/index/v1"))
                     .expect("any key length"),
@@ -316,12 +319,8 @@ impl Vault {
         let mut raw = Vec::with_capacity(NONCE_LEN + ct.len());
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&ct);
-        let mut out = String::with_capacity(TEXT_PREFIX.len() + 9 + raw.len() * 4 / 3 + 4);
-        out.push_str(TEXT_PREFIX);
-        for b in e.id {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out.push(':');
+        let mut out = String::with_capacity(e.text_head.len() + raw.len() * 4 / 3 + 4);
+        out.push_str(&e.text_head);
         STANDARD.encode_string(&raw, &mut out);
         out
     }
@@ -379,12 +378,7 @@ impl Vault {
 
     /// Whether a stored text value is sealed under the current key (rotation skips it).
     pub fn is_current(&self, stored: &str) -> bool {
-        let Some(rest) = stored.strip_prefix(TEXT_PREFIX) else {
-            return false;
-        };
-        rest.split_once(':')
-            .and_then(|(id, _)| decode_hex(id))
-            .is_some_and(|id| id == self.current().id)
+        stored.starts_with(&self.current().text_head)
     }
 
     /// Whether stored bytes are sealed under the current key.
@@ -424,7 +418,17 @@ fn blind_with(e: &Entry, domain: &str, value: &str) -> String {
     mac.update(&[0]);
     mac.update(value.as_bytes());
     let d = mac.finalize().into_bytes();
-    d[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex_lower(&d[..16])
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
