@@ -465,7 +465,15 @@ pub fn for_command(
         "to": t.to.as_str(),
     });
     let extra = match cmd {
-        Command::CitizenMessage => return None,
+        Command::CitizenMessage | Command::Rate { .. } => return None,
+        // The question's text stays in the complaint (it may name the citizen).
+        Command::Ask { question } => serde_json::json!({
+            "question_chars": question.trim().chars().count(),
+        }),
+        Command::WaitTimeout => serde_json::json!({
+            "status": "tidak",
+            "reason": crate::workflow::NO_RESPONSE_REASON,
+        }),
         Command::Assign { bidang, .. } => serde_json::json!({ "bidang": bidang.as_str() }),
         Command::Close { status, reason } => {
             serde_json::json!({ "status": status.as_str(), "reason": reason })
