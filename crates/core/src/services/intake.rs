@@ -419,7 +419,7 @@ impl Intake {
                 return Ok(None);
             }
             let now = self.desk.clock.now();
-            let Ok(t) = workflow_state(&rec).apply(
+            let Ok(mut t) = workflow_state(&rec).apply(
                 Command::Rate {
                     score,
                     comment: None,
@@ -431,6 +431,16 @@ impl Intake {
                 // Rated meanwhile (or reopened): an ordinary message after all.
                 return Ok(None);
             };
+            // The thanks replies to the rating message; so do later replies.
+            t.changes.reply_thread = sub
+                .ack_to
+                .as_ref()
+                .filter(|r| r.channel == channel && r.thread != ReplyThread::default())
+                .map(|r| r.thread.clone());
+            let mut rec = rec;
+            if let Some(th) = &t.changes.reply_thread {
+                rec.reply_thread = th.clone();
+            }
             let reply = self.desk.citizen_reply(
                 &rec,
                 ReplyKind::RatingThanks,
