@@ -45,7 +45,10 @@ impl Recorder {
 #[async_trait]
 impl ReplySender for Recorder {
     async fn send(&self, reply: &RenderedReply) -> Result<Option<String>, SendError> {
-        let id = format!("out-{}@aduan.test", self.n.fetch_add(1, Ordering::SeqCst) + 1);
+        let id = format!(
+            "out-{}@aduan.test",
+            self.n.fetch_add(1, Ordering::SeqCst) + 1
+        );
         self.sent.lock().unwrap().push((reply.clone(), id.clone()));
         Ok(Some(id))
     }
@@ -116,8 +119,10 @@ async fn web_question_pauses_and_the_status_page_answer_resumes(b: Backend) {
     eprintln!("privacy oracle seed: {seed}");
     let c = &cs[0];
     let (ticket, code) = app
-        .submit(json!({"name": c.name, "address": c.address, "email": c.email,
-                       "phone": c.phone, "body": c.complaint_text(true)}))
+        .submit(
+            json!({"name": c.name, "address": c.address, "email": c.email,
+                       "phone": c.phone, "body": c.complaint_text(true)}),
+        )
         .await;
     app.outbox.run_once().await.unwrap();
     let ack_id = rec.of(ReplyKind::Ack)[0].1.clone();
@@ -183,21 +188,24 @@ async fn web_question_pauses_and_the_status_page_answer_resumes(b: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("id=\"question\"") && page.contains("Kirim jawaban"), "{page}");
+    assert!(
+        page.contains("id=\"question\"") && page.contains("Kirim jawaban"),
+        "{page}"
+    );
     assert!(page.contains("16 Maret 2026"), "the wait's end: {page}");
     clock.set(wita(2026, 3, 4, 10, 0));
     let answer = format!("Masih, nomor KK saya {}", c.nik);
-    let form = reqwest::multipart::Form::new().text("text", answer.clone()).part(
-        "attachments",
-        reqwest::multipart::Part::bytes(vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2])
-            .file_name("kk.jpg")
-            .mime_str("image/jpeg")
-            .unwrap(),
-    );
+    let form = reqwest::multipart::Form::new()
+        .text("text", answer.clone())
+        .part(
+            "attachments",
+            reqwest::multipart::Part::bytes(vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2])
+                .file_name("kk.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        );
     let r = no_redirects()
-        .post(app.url(&format!(
-            "/api/v1/complaints/{ticket}/messages?code={code}"
-        )))
+        .post(app.url(&format!("/api/v1/complaints/{ticket}/messages?code={code}")))
         .multipart(form)
         .send()
         .await
@@ -234,12 +242,19 @@ async fn web_question_pauses_and_the_status_page_answer_resumes(b: Backend) {
     let ans = h.iter().find(|e| e["action"] == "citizen_answer").unwrap();
     assert_eq!(ans["state"], "triage");
     assert_eq!(ans["actor"], "pengadu");
-    assert_eq!(ans["note"], format!("jawaban pengadu: {answer}\n[lampiran: kk.jpg]"));
+    assert_eq!(
+        ans["note"],
+        format!("jawaban pengadu: {answer}\n[lampiran: kk.jpg]")
+    );
     let msgs = v["messages"].as_array().unwrap();
-    assert!(msgs.iter().any(|m| m["direction"] == "out"
-        && m["text"].as_str().unwrap().contains(&question)));
-    assert!(msgs.iter().any(|m| m["direction"] == "in"
-        && m["text"].as_str().unwrap().starts_with(&answer)));
+    assert!(
+        msgs.iter()
+            .any(|m| m["direction"] == "out" && m["text"].as_str().unwrap().contains(&question))
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m["direction"] == "in" && m["text"].as_str().unwrap().starts_with(&answer))
+    );
     assert_eq!(v["attachments"][0]["filename"], "kk.jpg");
 
     // The resumed step stops with the working time before and after the pause.
@@ -266,15 +281,24 @@ async fn web_question_pauses_and_the_status_page_answer_resumes(b: Backend) {
         .await;
     assert_eq!(s, 200);
     let text = bv.to_string();
-    assert!(text.contains("Mohon kirim foto KK"), "the question is shown");
-    assert!(text.contains("jawaban pengadu: Masih"), "the answer is shown");
+    assert!(
+        text.contains("Mohon kirim foto KK"),
+        "the question is shown"
+    );
+    assert!(
+        text.contains("jawaban pengadu: Masih"),
+        "the answer is shown"
+    );
     oracle.assert_clean("complaint as a bidang (question and answer)", &text);
     let page = app.http.get(app.url("/admin/login")).send().await.unwrap();
     assert_eq!(page.status(), 200);
 
     // The logbook shows question and answer in "Tindak Lanjut Aduan".
     let (s, lb) = app
-        .get_json("/api/v1/admin/logbook?month=2026-03&format=json", Some(&kasi))
+        .get_json(
+            "/api/v1/admin/logbook?month=2026-03&format=json",
+            Some(&kasi),
+        )
         .await;
     assert_eq!(s, 200, "{lb}");
     let row = lb["rows"]
@@ -334,7 +358,9 @@ async fn ask_roles_states_and_the_json_answer(b: Backend) {
         .act(&kasi, &ticket, "ask", json!({"question": "x".repeat(4001)}))
         .await;
     assert_eq!(s, 422, "{v}");
-    let (s, v) = app.act(&kasi, &ticket, "ask", json!({"pertanyaan": "x"})).await;
+    let (s, v) = app
+        .act(&kasi, &ticket, "ask", json!({"pertanyaan": "x"}))
+        .await;
     assert_eq!(s, 422, "unknown field: {v}");
     let (s, _) = app.act(&kasi, "ADU-202603-9999", "ask", q()).await;
     assert_eq!(s, 404);
@@ -443,7 +469,10 @@ async fn unanswered_question_closes_once_among_replicas(b: Backend) {
     assert_eq!(deadline, wita(2026, 3, 16, 16, 0));
     clock.set(deadline - Duration::minutes(1));
     assert_eq!(app.desk.reports().close_unanswered().await.unwrap(), 0);
-    assert_eq!(status(&app, &ticket, &code).await["state"], "waiting_citizen");
+    assert_eq!(
+        status(&app, &ticket, &code).await["state"],
+        "waiting_citizen"
+    );
 
     clock.set(deadline + Duration::minutes(1));
     let replica_store = aduan_store::testing::connect(&app.db_url).await.unwrap();
@@ -509,7 +538,10 @@ async fn unanswered_question_closes_once_among_replicas(b: Backend) {
     );
     assert!(sent[0].0.item.vars["in_reply_to"].is_string(), "threaded");
     let st = status(&app, &ticket, &code).await;
-    assert_eq!((st["status"].clone(), st["question"].clone()), (json!("tidak"), Value::Null));
+    assert_eq!(
+        (st["status"].clone(), st["question"].clone()),
+        (json!("tidak"), Value::Null)
+    );
     let (_, a) = app
         .get_json(&format!("/api/v1/admin/audit?ticket={ticket}"), Some(&kasi))
         .await;
@@ -534,8 +566,12 @@ async fn unanswered_question_closes_once_among_replicas(b: Backend) {
 
 /// Walk a web complaint to its answer (closed `selesai`).
 async fn answered(app: &TestApp, body: &str) -> (String, String) {
-    let kasi = app.user(&format!("k{}", body.len()), Role::Kasi, None).await;
-    let staf = app.user(&format!("s{}", body.len()), Role::Staf, None).await;
+    let kasi = app
+        .user(&format!("k{}", body.len()), Role::Kasi, None)
+        .await;
+    let staf = app
+        .user(&format!("s{}", body.len()), Role::Staf, None)
+        .await;
     let bidang = app
         .user(&format!("b{}", body.len()), Role::Bidang, Some("dafduk"))
         .await;
@@ -546,7 +582,11 @@ async fn answered(app: &TestApp, body: &str) -> (String, String) {
         (&kasi, "assign", json!({"bidang": "dafduk"})),
         (&bidang, "solution", json!({"text": "Sudah dicetak"})),
         (&kasi, "review", json!({"decision": "approve"})),
-        (&staf, "follow-up", json!({"message": "KK dapat diambil di loket 2"})),
+        (
+            &staf,
+            "follow-up",
+            json!({"message": "KK dapat diambil di loket 2"}),
+        ),
     ] {
         let (s, v) = app.act(token, &ticket, action, b).await;
         assert_eq!(s, 200, "{action}: {v}");
@@ -575,7 +615,10 @@ async fn ratings_once_and_counted_in_the_report(b: Backend) {
         "{}",
         answer.text
     );
-    assert!(!answer.text.contains("angka 1–5"), "no chat request by e-mail");
+    assert!(
+        !answer.text.contains("angka 1–5"),
+        "no chat request by e-mail"
+    );
     let st = status(&app, &ticket, &code).await;
     assert_eq!(st["can_rate"], true);
 
@@ -586,8 +629,14 @@ async fn ratings_once_and_counted_in_the_report(b: Backend) {
     };
     let (s, v) = rate(&open, &open_code, json!({"score": 5})).await;
     assert_eq!(s, 409, "not answered yet: {v}");
-    for bad in [json!({"score": 0}), json!({"score": 6}), json!({"score": 4.5}),
-                json!({"score": "4"}), json!({}), json!({"score": 3, "nilai": 1})] {
+    for bad in [
+        json!({"score": 0}),
+        json!({"score": 6}),
+        json!({"score": 4.5}),
+        json!({"score": "4"}),
+        json!({}),
+        json!({"score": 3, "nilai": 1}),
+    ] {
         let (s, v) = rate(&ticket, &code, bad.clone()).await;
         assert_eq!(s, 422, "{bad}: {v}");
     }
@@ -607,9 +656,20 @@ async fn ratings_once_and_counted_in_the_report(b: Backend) {
     assert_eq!(d["rating"]["score"], 4);
     assert_eq!(d["rating"]["comment"], comment);
     assert_eq!(d["state"], "closed", "a rating reopens nothing");
-    assert!(d["history"].as_array().unwrap().iter().any(|h| h["action"] == "rate"));
+    assert!(
+        d["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["action"] == "rate")
+    );
     let bd = view(&app, &dafduk, &ticket).await;
-    assert!(!bd["rating"]["comment"].as_str().unwrap().contains("081338112233"));
+    assert!(
+        !bd["rating"]["comment"]
+            .as_str()
+            .unwrap()
+            .contains("081338112233")
+    );
     PrivacyOracle::new(
         &aduan_core::model::Identity {
             email: Some("warga@contoh.id".into()),
@@ -635,9 +695,7 @@ async fn ratings_once_and_counted_in_the_report(b: Backend) {
     assert!(page.contains("id=\"rating-form\""), "{page}");
     let post = |score: &'static str| {
         no_redirects()
-            .post(app.url(&format!(
-                "/api/v1/complaints/{second}/rating?code={code2}"
-            )))
+            .post(app.url(&format!("/api/v1/complaints/{second}/rating?code={code2}")))
             .form(&[("score", score), ("comment", "")])
             .send()
     };
@@ -647,8 +705,19 @@ async fn ratings_once_and_counted_in_the_report(b: Backend) {
     let r = post("2").await.unwrap();
     assert_eq!(r.status(), 303);
     let back = r.headers()["location"].to_str().unwrap().to_string();
-    let page = app.http.get(app.url(&back)).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("id=\"notice-rated\"") && page.contains("2 dari 5"), "{page}");
+    let page = app
+        .http
+        .get(app.url(&back))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"notice-rated\"") && page.contains("2 dari 5"),
+        "{page}"
+    );
     assert!(!page.contains("id=\"rating-form\""));
     let r = post("3").await.unwrap();
     assert_eq!(r.status(), 409);
@@ -667,7 +736,7 @@ async fn ratings_once_and_counted_in_the_report(b: Backend) {
     assert_eq!(sat["by_score"]["5"], 0);
 }
 
-fn header<'a>(raw: &'a str, name: &str) -> Option<String> {
+fn header(raw: &str, name: &str) -> Option<String> {
     let head = raw.split("\r\n\r\n").next().unwrap_or("");
     let mut out: Option<String> = None;
     for line in head.split("\r\n") {
@@ -687,7 +756,6 @@ fn header<'a>(raw: &'a str, name: &str) -> Option<String> {
             out = Some(v.trim().to_string());
         }
     }
-    let _ = raw;
     out
 }
 
@@ -771,12 +839,20 @@ from = "Pengaduan <pengaduan@buleleng.example>"
     let ack_id = ids(&header(&ack, "Message-ID").unwrap())[0].clone();
 
     let (s, v) = app
-        .act(&kasi, &ticket, "ask", json!({"question": "Mohon sebutkan nomor KK lama."}))
+        .act(
+            &kasi,
+            &ticket,
+            "ask",
+            json!({"question": "Mohon sebutkan nomor KK lama."}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     let q = next(&mut inbox).await;
     assert_eq!(header(&q, "In-Reply-To").as_deref(), Some("<m1@contoh.id>"));
-    assert_eq!(ids(&header(&q, "References").unwrap()), vec!["m1@contoh.id"]);
+    assert_eq!(
+        ids(&header(&q, "References").unwrap()),
+        vec!["m1@contoh.id"]
+    );
     assert_eq!(
         header(&q, "Subject").unwrap(),
         format!("Re: [{ticket}] KK belum jadi")
@@ -786,7 +862,10 @@ from = "Pengaduan <pengaduan@buleleng.example>"
         .parse(q.as_bytes())
         .unwrap();
     let body = parsed.body_text(0).unwrap().to_string();
-    assert!(body.contains("nomor KK lama") && body.contains("balas e-mail ini"), "{body}");
+    assert!(
+        body.contains("nomor KK lama") && body.contains("balas e-mail ini"),
+        "{body}"
+    );
     let q_id = ids(&header(&q, "Message-ID").unwrap())[0].clone();
 
     // The citizen replies in the thread two working days later.
@@ -807,16 +886,33 @@ from = "Pengaduan <pengaduan@buleleng.example>"
         }
         tokio::time::sleep(StdDuration::from_millis(200)).await;
     }
-    assert_eq!(resumed["state"], "triage", "the e-mail answer resumes: {resumed}");
-    assert_eq!(at(&resumed["due_at"]), wita(2026, 3, 4, 9, 5), "5 minutes were left");
-    assert!(resumed["history"].as_array().unwrap().iter().any(|h| h["action"] == "citizen_answer"
-        && h["note"].as_str().unwrap().contains("5108010101010001")));
+    assert_eq!(
+        resumed["state"], "triage",
+        "the e-mail answer resumes: {resumed}"
+    );
+    assert_eq!(
+        at(&resumed["due_at"]),
+        wita(2026, 3, 4, 9, 5),
+        "5 minutes were left"
+    );
+    assert!(
+        resumed["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["action"] == "citizen_answer"
+                && h["note"].as_str().unwrap().contains("5108010101010001"))
+    );
 
     for (token, action, body) in [
         (&kasi, "assign", json!({"bidang": "dafduk"})),
         (&dafduk, "solution", json!({"text": "KK dicetak ulang"})),
         (&kasi, "review", json!({"decision": "approve"})),
-        (&staf, "follow-up", json!({"message": "KK dapat diambil di loket 2."})),
+        (
+            &staf,
+            "follow-up",
+            json!({"message": "KK dapat diambil di loket 2."}),
+        ),
     ] {
         let (s, v) = app.act(token, &ticket, action, body).await;
         assert_eq!(s, 200, "{action}: {v}");
@@ -825,7 +921,12 @@ from = "Pengaduan <pengaduan@buleleng.example>"
     assert_eq!(header(&a, "In-Reply-To").as_deref(), Some("<m2@contoh.id>"));
     assert_eq!(
         ids(&header(&a, "References").unwrap()),
-        vec!["m1@contoh.id".to_string(), ack_id.clone(), q_id.clone(), "m2@contoh.id".into()],
+        vec![
+            "m1@contoh.id".to_string(),
+            ack_id.clone(),
+            q_id.clone(),
+            "m2@contoh.id".into()
+        ],
         "the citizen's own chain and their message"
     );
     assert_eq!(
@@ -837,7 +938,10 @@ from = "Pengaduan <pengaduan@buleleng.example>"
         .parse(a.as_bytes())
         .unwrap();
     let body = parsed.body_text(0).unwrap().to_string();
-    assert!(body.contains("loket 2") && body.contains("penilaian"), "{body}");
+    assert!(
+        body.contains("loket 2") && body.contains("penilaian"),
+        "{body}"
+    );
     drop(dovecot);
 }
 

@@ -61,7 +61,9 @@ async fn setup(postgres: bool) -> Setup {
         store.clone(),
         Arc::new(clock.clone()),
         Arc::new(aduan_core::templates::Templates::new(vec![]).unwrap()),
-        aduan_channel_meta::senders(&cfg, &ctx).into_iter().collect(),
+        aduan_channel_meta::senders(&cfg, &ctx)
+            .into_iter()
+            .collect(),
     );
     Setup {
         desk,
@@ -96,7 +98,12 @@ impl Setup {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
     async fn all(&self) -> Vec<ComplaintRecord> {
         let mut out = Vec::new();
@@ -144,7 +151,10 @@ async fn whatsapp_question_answer_and_rating(postgres: bool) {
     assert_eq!(all.len(), 1);
     let ticket = all[0].ticket.clone();
     s.outbox.run_once().await.unwrap();
-    assert!(s.last_text().contains(ticket.as_str()), "the acknowledgement");
+    assert!(
+        s.last_text().contains(ticket.as_str()),
+        "the acknowledgement"
+    );
 
     let kasi = staff("kasi1", Role::Kasi, None);
     s.clock.advance(Duration::minutes(1));
@@ -167,7 +177,8 @@ async fn whatsapp_question_answer_and_rating(postgres: bool) {
     // The citizen answers two hours later (inside the window).
     s.clock.advance(Duration::hours(2));
     let answered_at = s.clock.now();
-    s.whatsapp("wamid.IN2", "Desa Panji, KK 5108010101010001").await;
+    s.whatsapp("wamid.IN2", "Desa Panji, KK 5108010101010001")
+        .await;
     assert_eq!(s.all().await.len(), 1, "no new complaint");
     let rec = s.get(&ticket).await;
     assert_eq!(rec.state, State::Triage);
@@ -180,12 +191,20 @@ async fn whatsapp_question_answer_and_rating(postgres: bool) {
     };
     s.act(&kasi, &ticket, assign).await;
     let assign_line = s.get(&ticket).await.history.last().unwrap().clone();
-    assert_eq!(assign_line.elapsed_seconds, Some(60), "1 minute before the pause");
+    assert_eq!(
+        assign_line.elapsed_seconds,
+        Some(60),
+        "1 minute before the pause"
+    );
     let solution = Command::Solution {
         text: "KK dicetak".into(),
     };
-    s.act(&staff("dafduk1", Role::Bidang, Some("dafduk")), &ticket, solution)
-        .await;
+    s.act(
+        &staff("dafduk1", Role::Bidang, Some("dafduk")),
+        &ticket,
+        solution,
+    )
+    .await;
     let approve = Command::Review {
         decision: ReviewDecision::Approve,
         note: None,

@@ -142,7 +142,8 @@ impl Setup {
         let follow_up = Command::FollowUp {
             message: "KK dapat diambil di loket 2".into(),
         };
-        self.act(&staff("staf1", Role::Staf, None), t, follow_up).await;
+        self.act(&staff("staf1", Role::Staf, None), t, follow_up)
+            .await;
     }
 }
 
@@ -168,7 +169,11 @@ async fn question_answer_and_rating(postgres: bool) {
         panic!("a complaint");
     };
     s.outbox.run_once().await.unwrap();
-    assert_eq!(s.api.sent_to(CHAT)[0].reply_to, Some(42), "the acknowledgement");
+    assert_eq!(
+        s.api.sent_to(CHAT)[0].reply_to,
+        Some(42),
+        "the acknowledgement"
+    );
 
     let kasi = staff("kasi1", Role::Kasi, None);
     let bidang = staff("dafduk1", Role::Bidang, Some("dafduk"));
@@ -194,14 +199,23 @@ async fn question_answer_and_rating(postgres: bool) {
     s.outbox.run_once().await.unwrap();
     let sent = s.api.sent_to(CHAT);
     let q = sent.last().unwrap();
-    assert!(q.text.contains(question) && q.text.contains("balas pesan ini"), "{}", q.text);
+    assert!(
+        q.text.contains(question) && q.text.contains("balas pesan ini"),
+        "{}",
+        q.text
+    );
     assert_eq!(q.reply_to, Some(42), "a reply to the citizen's message");
 
     // Three days later the citizen answers, quoting the question.
     s.clock.advance(Duration::days(3));
     let answered_at = s.clock.now();
     let out = s
-        .update(reply_update(2, 43, q.message_id, "Nomor KK lama 5108010101010001"))
+        .update(reply_update(
+            2,
+            43,
+            q.message_id,
+            "Nomor KK lama 5108010101010001",
+        ))
         .await;
     assert_eq!(
         out,
@@ -221,8 +235,16 @@ async fn question_answer_and_rating(postgres: bool) {
     s.answer(&ticket).await;
     s.outbox.run_once().await.unwrap();
     let a = s.api.sent_to(CHAT).last().unwrap().clone();
-    assert!(a.text.contains("loket 2") && a.text.contains("angka 1–5"), "{}", a.text);
-    assert_eq!(a.reply_to, Some(43), "a reply to the citizen's last message");
+    assert!(
+        a.text.contains("loket 2") && a.text.contains("angka 1–5"),
+        "{}",
+        a.text
+    );
+    assert_eq!(
+        a.reply_to,
+        Some(43),
+        "a reply to the citizen's last message"
+    );
 
     // A bare number the next day is the rating.
     s.clock.advance(Duration::days(1));
@@ -238,7 +260,11 @@ async fn question_answer_and_rating(postgres: bool) {
     let rec = s.get(&ticket).await;
     assert_eq!(rec.state, State::Closed, "no reopening");
     assert_eq!(rec.rating.as_ref().map(|r| r.score), Some(5));
-    assert!(rec.messages.iter().any(|m| m.direction == Direction::In && m.text == "5"));
+    assert!(
+        rec.messages
+            .iter()
+            .any(|m| m.direction == Direction::In && m.text == "5")
+    );
     assert_eq!(s.count().await, before, "no new complaint");
     s.outbox.run_once().await.unwrap();
     let thanks = s.api.sent_to(CHAT).last().unwrap().clone();

@@ -14,10 +14,10 @@ use aduan_core::intake_outcome::IntakeOutcome;
 use aduan_core::model::NewAttachment;
 use aduan_http::{ApiError, ApiJson, MAX_JSON_BYTES};
 use axum::Form;
+use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State as AxState};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 
 use crate::form::sanitize_filename;
@@ -47,7 +47,9 @@ async fn bounded_json<T: serde::de::DeserializeOwned>(req: Request) -> Result<T,
         .await
         .map_err(|_| ApiError::too_large(format!("JSON body over {MAX_JSON_BYTES} bytes")))?;
     let req = Request::from_parts(parts, axum::body::Body::from(bytes));
-    ApiJson::<T>::from_request(req, &()).await.map(|ApiJson(v)| v)
+    ApiJson::<T>::from_request(req, &())
+        .await
+        .map(|ApiJson(v)| v)
 }
 
 /// Is the post the status page's form (not JSON)?
@@ -65,7 +67,10 @@ fn is_form(req: &Request) -> bool {
 fn back_to_status(ticket: &str, code: &str, sent: &str) -> Response {
     // Ticket numbers and access codes are [A-Z0-9-]: nothing to escape in a query. Anything
     // else would have been refused as not found before.
-    let t: String = ticket.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let t: String = ticket
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
     let c: String = code.chars().filter(char::is_ascii_alphanumeric).collect();
     (
         StatusCode::SEE_OTHER,
@@ -105,10 +110,12 @@ async fn read_message_form(
     let mut text = String::new();
     let mut files = Vec::new();
     if ct.starts_with("multipart/form-data") {
-        let mut mp = Multipart::from_request(req, &()).await.map_err(|_| FormProblem {
-            status: StatusCode::BAD_REQUEST,
-            notice: Notice::Malformed,
-        })?;
+        let mut mp = Multipart::from_request(req, &())
+            .await
+            .map_err(|_| FormProblem {
+                status: StatusCode::BAD_REQUEST,
+                notice: Notice::Malformed,
+            })?;
         loop {
             let field = match mp.next_field().await {
                 Ok(Some(f)) => f,
@@ -118,8 +125,7 @@ async fn read_message_form(
             };
             let mut field = field;
             let name = field.name().unwrap_or("").to_string();
-            if field.file_name().is_some() || matches!(name.as_str(), "attachments" | "lampiran")
-            {
+            if field.file_name().is_some() || matches!(name.as_str(), "attachments" | "lampiran") {
                 let filename = field.file_name().unwrap_or("").trim().to_string();
                 let content_type = field
                     .content_type()
@@ -199,20 +205,39 @@ pub(crate) async fn post_message(
     if is_form(&req) {
         let read = read_message_form(&web, req).await;
         if web.rate_check(ip).is_err() {
-            return status_with(&web, &ticket, &code, StatusCode::TOO_MANY_REQUESTS, Notice::RateLimited).await;
+            return status_with(
+                &web,
+                &ticket,
+                &code,
+                StatusCode::TOO_MANY_REQUESTS,
+                Notice::RateLimited,
+            )
+            .await;
         }
         let (text, files) = match read {
             Ok(x) => x,
             Err(p) => return status_with(&web, &ticket, &code, p.status, p.notice).await,
         };
-        return match web.desk.intake().citizen_message(&ticket, &code, &text, files).await {
+        return match web
+            .desk
+            .intake()
+            .citizen_message(&ticket, &code, &text, files)
+            .await
+        {
             Ok(r) => {
                 count_received(&r);
                 back_to_status(&ticket, &code, "pesan")
             }
             Err(DeskError::Invalid { .. }) => {
                 count(IntakeOutcome::Rejected);
-                status_with(&web, &ticket, &code, StatusCode::UNPROCESSABLE_ENTITY, Notice::EmptyMessage).await
+                status_with(
+                    &web,
+                    &ticket,
+                    &code,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Notice::EmptyMessage,
+                )
+                .await
             }
             // Unknown ticket or wrong code: the status page's own 404.
             Err(DeskError::NotFound) => {
@@ -220,7 +245,14 @@ pub(crate) async fn post_message(
             }
             Err(e) => {
                 tracing::warn!(error = %aduan_core::mask::mask_text(&e.to_string()), "status page message not stored");
-                status_with(&web, &ticket, &code, StatusCode::SERVICE_UNAVAILABLE, Notice::Unavailable).await
+                status_with(
+                    &web,
+                    &ticket,
+                    &code,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Notice::Unavailable,
+                )
+                .await
             }
         };
     }
@@ -275,31 +307,73 @@ pub(crate) async fn post_rating(
         let pairs = match Form::<Vec<(String, String)>>::from_request(req, &()).await {
             Ok(Form(p)) => p,
             Err(_) => {
-                return status_with(&web, &ticket, &code, StatusCode::BAD_REQUEST, Notice::Malformed).await;
+                return status_with(
+                    &web,
+                    &ticket,
+                    &code,
+                    StatusCode::BAD_REQUEST,
+                    Notice::Malformed,
+                )
+                .await;
             }
         };
         if web.rate_check(ip).is_err() {
-            return status_with(&web, &ticket, &code, StatusCode::TOO_MANY_REQUESTS, Notice::RateLimited).await;
+            return status_with(
+                &web,
+                &ticket,
+                &code,
+                StatusCode::TOO_MANY_REQUESTS,
+                Notice::RateLimited,
+            )
+            .await;
         }
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let Some(score) = get("score").and_then(|s| s.trim().parse::<i64>().ok()) else {
-            return status_with(&web, &ticket, &code, StatusCode::UNPROCESSABLE_ENTITY, Notice::PickScore).await;
+            return status_with(
+                &web,
+                &ticket,
+                &code,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Notice::PickScore,
+            )
+            .await;
         };
         let comment = get("comment").filter(|c| !c.trim().is_empty());
         return match web.desk.intake().rate(&ticket, &code, score, comment).await {
             Ok(_) => back_to_status(&ticket, &code, "penilaian"),
             Err(DeskError::Invalid { .. }) => {
-                status_with(&web, &ticket, &code, StatusCode::UNPROCESSABLE_ENTITY, Notice::PickScore).await
+                status_with(
+                    &web,
+                    &ticket,
+                    &code,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Notice::PickScore,
+                )
+                .await
             }
             Err(DeskError::Conflict(_) | DeskError::InvalidState { .. }) => {
-                status_with(&web, &ticket, &code, StatusCode::CONFLICT, Notice::CannotRate).await
+                status_with(
+                    &web,
+                    &ticket,
+                    &code,
+                    StatusCode::CONFLICT,
+                    Notice::CannotRate,
+                )
+                .await
             }
             Err(DeskError::NotFound) => {
                 status_with(&web, &ticket, &code, StatusCode::NOT_FOUND, Notice::None).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "status page rating not stored");
-                status_with(&web, &ticket, &code, StatusCode::SERVICE_UNAVAILABLE, Notice::Unavailable).await
+                status_with(
+                    &web,
+                    &ticket,
+                    &code,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Notice::Unavailable,
+                )
+                .await
             }
         };
     }

@@ -609,7 +609,10 @@ impl Desk {
         if let Some(o) = vars.as_object_mut() {
             o.insert("office".into(), self.cfg.office_name.clone().into());
             o.insert("channel".into(), rec.channel.as_str().into());
-            o.insert("status_page".into(), self.status_page_url(&rec.ticket).into());
+            o.insert(
+                "status_page".into(),
+                self.status_page_url(&rec.ticket).into(),
+            );
             o.insert("has_code".into(), rec.access_code_hash.is_some().into());
         }
         conversation_thread(rec, channel).write_vars(&mut vars);

@@ -132,21 +132,39 @@ mod tests {
                 "status_page": "http://x/pengaduan/status?ticket=ADU-202603-0001"})
         };
         let q = t.render("question", &vars("telegram", false)).unwrap();
-        assert!(q.contains("Nomor KK Anda?") && q.contains("balas pesan ini"), "{q}");
-        assert!(q.contains("10 hari kerja") && q.contains("16-03-2026 16:00"), "{q}");
-        assert!(!q.contains("halaman status"), "no code, no status page: {q}");
+        assert!(
+            q.contains("Nomor KK Anda?") && q.contains("balas pesan ini"),
+            "{q}"
+        );
+        assert!(
+            q.contains("10 hari kerja") && q.contains("16-03-2026 16:00"),
+            "{q}"
+        );
+        assert!(
+            !q.contains("halaman status"),
+            "no code, no status page: {q}"
+        );
         let q = t.render("question", &vars("web", true)).unwrap();
         assert!(q.contains("pengaduan/status?ticket=ADU-202603-0001"), "{q}");
         let a = t.render("answer", &vars("telegram", false)).unwrap();
         assert!(a.contains("KTP siap") && a.contains("angka 1–5"), "{a}");
         let a = t.render("answer", &vars("email", true)).unwrap();
-        assert!(a.contains("halaman status") && !a.contains("angka 1–5"), "{a}");
+        assert!(
+            a.contains("halaman status") && !a.contains("angka 1–5"),
+            "{a}"
+        );
         let a = t.render("answer", &vars("email", false)).unwrap();
         assert!(!a.contains("penilaian"), "no code, no link: {a}");
         let n = t.render("timeout", &vars("whatsapp", false)).unwrap();
-        assert!(n.contains("tidak ada tanggapan pengadu") && n.contains("Nomor KK Anda?"), "{n}");
+        assert!(
+            n.contains("tidak ada tanggapan pengadu") && n.contains("Nomor KK Anda?"),
+            "{n}"
+        );
         let r = t
-            .render("rating_thanks", &serde_json::json!({"score": 4, "ticket": "T"}))
+            .render(
+                "rating_thanks",
+                &serde_json::json!({"score": 4, "ticket": "T"}),
+            )
             .unwrap();
         assert!(r.contains("4 dari 5"), "{r}");
     }

@@ -452,10 +452,9 @@ impl WorkflowState {
                 let asker = match self.state {
                     State::Triage | State::Review => Role::Kasi,
                     State::InBidang => Role::Bidang,
-                    State::Received
-                    | State::FollowUp
-                    | State::WaitingCitizen
-                    | State::Closed => return Err(invalid()),
+                    State::Received | State::FollowUp | State::WaitingCitizen | State::Closed => {
+                        return Err(invalid());
+                    }
                 };
                 if actor.role() != Some(asker) {
                     return Err(forbidden(match asker {
@@ -591,14 +590,7 @@ impl WorkflowState {
                         to.step().map(|s| policy.due(s, now)),
                     )
                 } else {
-                    (
-                        None,
-                        None,
-                        None,
-                        false,
-                        self.state_entered_at,
-                        self.due_at,
-                    )
+                    (None, None, None, false, self.state_entered_at, self.due_at)
                 }
             }
             Clock::Pause => {
@@ -614,7 +606,10 @@ impl WorkflowState {
             }
             Clock::Resume => {
                 let remaining = self.pause.as_ref().map_or_else(
-                    || to.step().map_or(Duration::zero(), |s| policy.durations.of(s)),
+                    || {
+                        to.step()
+                            .map_or(Duration::zero(), |s| policy.durations.of(s))
+                    },
                     |p| Duration::seconds(p.remaining_seconds),
                 );
                 // Whatever was left of the step; a step overdue when asked stays overdue
@@ -951,7 +946,10 @@ mod tests {
                 t0(),
                 &policy(),
             );
-            assert!(matches!(r, Err(TransitionError::Forbidden { .. })), "{role}");
+            assert!(
+                matches!(r, Err(TransitionError::Forbidden { .. })),
+                "{role}"
+            );
         }
         assert_eq!(
             at(State::Triage, Channel::Email).apply(ask("x"), &bidang, t0(), &policy()),
@@ -980,7 +978,10 @@ mod tests {
             .unwrap();
         assert_eq!(t.to, State::WaitingCitizen);
         assert_eq!(t.history.step, Some(Step::Resolve));
-        assert_eq!(t.history.elapsed_seconds, None, "a pause is no completed step");
+        assert_eq!(
+            t.history.elapsed_seconds, None,
+            "a pause is no completed step"
+        );
         assert_eq!(t.history.note.as_deref(), Some("Mohon kirim foto KK"));
         assert_eq!(
             t.due_at,
@@ -1015,7 +1016,12 @@ mod tests {
         assert!(matches!(r, Err(TransitionError::InvalidState { .. })));
         let answered = asked + Duration::days(2);
         let t = waiting
-            .apply(Command::CitizenMessage, &Actor::Citizen, answered, &policy())
+            .apply(
+                Command::CitizenMessage,
+                &Actor::Citizen,
+                answered,
+                &policy(),
+            )
             .unwrap();
         assert_eq!(t.to, State::InBidang);
         assert_eq!(t.history.action, "citizen_answer");
@@ -1063,7 +1069,12 @@ mod tests {
         };
         let answered = asked + Duration::hours(5);
         let t = waiting
-            .apply(Command::CitizenMessage, &Actor::Citizen, answered, &policy())
+            .apply(
+                Command::CitizenMessage,
+                &Actor::Citizen,
+                answered,
+                &policy(),
+            )
             .unwrap();
         assert_eq!(t.to, State::Triage);
         assert_eq!(t.due_at, Some(answered - Duration::minutes(3)));

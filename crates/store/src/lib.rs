@@ -145,8 +145,7 @@ macro_rules! impl_store {
                 handle: &str,
                 answered_since: DateTime<Utc>,
             ) -> Result<Option<TicketNumber>, StoreError> {
-                intake::rateable_ticket_for_handle(&self.db, channel, handle, answered_since)
-                    .await
+                intake::rateable_ticket_for_handle(&self.db, channel, handle, answered_since).await
             }
 
             async fn ticket_by_external_id(

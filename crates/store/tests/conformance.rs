@@ -2276,8 +2276,16 @@ mod suite {
         // Another complaint with a running step due later.
         let (_, running) = create(s, complaint(Some("w2"), t0() + Duration::hours(4))).await;
         assert_eq!(s.next_escalation_due().await.unwrap(), Some(wait_end));
-        assert!(s.due_waits(wait_end - secs(1), 10).await.unwrap().is_empty());
-        assert_eq!(s.due_waits(wait_end, 10).await.unwrap(), vec![waiting.clone()]);
+        assert!(
+            s.due_waits(wait_end - secs(1), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.due_waits(wait_end, 10).await.unwrap(),
+            vec![waiting.clone()]
+        );
         let later = t0() + Duration::days(3);
         let esc: Vec<TicketNumber> = s
             .due_escalations(later, 10)
@@ -2339,7 +2347,11 @@ mod suite {
         assert_eq!(rec.answered_at, Some(answered));
         assert_eq!(rec.rating, None);
         assert_eq!(none(answered).await, Some(ticket.clone()));
-        assert_eq!(none(answered + secs(1)).await, None, "answered before the window");
+        assert_eq!(
+            none(answered + secs(1)).await,
+            None,
+            "answered before the window"
+        );
         assert_eq!(
             s.rateable_ticket_for_handle(Channel::Telegram, "78", t0())
                 .await
@@ -2390,7 +2402,10 @@ mod suite {
         let rec = get(s, &ticket).await;
         assert_eq!(rec.reply_thread, first);
         let (_, bare_ticket) = create(s, bare(Some("t2"), t0())).await;
-        assert_eq!(get(s, &bare_ticket).await.reply_thread, ReplyThread::default());
+        assert_eq!(
+            get(s, &bare_ticket).await.reply_thread,
+            ReplyThread::default()
+        );
         let later = ReplyThread {
             subject: Some("Re: [X] KTP belum jadi".into()),
             in_reply_to: Some("a2@mail.example".into()),

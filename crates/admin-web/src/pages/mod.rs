@@ -72,7 +72,9 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "sign" => "Baris log book telah diparaf.",
         "share-identity" => "Identitas pengadu dibagikan kepada bidang.",
         "share-attachment" => "Lampiran dibagikan kepada bidang.",
-        "ask" => "Pertanyaan dikirim ke pengadu; waktu langkah ini dihentikan sementara sampai pengadu menjawab.",
+        "ask" => {
+            "Pertanyaan dikirim ke pengadu; waktu langkah ini dihentikan sementara sampai pengadu menjawab."
+        }
         "conclusion" => "Kesimpulan disimpan.",
         "decision" => "Keputusan Kepala Dinas disimpan.",
         "receipt" => "Penerimaan log book dicatat.",

@@ -115,7 +115,12 @@ pub(super) fn status_text(desk: &Desk, v: &StatusView) -> String {
         out.push_str("\n\n");
         out.push_str(&fill(STATUS_ANSWER, &[("answer", a)]));
     }
-    if let Some(q) = v.question.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    if let Some(q) = v
+        .question
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
         out.push_str("\n\n");
         out.push_str(&fill(STATUS_QUESTION, &[("question", q)]));
     }

@@ -292,7 +292,12 @@ impl Reports {
                 message: None,
                 attachments: Vec::new(),
                 cursor: None,
-                audit: crate::audit::for_command(&Actor::System, &rec.ticket, &Command::WaitTimeout, &t),
+                audit: crate::audit::for_command(
+                    &Actor::System,
+                    &rec.ticket,
+                    &Command::WaitTimeout,
+                    &t,
+                ),
             };
             match self.desk.workflow_store().save_transition(w).await {
                 Ok(()) => return Ok(true),

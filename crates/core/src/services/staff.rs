@@ -210,7 +210,11 @@ impl Staff {
                     Effect::SendAnswer { text } => {
                         // The answer asks for the rating: chat by a number in reply, e-mail
                         // and web on the status page.
-                        let rating_by = if rec.channel.is_chat() { "reply" } else { "page" };
+                        let rating_by = if rec.channel.is_chat() {
+                            "reply"
+                        } else {
+                            "page"
+                        };
                         reply = self.desk.citizen_reply(
                             &rec,
                             ReplyKind::Answer,
@@ -250,8 +254,7 @@ impl Staff {
             match (&cmd, rec.channel.is_manual()) {
                 // Manual channels: staff record how they answered or asked (by phone,
                 // letter …); it joins the conversation.
-                (Command::FollowUp { message: m }, true)
-                | (Command::Ask { question: m }, true) => {
+                (Command::FollowUp { message: m }, true) | (Command::Ask { question: m }, true) => {
                     message = Some(NewMessage {
                         channel: None,
                         direction: Direction::Out,
