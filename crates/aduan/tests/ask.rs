@@ -945,6 +945,45 @@ from = "Pengaduan <pengaduan@buleleng.example>"
     drop(dovecot);
 }
 
+/// `[sla] wait_citizen_days`: default 10, set by file or `ADUAN__SLA__WAIT_CITIZEN_DAYS`,
+/// and refused (naming the key) outside 1–260 or when not a number.
+#[test]
+fn wait_citizen_days_is_configured_and_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(
+        dir.path(),
+        "sqlite://unused.db",
+        "127.0.0.1:0",
+        "off",
+        false,
+        1024,
+    );
+    let load = |env: Vec<(&str, &str)>| {
+        aduan::config::load(
+            &cfg,
+            env.into_iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .and_then(|s| s.validate(&cfg))
+    };
+    assert_eq!(load(vec![]).unwrap().policy.wait_citizen_days, 10);
+    let key = "ADUAN__SLA__WAIT_CITIZEN_DAYS";
+    assert_eq!(load(vec![(key, "3")]).unwrap().policy.wait_citizen_days, 3);
+    for bad in ["0", "261", "-1", "sepuluh"] {
+        let err = load(vec![(key, bad)])
+            .err()
+            .unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(
+            err.to_string().contains("wait_citizen_days"),
+            "{bad}: {err}"
+        );
+    }
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[sla]\n", "[sla]\nwait_citizen_days = 5\n");
+    std::fs::write(&cfg, text).unwrap();
+    assert_eq!(load(vec![]).unwrap().policy.wait_citizen_days, 5);
+}
+
 on_both_backends!(
     web_question_pauses_and_the_status_page_answer_resumes,
     ask_roles_states_and_the_json_answer,

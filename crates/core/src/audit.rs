@@ -451,9 +451,10 @@ impl ChainCheck {
     }
 }
 
-/// The audit entry of a staff workflow command (None for a citizen message, which is not a
-/// staff action). The detail holds the states and the command's codes and reasons; never
-/// the solution or the answer text (they may quote the complainant).
+/// The audit entry of a staff workflow command, or of aduan's own close of an unanswered
+/// question (by `system`); None for a citizen's message or rating, which are not staff
+/// actions. The detail holds the states and the command's codes and reasons; never the
+/// solution, the answer or the question text (they may quote the complainant).
 pub fn for_command(
     actor: &Actor,
     ticket: &TicketNumber,
