@@ -241,12 +241,15 @@ impl Reports {
             let now = self.desk.now();
             let batch = self.desk.workflow_store().due_waits(now, 100).await?;
             let n = batch.len();
+            let mut closed = 0;
             for ticket in batch {
                 if self.close_one_unanswered(&ticket).await? {
-                    done += 1;
+                    closed += 1;
                 }
             }
-            if n < 100 {
+            done += closed;
+            // A short batch is the last; a full one without progress would come back as is.
+            if n < 100 || closed == 0 {
                 return Ok(done);
             }
         }
