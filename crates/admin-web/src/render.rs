@@ -96,6 +96,7 @@ pub fn state_label(s: State) -> &'static str {
         State::InBidang => "Di bidang",
         State::Review => "Pemeriksaan jawaban",
         State::FollowUp => "Tindak lanjut ke pengadu",
+        State::WaitingCitizen => "Menunggu jawaban pengadu",
         State::Closed => "Ditutup",
     }
 }
@@ -126,6 +127,10 @@ pub fn action_label(a: &str) -> &str {
         "share_identity" => "Identitas dibagikan ke bidang",
         "share_attachment" => "Lampiran dibagikan ke bidang",
         "citizen_message" => "Pesan baru dari pengadu",
+        "ask" => "Pertanyaan ke pengadu (waktu langkah dihentikan sementara)",
+        "citizen_answer" => "Jawaban pengadu (waktu langkah berjalan lagi)",
+        "close_unanswered" => "Ditutup: tidak ada tanggapan pengadu",
+        "rate" => "Penilaian dari pengadu",
         "escalate" => "Batas waktu terlewati (eskalasi)",
         other => other,
     }
@@ -144,6 +149,9 @@ pub fn reply_kind_label(k: &str) -> &'static str {
         "ack" => "Tanda terima",
         "answer" => "Jawaban",
         "escalation" => "Pemberitahuan eskalasi",
+        "question" => "Pertanyaan ke pengadu",
+        "timeout" => "Pemberitahuan penutupan (tidak ada tanggapan)",
+        "rating_thanks" => "Terima kasih atas penilaian",
         _ => "Balasan",
     }
 }

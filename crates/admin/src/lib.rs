@@ -39,6 +39,7 @@ pub fn router(desk: Desk) -> Router {
             post(follow_up),
         )
         .route("/api/v1/admin/complaints/{ticket}/close", post(close))
+        .route("/api/v1/admin/complaints/{ticket}/ask", post(ask))
         .route("/api/v1/admin/complaints/{ticket}/sign", post(sign))
         .route(
             "/api/v1/admin/complaints/{ticket}/share-identity",
@@ -286,6 +287,37 @@ fn check_len(field: &str, s: &str) -> Result<(), ApiError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct AskIn {
+    question: String,
+}
+
+/// `ask {question}` (SPEC §3): kasi in triage or review, bidang in in_bidang; the question
+/// goes to the citizen on the origin channel and the step's clock pauses.
+async fn ask(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(ticket): Path<String>,
+    ApiJson(b): ApiJson<AskIn>,
+) -> Result<Response, ApiError> {
+    if b.question.chars().count() > aduan_core::workflow::MAX_QUESTION_CHARS {
+        return Err(ApiError::unprocessable(format!(
+            "question: longer than {} characters",
+            aduan_core::workflow::MAX_QUESTION_CHARS
+        )));
+    }
+    run(
+        &desk,
+        &actor,
+        &ticket,
+        Command::Ask {
+            question: b.question,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ReviewIn {
     decision: String,
     note: Option<String>,
@@ -522,6 +554,10 @@ pub fn render_logbook_html(
         .map(|r| {
             let mut v = serde_json::to_value(r).unwrap_or_default();
             v["paraf_cell"] = r.paraf_cell(tz).into();
+            // The "Tindak Lanjut Aduan" cell: the solution and the questions to the citizen.
+            v["solution"] = Some(r.tindak_lanjut_aduan())
+                .filter(|s| !s.is_empty())
+                .into();
             v["status"] = r.status_cell().into();
             v
         })

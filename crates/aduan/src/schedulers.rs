@@ -1,5 +1,5 @@
-//! Background schedulers: the SLA escalation task (wakes at the next due time, never polls
-//! every row) and the month-end digest (cron in the office time zone; builds each month's
+//! Background schedulers: the SLA task (closes complaints whose question stayed unanswered
+//! and escalates breached steps; wakes at the next due time, never polls every row) and the month-end digest (cron in the office time zone; builds each month's
 //! report exactly once, delivers it, and catches up after downtime).
 //!
 //! Both are safe with several replicas: escalations are recorded with a conditional update
@@ -24,8 +24,8 @@ pub fn wait_until(now: DateTime<Utc>, next: Option<DateTime<Utc>>, cap: Duration
     d.min(cap).max(Duration::from_millis(50))
 }
 
-/// Escalate breached steps until shutdown. `cap` bounds the sleep so due times set by
-/// other replicas are seen.
+/// Close complaints whose question stayed unanswered and escalate breached steps until
+/// shutdown. `cap` bounds the sleep so due times set by other replicas are seen.
 pub async fn run_sla(
     desk: Desk,
     escalate_to: Vec<String>,
@@ -33,6 +33,14 @@ pub async fn run_sla(
     cap: Duration,
 ) {
     loop {
+        match desk.reports().close_unanswered().await {
+            Ok(n) if n > 0 => {
+                metrics::counter!("aduan_unanswered_closed_total").increment(n as u64);
+                tracing::info!(closed = n, "unanswered questions closed the complaints");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "closing unanswered questions failed"),
+        }
         match desk.reports().escalate_due(&escalate_to).await {
             Ok(n) if n > 0 => {
                 metrics::counter!("aduan_sla_escalations_total").increment(n as u64);

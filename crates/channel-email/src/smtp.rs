@@ -3,8 +3,9 @@
 //!
 //! Every mail gets our own `Message-ID: <uuid-v7@message_id_domain>` (lettre adds none),
 //! which is returned as the external id so a citizen's reply can be threaded back (see
-//! channels.md §4.1). Automatic mails (acknowledgement, escalation) carry
-//! `Auto-Submitted` and `X-Loop` per RFC 3834; the approved answer does not.
+//! channels.md §4.1). Automatic mails (acknowledgement, rating thanks, escalation, the
+//! notice of a question's timeout) carry `Auto-Submitted` and `X-Loop` per RFC 3834; what
+//! staff wrote (the approved answer, a question) does not.
 
 use std::time::Duration;
 
@@ -228,18 +229,19 @@ impl SmtpSender {
             builder = builder.references(joined);
         }
         match item.kind {
-            ReplyKind::Ack => {
+            ReplyKind::Ack | ReplyKind::RatingThanks => {
                 builder = builder
                     .header(AutoSubmitted("auto-replied".into()))
                     .header(XLoop(self.from.email.to_string()));
             }
-            ReplyKind::Escalation => {
-                // Not a reply to a message: RFC 3834 §5 "auto-generated".
+            // Not a reply to a message: RFC 3834 §5 "auto-generated".
+            ReplyKind::Escalation | ReplyKind::Timeout => {
                 builder = builder
                     .header(AutoSubmitted("auto-generated".into()))
                     .header(XLoop(self.from.email.to_string()));
             }
-            ReplyKind::Answer => {}
+            // Written by staff: the answer and a question.
+            ReplyKind::Answer | ReplyKind::Question => {}
         }
         let message = builder
             .body(reply.text.clone())
@@ -312,6 +314,9 @@ pub fn default_subject(kind: ReplyKind) -> &'static str {
         ReplyKind::Ack => "Pengaduan Anda telah diterima",
         ReplyKind::Answer => "Tindak lanjut pengaduan Anda",
         ReplyKind::Escalation => "Peringatan batas waktu SOP",
+        ReplyKind::Question => "Pertanyaan tentang pengaduan Anda",
+        ReplyKind::Timeout => "Pengaduan Anda ditutup",
+        ReplyKind::RatingThanks => "Terima kasih atas penilaian Anda",
     }
 }
 

@@ -208,6 +208,11 @@ async fn process(desk: &Desk, events: Vec<Event>) -> Result<Summary, Failure> {
                     count(channel, IntakeOutcome::Duplicate);
                     summary.duplicates += 1;
                 }
+                Ok(Received::Rated { ticket, score }) => {
+                    tracing::info!(%channel, %ticket, score, external_id, "rating recorded");
+                    count(channel, IntakeOutcome::Appended);
+                    summary.appended += 1;
+                }
                 Err(e @ (DeskError::Invalid { .. } | DeskError::Forbidden(_))) => {
                     tracing::warn!(%channel, external_id, error = %e, "meta message refused by the desk; skipped");
                     count(channel, IntakeOutcome::Rejected);

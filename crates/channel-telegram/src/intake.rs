@@ -68,6 +68,8 @@ pub enum Outcome {
     },
     /// This message was already stored (redelivery): nothing written but the cursor.
     Duplicate(TicketNumber),
+    /// A number 1–5 after the answer: the rating of that complaint.
+    Rated { ticket: TicketNumber, score: u8 },
     /// A command (`/start`, `/help`, `/status`) answered in the chat.
     Answered(&'static str),
     /// A message that cannot become a complaint; the citizen was told why.
@@ -83,7 +85,7 @@ impl Outcome {
         use aduan_core::intake_outcome::IntakeOutcome as I;
         match self {
             Outcome::Created(_) => I::Accepted,
-            Outcome::Appended { .. } => I::Appended,
+            Outcome::Appended { .. } | Outcome::Rated { .. } => I::Appended,
             Outcome::Duplicate(_) => I::Duplicate,
             Outcome::Answered(_) => I::Answered,
             Outcome::Refused(_) => I::Rejected,
@@ -96,6 +98,7 @@ impl Outcome {
         match self {
             Outcome::Created(_) => "created",
             Outcome::Appended { .. } => "appended",
+            Outcome::Rated { .. } => "rated",
             Outcome::Duplicate(_) => "duplicate",
             Outcome::Answered(_) => "command",
             Outcome::Refused(_) => "refused",
@@ -283,6 +286,10 @@ pub async fn handle_update(
         Ok(Received::Duplicate { ticket }) => {
             tracing::info!(%ticket, message = m.message_id, "telegram: redelivered message ignored");
             Ok(Outcome::Duplicate(ticket))
+        }
+        Ok(Received::Rated { ticket, score }) => {
+            tracing::info!(%ticket, message = m.message_id, score, "telegram: rating recorded");
+            Ok(Outcome::Rated { ticket, score })
         }
         Err(DeskError::Store(e)) => Err(e.into()),
         Err(DeskError::Invalid { field, message }) => {

@@ -1,8 +1,11 @@
 //! The public website channel: the complaint form FM-PDIP-03-01 (`GET/POST /pengaduan`),
-//! the receipt and status pages, the JSON intake (`POST /api/v1/complaints`) and the JSON
-//! status endpoint.
+//! the receipt and status pages, the JSON intake (`POST /api/v1/complaints`), the JSON
+//! status endpoint, and what the citizen sends with the access code: messages and answers
+//! to a question (`…/messages`), the rating (`…/rating`).
 //!
-//! Layout: [`form`] (the form and its post), [`status`] (status page, public 404),
+//! Layout: [`form`] (the form and its post), [`status`] (status page with the open
+//! question's answer form and the rating form, public 404), [`citizen`] (messages and
+//! ratings, JSON or the status page's forms),
 //! [`render`] (templates, formatter, Indonesian dates), [`ratelimit`].
 //!
 //! Every accepted complaint is committed through [`Desk::submit`] before the receipt (HTML
@@ -11,6 +14,7 @@
 //! the security headers of [`aduan_http::security_headers`] and `Cache-Control: no-store`
 //! (receipts and status answers show the access code).
 
+mod citizen;
 mod form;
 pub mod ratelimit;
 mod render;
@@ -144,6 +148,14 @@ pub fn router(desk: Desk, cfg: WebConfig) -> Router {
             post(api_submit).layer(DefaultBodyLimit::max(MAX_JSON_BYTES)),
         )
         .route("/api/v1/complaints/{ticket}/status", get(api_status))
+        .route(
+            "/api/v1/complaints/{ticket}/messages",
+            post(citizen::post_message).layer(DefaultBodyLimit::max(per_form)),
+        )
+        .route(
+            "/api/v1/complaints/{ticket}/rating",
+            post(citizen::post_rating).layer(DefaultBodyLimit::max(MAX_JSON_BYTES)),
+        )
         .route("/static/aduan.css", get(stylesheet))
         .layer(axum::middleware::from_fn(aduan_http::security_headers))
         .with_state(state)
@@ -285,8 +297,8 @@ pub(crate) fn count(outcome: IntakeOutcome) {
 }
 
 #[derive(Deserialize)]
-struct CodeQuery {
-    code: Option<String>,
+pub(crate) struct CodeQuery {
+    pub(crate) code: Option<String>,
 }
 
 async fn api_status(

@@ -119,6 +119,7 @@ pub(crate) fn state_label(s: State, closed_without_solution: bool) -> &'static s
         State::InBidang => "Sedang ditangani oleh bidang terkait",
         State::Review => "Jawaban sedang diperiksa",
         State::FollowUp => "Jawaban sedang disampaikan",
+        State::WaitingCitizen => "Menunggu jawaban Anda atas pertanyaan petugas",
         State::Closed if closed_without_solution => "Ditutup tanpa tindak lanjut",
         State::Closed => "Selesai ditangani",
     }
@@ -139,6 +140,8 @@ pub(crate) fn steps(s: State) -> Value {
         State::InBidang => 2,
         State::Review => 3,
         State::FollowUp => 4,
+        // The question comes from the kasi or the division: at the handling step.
+        State::WaitingCitizen => 2,
         State::Closed => 5,
     };
     let now = pos(s);

@@ -451,9 +451,10 @@ impl ChainCheck {
     }
 }
 
-/// The audit entry of a staff workflow command (None for a citizen message, which is not a
-/// staff action). The detail holds the states and the command's codes and reasons; never
-/// the solution or the answer text (they may quote the complainant).
+/// The audit entry of a staff workflow command, or of aduan's own close of an unanswered
+/// question (by `system`); None for a citizen's message or rating, which are not staff
+/// actions. The detail holds the states and the command's codes and reasons; never the
+/// solution, the answer or the question text (they may quote the complainant).
 pub fn for_command(
     actor: &Actor,
     ticket: &TicketNumber,
@@ -465,7 +466,15 @@ pub fn for_command(
         "to": t.to.as_str(),
     });
     let extra = match cmd {
-        Command::CitizenMessage => return None,
+        Command::CitizenMessage | Command::Rate { .. } => return None,
+        // The question's text stays in the complaint (it may name the citizen).
+        Command::Ask { question } => serde_json::json!({
+            "question_chars": question.trim().chars().count(),
+        }),
+        Command::WaitTimeout => serde_json::json!({
+            "status": "tidak",
+            "reason": crate::workflow::NO_RESPONSE_REASON,
+        }),
         Command::Assign { bidang, .. } => serde_json::json!({ "bidang": bidang.as_str() }),
         Command::Close { status, reason } => {
             serde_json::json!({ "status": status.as_str(), "reason": reason })

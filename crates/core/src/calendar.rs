@@ -322,6 +322,41 @@ impl WorkCalendar {
         total
     }
 
+    /// Working time from `a` to `b`, negative when `b` lies before `a` (a due time
+    /// already passed): what is left of a step's standard time at `a`.
+    pub fn signed_working_time(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> Duration {
+        if b >= a {
+            self.elapsed_working_time(a, b)
+        } else {
+            -self.elapsed_working_time(b, a)
+        }
+    }
+
+    /// The end of the `n`-th working day after the local date of `start` (a day with
+    /// working time that is not a closure): the citizen gets `n` whole working days to
+    /// answer a question. With clocks running 24/7, `n` times 24 hours. `n = 0` is `start`.
+    /// If fewer than `n` working days exist within three years, the wall-clock `n` days.
+    pub fn after_working_days(&self, start: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        if n == 0 {
+            return start;
+        }
+        if !self.business_hours {
+            return start + Duration::days(i64::from(n));
+        }
+        let mut day = self.local_date(start);
+        let mut left = n;
+        for _ in 0..MAX_DAYS {
+            day = day.succ_opt().expect("date in range");
+            if let Some(&(_, end)) = self.day_intervals(day).last() {
+                left -= 1;
+                if left == 0 {
+                    return end;
+                }
+            }
+        }
+        start + Duration::days(i64::from(n))
+    }
+
     /// Is `t` inside working time?
     pub fn is_working(&self, t: DateTime<Utc>) -> bool {
         if !self.business_hours {
@@ -395,6 +430,49 @@ mod tests {
             )
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn working_days_skip_weekends_and_closures() {
+        let c = buleleng();
+        // Monday 2 March 10:00 + 3 working days: Tue, Wed, Thu → Thursday 5 March 16:00.
+        assert_eq!(
+            c.after_working_days(wita("2026-03-02 10:00"), 3),
+            wita("2026-03-05 16:00")
+        );
+        // Friday 6 March + 1: Monday 9 March (weekend skipped).
+        assert_eq!(
+            c.after_working_days(wita("2026-03-06 13:00"), 1),
+            wita("2026-03-09 16:00")
+        );
+        // Tuesday 17 March + 2: 18-20 closed (Nyepi), weekend → Mon 23, Tue 24.
+        assert_eq!(
+            c.after_working_days(wita("2026-03-17 09:00"), 2),
+            wita("2026-03-24 16:00")
+        );
+        // 10 working days from Monday 2 March: Friday 13 March ends at 14:00.
+        assert_eq!(
+            c.after_working_days(wita("2026-03-02 08:00"), 9),
+            wita("2026-03-13 14:00")
+        );
+        assert_eq!(
+            c.after_working_days(wita("2026-03-02 08:00"), 0),
+            wita("2026-03-02 08:00")
+        );
+        let open = WorkCalendar::always_open(chrono_tz::Asia::Makassar);
+        assert_eq!(
+            open.after_working_days(wita("2026-03-02 08:00"), 10),
+            wita("2026-03-12 08:00")
+        );
+    }
+
+    #[test]
+    fn signed_working_time_is_negative_past_the_due_time() {
+        let c = buleleng();
+        let a = wita("2026-03-02 11:30");
+        let b = wita("2026-03-02 13:15");
+        assert_eq!(c.signed_working_time(a, b), Duration::hours(1));
+        assert_eq!(c.signed_working_time(b, a), -Duration::hours(1));
     }
 
     #[test]

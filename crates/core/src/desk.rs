@@ -110,6 +110,9 @@ pub enum DeskError {
     /// A report step not allowed in the report's current state.
     #[error("the monthly report is in state {}", state.as_str())]
     InvalidReportState { state: crate::model::ReportState },
+    /// Done before and allowed only once (409), e.g. a second rating.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -132,6 +135,7 @@ impl From<TransitionError> for DeskError {
                 action: action.to_string(),
                 state,
             },
+            TransitionError::AlreadyDone(m) => DeskError::Conflict(m.to_string()),
             TransitionError::Invalid(m) => DeskError::invalid("body", m),
         }
     }
@@ -146,11 +150,27 @@ pub struct StatusView {
     pub received_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub answer: Option<String>,
+    /// The open question to the citizen (while `waiting_citizen`).
+    pub question: Option<String>,
+    /// The citizen's rating, once given.
+    pub rating: Option<RatingStatus>,
+    /// Until when the open question waits for the answer.
+    pub answer_due_at: Option<DateTime<Utc>>,
+    /// The citizen may rate now (closed, not rated yet).
+    pub can_rate: bool,
+}
+
+/// A rating as the status shows it (the score and when; the comment stays with staff).
+#[derive(Debug, Clone, Serialize)]
+pub struct RatingStatus {
+    pub score: u8,
+    pub at: DateTime<Utc>,
 }
 
 impl StatusView {
     /// The citizen's view of a stored complaint (no identity).
     pub(crate) fn of(rec: ComplaintRecord) -> Self {
+        let waiting = rec.state == State::WaitingCitizen;
         StatusView {
             ticket: rec.ticket,
             state: rec.state,
@@ -158,6 +178,13 @@ impl StatusView {
             received_at: rec.received_at,
             updated_at: rec.updated_at,
             answer: rec.answer,
+            question: rec.pause.filter(|_| waiting).map(|p| p.question),
+            answer_due_at: rec.due_at.filter(|_| waiting),
+            can_rate: rec.state == State::Closed && rec.rating.is_none(),
+            rating: rec.rating.map(|r| RatingStatus {
+                score: r.score,
+                at: r.at,
+            }),
         }
     }
 }
@@ -220,6 +247,31 @@ pub struct ComplaintView {
     pub history: Vec<HistoryView>,
     pub replies: Vec<ReplyView>,
     pub attachments: Vec<AttachmentView>,
+    /// The open question while `waiting_citizen`.
+    pub question: Option<QuestionView>,
+    /// The citizen's rating.
+    pub rating: Option<RatingView>,
+}
+
+/// The open question in the staff view.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuestionView {
+    pub text: String,
+    pub asked_at: DateTime<Utc>,
+    /// The state the answer returns the complaint to.
+    pub asked_from: State,
+    /// Working minutes left of the paused step (negative: it was overdue when asked).
+    pub remaining_minutes: f64,
+    /// When the complaint closes `tidak` without an answer.
+    pub wait_until: Option<DateTime<Utc>>,
+}
+
+/// The citizen's rating in the staff view.
+#[derive(Debug, Clone, Serialize)]
+pub struct RatingView {
+    pub score: u8,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// An attachment in the staff view. For a bidang user without a share (of the identity or
@@ -453,6 +505,8 @@ impl Desk {
         if let Some(c) = &code {
             vars["access_code"] = serde_json::Value::String(c.clone());
         }
+        // Later replies (question, answer) join the thread the acknowledgement joins.
+        let reply_thread = sub.ack_to.as_ref().map(|r| r.thread.clone());
         if let Some(route) = sub.ack_to {
             if self.cfg.reply_channels.contains(&route.channel) {
                 route.thread.write_vars(&mut vars);
@@ -498,6 +552,7 @@ impl Desk {
             ticket_month: (local.year(), local.month()),
             cursor: None,
             audit: None,
+            reply_thread,
         };
         Ok((new, code))
     }
@@ -512,6 +567,63 @@ impl Desk {
     /// Status URL of a ticket with its access code.
     pub fn status_url(&self, ticket: &TicketNumber, code: &str) -> String {
         format!("{}/{ticket}/status?code={code}", self.status_url_base())
+    }
+
+    /// The public status page of a ticket, without the access code (the citizen types it):
+    /// where they answer a question and rate the answer.
+    pub fn status_page_url(&self, ticket: &TicketNumber) -> String {
+        format!(
+            "{}/pengaduan/status?ticket={ticket}",
+            self.cfg.public_base_url.trim_end_matches('/')
+        )
+    }
+
+    /// Where a reply to the citizen of this complaint goes, if anywhere: the origin channel
+    /// (a web complaint: by e-mail when an address was given), when it has a sender.
+    pub(crate) fn reply_route(&self, rec: &ComplaintRecord) -> Option<(Channel, String)> {
+        let route = match rec.channel {
+            Channel::Web | Channel::Email => {
+                rec.identity.email.clone().map(|e| (Channel::Email, e))
+            }
+            Channel::Telegram | Channel::Messenger | Channel::Instagram | Channel::Whatsapp => {
+                rec.identity.handle.clone().map(|h| (rec.channel, h))
+            }
+            Channel::Phone | Channel::Letter | Channel::Fax | Channel::WalkIn => None,
+        }?;
+        self.cfg.reply_channels.contains(&route.0).then_some(route)
+    }
+
+    /// A reply to the citizen (question, answer, timeout notice, rating thanks) on the
+    /// route of [`Desk::reply_route`], threaded onto their conversation
+    /// ([`conversation_thread`]), with the variables every citizen template may use
+    /// (`office`, `channel`, `status_page`, `has_code`) added to `vars`. None when nothing
+    /// can be sent.
+    pub(crate) fn citizen_reply(
+        &self,
+        rec: &ComplaintRecord,
+        kind: ReplyKind,
+        template: &str,
+        mut vars: serde_json::Value,
+    ) -> Option<NewReply> {
+        let (channel, recipient) = self.reply_route(rec)?;
+        if let Some(o) = vars.as_object_mut() {
+            o.insert("office".into(), self.cfg.office_name.clone().into());
+            o.insert("channel".into(), rec.channel.as_str().into());
+            o.insert(
+                "status_page".into(),
+                self.status_page_url(&rec.ticket).into(),
+            );
+            o.insert("has_code".into(), rec.access_code_hash.is_some().into());
+        }
+        conversation_thread(rec, channel).write_vars(&mut vars);
+        Some(NewReply {
+            kind,
+            channel,
+            recipient,
+            template: template.into(),
+            vars,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        })
     }
 
     /// Build and store a complaint; `audit` (a staff entry) is appended in the creating
@@ -580,6 +692,12 @@ pub enum Received {
     Duplicate {
         ticket: TicketNumber,
     },
+    /// A chat message that was just a number 1–5 after the answer: the rating of that
+    /// complaint (stored with its message), no new complaint and no reopening.
+    Rated {
+        ticket: TicketNumber,
+        score: u8,
+    },
 }
 
 /// The workflow view of a stored complaint.
@@ -593,6 +711,80 @@ pub fn workflow_state(rec: &ComplaintRecord) -> WorkflowState {
         status: rec.status,
         paraf_at: rec.paraf_at,
         identity_shared_with: rec.identity_shared_with.clone(),
+        pause: rec.pause.clone(),
+        carried_seconds: rec.carried_seconds,
+        rated: rec.rating.is_some(),
+    }
+}
+
+/// How a reply leaving on `channel` joins the citizen's conversation (SPEC §5).
+///
+/// - e-mail: `In-Reply-To` the citizen's newest e-mail (else aduan's own newest e-mail to
+///   them, e.g. a web complaint's acknowledgement); `References` the citizen's own chain
+///   when that message brought one, else every e-mail id of the conversation in order,
+///   ending with the parent; the subject of their newest threaded mail;
+/// - Telegram: a reply to the citizen's newest message that carried its id;
+/// - other platforms: nothing (the Send APIs do not thread).
+pub fn conversation_thread(rec: &ComplaintRecord, channel: Channel) -> ReplyThread {
+    let stored = &rec.reply_thread;
+    match channel {
+        Channel::Email => {
+            // Ids as the SMTP headers carry them: inbound e-mail is stored as
+            // `msgid:<id>` (hashed forms and id-less mail skipped), sent mail as its id.
+            let id_of = |m: &Message| -> Option<String> {
+                let ext = m.external_id.as_deref()?;
+                let id = match m.direction {
+                    Direction::In => ext.strip_prefix("msgid:")?,
+                    Direction::Out => ext,
+                };
+                (id.contains('@') && !id.starts_with("sha256:")).then(|| id.to_string())
+            };
+            let ids: Vec<(Direction, String)> = rec
+                .messages
+                .iter()
+                .filter(|m| m.channel == Channel::Email)
+                .filter_map(|m| id_of(m).map(|id| (m.direction, id)))
+                .collect();
+            let parent = ids
+                .iter()
+                .rev()
+                .find(|(d, _)| *d == Direction::In)
+                .or_else(|| ids.last())
+                .map(|(_, id)| id.clone());
+            let Some(parent) = parent else {
+                return ReplyThread {
+                    subject: stored.subject.clone(),
+                    in_reply_to: stored.in_reply_to.clone(),
+                    references: stored.references.clone(),
+                    reply_to_message_id: None,
+                };
+            };
+            let references = if stored.in_reply_to.as_deref() == Some(parent.as_str())
+                && !stored.references.is_empty()
+            {
+                stored.references.clone()
+            } else {
+                let mut refs: Vec<String> = Vec::new();
+                for (_, id) in &ids {
+                    if *id != parent && !refs.contains(id) {
+                        refs.push(id.clone());
+                    }
+                }
+                refs.push(parent.clone());
+                refs
+            };
+            ReplyThread {
+                subject: stored.subject.clone(),
+                in_reply_to: Some(parent),
+                references,
+                reply_to_message_id: None,
+            }
+        }
+        Channel::Telegram => ReplyThread {
+            reply_to_message_id: stored.reply_to_message_id,
+            ..Default::default()
+        },
+        _ => ReplyThread::default(),
     }
 }
 

@@ -130,6 +130,16 @@ pub struct RowParaf {
     pub at: DateTime<Utc>,
 }
 
+/// A question asked to the citizen while the complaint was handled, with the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogbookQuestion {
+    pub question: String,
+    /// The citizen's answer (as kept in the history), if any.
+    pub answer: Option<String>,
+    /// The wait ended without an answer (the complaint closed `tidak`).
+    pub unanswered: bool,
+}
+
 /// One logbook line.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogbookRow {
@@ -146,12 +156,28 @@ pub struct LogbookRow {
     pub status: Option<Resolution>,
     pub state: String,
     pub paraf: Option<RowParaf>,
+    /// Questions to the citizen and their answers, in order.
+    pub questions: Vec<LogbookQuestion>,
 }
 
 impl LogbookRow {
     /// "Isi Pengaduan & Sumber" cell.
     pub fn isi_dan_sumber(&self) -> String {
         format!("[{}] {} (Sumber: {})", self.ticket, self.text, self.source)
+    }
+    /// "Tindak Lanjut Aduan" cell: the division's solution, then each question asked to
+    /// the citizen with its answer.
+    pub fn tindak_lanjut_aduan(&self) -> String {
+        let mut parts: Vec<String> = self.solution.iter().cloned().collect();
+        for q in &self.questions {
+            let answer = match (&q.answer, q.unanswered) {
+                (Some(a), _) => format!("Jawaban pengadu: {a}"),
+                (None, true) => "Tidak ada tanggapan pengadu.".to_string(),
+                (None, false) => "Belum dijawab.".to_string(),
+            };
+            parts.push(format!("Pertanyaan ke pengadu: {}\n{answer}", q.question));
+        }
+        parts.join("\n\n")
     }
     /// "Status" cell: selesai / tidak, empty while open.
     pub fn status_cell(&self) -> &'static str {
@@ -215,7 +241,40 @@ fn row(i: usize, r: &ComplaintRecord, m: impl Fn(&str) -> String) -> LogbookRow 
             (Some(by), Some(at)) => Some(RowParaf { by: by.clone(), at }),
             _ => None,
         },
+        questions: questions(&r.history, &m),
     }
+}
+
+/// The questions of a complaint's history (`ask` lines) with the answers that followed
+/// (`citizen_answer` lines) or the close without one (`close_unanswered`).
+fn questions(
+    history: &[crate::workflow::HistoryEntry],
+    m: &impl Fn(&str) -> String,
+) -> Vec<LogbookQuestion> {
+    let mut out: Vec<LogbookQuestion> = Vec::new();
+    for h in history {
+        let note = h.note.as_deref().unwrap_or("");
+        match h.action.as_str() {
+            "ask" => out.push(LogbookQuestion {
+                question: m(note),
+                answer: None,
+                unanswered: false,
+            }),
+            "citizen_answer" => {
+                if let Some(q) = out.last_mut().filter(|q| q.answer.is_none()) {
+                    let a = note.strip_prefix("jawaban pengadu: ").unwrap_or(note);
+                    q.answer = Some(m(a));
+                }
+            }
+            "close_unanswered" => {
+                if let Some(q) = out.last_mut().filter(|q| q.answer.is_none()) {
+                    q.unanswered = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn csv_cell(s: &str) -> String {
@@ -244,7 +303,7 @@ pub fn to_csv(rows: &[LogbookRow], tz: Tz) -> String {
             r.no.to_string(),
             r.isi_dan_sumber(),
             r.bidang.clone().unwrap_or_default(),
-            r.solution.clone().unwrap_or_default(),
+            r.tindak_lanjut_aduan(),
             r.answer.clone().unwrap_or_default(),
             r.status_cell().to_string(),
             r.paraf_cell(tz),

@@ -124,8 +124,13 @@ pub struct Message {
     pub direction: Direction,
     pub at: DateTime<Utc>,
     pub text: String,
+    /// Platform id (Message-ID, chat:message, mid, wamid); never shown.
     #[serde(skip)]
     pub external_id: Option<String>,
+    /// The channel the message travelled on (a web complaint's e-mails: `email`; a
+    /// status-page answer to an e-mail complaint: `web`).
+    #[serde(skip)]
+    pub channel: Channel,
 }
 
 /// A message to append.
@@ -151,6 +156,12 @@ pub enum ReplyKind {
     Answer,
     /// An escalation notice to staff.
     Escalation,
+    /// A question to the citizen (`ask`).
+    Question,
+    /// The notice that an unanswered question closed the complaint.
+    Timeout,
+    /// Thanks for a rating given by a chat message.
+    RatingThanks,
 }
 
 impl ReplyKind {
@@ -159,6 +170,9 @@ impl ReplyKind {
             ReplyKind::Ack => "ack",
             ReplyKind::Answer => "answer",
             ReplyKind::Escalation => "escalation",
+            ReplyKind::Question => "question",
+            ReplyKind::Timeout => "timeout",
+            ReplyKind::RatingThanks => "rating_thanks",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -166,6 +180,9 @@ impl ReplyKind {
             "ack" => Some(ReplyKind::Ack),
             "answer" => Some(ReplyKind::Answer),
             "escalation" => Some(ReplyKind::Escalation),
+            "question" => Some(ReplyKind::Question),
+            "timeout" => Some(ReplyKind::Timeout),
+            "rating_thanks" => Some(ReplyKind::RatingThanks),
             _ => None,
         }
     }
@@ -287,6 +304,8 @@ pub struct NewComplaint {
     /// An audit entry appended in the same transaction when the complaint is created (not
     /// on `Duplicate`); its ticket is set to the new ticket number.
     pub audit: Option<crate::audit::NewAuditEntry>,
+    /// How replies join the citizen's conversation (their first message's thread).
+    pub reply_thread: Option<ReplyThread>,
 }
 
 /// Result of [`Store::create_complaint`](crate::store::Store::create_complaint).
@@ -341,6 +360,17 @@ pub struct ComplaintRecord {
     /// `get_complaint` only).
     pub attachment_shares: Vec<AttachmentShare>,
     pub access_code_hash: Option<String>,
+    /// The open question while `waiting_citizen`.
+    pub pause: Option<Pause>,
+    /// Working seconds the running step ran before its pauses (added when it stops).
+    pub carried_seconds: i64,
+    /// The citizen's rating, once given.
+    pub rating: Option<Rating>,
+    /// When the answer (follow-up) was given; the chat rating window counts from it.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// How replies join the citizen's conversation: the thread of their last inbound
+    /// message that carried one (default when none did).
+    pub reply_thread: ReplyThread,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -348,6 +378,30 @@ pub struct ComplaintRecord {
     pub history: Vec<HistoryEntry>,
     pub replies: Vec<ReplyView>,
     pub attachments: Vec<AttachmentMeta>,
+}
+
+/// A question to the citizen waiting for the answer (`waiting_citizen`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pause {
+    /// The state the question was asked from (the answer returns there).
+    pub asked_from: State,
+    /// Working seconds left of that step's standard time when it was asked (negative when
+    /// it was already overdue).
+    pub remaining_seconds: i64,
+    /// The question as staff wrote it.
+    pub question: String,
+}
+
+/// Lowest and highest rating (SPEC §3: 1–5).
+pub const RATING_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
+
+/// The citizen's rating of how the complaint was handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rating {
+    /// 1 (very dissatisfied) to 5 (very satisfied).
+    pub score: u8,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// Which complaints a queue shows.

@@ -78,6 +78,17 @@ pub struct Change {
     pub complaints_delta_pct: Option<f64>,
 }
 
+/// The citizens' ratings of the month's complaints (SPEC §3: 1–5).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Satisfaction {
+    /// Complaints of the month rated by their citizen.
+    pub count: usize,
+    /// Mean score, one decimal (None without ratings).
+    pub average: Option<f64>,
+    /// Ratings per score `"1"` … `"5"`.
+    pub by_score: BTreeMap<String, usize>,
+}
+
 /// The monthly report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonthlyReport {
@@ -88,6 +99,28 @@ pub struct MonthlyReport {
     pub backlog: Backlog,
     pub breaches: Vec<Breach>,
     pub change: Change,
+    /// Reports stored before ratings existed read back without it.
+    #[serde(default)]
+    pub satisfaction: Satisfaction,
+}
+
+/// The ratings of `records`.
+pub fn satisfaction(records: &[ComplaintRecord]) -> Satisfaction {
+    let scores: Vec<u8> = records
+        .iter()
+        .filter_map(|r| r.rating.as_ref().map(|x| x.score))
+        .collect();
+    let mut by_score: BTreeMap<String, usize> = (1..=5u8).map(|s| (s.to_string(), 0)).collect();
+    for s in &scores {
+        *by_score.entry(s.to_string()).or_default() += 1;
+    }
+    Satisfaction {
+        count: scores.len(),
+        average: (!scores.is_empty()).then(|| {
+            round1(scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len() as f64)
+        }),
+        by_score,
+    }
 }
 
 /// Who is responsible for a step.
@@ -229,6 +262,7 @@ pub fn build(
         frequent_problems: frequent_problems(records, 10),
         backlog,
         breaches,
+        satisfaction: satisfaction(records),
         change: Change {
             previous_month: month.prev().to_string(),
             previous_complaints: previous_count,

@@ -46,11 +46,16 @@ impl SlaDurations {
     }
 }
 
+/// Working days a question to the citizen waits by default (SPEC §2 `wait_citizen_days`).
+pub const DEFAULT_WAIT_CITIZEN_DAYS: u32 = 10;
+
 /// Calendar plus standard times: computes due times.
 #[derive(Debug, Clone)]
 pub struct SlaPolicy {
     pub calendar: WorkCalendar,
     pub durations: SlaDurations,
+    /// Working days an unanswered question waits before the complaint closes `tidak`.
+    pub wait_citizen_days: u32,
 }
 
 impl SlaPolicy {
@@ -58,7 +63,21 @@ impl SlaPolicy {
         SlaPolicy {
             calendar,
             durations,
+            wait_citizen_days: DEFAULT_WAIT_CITIZEN_DAYS,
         }
+    }
+
+    /// The same policy with another wait for the citizen's answer.
+    pub fn with_wait_citizen_days(mut self, days: u32) -> Self {
+        self.wait_citizen_days = days;
+        self
+    }
+
+    /// When a question asked at `asked_at` stops waiting (the end of the
+    /// `wait_citizen_days`-th working day after it).
+    pub fn wait_deadline(&self, asked_at: DateTime<Utc>) -> DateTime<Utc> {
+        self.calendar
+            .after_working_days(asked_at, self.wait_citizen_days)
     }
     /// Due time of `step` started at `start`, counted in working time.
     pub fn due(&self, step: Step, start: DateTime<Utc>) -> DateTime<Utc> {

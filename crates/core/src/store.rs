@@ -111,6 +111,15 @@ pub trait IntakeStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<TicketNumber>, StoreError>;
 
+    /// The newest complaint of `channel` + `handle` that is closed, was answered at or
+    /// after `answered_since` and is not rated yet (a chat rating's complaint).
+    async fn rateable_ticket_for_handle(
+        &self,
+        channel: Channel,
+        handle: &str,
+        answered_since: DateTime<Utc>,
+    ) -> Result<Option<TicketNumber>, StoreError>;
+
     /// The ticket holding the message `(channel, external_id)` (or created from it), if
     /// stored.
     async fn ticket_by_external_id(
@@ -161,8 +170,17 @@ pub trait WorkflowStore: Send + Sync {
     /// Queue lines, ordered by due time (open) then receipt.
     async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError>;
 
-    /// Open complaints whose running step is past due at `now` and not yet escalated,
-    /// earliest due first, at most `limit`.
+    /// Complaints in `waiting_citizen` whose wait ended at or before `now` (due time),
+    /// earliest first, at most `limit`.
+    async fn due_waits(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TicketNumber>, StoreError>;
+
+    /// Open complaints whose running step is past due at `now` and not yet escalated (a
+    /// `waiting_citizen` complaint has no running step), earliest due first, at most
+    /// `limit`.
     async fn due_escalations(
         &self,
         now: DateTime<Utc>,
@@ -181,7 +199,8 @@ pub trait WorkflowStore: Send + Sync {
         notices: Vec<NewReply>,
     ) -> Result<bool, StoreError>;
 
-    /// Earliest due time of a running, not yet escalated step.
+    /// When the SLA timer has work next: the earliest due time of a running, not yet
+    /// escalated step, or of a question's wait.
     async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 

@@ -7,7 +7,14 @@
 use minijinja::{Environment, UndefinedBehavior};
 
 /// Names of the templates aduan renders (file `NAME.txt`).
-pub const TEMPLATE_NAMES: &[&str] = &["ack", "answer", "escalation"];
+pub const TEMPLATE_NAMES: &[&str] = &[
+    "ack",
+    "answer",
+    "escalation",
+    "question",
+    "timeout",
+    "rating_thanks",
+];
 
 const DEFAULTS: &[(&str, &str)] = &[
     ("ack", include_str!("../../../config/templates/ack.txt")),
@@ -18,6 +25,18 @@ const DEFAULTS: &[(&str, &str)] = &[
     (
         "escalation",
         include_str!("../../../config/templates/escalation.txt"),
+    ),
+    (
+        "question",
+        include_str!("../../../config/templates/question.txt"),
+    ),
+    (
+        "timeout",
+        include_str!("../../../config/templates/timeout.txt"),
+    ),
+    (
+        "rating_thanks",
+        include_str!("../../../config/templates/rating_thanks.txt"),
     ),
 ];
 
@@ -100,6 +119,54 @@ mod tests {
             .render("ack", &serde_json::json!({"ticket": "ADU-202603-0001"}))
             .unwrap();
         assert!(!s.contains("Kode akses"));
+    }
+
+    #[test]
+    fn question_answer_and_timeout_speak_to_the_channel() {
+        let t = Templates::new(vec![]).unwrap();
+        let vars = |channel: &str, has_code: bool| {
+            serde_json::json!({"ticket": "ADU-202603-0001", "office": "Disdukcapil",
+                "channel": channel, "has_code": has_code, "question": "Nomor KK Anda?",
+                "wait_days": 10, "answer_by": "16-03-2026 16:00", "message": "KTP siap",
+                "rating_by": if channel == "telegram" { "reply" } else { "page" },
+                "status_page": "http://x/pengaduan/status?ticket=ADU-202603-0001"})
+        };
+        let q = t.render("question", &vars("telegram", false)).unwrap();
+        assert!(
+            q.contains("Nomor KK Anda?") && q.contains("balas pesan ini"),
+            "{q}"
+        );
+        assert!(
+            q.contains("10 hari kerja") && q.contains("16-03-2026 16:00"),
+            "{q}"
+        );
+        assert!(
+            !q.contains("halaman status"),
+            "no code, no status page: {q}"
+        );
+        let q = t.render("question", &vars("web", true)).unwrap();
+        assert!(q.contains("pengaduan/status?ticket=ADU-202603-0001"), "{q}");
+        let a = t.render("answer", &vars("telegram", false)).unwrap();
+        assert!(a.contains("KTP siap") && a.contains("angka 1–5"), "{a}");
+        let a = t.render("answer", &vars("email", true)).unwrap();
+        assert!(
+            a.contains("halaman status") && !a.contains("angka 1–5"),
+            "{a}"
+        );
+        let a = t.render("answer", &vars("email", false)).unwrap();
+        assert!(!a.contains("penilaian"), "no code, no link: {a}");
+        let n = t.render("timeout", &vars("whatsapp", false)).unwrap();
+        assert!(
+            n.contains("tidak ada tanggapan pengadu") && n.contains("Nomor KK Anda?"),
+            "{n}"
+        );
+        let r = t
+            .render(
+                "rating_thanks",
+                &serde_json::json!({"score": 4, "ticket": "T"}),
+            )
+            .unwrap();
+        assert!(r.contains("4 dari 5"), "{r}");
     }
 
     #[test]

@@ -67,6 +67,13 @@ impl Channel {
             Channel::Phone | Channel::Letter | Channel::Fax | Channel::WalkIn
         )
     }
+    /// Chat platforms: replies are chat messages, a rating is a number sent back.
+    pub fn is_chat(self) -> bool {
+        matches!(
+            self,
+            Channel::Telegram | Channel::Messenger | Channel::Instagram | Channel::Whatsapp
+        )
+    }
     /// The "Sumber" wording used in the logbook FM-PDIP-03-02.
     pub fn source_label(self) -> &'static str {
         match self {
@@ -124,7 +131,10 @@ string_enum!(
     /// Workflow state of a complaint (SPEC §3).
     State, "state" {
         Received = "received", Triage = "triage", InBidang = "in_bidang", Review = "review",
-        FollowUp = "follow_up", Closed = "closed",
+        FollowUp = "follow_up",
+        /// A question went to the citizen (`ask`): the asking step's clock is paused.
+        WaitingCitizen = "waiting_citizen",
+        Closed = "closed",
     }
 );
 
@@ -165,6 +175,8 @@ impl State {
             State::InBidang => Some(Step::Resolve),
             State::Review => Some(Step::Review),
             State::FollowUp => Some(Step::FollowUp),
+            // Paused: the asking step keeps its remaining working time.
+            State::WaitingCitizen => None,
             State::Closed => None,
         }
     }

@@ -4,12 +4,27 @@
 //! either a [`Transition`] (the new state, the history entry, the clock for the next step and
 //! the side effects to persist in the same transaction) or a [`TransitionError`]. It does no
 //! I/O: callers persist the transition atomically and run the effects from the outbox.
+//!
+//! Clocks: a state change stops the running step (its history line records the working
+//! time it took, pauses excluded) and starts the next one. `ask` pauses the running step
+//! instead: the complaint waits in `waiting_citizen` with the step's remaining working time
+//! kept, its due time being the end of the citizen's `wait_citizen_days`; the citizen's next
+//! message returns it to the state it was asked from, due after that remaining time; an
+//! unanswered question closes it `tidak` ([`NO_RESPONSE_REASON`]).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::model::{Pause, RATING_RANGE, Rating, ReplyThread};
 use crate::sla::SlaPolicy;
 use crate::types::{BidangCode, Channel, Resolution, Role, State, Step};
+
+/// The close reason of a complaint whose question stayed unanswered (SPEC §3).
+pub const NO_RESPONSE_REASON: &str = "tidak ada tanggapan pengadu";
+/// Longest question to the citizen, in characters.
+pub const MAX_QUESTION_CHARS: usize = 4000;
+/// Longest rating comment, in characters.
+pub const MAX_RATING_COMMENT_CHARS: usize = 2000;
 
 /// Who performs an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +88,41 @@ pub enum Command {
     Sign,
     /// kasi: reveal the identity to the assigned bidang, with a reason (audited).
     ShareIdentity { reason: String },
-    /// A citizen message threaded onto the complaint; reopens a closed one to `triage`.
+    /// A question to the citizen: kasi in `triage` or `review`, bidang in `in_bidang` →
+    /// `waiting_citizen`, the step's clock paused; sends the question.
+    Ask { question: String },
+    /// A citizen message threaded onto the complaint; reopens a closed one to `triage`,
+    /// answers the open question of a `waiting_citizen` one (the paused step resumes).
     CitizenMessage,
+    /// aduan: the question stayed unanswered past its wait; `waiting_citizen` → `closed`
+    /// with status `tidak` ([`NO_RESPONSE_REASON`]); the citizen is told.
+    WaitTimeout,
+    /// The citizen rates the handling of a closed complaint, once.
+    Rate { score: u8, comment: Option<String> },
+}
+
+/// Who may perform a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Performer {
+    /// Staff with one of these roles.
+    Staff(&'static [Role]),
+    /// The complainant.
+    Citizen,
+    /// aduan itself.
+    System,
+}
+
+impl std::fmt::Display for Performer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Performer::Staff(roles) => {
+                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                f.write_str(&names.join(" or "))
+            }
+            Performer::Citizen => f.write_str("the complainant"),
+            Performer::System => f.write_str("aduan itself"),
+        }
+    }
 }
 
 impl Command {
@@ -95,21 +143,35 @@ impl Command {
             Command::FollowUp { .. } => "follow_up",
             Command::Sign => "sign",
             Command::ShareIdentity { .. } => "share_identity",
+            Command::Ask { .. } => "ask",
             Command::CitizenMessage => "citizen_message",
+            Command::WaitTimeout => "close_unanswered",
+            Command::Rate { .. } => "rate",
         }
     }
 
-    /// Role allowed to perform the command (None = not a staff action).
-    pub fn required_role(&self) -> Option<Role> {
+    /// Who may perform the command (the state may narrow it further: see [`Command::Ask`]).
+    pub fn performer(&self) -> Performer {
         match self {
             Command::Assign { .. }
             | Command::Close { .. }
             | Command::Review { .. }
-            | Command::ShareIdentity { .. } => Some(Role::Kasi),
-            Command::Solution { .. } => Some(Role::Bidang),
-            Command::FollowUp { .. } => Some(Role::Staf),
-            Command::Sign => Some(Role::Kabid),
-            Command::CitizenMessage => None,
+            | Command::ShareIdentity { .. } => Performer::Staff(&[Role::Kasi]),
+            Command::Solution { .. } => Performer::Staff(&[Role::Bidang]),
+            Command::FollowUp { .. } => Performer::Staff(&[Role::Staf]),
+            Command::Sign => Performer::Staff(&[Role::Kabid]),
+            Command::Ask { .. } => Performer::Staff(&[Role::Kasi, Role::Bidang]),
+            Command::CitizenMessage | Command::Rate { .. } => Performer::Citizen,
+            Command::WaitTimeout => Performer::System,
+        }
+    }
+
+    /// Is `actor` one who may perform the command (in some state)?
+    pub fn permits(&self, actor: &Actor) -> bool {
+        match (self.performer(), actor) {
+            (Performer::Staff(roles), Actor::Staff { role, .. }) => roles.contains(role),
+            (Performer::Citizen, Actor::Citizen) | (Performer::System, Actor::System) => true,
+            _ => false,
         }
     }
 }
@@ -121,18 +183,26 @@ pub struct WorkflowState {
     pub state: State,
     /// When the complaint entered `state` (start of the running step's clock).
     pub state_entered_at: DateTime<Utc>,
-    /// Due time of the running step (None when closed).
+    /// Due time of the running step (None when closed); while `waiting_citizen`, the end of
+    /// the citizen's wait.
     pub due_at: Option<DateTime<Utc>>,
     pub bidang: Option<BidangCode>,
     pub status: Option<Resolution>,
     pub paraf_at: Option<DateTime<Utc>>,
     pub identity_shared_with: Vec<BidangCode>,
+    /// The open question while `waiting_citizen`.
+    pub pause: Option<Pause>,
+    /// Working seconds the running step ran before its pauses.
+    pub carried_seconds: i64,
+    /// The citizen rated the complaint already.
+    pub rated: bool,
 }
 
 /// One line of the complaint's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryEntry {
-    /// The SOP step whose clock this action stopped (None for actions that stop no clock).
+    /// The SOP step whose clock this action stopped (None for actions that stop no clock);
+    /// for `ask`, the step it paused (then without `elapsed_seconds`).
     pub step: Option<Step>,
     /// The action's name (`assign`, `approve`, …).
     pub action: String,
@@ -140,9 +210,9 @@ pub struct HistoryEntry {
     pub state: State,
     pub actor: String,
     pub at: DateTime<Utc>,
-    /// Due time of the stopped step.
+    /// Due time of the stopped (or paused) step.
     pub due_at: Option<DateTime<Utc>>,
-    /// Working seconds the stopped step took.
+    /// Working seconds the stopped step took (pauses excluded).
     pub elapsed_seconds: Option<i64>,
     pub breached: bool,
     pub note: Option<String>,
@@ -153,6 +223,10 @@ pub struct HistoryEntry {
 pub enum Effect {
     /// Queue the approved answer to the citizen on the origin channel (non-manual channels).
     SendAnswer { text: String },
+    /// Queue the question to the citizen on the origin channel (non-manual channels).
+    SendQuestion { question: String },
+    /// Tell the citizen the unanswered question closed the complaint (non-manual channels).
+    SendTimeoutNotice,
 }
 
 /// Field changes of a transition (None = unchanged).
@@ -167,6 +241,16 @@ pub struct Changes {
     pub share_identity_with: Option<BidangCode>,
     /// Clear status/answer/paraf because the complaint was reopened.
     pub reopen: bool,
+    /// A question was asked: the paused step and the open question.
+    pub pause: Option<Pause>,
+    /// The question is no longer open (answered, timed out, reopened).
+    pub clear_pause: bool,
+    /// New value of the running step's carried working seconds.
+    pub carried_seconds: Option<i64>,
+    /// The citizen's rating.
+    pub rating: Option<Rating>,
+    /// The thread of the citizen's newest message, for the replies that follow.
+    pub reply_thread: Option<ReplyThread>,
 }
 
 /// The outcome of a successful command.
@@ -186,10 +270,10 @@ pub struct Transition {
 /// Why a command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
-    #[error("role {actual:?} may not {action}; required: {required}")]
+    #[error("role {} may not {action}; required: {required}", actual.map(|r| r.as_str()).unwrap_or("none"))]
     Forbidden {
         action: &'static str,
-        required: Role,
+        required: Performer,
         actual: Option<Role>,
     },
     /// A bidang user acting on another division's complaint (reported as not found).
@@ -197,6 +281,9 @@ pub enum TransitionError {
     NotVisible,
     #[error("cannot {action} a complaint in state {state}")]
     InvalidState { action: &'static str, state: State },
+    /// Done before and allowed once (a second rating).
+    #[error("{0}")]
+    AlreadyDone(&'static str),
     #[error("{0}")]
     Invalid(String),
 }
@@ -213,6 +300,18 @@ pub fn visible_to(actor: &Actor, bidang: Option<&BidangCode>) -> bool {
     }
 }
 
+/// How a transition moves the clocks.
+enum Clock {
+    /// A state change stops the running step and starts the next; otherwise unchanged.
+    Standard,
+    /// `ask`: the running step pauses; the wait for the citizen runs.
+    Pause,
+    /// The citizen answered: the paused step resumes with its remaining time.
+    Resume,
+    /// The wait ended unanswered: closed, no step stopped.
+    EndWait,
+}
+
 impl WorkflowState {
     /// Apply `cmd` by `actor` at `now` under the SLA `policy`.
     pub fn apply(
@@ -223,14 +322,13 @@ impl WorkflowState {
         policy: &SlaPolicy,
     ) -> Result<Transition, TransitionError> {
         let action = cmd.name();
-        if let Some(required) = cmd.required_role()
-            && actor.role() != Some(required)
-        {
-            return Err(TransitionError::Forbidden {
-                action,
-                required,
-                actual: actor.role(),
-            });
+        let forbidden = |required: Performer| TransitionError::Forbidden {
+            action,
+            required,
+            actual: actor.role(),
+        };
+        if !cmd.permits(actor) {
+            return Err(forbidden(cmd.performer()));
         }
         if !visible_to(actor, self.bidang.as_ref()) {
             return Err(TransitionError::NotVisible);
@@ -250,6 +348,8 @@ impl WorkflowState {
         };
         let mut changes = Changes::default();
         let mut effects = Vec::new();
+        let mut clock = Clock::Standard;
+        let mut history_action = action;
         let (to, note) = match cmd {
             Command::Assign { bidang, note } => match self.state {
                 State::Triage => {
@@ -264,6 +364,7 @@ impl WorkflowState {
                 | State::InBidang
                 | State::Review
                 | State::FollowUp
+                | State::WaitingCitizen
                 | State::Closed => return Err(invalid()),
             },
             Command::Close { status, reason } => match self.state {
@@ -277,6 +378,7 @@ impl WorkflowState {
                 | State::InBidang
                 | State::Review
                 | State::FollowUp
+                | State::WaitingCitizen
                 | State::Closed => return Err(invalid()),
             },
             Command::Solution { text } => match self.state {
@@ -289,6 +391,7 @@ impl WorkflowState {
                 | State::Triage
                 | State::Review
                 | State::FollowUp
+                | State::WaitingCitizen
                 | State::Closed => return Err(invalid()),
             },
             Command::Review { decision, note } => match self.state {
@@ -300,6 +403,7 @@ impl WorkflowState {
                 | State::Triage
                 | State::InBidang
                 | State::FollowUp
+                | State::WaitingCitizen
                 | State::Closed => return Err(invalid()),
             },
             Command::FollowUp { message } => match self.state {
@@ -316,6 +420,7 @@ impl WorkflowState {
                 | State::Triage
                 | State::InBidang
                 | State::Review
+                | State::WaitingCitizen
                 | State::Closed => return Err(invalid()),
             },
             Command::Sign => match self.state {
@@ -328,7 +433,8 @@ impl WorkflowState {
                 | State::Triage
                 | State::InBidang
                 | State::Review
-                | State::FollowUp => return Err(invalid()),
+                | State::FollowUp
+                | State::WaitingCitizen => return Err(invalid()),
             },
             Command::ShareIdentity { reason } => {
                 nonempty(&reason, "reason")?;
@@ -340,10 +446,59 @@ impl WorkflowState {
                     }
                 }
             }
+            Command::Ask { question } => {
+                // The step decides whose question it is: the kasi's steps (triage,
+                // review) or the division's (in_bidang).
+                let asker = match self.state {
+                    State::Triage | State::Review => Role::Kasi,
+                    State::InBidang => Role::Bidang,
+                    State::Received | State::FollowUp | State::WaitingCitizen | State::Closed => {
+                        return Err(invalid());
+                    }
+                };
+                if actor.role() != Some(asker) {
+                    return Err(forbidden(match asker {
+                        Role::Kasi => Performer::Staff(&[Role::Kasi]),
+                        _ => Performer::Staff(&[Role::Bidang]),
+                    }));
+                }
+                let question = question.trim().to_string();
+                nonempty(&question, "question")?;
+                if question.chars().count() > MAX_QUESTION_CHARS {
+                    return Err(TransitionError::Invalid(format!(
+                        "question longer than {MAX_QUESTION_CHARS} characters"
+                    )));
+                }
+                let step = self.state.step().expect("an asking state has a step");
+                let remaining = match self.due_at {
+                    Some(d) => policy.calendar.signed_working_time(now, d),
+                    None => policy.durations.of(step),
+                };
+                changes.pause = Some(Pause {
+                    asked_from: self.state,
+                    remaining_seconds: remaining.num_seconds(),
+                    question: question.clone(),
+                });
+                if !self.channel.is_manual() {
+                    effects.push(Effect::SendQuestion {
+                        question: question.clone(),
+                    });
+                }
+                clock = Clock::Pause;
+                (State::WaitingCitizen, Some(question))
+            }
             Command::CitizenMessage => match self.state {
                 State::Closed => {
                     changes.reopen = true;
+                    changes.clear_pause = true;
                     (State::Triage, None)
+                }
+                State::WaitingCitizen => {
+                    changes.clear_pause = true;
+                    clock = Clock::Resume;
+                    history_action = "citizen_answer";
+                    let back = self.pause.as_ref().map_or(State::Triage, |p| p.asked_from);
+                    (back, None)
                 }
                 State::Received
                 | State::Triage
@@ -351,27 +506,125 @@ impl WorkflowState {
                 | State::Review
                 | State::FollowUp => (self.state, None),
             },
+            Command::WaitTimeout => match self.state {
+                State::WaitingCitizen if self.due_at.is_some_and(|d| now >= d) => {
+                    changes.status = Some(Resolution::Tidak);
+                    changes.close_reason = Some(NO_RESPONSE_REASON.to_string());
+                    changes.clear_pause = true;
+                    if !self.channel.is_manual() {
+                        effects.push(Effect::SendTimeoutNotice);
+                    }
+                    clock = Clock::EndWait;
+                    (State::Closed, Some(NO_RESPONSE_REASON.to_string()))
+                }
+                State::WaitingCitizen
+                | State::Received
+                | State::Triage
+                | State::InBidang
+                | State::Review
+                | State::FollowUp
+                | State::Closed => return Err(invalid()),
+            },
+            Command::Rate { score, comment } => match self.state {
+                State::Closed => {
+                    if self.rated {
+                        return Err(TransitionError::AlreadyDone(
+                            "the complaint was rated already",
+                        ));
+                    }
+                    if !RATING_RANGE.contains(&score) {
+                        return Err(TransitionError::Invalid(format!(
+                            "score must be {} to {}",
+                            RATING_RANGE.start(),
+                            RATING_RANGE.end()
+                        )));
+                    }
+                    let comment = comment
+                        .map(|c| c.trim().to_string())
+                        .filter(|c| !c.is_empty());
+                    if comment
+                        .as_ref()
+                        .is_some_and(|c| c.chars().count() > MAX_RATING_COMMENT_CHARS)
+                    {
+                        return Err(TransitionError::Invalid(format!(
+                            "comment longer than {MAX_RATING_COMMENT_CHARS} characters"
+                        )));
+                    }
+                    changes.rating = Some(Rating {
+                        score,
+                        comment,
+                        at: now,
+                    });
+                    (State::Closed, Some(format!("penilaian {score} dari 5")))
+                }
+                State::Received
+                | State::Triage
+                | State::InBidang
+                | State::Review
+                | State::FollowUp
+                | State::WaitingCitizen => return Err(invalid()),
+            },
         };
-        let moved = to != self.state;
-        let reopened = changes.reopen;
-        // A state change stops the running clock and starts the next one.
-        let (step, due_at, elapsed, breached) = if moved || reopened {
-            let step = self.state.step();
-            let elapsed = step.map(|_| {
-                policy
+        let elapsed_now = || {
+            self.carried_seconds
+                + policy
                     .calendar
                     .elapsed_working_time(self.state_entered_at, now)
                     .num_seconds()
-            });
-            let breached = self.due_at.is_some_and(|d| now > d);
-            (step, self.due_at, elapsed, breached)
-        } else {
-            (None, None, None, false)
         };
-        let (state_entered_at, next_due) = if moved || reopened {
-            (now, to.step().map(|s| policy.due(s, now)))
-        } else {
-            (self.state_entered_at, self.due_at)
+        let breached_now = self.due_at.is_some_and(|d| now > d);
+        let (step, stopped_due, elapsed, breached, state_entered_at, next_due) = match clock {
+            Clock::Standard => {
+                let moved = to != self.state || changes.reopen;
+                if moved {
+                    // A state change stops the running clock and starts the next one.
+                    let step = self.state.step();
+                    let elapsed = step.map(|_| elapsed_now());
+                    changes.carried_seconds = Some(0);
+                    (
+                        step,
+                        self.due_at,
+                        elapsed,
+                        breached_now,
+                        now,
+                        to.step().map(|s| policy.due(s, now)),
+                    )
+                } else {
+                    (None, None, None, false, self.state_entered_at, self.due_at)
+                }
+            }
+            Clock::Pause => {
+                changes.carried_seconds = Some(elapsed_now());
+                (
+                    self.state.step(),
+                    self.due_at,
+                    None,
+                    breached_now,
+                    now,
+                    Some(policy.wait_deadline(now)),
+                )
+            }
+            Clock::Resume => {
+                let remaining = self.pause.as_ref().map_or_else(
+                    || {
+                        to.step()
+                            .map_or(Duration::zero(), |s| policy.durations.of(s))
+                    },
+                    |p| Duration::seconds(p.remaining_seconds),
+                );
+                // Whatever was left of the step; a step overdue when asked stays overdue
+                // by as much.
+                let due = if remaining >= Duration::zero() {
+                    policy.calendar.add_working_time(now, remaining)
+                } else {
+                    now + remaining
+                };
+                (None, None, None, false, now, Some(due))
+            }
+            Clock::EndWait => {
+                changes.carried_seconds = Some(0);
+                (None, self.due_at, None, false, now, None)
+            }
         };
         Ok(Transition {
             from: self.state,
@@ -381,11 +634,11 @@ impl WorkflowState {
             changes,
             history: HistoryEntry {
                 step,
-                action: action.to_string(),
+                action: history_action.to_string(),
                 state: to,
                 actor: actor.label(),
                 at: now,
-                due_at,
+                due_at: stopped_due,
                 elapsed_seconds: elapsed,
                 breached,
                 note,
@@ -430,6 +683,9 @@ mod tests {
             status: None,
             paraf_at: None,
             identity_shared_with: vec![],
+            pause: None,
+            carried_seconds: 0,
+            rated: false,
         }
     }
     fn commands() -> Vec<(Command, Role)> {
@@ -658,5 +914,256 @@ mod tests {
             .unwrap();
         assert_eq!(t.changes.share_identity_with.unwrap().as_str(), "dafduk");
         assert_eq!(t.to, State::InBidang);
+    }
+
+    fn ask(q: &str) -> Command {
+        Command::Ask { question: q.into() }
+    }
+
+    #[test]
+    fn ask_roles_follow_the_step() {
+        let kasi = staff(Role::Kasi, None);
+        let bidang = staff(Role::Bidang, Some("dafduk"));
+        for (state, actor, ok) in [
+            (State::Triage, &kasi, true),
+            (State::Review, &kasi, true),
+            (State::InBidang, &bidang, true),
+            (State::InBidang, &kasi, false),
+            (State::Review, &bidang, false),
+        ] {
+            let r = at(state, Channel::Email).apply(ask("Nomor KK?"), actor, t0(), &policy());
+            match (r, ok) {
+                (Ok(t), true) => assert_eq!(t.to, State::WaitingCitizen),
+                (Err(TransitionError::Forbidden { .. }), false) => {}
+                (other, _) => panic!("{state} by {actor:?}: {other:?}"),
+            }
+        }
+        // Other roles never ask; a bidang does not see an unrouted complaint.
+        for role in [Role::Staf, Role::Kabid, Role::Kadis] {
+            let r = at(State::Triage, Channel::Email).apply(
+                ask("x"),
+                &staff(role, None),
+                t0(),
+                &policy(),
+            );
+            assert!(
+                matches!(r, Err(TransitionError::Forbidden { .. })),
+                "{role}"
+            );
+        }
+        assert_eq!(
+            at(State::Triage, Channel::Email).apply(ask("x"), &bidang, t0(), &policy()),
+            Err(TransitionError::NotVisible)
+        );
+        for state in [State::FollowUp, State::Closed, State::WaitingCitizen] {
+            let r = at(state, Channel::Email).apply(ask("x"), &kasi, t0(), &policy());
+            assert!(
+                matches!(r, Err(TransitionError::InvalidState { .. })),
+                "{state}"
+            );
+        }
+        let r = at(State::Triage, Channel::Email).apply(ask("  "), &kasi, t0(), &policy());
+        assert!(matches!(r, Err(TransitionError::Invalid(_))));
+    }
+
+    /// Ask 20 min into the 1 h resolve step, wait two days, answer: the step is due 40 min
+    /// after the answer, and its final line counts 20 + 10 minutes of work.
+    #[test]
+    fn ask_pauses_and_the_answer_resumes_with_the_remaining_time() {
+        let bidang = staff(Role::Bidang, Some("dafduk"));
+        let ws = at(State::InBidang, Channel::Telegram);
+        let asked = t0() + Duration::minutes(20);
+        let t = ws
+            .apply(ask("Mohon kirim foto KK"), &bidang, asked, &policy())
+            .unwrap();
+        assert_eq!(t.to, State::WaitingCitizen);
+        assert_eq!(t.history.step, Some(Step::Resolve));
+        assert_eq!(
+            t.history.elapsed_seconds, None,
+            "a pause is no completed step"
+        );
+        assert_eq!(t.history.note.as_deref(), Some("Mohon kirim foto KK"));
+        assert_eq!(
+            t.due_at,
+            Some(asked + Duration::days(10)),
+            "24/7: ten days to answer"
+        );
+        let pause = t.changes.pause.clone().unwrap();
+        assert_eq!(pause.asked_from, State::InBidang);
+        assert_eq!(pause.remaining_seconds, 40 * 60);
+        assert_eq!(t.changes.carried_seconds, Some(20 * 60));
+        assert_eq!(
+            t.effects,
+            vec![Effect::SendQuestion {
+                question: "Mohon kirim foto KK".into()
+            }]
+        );
+        let waiting = WorkflowState {
+            state: t.to,
+            state_entered_at: t.state_entered_at,
+            due_at: t.due_at,
+            pause: Some(pause),
+            carried_seconds: 20 * 60,
+            ..ws.clone()
+        };
+        // Staff cannot act while the citizen is asked.
+        let r = waiting.apply(
+            Command::Solution { text: "x".into() },
+            &bidang,
+            asked,
+            &policy(),
+        );
+        assert!(matches!(r, Err(TransitionError::InvalidState { .. })));
+        let answered = asked + Duration::days(2);
+        let t = waiting
+            .apply(
+                Command::CitizenMessage,
+                &Actor::Citizen,
+                answered,
+                &policy(),
+            )
+            .unwrap();
+        assert_eq!(t.to, State::InBidang);
+        assert_eq!(t.history.action, "citizen_answer");
+        assert_eq!(t.due_at, Some(answered + Duration::minutes(40)));
+        assert!(t.changes.clear_pause);
+        assert_eq!(t.changes.carried_seconds, None, "kept for the step's end");
+        let resumed = WorkflowState {
+            state: t.to,
+            state_entered_at: t.state_entered_at,
+            due_at: t.due_at,
+            pause: None,
+            ..waiting
+        };
+        let t = resumed
+            .apply(
+                Command::Solution {
+                    text: "KK dicetak".into(),
+                },
+                &bidang,
+                answered + Duration::minutes(10),
+                &policy(),
+            )
+            .unwrap();
+        assert_eq!(t.history.step, Some(Step::Resolve));
+        assert_eq!(t.history.elapsed_seconds, Some(30 * 60));
+        assert!(!t.history.breached);
+        assert_eq!(t.changes.carried_seconds, Some(0));
+    }
+
+    #[test]
+    fn an_overdue_step_stays_overdue_after_the_answer() {
+        let kasi = staff(Role::Kasi, None);
+        let ws = at(State::Triage, Channel::Email); // due t0 + 5 min
+        let asked = t0() + Duration::minutes(8);
+        let t = ws.apply(ask("Kapan?"), &kasi, asked, &policy()).unwrap();
+        assert!(t.history.breached);
+        let pause = t.changes.pause.clone().unwrap();
+        assert_eq!(pause.remaining_seconds, -3 * 60);
+        let waiting = WorkflowState {
+            state: t.to,
+            state_entered_at: t.state_entered_at,
+            due_at: t.due_at,
+            pause: Some(pause),
+            ..ws
+        };
+        let answered = asked + Duration::hours(5);
+        let t = waiting
+            .apply(
+                Command::CitizenMessage,
+                &Actor::Citizen,
+                answered,
+                &policy(),
+            )
+            .unwrap();
+        assert_eq!(t.to, State::Triage);
+        assert_eq!(t.due_at, Some(answered - Duration::minutes(3)));
+    }
+
+    #[test]
+    fn the_wait_times_out_only_when_due_and_only_by_aduan() {
+        let mut ws = at(State::InBidang, Channel::Whatsapp);
+        ws.state = State::WaitingCitizen;
+        ws.due_at = Some(t0() + Duration::days(10));
+        ws.pause = Some(Pause {
+            asked_from: State::InBidang,
+            remaining_seconds: 60,
+            question: "?".into(),
+        });
+        let early = ws.apply(
+            Command::WaitTimeout,
+            &Actor::System,
+            t0() + Duration::days(9),
+            &policy(),
+        );
+        assert!(matches!(early, Err(TransitionError::InvalidState { .. })));
+        let r = ws.apply(
+            Command::WaitTimeout,
+            &staff(Role::Kasi, None),
+            t0() + Duration::days(11),
+            &policy(),
+        );
+        assert!(matches!(r, Err(TransitionError::Forbidden { .. })));
+        let t = ws
+            .apply(
+                Command::WaitTimeout,
+                &Actor::System,
+                t0() + Duration::days(10),
+                &policy(),
+            )
+            .unwrap();
+        assert_eq!(t.to, State::Closed);
+        assert_eq!(t.changes.status, Some(Resolution::Tidak));
+        assert_eq!(t.changes.close_reason.as_deref(), Some(NO_RESPONSE_REASON));
+        assert_eq!(t.effects, vec![Effect::SendTimeoutNotice]);
+        assert_eq!(t.due_at, None);
+        // Manual channels get nothing sent.
+        ws.channel = Channel::Letter;
+        let t = ws
+            .apply(
+                Command::WaitTimeout,
+                &Actor::System,
+                t0() + Duration::days(10),
+                &policy(),
+            )
+            .unwrap();
+        assert!(t.effects.is_empty());
+    }
+
+    #[test]
+    fn a_rating_is_once_on_a_closed_complaint_within_range() {
+        let mut ws = at(State::Closed, Channel::Web);
+        let rate = |score| Command::Rate {
+            score,
+            comment: Some(" Cepat ".into()),
+        };
+        for bad in [0u8, 6] {
+            assert!(matches!(
+                ws.apply(rate(bad), &Actor::Citizen, t0(), &policy()),
+                Err(TransitionError::Invalid(_))
+            ));
+        }
+        let t = ws.apply(rate(4), &Actor::Citizen, t0(), &policy()).unwrap();
+        let r = t.changes.rating.unwrap();
+        assert_eq!((r.score, r.comment.as_deref()), (4, Some("Cepat")));
+        assert_eq!(t.to, State::Closed);
+        ws.rated = true;
+        assert!(matches!(
+            ws.apply(rate(5), &Actor::Citizen, t0(), &policy()),
+            Err(TransitionError::AlreadyDone(_))
+        ));
+        assert!(matches!(
+            at(State::InBidang, Channel::Web).apply(rate(5), &Actor::Citizen, t0(), &policy()),
+            Err(TransitionError::InvalidState { .. })
+        ));
+        assert!(matches!(
+            at(State::Closed, Channel::Web).apply(
+                rate(5),
+                &staff(Role::Kasi, None),
+                t0(),
+                &policy()
+            ),
+            Err(TransitionError::Forbidden { .. })
+        ));
     }
 }

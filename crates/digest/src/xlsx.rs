@@ -53,7 +53,7 @@ pub fn logbook_xlsx(
         ws.write_number_with_format(row, 0, r.no as f64, &center)?;
         ws.write_string_with_format(row, 1, r.isi_dan_sumber(), &cell)?;
         ws.write_string_with_format(row, 2, r.bidang.clone().unwrap_or_default(), &cell)?;
-        ws.write_string_with_format(row, 3, r.solution.clone().unwrap_or_default(), &cell)?;
+        ws.write_string_with_format(row, 3, r.tindak_lanjut_aduan(), &cell)?;
         ws.write_string_with_format(row, 4, r.answer.clone().unwrap_or_default(), &cell)?;
         ws.write_string_with_format(row, 5, r.status_cell(), &center)?;
         ws.write_string_with_format(row, 6, r.paraf_cell(tz), &cell)?;

@@ -35,6 +35,7 @@ fn report() -> MonthlyReport {
         }],
         backlog: Backlog::default(),
         breaches: vec![],
+        satisfaction: Default::default(),
         change: Change {
             previous_month: "2026-02".into(),
             previous_complaints: 2,
@@ -98,6 +99,11 @@ fn xlsx_is_a_workbook_with_the_sop_columns() {
         status: Some(Resolution::Selesai),
         state: "closed".into(),
         paraf: None,
+        questions: vec![aduan_core::logbook::LogbookQuestion {
+            question: "Loket mana?".into(),
+            answer: Some("Loket 3".into()),
+            unanswered: false,
+        }],
     };
     let bytes = aduan_digest::xlsx::logbook_xlsx(
         "Disdukcapil",

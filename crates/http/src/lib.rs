@@ -129,6 +129,7 @@ impl From<DeskError> for ApiError {
                 e.report_state = Some(state.as_str());
                 e
             }
+            DeskError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             DeskError::Store(s) => s.into(),
         }
     }

@@ -64,7 +64,10 @@ pub(crate) const HISTORY: Insert = Insert {
 };
 
 /// `$12` paraf, `$13` actor, `$14` reopen. A reopen clears the outcome and the paraf;
-/// values set by the same transition win over the clearing.
+/// values set by the same transition win over the clearing. `$15` clears the open question,
+/// `$16`-`$18` set one (asked from, remaining seconds, sealed question); `$19` the carried
+/// seconds; `$20`-`$22` the rating; `$23` the reply thread; `$24` an answer was given
+/// (`answered_at`).
 const UPDATE_FOR_TRANSITION: &str = "\
     UPDATE complaints SET \
         state = $3, state_entered_at = $4, due_at = $5, updated_at = $6, \
@@ -75,7 +78,17 @@ const UPDATE_FOR_TRANSITION: &str = "\
         status = COALESCE($10, CASE WHEN $14 THEN NULL ELSE status END), \
         close_reason = COALESCE($11, close_reason), \
         paraf_by = CASE WHEN $12 THEN $13 WHEN $14 THEN NULL ELSE paraf_by END, \
-        paraf_at = CASE WHEN $12 THEN $6 WHEN $14 THEN NULL ELSE paraf_at END \
+        paraf_at = CASE WHEN $12 THEN $6 WHEN $14 THEN NULL ELSE paraf_at END, \
+        asked_from = CASE WHEN $15 THEN NULL ELSE COALESCE($16, asked_from) END, \
+        ask_remaining_seconds = CASE WHEN $15 THEN NULL \
+            ELSE COALESCE($17, ask_remaining_seconds) END, \
+        question = CASE WHEN $15 THEN NULL ELSE COALESCE($18, question) END, \
+        step_carried_seconds = COALESCE($19, step_carried_seconds), \
+        rating_score = COALESCE($20, rating_score), \
+        rating_comment = COALESCE($21, rating_comment), \
+        rated_at = COALESCE($22, rated_at), \
+        reply_thread = COALESCE($23, reply_thread), \
+        answered_at = CASE WHEN $24 THEN $6 ELSE answered_at END \
     WHERE id = $1 AND version = $2 \
     RETURNING channel";
 
@@ -89,7 +102,7 @@ const BY_TICKET: &str = concat!(
     " FROM complaints WHERE ticket = $1"
 );
 const MESSAGES_OF: &str = "\
-    SELECT direction, at, text, external_ref FROM messages \
+    SELECT direction, at, text, external_ref, channel FROM messages \
     WHERE complaint_id = $1 ORDER BY at, id";
 const HISTORY_OF: &str = concat!(
     "SELECT ",
@@ -247,6 +260,21 @@ pub(crate) async fn save_transition<B: Backend>(
             ch.paraf,
             w.actor.as_str(),
             ch.reopen,
+            ch.clear_pause,
+            ch.pause.as_ref().map(|p| p.asked_from.as_str()),
+            ch.pause.as_ref().map(|p| p.remaining_seconds),
+            ch.pause
+                .as_ref()
+                .map(|p| v.seal("complaints.question", &p.question)),
+            ch.carried_seconds,
+            ch.rating.as_ref().map(|r| i64::from(r.score)),
+            v.seal_opt(
+                "complaints.rating_comment",
+                ch.rating.as_ref().and_then(|r| r.comment.as_deref())
+            ),
+            ch.rating.as_ref().map(|r| r.at),
+            crate::rows::reply_thread_arg(ch.reply_thread.as_ref(), v),
+            ch.answer.is_some(),
         ],
     )
     .await?;

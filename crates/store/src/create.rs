@@ -48,10 +48,10 @@ const COMPLAINT: Insert = Insert {
     head: "INSERT INTO complaints (ticket, channel, external_id, received_at, name, address, \
            email, phone, handle, category, target, body, letter_number, state, \
            state_entered_at, due_at, access_code_hash, version, created_at, updated_at, \
-           external_ref, handle_hash) VALUES ",
+           external_ref, handle_hash, reply_thread) VALUES ",
     row: "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, \
-          $18, $18, $19, $20)",
-    per_row: 20,
+          $18, $18, $19, $20, $21)",
+    per_row: 21,
     tail: " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, ticket",
 };
 
@@ -321,6 +321,7 @@ fn complaint_args(c: &NewComplaint, ticket: &TicketNumber, v: &Vault) -> Vec<Arg
         c.state_entered_at,
         v.seal_opt("complaints.external_ref", ext),
         v.blind_opt(HANDLE, who.handle.as_deref()),
+        crate::rows::reply_thread_arg(c.reply_thread.as_ref(), v),
     ]
 }
 

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use aduan_core::model::{EscalationCandidate, NewReply};
 use aduan_core::store::StoreError;
+use aduan_core::types::TicketNumber;
 use aduan_core::workflow::HistoryEntry;
 
 use crate::backend::{Backend, RowExt, args, db_err, from_ms};
@@ -23,10 +24,11 @@ use crate::outbox::{REPLY, reply_args};
 use crate::rows;
 
 /// The escalatable condition, shared by every statement here. Its first two terms match
-/// the predicate of `complaints_escalation_idx`.
+/// the predicate of `complaints_escalation_idx`. A `waiting_citizen` complaint has no
+/// running step: its due time is the end of the citizen's wait ([`WAITS_DUE`]).
 macro_rules! escalatable {
     () => {
-        "state <> 'closed' AND due_at IS NOT NULL \
+        "state <> 'closed' AND due_at IS NOT NULL AND state <> 'waiting_citizen' \
          AND (escalated_for IS NULL OR escalated_for <> state_entered_at)"
     };
 }
@@ -38,10 +40,17 @@ const DUE: &str = concat!(
     " AND due_at <= $1 ORDER BY due_at, id LIMIT $2"
 );
 
+/// The SLA timer's next work: an escalation or the end of a wait.
 const NEXT_DUE: &str = concat!(
-    "SELECT MIN(due_at) AS due FROM complaints WHERE ",
-    escalatable!()
+    "SELECT MIN(due_at) AS due FROM complaints WHERE (",
+    escalatable!(),
+    ") OR (state = 'waiting_citizen' AND due_at IS NOT NULL)"
 );
+
+/// Questions whose wait ended by `$1` (uses `complaints_waiting_idx`), `$2` limit.
+const WAITS_DUE: &str = "\
+    SELECT ticket FROM complaints WHERE state = 'waiting_citizen' AND due_at <= $1 \
+    ORDER BY due_at, id LIMIT $2";
 
 /// Claim step `$2` (its `state_entered_at`) of complaint `$1`.
 const CLAIM: &str = concat!(
@@ -90,6 +99,20 @@ pub(crate) async fn record<B: Backend>(
     Ok(true)
 }
 
+/// Complaints whose question's wait ended by `now`.
+pub(crate) async fn waits_due<B: Backend>(
+    b: &B,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<TicketNumber>, StoreError> {
+    let mut conn = b.reader().await?;
+    B::fetch_all(&mut conn, WAITS_DUE, args![now, i64::from(limit)])
+        .await?
+        .iter()
+        .map(|r| rows::ticket(&r.text("ticket")?))
+        .collect()
+}
+
 pub(crate) async fn next_due<B: Backend>(b: &B) -> Result<Option<DateTime<Utc>>, StoreError> {
     let mut conn = b.reader().await?;
     match B::fetch_optional(&mut conn, NEXT_DUE, args![]).await? {
@@ -106,5 +129,7 @@ mod tests {
     #[test]
     fn the_closed_literal_matches_the_domain() {
         assert!(DUE.contains(&format!("state <> '{}'", State::Closed.as_str())));
+        let waiting = format!("state = '{}'", State::WaitingCitizen.as_str());
+        assert!(WAITS_DUE.contains(&waiting) && NEXT_DUE.contains(&waiting));
     }
 }

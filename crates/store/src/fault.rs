@@ -116,6 +116,18 @@ impl IntakeStore for FaultStore {
             .open_tickets_acknowledged_to(channel, recipients, limit)
             .await
     }
+
+    async fn rateable_ticket_for_handle(
+        &self,
+        channel: Channel,
+        handle: &str,
+        answered_since: DateTime<Utc>,
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        self.check()?;
+        self.inner
+            .rateable_ticket_for_handle(channel, handle, answered_since)
+            .await
+    }
     async fn ticket_by_external_id(
         &self,
         channel: Channel,
@@ -165,6 +177,13 @@ impl WorkflowStore for FaultStore {
     }
     async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError> {
         self.inner.queue(filter).await
+    }
+    async fn due_waits(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TicketNumber>, StoreError> {
+        self.inner.due_waits(now, limit).await
     }
     async fn due_escalations(
         &self,

@@ -45,6 +45,12 @@ const OPEN_FOR_HANDLE: &str = "\
     SELECT ticket FROM complaints WHERE channel = $1 AND handle_hash IN ($2, $3) \
     AND state <> $4 ORDER BY id DESC LIMIT 1";
 
+/// Uses `complaints_rateable_idx`.
+const RATEABLE_FOR_HANDLE: &str = "\
+    SELECT ticket FROM complaints WHERE channel = $1 AND handle_hash IN ($2, $3) \
+    AND rating_score IS NULL AND answered_at IS NOT NULL AND answered_at >= $4 \
+    AND state = $5 ORDER BY answered_at DESC, id DESC LIMIT 1";
+
 const FAIL_REPLY: &str = "\
     UPDATE outbox SET status = 'failed', last_error = $3, claimed_until = NULL, \
     claim_token = NULL WHERE external_id IN ($1, $2)";
@@ -255,6 +261,30 @@ pub(crate) async fn open_ticket_for_handle<B: Backend>(
         &mut conn,
         OPEN_FOR_HANDLE,
         args![channel.as_str(), h, old, State::Closed.as_str()],
+    )
+    .await?
+    .map(|r| rows::ticket(&r.text("ticket")?))
+    .transpose()
+}
+
+pub(crate) async fn rateable_ticket_for_handle<B: Backend>(
+    b: &B,
+    channel: Channel,
+    handle: &str,
+    answered_since: DateTime<Utc>,
+) -> Result<Option<TicketNumber>, StoreError> {
+    let (h, old) = first_and_last(b.vault().blinds(HANDLE, handle));
+    let mut conn = b.reader().await?;
+    B::fetch_optional(
+        &mut conn,
+        RATEABLE_FOR_HANDLE,
+        args![
+            channel.as_str(),
+            h,
+            old,
+            answered_since,
+            State::Closed.as_str()
+        ],
     )
     .await?
     .map(|r| rows::ticket(&r.text("ticket")?))

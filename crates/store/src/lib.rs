@@ -148,6 +148,15 @@ macro_rules! impl_store {
                 intake::open_tickets_acknowledged_to(&self.db, channel, recipients, limit).await
             }
 
+            async fn rateable_ticket_for_handle(
+                &self,
+                channel: Channel,
+                handle: &str,
+                answered_since: DateTime<Utc>,
+            ) -> Result<Option<TicketNumber>, StoreError> {
+                intake::rateable_ticket_for_handle(&self.db, channel, handle, answered_since).await
+            }
+
             async fn ticket_by_external_id(
                 &self,
                 channel: Channel,
@@ -196,6 +205,14 @@ macro_rules! impl_store {
 
             async fn queue(&self, filter: &QueueFilter) -> Result<Vec<QueueItem>, StoreError> {
                 complaints::queue(&self.db, filter).await
+            }
+
+            async fn due_waits(
+                &self,
+                now: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<TicketNumber>, StoreError> {
+                escalation::waits_due(&self.db, now, limit).await
             }
 
             async fn due_escalations(

@@ -7,10 +7,11 @@
 
 use aduan_core::model::{
     AttachmentMeta, ComplaintRecord, Direction, EscalationCandidate, Identity, Message, OutboxItem,
-    QueueItem, ReplyKind, ReplyStatus, ReplyView, ReportRecord, ReportState, User,
+    Pause, QueueItem, RATING_RANGE, Rating, ReplyKind, ReplyStatus, ReplyThread, ReplyView,
+    ReportRecord, ReportState, User,
 };
 use aduan_core::store::StoreError;
-use aduan_core::types::{BidangCode, TicketNumber, Username};
+use aduan_core::types::{BidangCode, State, TicketNumber, Username};
 use aduan_core::workflow::HistoryEntry;
 
 use crate::backend::RowExt;
@@ -38,7 +39,8 @@ macro_rules! complaint_columns {
         "id, ticket, channel, external_ref, received_at, name, address, email, phone, handle, \
          category, target, body, letter_number, state, state_entered_at, due_at, bidang, \
          solution, answer, status, close_reason, paraf_by, paraf_at, access_code_hash, version, \
-         created_at, updated_at"
+         created_at, updated_at, asked_from, ask_remaining_seconds, question, \
+         step_carried_seconds, rating_score, rating_comment, rated_at, answered_at, reply_thread"
     };
 }
 pub(crate) use complaint_columns;
@@ -114,6 +116,11 @@ pub(crate) fn complaint<R: RowExt>(r: &R, v: &Vault) -> Result<ComplaintRecord, 
         identity_shared_with: Vec::new(),
         attachment_shares: Vec::new(),
         access_code_hash: sealed(r, v, "complaints.access_code_hash")?,
+        pause: pause(r, v)?,
+        carried_seconds: r.i64("step_carried_seconds")?,
+        rating: rating(r, v)?,
+        answered_at: r.opt_at("answered_at")?,
+        reply_thread: reply_thread(r, v)?,
         version: r.i64("version")?,
         created_at: r.at("created_at")?,
         updated_at: r.at("updated_at")?,
@@ -122,6 +129,58 @@ pub(crate) fn complaint<R: RowExt>(r: &R, v: &Vault) -> Result<ComplaintRecord, 
         replies: Vec::new(),
         attachments: Vec::new(),
     })
+}
+
+/// The open question of a complaint row (all three columns set, or none).
+fn pause<R: RowExt>(r: &R, v: &Vault) -> Result<Option<Pause>, StoreError> {
+    let (Some(from), Some(remaining), Some(question)) = (
+        r.opt_parsed::<State>("asked_from")?,
+        r.opt_i64("ask_remaining_seconds")?,
+        sealed(r, v, "complaints.question")?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Pause {
+        asked_from: from,
+        remaining_seconds: remaining,
+        question,
+    }))
+}
+
+/// The rating of a complaint row.
+fn rating<R: RowExt>(r: &R, v: &Vault) -> Result<Option<Rating>, StoreError> {
+    let (Some(score), Some(at)) = (r.opt_i64("rating_score")?, r.opt_at("rated_at")?) else {
+        return Ok(None);
+    };
+    let score = u8::try_from(score)
+        .ok()
+        .filter(|s| RATING_RANGE.contains(s))
+        .ok_or_else(|| StoreError::Corrupt(format!("rating score {score}")))?;
+    Ok(Some(Rating {
+        score,
+        comment: sealed(r, v, "complaints.rating_comment")?,
+        at,
+    }))
+}
+
+/// The stored reply thread (sealed JSON of [`ReplyThread::write_vars`]).
+fn reply_thread<R: RowExt>(r: &R, v: &Vault) -> Result<ReplyThread, StoreError> {
+    match sealed(r, v, "complaints.reply_thread")? {
+        None => Ok(ReplyThread::default()),
+        Some(text) => {
+            let vars: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("reply thread: {e}")))?;
+            Ok(ReplyThread::from_vars(&vars))
+        }
+    }
+}
+
+/// The stored form of a reply thread (None for an empty one), sealed.
+pub(crate) fn reply_thread_arg(t: Option<&ReplyThread>, v: &Vault) -> Option<String> {
+    let t = t.filter(|t| **t != ReplyThread::default())?;
+    let mut vars = serde_json::json!({});
+    t.write_vars(&mut vars);
+    Some(v.seal("complaints.reply_thread", &vars.to_string()))
 }
 
 /// `(complaint_id, entry)` from a row with [`history_columns`].
@@ -147,7 +206,7 @@ pub(crate) fn share<R: RowExt>(r: &R) -> Result<(i64, BidangCode), StoreError> {
     Ok((r.i64("complaint_id")?, bidang(&r.text("bidang")?)?))
 }
 
-/// A conversation message (`direction, at, text, external_ref`).
+/// A conversation message (`direction, at, text, external_ref, channel`).
 pub(crate) fn message<R: RowExt>(r: &R, v: &Vault) -> Result<Message, StoreError> {
     let direction = match r.text("direction")?.as_str() {
         "in" => Direction::In,
@@ -159,6 +218,7 @@ pub(crate) fn message<R: RowExt>(r: &R, v: &Vault) -> Result<Message, StoreError
         at: r.at("at")?,
         text: sealed_text(r, v, "messages.text")?,
         external_id: sealed(r, v, "messages.external_ref")?,
+        channel: r.parsed("channel")?,
     })
 }
 

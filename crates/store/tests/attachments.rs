@@ -180,6 +180,7 @@ fn complaint(external_id: &str, attachments: Vec<NewAttachment>) -> NewComplaint
         ticket_prefix: TicketPrefix::parse("ADU").unwrap(),
         ticket_month: (2026, 3),
         cursor: None,
+        reply_thread: None,
     }
 }
 

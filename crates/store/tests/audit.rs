@@ -274,6 +274,7 @@ fn manual(at: DateTime<Utc>, external_id: Option<&str>) -> NewComplaint {
             NewAuditEntry::new(&kasi(), "manual_entry", at)
                 .with_detail(json!({"channel": "phone"})),
         ),
+        reply_thread: None,
     }
 }
 

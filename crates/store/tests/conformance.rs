@@ -121,6 +121,10 @@ macro_rules! conformance {
             report_state_machine,
             report_delivery_claims,
             count_received_between_is_half_open,
+            questions_pause_and_resume,
+            waits_are_not_escalated_and_wake_the_timer,
+            ratings_and_the_rateable_complaint_of_a_handle,
+            reply_threads_round_trip,
             dump_shows_no_identity,
             plaintext_database_is_sealed_on_upgrade,
             rotation_reseals_and_lookups_follow,
@@ -197,6 +201,7 @@ fn complaint(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
         ticket_month: (2026, 3),
         cursor: None,
         audit: None,
+        reply_thread: None,
     }
 }
 
@@ -342,6 +347,7 @@ mod suite {
                 at: expected.received_at,
                 text: expected.body.clone(),
                 external_id: expected.external_id.clone(),
+                channel: expected.channel,
             }]
         );
         assert_eq!(r.history, expected.history);
@@ -1095,6 +1101,7 @@ mod suite {
                 at: sent_at,
                 text: "Terima kasih, tiket ADU-202603-0001".into(),
                 external_id: Some("<ack-1@aduan>".into()),
+                channel: Channel::Email,
             }
         );
         assert_eq!(s.next_reply_due().await.unwrap(), None);
@@ -2267,6 +2274,248 @@ mod suite {
             .filter(|r| *r.as_ref().expect("task"))
             .count();
         assert_eq!(won, 1);
+    }
+
+    /// An `ask` writes the pause (asked-from state, remaining seconds, the question) and the
+    /// carried seconds; the answer clears the pause and keeps the carried seconds; a state
+    /// change resets them.
+    pub async fn questions_pause_and_resume(fx: &Fixture) {
+        let s = fx.ready().await;
+        let (_, ticket) = create(s, complaint(Some("q1"), t0())).await;
+        let rec = get(s, &ticket).await;
+        assert_eq!((rec.pause.clone(), rec.carried_seconds), (None, 0));
+        let mut t = transition(
+            rec.state,
+            State::WaitingCitizen,
+            t0() + secs(60),
+            Changes {
+                pause: Some(Pause {
+                    asked_from: State::Triage,
+                    remaining_seconds: -125,
+                    question: "Nomor KK Bapak Budi?".into(),
+                }),
+                carried_seconds: Some(420),
+                ..Changes::default()
+            },
+        );
+        t.due_at = Some(t0() + Duration::days(14));
+        s.save_transition(write(&rec, &t)).await.expect("ask");
+        let rec = get(s, &ticket).await;
+        assert_eq!(rec.state, State::WaitingCitizen);
+        assert_eq!(rec.due_at, Some(t0() + Duration::days(14)));
+        assert_eq!(
+            rec.pause,
+            Some(Pause {
+                asked_from: State::Triage,
+                remaining_seconds: -125,
+                question: "Nomor KK Bapak Budi?".into(),
+            })
+        );
+        assert_eq!(rec.carried_seconds, 420);
+        // A transition that changes nothing of the pause keeps it.
+        let t = transition(rec.state, rec.state, t0() + secs(70), Changes::default());
+        s.save_transition(write(&rec, &t)).await.expect("no-op");
+        let rec = get(s, &ticket).await;
+        assert!(rec.pause.is_some());
+        assert_eq!(rec.carried_seconds, 420);
+        let t = transition(
+            rec.state,
+            State::Triage,
+            t0() + secs(90),
+            Changes {
+                clear_pause: true,
+                ..Changes::default()
+            },
+        );
+        s.save_transition(write(&rec, &t)).await.expect("answer");
+        let rec = get(s, &ticket).await;
+        assert_eq!(rec.pause, None);
+        assert_eq!(rec.carried_seconds, 420, "kept until the step stops");
+        let t = transition(
+            rec.state,
+            State::InBidang,
+            t0() + secs(95),
+            Changes {
+                carried_seconds: Some(0),
+                ..Changes::default()
+            },
+        );
+        s.save_transition(write(&rec, &t)).await.expect("assign");
+        assert_eq!(get(s, &ticket).await.carried_seconds, 0);
+    }
+
+    /// A waiting complaint past its due time is no escalation, but it is what the SLA timer
+    /// wakes for (`next_escalation_due`) and `due_waits` lists it once due.
+    pub async fn waits_are_not_escalated_and_wake_the_timer(fx: &Fixture) {
+        let s = fx.ready().await;
+        let (_, waiting) = create(s, complaint(Some("w1"), t0())).await;
+        let rec = get(s, &waiting).await;
+        let mut t = transition(
+            rec.state,
+            State::WaitingCitizen,
+            t0() + secs(5),
+            Changes {
+                pause: Some(Pause {
+                    asked_from: State::Triage,
+                    remaining_seconds: 60,
+                    question: "?".into(),
+                }),
+                ..Changes::default()
+            },
+        );
+        let wait_end = t0() + Duration::hours(3);
+        t.due_at = Some(wait_end);
+        s.save_transition(write(&rec, &t)).await.expect("ask");
+        // Another complaint with a running step due later.
+        let (_, running) = create(s, complaint(Some("w2"), t0() + Duration::hours(4))).await;
+        assert_eq!(s.next_escalation_due().await.unwrap(), Some(wait_end));
+        assert!(
+            s.due_waits(wait_end - secs(1), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.due_waits(wait_end, 10).await.unwrap(),
+            vec![waiting.clone()]
+        );
+        let later = t0() + Duration::days(3);
+        let esc: Vec<TicketNumber> = s
+            .due_escalations(later, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.ticket)
+            .collect();
+        assert_eq!(esc, vec![running.clone()], "a wait is no running step");
+        // Closed, it leaves both lists.
+        let rec = get(s, &waiting).await;
+        let t = transition(
+            rec.state,
+            State::Closed,
+            wait_end,
+            Changes {
+                clear_pause: true,
+                status: Some(Resolution::Tidak),
+                ..Changes::default()
+            },
+        );
+        s.save_transition(write(&rec, &t)).await.expect("close");
+        assert!(s.due_waits(later, 10).await.unwrap().is_empty());
+        assert_eq!(
+            s.next_escalation_due().await.unwrap(),
+            get(s, &running).await.due_at
+        );
+    }
+
+    /// The answer sets `answered_at`; the rating is stored once with its comment; a chat
+    /// sender's rateable complaint is their newest closed, answered (since the window),
+    /// unrated one.
+    pub async fn ratings_and_the_rateable_complaint_of_a_handle(fx: &Fixture) {
+        let s = fx.ready().await;
+        let mut c = complaint(Some("77:1"), t0());
+        c.channel = Channel::Telegram;
+        c.identity.handle = Some("77".into());
+        let (_, ticket) = create(s, c).await;
+        let none = |since| async move {
+            s.rateable_ticket_for_handle(Channel::Telegram, "77", since)
+                .await
+                .unwrap()
+        };
+        assert_eq!(none(t0()).await, None, "not answered yet");
+        let rec = get(s, &ticket).await;
+        let answered = t0() + Duration::hours(1);
+        let t = transition(
+            rec.state,
+            State::Closed,
+            answered,
+            Changes {
+                answer: Some("KTP siap".into()),
+                status: Some(Resolution::Selesai),
+                ..Changes::default()
+            },
+        );
+        s.save_transition(write(&rec, &t)).await.expect("follow-up");
+        let rec = get(s, &ticket).await;
+        assert_eq!(rec.answered_at, Some(answered));
+        assert_eq!(rec.rating, None);
+        assert_eq!(none(answered).await, Some(ticket.clone()));
+        assert_eq!(
+            none(answered + secs(1)).await,
+            None,
+            "answered before the window"
+        );
+        assert_eq!(
+            s.rateable_ticket_for_handle(Channel::Telegram, "78", t0())
+                .await
+                .unwrap(),
+            None,
+            "another sender"
+        );
+        assert_eq!(
+            s.rateable_ticket_for_handle(Channel::Whatsapp, "77", t0())
+                .await
+                .unwrap(),
+            None,
+            "another channel"
+        );
+        let rating = Rating {
+            score: 4,
+            comment: Some("Cepat, terima kasih".into()),
+            at: answered + Duration::days(2),
+        };
+        let t = transition(
+            rec.state,
+            rec.state,
+            rating.at,
+            Changes {
+                rating: Some(rating.clone()),
+                ..Changes::default()
+            },
+        );
+        s.save_transition(write(&rec, &t)).await.expect("rate");
+        let rec = get(s, &ticket).await;
+        assert_eq!(rec.rating, Some(rating));
+        assert_eq!(rec.answered_at, Some(answered), "a rating is no answer");
+        assert_eq!(none(t0()).await, None, "rated");
+    }
+
+    /// The thread of the first message and of a later one read back as written.
+    pub async fn reply_threads_round_trip(fx: &Fixture) {
+        let s = fx.ready().await;
+        let first = ReplyThread {
+            subject: Some("KTP belum jadi".into()),
+            in_reply_to: Some("a1@mail.example".into()),
+            references: vec!["a1@mail.example".into()],
+            reply_to_message_id: None,
+        };
+        let mut c = complaint(Some("t1"), t0());
+        c.reply_thread = Some(first.clone());
+        let (_, ticket) = create(s, c).await;
+        let rec = get(s, &ticket).await;
+        assert_eq!(rec.reply_thread, first);
+        let (_, bare_ticket) = create(s, bare(Some("t2"), t0())).await;
+        assert_eq!(
+            get(s, &bare_ticket).await.reply_thread,
+            ReplyThread::default()
+        );
+        let later = ReplyThread {
+            subject: Some("Re: [X] KTP belum jadi".into()),
+            in_reply_to: Some("a2@mail.example".into()),
+            references: vec!["a1@mail.example".into(), "a2@mail.example".into()],
+            reply_to_message_id: Some(42),
+        };
+        let t = transition(
+            rec.state,
+            rec.state,
+            t0() + secs(5),
+            Changes {
+                reply_thread: Some(later.clone()),
+                ..Changes::default()
+            },
+        );
+        s.save_transition(write(&rec, &t)).await.expect("thread");
+        assert_eq!(get(s, &ticket).await.reply_thread, later);
     }
 
     pub async fn count_received_between_is_half_open(fx: &Fixture) {

@@ -39,6 +39,7 @@ fn complaint(ext: &str) -> NewComplaint {
         ticket_month: (2026, 3),
         cursor: None,
         audit: None,
+        reply_thread: None,
     }
 }
 

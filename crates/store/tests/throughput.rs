@@ -55,6 +55,7 @@ fn complaint(i: usize) -> NewComplaint {
         ticket_month: (2026, 3),
         cursor: None,
         audit: None,
+        reply_thread: None,
     }
 }
 

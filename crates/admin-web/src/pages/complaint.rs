@@ -1,5 +1,6 @@
 //! `GET /admin/complaints/{ticket}` (the detail) and `POST /admin/complaints/{ticket}/{action}`
-//! (the workflow actions: assign, close, solution, review, follow-up, sign, share-identity).
+//! (the workflow actions: assign, close, solution, review, follow-up, sign, share-identity,
+//! ask — a question to the citizen that pauses the step's clock).
 //!
 //! Every action goes through [`Desk::act`](aduan_core::desk::Desk::act), so role (403),
 //! visibility (404), state (409) and masking rules are the API's; the `actions` flags built
@@ -180,11 +181,29 @@ fn complaint_json(st: &AppState, me: &Me, v: &ComplaintView) -> Value {
         "solution": role == Role::Bidang && v.state == State::InBidang,
         "follow_up": role == Role::Staf && v.state == State::FollowUp,
         "sign": role == Role::Kabid && v.state == State::Closed && v.paraf.is_none(),
+        "ask": (role == Role::Kasi && matches!(v.state, State::Triage | State::Review))
+            || (role == Role::Bidang && v.state == State::InBidang),
+        "wait_days": cfg.policy.wait_citizen_days,
         "route": route,
         "bidang_options": bidang_options,
         "suggested_name": v.suggested_bidang.as_ref().map(|b| bidang_name(st, b.as_str())),
         "answer_draft": v.answer.clone().or_else(|| v.solution.clone()).unwrap_or_default(),
     });
+    c["question"] = match &v.question {
+        Some(q) => json!({
+            "text": q.text,
+            "asked": local(q.asked_at, tz),
+            "asked_from": state_label(q.asked_from),
+            "remaining": render::span(q.remaining_minutes.round() as i64),
+            "overdue": q.remaining_minutes < 0.0,
+            "until": q.wait_until.map(|t| local(t, tz)),
+        }),
+        None => Value::Null,
+    };
+    c["rating"] = match &v.rating {
+        Some(r) => json!({"score": r.score, "comment": r.comment, "at": local(r.at, tz)}),
+        None => Value::Null,
+    };
     c["has_failed_reply"] = v
         .replies
         .iter()
@@ -318,6 +337,13 @@ pub async fn act(
             let reason = f.text("reason");
             check_len("reason", &reason)?;
             Command::ShareIdentity { reason }
+        }
+        "ask" => {
+            let question = f.text("question");
+            if question.chars().count() > aduan_core::workflow::MAX_QUESTION_CHARS {
+                return Err(invalid("question", "terlalu panjang"));
+            }
+            Command::Ask { question }
         }
         _ => return Err(not_found_page()),
     };

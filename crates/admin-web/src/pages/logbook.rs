@@ -62,7 +62,7 @@ pub async fn logbook(
                 "source": r.source,
                 "received": local(r.received_at, tz),
                 "bidang": r.bidang.as_ref().map(|b| bidang_name(&st, b)),
-                "solution": r.solution,
+                "solution": Some(r.tindak_lanjut_aduan()).filter(|s| !s.is_empty()),
                 "answer": r.answer,
                 "status": r.status_cell(),
                 "state": state_label(r.state.parse().unwrap_or(State::Triage)),

@@ -72,6 +72,9 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "sign" => "Baris log book telah diparaf.",
         "share-identity" => "Identitas pengadu dibagikan kepada bidang.",
         "share-attachment" => "Lampiran dibagikan kepada bidang.",
+        "ask" => {
+            "Pertanyaan dikirim ke pengadu; waktu langkah ini dihentikan sementara sampai pengadu menjawab."
+        }
         "conclusion" => "Kesimpulan disimpan.",
         "decision" => "Keputusan Kepala Dinas disimpan.",
         "receipt" => "Penerimaan log book dicatat.",
@@ -237,6 +240,12 @@ fn desk_error(e: DeskError, back: Option<&str>) -> Response {
                 "Tindakan ini tidak dapat dilakukan pada laporan berstatus “{}”.",
                 report_state_label(state.as_str())
             ),
+            back,
+        ),
+        DeskError::Conflict(_) => error_page(
+            StatusCode::CONFLICT,
+            "Tindakan tidak dapat dilakukan",
+            "Tindakan ini sudah pernah dilakukan dan hanya dapat dilakukan sekali.",
             back,
         ),
         DeskError::Store(e) => store_error_page(e),

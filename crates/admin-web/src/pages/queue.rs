@@ -37,6 +37,7 @@ fn my_states(role: Role) -> &'static [State] {
             State::InBidang,
             State::Review,
             State::FollowUp,
+            State::WaitingCitizen,
         ],
     }
 }
@@ -109,6 +110,7 @@ async fn queue_page(st: &AppState, me: &Me, filter: Filter, pesan: Option<&str>)
         State::InBidang,
         State::Review,
         State::FollowUp,
+        State::WaitingCitizen,
         State::Closed,
     ] {
         let n = count(&[s]);

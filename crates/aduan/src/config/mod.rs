@@ -213,6 +213,15 @@ pub struct SlaConfig {
     pub report_receive: String,
     #[serde(default)]
     pub escalate_to: Vec<String>,
+    /// Working days a question to the citizen waits for the answer before the complaint
+    /// closes `tidak` (SPEC §3), 1 to [`MAX_WAIT_CITIZEN_DAYS`].
+    #[serde(default = "d_wait_citizen")]
+    pub wait_citizen_days: i64,
+}
+/// Longest wait for a citizen's answer, in working days (about a year).
+pub const MAX_WAIT_CITIZEN_DAYS: i64 = 260;
+fn d_wait_citizen() -> i64 {
+    i64::from(aduan_core::sla::DEFAULT_WAIT_CITIZEN_DAYS)
 }
 fn d10m() -> String {
     "10m".into()
@@ -240,6 +249,7 @@ impl Default for SlaConfig {
             report_decide: d1h(),
             report_receive: d5m(),
             escalate_to: vec![],
+            wait_citizen_days: d_wait_citizen(),
         }
     }
 }
@@ -520,6 +530,17 @@ impl Settings {
             report_decide: duration("sla.report_decide", &s.report_decide, &mut errors),
             report_receive: duration("sla.report_receive", &s.report_receive, &mut errors),
         };
+        let wait_citizen_days = match u32::try_from(s.wait_citizen_days) {
+            Ok(d) if (1..=MAX_WAIT_CITIZEN_DAYS).contains(&s.wait_citizen_days) => d,
+            _ => {
+                errors.push(format!(
+                    "`sla.wait_citizen_days`: {} is not a number of working days from 1 to \
+                     {MAX_WAIT_CITIZEN_DAYS}",
+                    s.wait_citizen_days
+                ));
+                aduan_core::sla::DEFAULT_WAIT_CITIZEN_DAYS
+            }
+        };
         for (i, a) in s.escalate_to.iter().enumerate() {
             if let Err(e) = EmailAddress::parse(a) {
                 errors.push(format!("`sla.escalate_to[{i}]`: {}", e.problem));
@@ -573,7 +594,7 @@ impl Settings {
             tz,
             prefix,
             bidang,
-            policy: SlaPolicy::new(calendar, durations),
+            policy: SlaPolicy::new(calendar, durations).with_wait_citizen_days(wait_citizen_days),
             web: self.channels.web.0.clone(),
             template_overrides,
             digest_schedule,

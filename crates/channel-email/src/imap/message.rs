@@ -240,6 +240,11 @@ impl Reader<'_> {
                 tracing::info!(mailbox = %self.key, uid, %ticket, "e-mail already stored (redelivery)");
                 Ok(Outcome::Duplicate)
             }
+            // Chat channels only; kept for completeness of the desk's answers.
+            Ok(Received::Rated { ticket, score }) => {
+                tracing::info!(mailbox = %self.key, uid, %ticket, score, "e-mail recorded as a rating");
+                Ok(Outcome::Appended)
+            }
             Err(DeskError::Store(e)) => Err(Failure::Store(e.to_string())),
             Err(e) => {
                 tracing::warn!(mailbox = %self.key, uid, error = %e,

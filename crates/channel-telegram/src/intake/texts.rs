@@ -28,6 +28,7 @@ const START: &str = template!("start");
 const STATUS_USAGE: &str = template!("status_usage");
 const STATUS: &str = template!("status");
 const STATUS_ANSWER: &str = template!("status_answer");
+const STATUS_QUESTION: &str = template!("status_question");
 const STATUS_NOT_FOUND: &str = template!("status_not_found");
 const REFUSAL_NEED_TEXT: &str = template!("refusal_need_text");
 const REFUSAL_MEDIA: &str = template!("refusal_media");
@@ -36,6 +37,7 @@ const STATE_RECEIVED: &str = template!("state_received");
 const STATE_IN_BIDANG: &str = template!("state_in_bidang");
 const STATE_REVIEW: &str = template!("state_review");
 const STATE_FOLLOW_UP: &str = template!("state_follow_up");
+const STATE_WAITING_CITIZEN: &str = template!("state_waiting_citizen");
 const STATE_CLOSED: &str = template!("state_closed");
 const STATE_CLOSED_TIDAK: &str = template!("state_closed_tidak");
 
@@ -89,6 +91,7 @@ fn state_label(v: &StatusView) -> &'static str {
         (State::InBidang, _) => STATE_IN_BIDANG,
         (State::Review, _) => STATE_REVIEW,
         (State::FollowUp, _) => STATE_FOLLOW_UP,
+        (State::WaitingCitizen, _) => STATE_WAITING_CITIZEN,
         (State::Closed, Some(Resolution::Tidak)) => STATE_CLOSED_TIDAK,
         (State::Closed, _) => STATE_CLOSED,
     };
@@ -111,6 +114,15 @@ pub(super) fn status_text(desk: &Desk, v: &StatusView) -> String {
     if let Some(a) = v.answer.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         out.push_str("\n\n");
         out.push_str(&fill(STATUS_ANSWER, &[("answer", a)]));
+    }
+    if let Some(q) = v
+        .question
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
+        out.push_str("\n\n");
+        out.push_str(&fill(STATUS_QUESTION, &[("question", q)]));
     }
     out
 }
@@ -149,6 +161,7 @@ mod tests {
             &["ticket", "state", "received_at", "updated_at"],
         ),
         ("status_answer", STATUS_ANSWER, &["answer"]),
+        ("status_question", STATUS_QUESTION, &["question"]),
         ("status_not_found", STATUS_NOT_FOUND, &["ticket"]),
         ("refusal_need_text", REFUSAL_NEED_TEXT, &[]),
         ("refusal_media", REFUSAL_MEDIA, &[]),
@@ -157,6 +170,7 @@ mod tests {
         ("state_in_bidang", STATE_IN_BIDANG, &[]),
         ("state_review", STATE_REVIEW, &[]),
         ("state_follow_up", STATE_FOLLOW_UP, &[]),
+        ("state_waiting_citizen", STATE_WAITING_CITIZEN, &[]),
         ("state_closed", STATE_CLOSED, &[]),
         ("state_closed_tidak", STATE_CLOSED_TIDAK, &[]),
     ];

@@ -16,12 +16,59 @@ use crate::model::*;
 use crate::secret::{constant_time_eq, hash_secret};
 use crate::store::prelude::*;
 use crate::types::*;
-use crate::workflow::{Actor, Command};
+use crate::workflow::{Actor, Command, MAX_RATING_COMMENT_CHARS};
 
 use crate::desk::*;
 
 /// Complaints a message-id hint may name that are checked for the sender, newest first.
 const THREAD_CANDIDATES: u32 = 20;
+
+/// How long after the answer a chat number 1–5 is taken as the rating (SPEC §3).
+pub const RATING_WINDOW: chrono::Duration = chrono::Duration::days(7);
+
+/// Characters of the citizen's answer kept in the history line beside the question.
+const ANSWER_NOTE_CHARS: usize = 500;
+
+/// A citizen message to append (see `Intake::append`).
+struct Append {
+    ticket: TicketNumber,
+    channel: Channel,
+    text: String,
+    external_id: Option<String>,
+    at: Option<DateTime<Utc>>,
+    attachments: Vec<NewAttachment>,
+    cursor: Option<Cursor>,
+    thread: Option<ReplyThread>,
+}
+
+/// The conversation text of a message: its text, then the names of its files.
+fn message_text(body: &str, attachments: &[NewAttachment]) -> String {
+    let mut text = body.trim().to_string();
+    if !attachments.is_empty() {
+        let names: Vec<&str> = attachments.iter().map(|a| a.filename.as_str()).collect();
+        text.push_str(&format!("\n[lampiran: {}]", names.join(", ")));
+    }
+    text.chars().take(MAX_BODY_CHARS).collect()
+}
+
+/// The history note of an answer: `jawaban pengadu: …`, cut at [`ANSWER_NOTE_CHARS`].
+fn answer_note(text: &str) -> String {
+    let mut cut: String = text.chars().take(ANSWER_NOTE_CHARS).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    format!("jawaban pengadu: {cut}")
+}
+
+/// The rating a chat message is, if it is nothing but a number 1–5 (a trailing `.` or `!`
+/// allowed).
+pub fn rating_score(body: &str) -> Option<u8> {
+    let t = body.trim().trim_end_matches(['.', '!']).trim();
+    match t.as_bytes() {
+        [d @ b'1'..=b'5'] => Some(d - b'0'),
+        _ => None,
+    }
+}
 
 /// Intake use cases (see the module docs). Get one with [`Desk::intake`].
 #[derive(Clone)]
@@ -43,6 +90,12 @@ impl Intake {
 
     /// Public status by ticket and access code; wrong code and unknown ticket are the same.
     pub async fn status(&self, ticket: &str, code: &str) -> Result<StatusView, DeskError> {
+        Ok(StatusView::of(self.by_code(ticket, code).await?))
+    }
+
+    /// The complaint a ticket and its access code name; a wrong code and an unknown ticket
+    /// are the same `NotFound`.
+    async fn by_code(&self, ticket: &str, code: &str) -> Result<ComplaintRecord, DeskError> {
         let rec = self.desk.complaint(ticket).await?;
         let ok = rec
             .access_code_hash
@@ -51,7 +104,107 @@ impl Intake {
         if !ok {
             return Err(DeskError::NotFound);
         }
-        Ok(StatusView::of(rec))
+        Ok(rec)
+    }
+
+    /// A message the citizen writes on the status page (or its API), proven by the access
+    /// code: appended to the conversation with its files, answering the open question
+    /// (the paused step resumes) or reopening a closed complaint, like any threaded
+    /// message. Text or at least one file is required.
+    pub async fn citizen_message(
+        &self,
+        ticket: &str,
+        code: &str,
+        text: &str,
+        attachments: Vec<NewAttachment>,
+    ) -> Result<Received, DeskError> {
+        let rec = self.by_code(ticket, code).await?;
+        let body = text.trim();
+        if body.chars().count() > MAX_BODY_CHARS {
+            return Err(DeskError::invalid(
+                "text",
+                format!("longer than {MAX_BODY_CHARS} characters"),
+            ));
+        }
+        if body.is_empty() && attachments.is_empty() {
+            return Err(DeskError::invalid("text", "must not be empty"));
+        }
+        self.append(Append {
+            ticket: rec.ticket,
+            channel: Channel::Web,
+            text: message_text(body, &attachments),
+            external_id: None,
+            at: None,
+            attachments,
+            cursor: None,
+            thread: None,
+        })
+        .await
+    }
+
+    /// The citizen's rating (SPEC §3, §4), proven by the access code: once, on a closed
+    /// complaint (409 otherwise), `score` 1–5 and an optional comment (422 otherwise).
+    pub async fn rate(
+        &self,
+        ticket: &str,
+        code: &str,
+        score: i64,
+        comment: Option<String>,
+    ) -> Result<StatusView, DeskError> {
+        let score = u8::try_from(score)
+            .ok()
+            .filter(|s| RATING_RANGE.contains(s))
+            .ok_or_else(|| {
+                DeskError::invalid(
+                    "score",
+                    format!(
+                        "must be a whole number from {} to {}",
+                        RATING_RANGE.start(),
+                        RATING_RANGE.end()
+                    ),
+                )
+            })?;
+        if comment
+            .as_ref()
+            .is_some_and(|c| c.trim().chars().count() > MAX_RATING_COMMENT_CHARS)
+        {
+            return Err(DeskError::invalid(
+                "comment",
+                format!("longer than {MAX_RATING_COMMENT_CHARS} characters"),
+            ));
+        }
+        let mut rec = self.by_code(ticket, code).await?;
+        for _ in 0..5 {
+            let now = self.desk.clock.now();
+            let t = workflow_state(&rec).apply(
+                Command::Rate {
+                    score,
+                    comment: comment.clone(),
+                },
+                &Actor::Citizen,
+                now,
+                &self.desk.cfg.policy,
+            )?;
+            let w = TransitionWrite {
+                complaint_id: rec.id,
+                expected_version: rec.version,
+                transition: &t,
+                actor: Actor::Citizen.label(),
+                reply: None,
+                message: None,
+                attachments: Vec::new(),
+                cursor: None,
+                audit: None,
+            };
+            match self.desk.workflow_store().save_transition(w).await {
+                Ok(()) => return self.status(ticket, code).await,
+                Err(StoreError::Conflict) => {
+                    rec = self.desk.complaint(ticket).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
     }
 
     /// Commit an inbound message — a new complaint, or appended to the complaint it
@@ -87,6 +240,15 @@ impl Intake {
                     .await?;
             }
             return Ok(Received::Duplicate { ticket });
+        }
+        if channel.is_chat()
+            && sub.attachments.is_empty()
+            && let (Some(score), Some(handle)) = (rating_score(&sub.body), sub.handle.as_deref())
+            && let Some(r) = self
+                .chat_rating(channel, handle, score, &sub, cursor.as_ref())
+                .await?
+        {
+            return Ok(r);
         }
         let mut target = None;
         for hint in &thread {
@@ -135,16 +297,39 @@ impl Intake {
         if body.is_empty() && sub.attachments.is_empty() {
             return Err(DeskError::invalid("body", "must not be empty"));
         }
-        let mut text = body;
-        if !sub.attachments.is_empty() {
-            let names: Vec<&str> = sub
-                .attachments
-                .iter()
-                .map(|a| a.filename.as_str())
-                .collect();
-            text.push_str(&format!("\n[lampiran: {}]", names.join(", ")));
-        }
-        let text: String = text.chars().take(MAX_BODY_CHARS).collect();
+        // The citizen's newest thread on their own platform: later replies join it.
+        let reply_thread = sub
+            .ack_to
+            .as_ref()
+            .filter(|r| r.channel == channel && r.thread != ReplyThread::default())
+            .map(|r| r.thread.clone());
+        self.append(Append {
+            ticket,
+            channel,
+            text: message_text(&body, &sub.attachments),
+            external_id: sub.external_id.clone(),
+            at: sub.received_at,
+            attachments: sub.attachments,
+            cursor,
+            thread: reply_thread,
+        })
+        .await
+    }
+
+    /// Append a citizen message to a complaint in one transaction (the `CitizenMessage`
+    /// transition: reopening a closed complaint, resuming a paused step); a redelivered
+    /// `(channel, external_id)` writes only the cursor.
+    async fn append(&self, a: Append) -> Result<Received, DeskError> {
+        let Append {
+            ticket,
+            channel,
+            text,
+            external_id,
+            at,
+            attachments,
+            cursor,
+            thread,
+        } = a;
         for _ in 0..5 {
             let rec = self
                 .desk
@@ -154,12 +339,17 @@ impl Intake {
                 .ok_or(DeskError::NotFound)?;
             let now = self.desk.clock.now();
             let ws = workflow_state(&rec);
-            let t = ws.apply(
+            let mut t = ws.apply(
                 Command::CitizenMessage,
                 &Actor::Citizen,
                 now,
                 &self.desk.cfg.policy,
             )?;
+            if t.changes.clear_pause && rec.state == State::WaitingCitizen {
+                // The answer to the question, in the history beside the question.
+                t.history.note = Some(answer_note(&text));
+            }
+            t.changes.reply_thread = thread.clone();
             let w = TransitionWrite {
                 complaint_id: rec.id,
                 expected_version: rec.version,
@@ -169,11 +359,11 @@ impl Intake {
                 message: Some(NewMessage {
                     channel: Some(channel),
                     direction: Direction::In,
-                    at: sub.received_at.unwrap_or(now),
+                    at: at.unwrap_or(now),
                     text: text.clone(),
-                    external_id: sub.external_id.clone(),
+                    external_id: external_id.clone(),
                 }),
-                attachments: sub.attachments.clone(),
+                attachments: attachments.clone(),
                 cursor: cursor.clone(),
                 audit: None,
             };
@@ -193,6 +383,100 @@ impl Intake {
                             .await?;
                     }
                     return Ok(Received::Duplicate { ticket });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// A chat message that is just a number 1–5 from the sender of a complaint answered in
+    /// the last [`RATING_WINDOW`]: that complaint's rating, stored with the message and
+    /// thanked for on the chat, no new complaint and no reopening. Not a rating (None) when
+    /// the sender has a question to answer (the number answers it) or no such complaint.
+    async fn chat_rating(
+        &self,
+        channel: Channel,
+        handle: &str,
+        score: u8,
+        sub: &Submission,
+        cursor: Option<&Cursor>,
+    ) -> Result<Option<Received>, DeskError> {
+        let store = self.desk.intake_store();
+        if let Some(open) = store.open_ticket_for_handle(channel, handle).await?
+            && let Some(rec) = self.desk.workflow_store().get_complaint(&open).await?
+            && rec.state == State::WaitingCitizen
+        {
+            return Ok(None);
+        }
+        let since = self.desk.clock.now() - RATING_WINDOW;
+        let Some(ticket) = store
+            .rateable_ticket_for_handle(channel, handle, since)
+            .await?
+        else {
+            return Ok(None);
+        };
+        for _ in 0..5 {
+            let Some(rec) = self.desk.workflow_store().get_complaint(&ticket).await? else {
+                return Ok(None);
+            };
+            if !same_sender(&rec, channel, sub) {
+                return Ok(None);
+            }
+            let now = self.desk.clock.now();
+            let Ok(mut t) = workflow_state(&rec).apply(
+                Command::Rate {
+                    score,
+                    comment: None,
+                },
+                &Actor::Citizen,
+                now,
+                &self.desk.cfg.policy,
+            ) else {
+                // Rated meanwhile (or reopened): an ordinary message after all.
+                return Ok(None);
+            };
+            // The thanks replies to the rating message; so do later replies.
+            t.changes.reply_thread = sub
+                .ack_to
+                .as_ref()
+                .filter(|r| r.channel == channel && r.thread != ReplyThread::default())
+                .map(|r| r.thread.clone());
+            let mut rec = rec;
+            if let Some(th) = &t.changes.reply_thread {
+                rec.reply_thread = th.clone();
+            }
+            let reply = self.desk.citizen_reply(
+                &rec,
+                ReplyKind::RatingThanks,
+                "rating_thanks",
+                serde_json::json!({ "score": score }),
+            );
+            let w = TransitionWrite {
+                complaint_id: rec.id,
+                expected_version: rec.version,
+                transition: &t,
+                actor: Actor::Citizen.label(),
+                reply,
+                message: Some(NewMessage {
+                    channel: Some(channel),
+                    direction: Direction::In,
+                    at: sub.received_at.unwrap_or(now),
+                    text: sub.body.trim().to_string(),
+                    external_id: sub.external_id.clone(),
+                }),
+                attachments: Vec::new(),
+                cursor: cursor.cloned(),
+                audit: None,
+            };
+            match self.desk.workflow_store().save_transition(w).await {
+                Ok(()) => return Ok(Some(Received::Rated { ticket, score })),
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::AlreadyExists(_)) => {
+                    if let Some(c) = cursor {
+                        store.set_cursor(&c.key, &c.value).await?;
+                    }
+                    return Ok(Some(Received::Duplicate { ticket }));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -345,5 +629,28 @@ impl Intake {
 
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), DeskError> {
         Ok(self.desk.lease_store().release_lease(name, holder).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{answer_note, rating_score};
+
+    #[test]
+    fn only_a_bare_number_one_to_five_is_a_rating() {
+        assert_eq!(rating_score("5"), Some(5));
+        assert_eq!(rating_score(" 1. "), Some(1));
+        assert_eq!(rating_score("4!"), Some(4));
+        for no in ["0", "6", "10", "5 bintang", "lima", "", "５", "3,5"] {
+            assert_eq!(rating_score(no), None, "{no}");
+        }
+    }
+
+    #[test]
+    fn long_answers_are_cut_in_the_history() {
+        assert_eq!(answer_note("ya"), "jawaban pengadu: ya");
+        let long = "a".repeat(600);
+        let n = answer_note(&long);
+        assert!(n.ends_with('…') && n.chars().count() == 17 + 500 + 1, "{n}");
     }
 }

@@ -6,13 +6,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::audit::{NewAuditEntry, actions};
-use crate::desk::{DEFAULT_MAX_ATTEMPTS, Desk, DeskError};
+use crate::desk::{DEFAULT_MAX_ATTEMPTS, Desk, DeskError, workflow_state};
 use crate::logbook::Month;
-use crate::model::{ComplaintRecord, NewReply, ReplyKind, ReportRecord, ReportState, ReportUpdate};
+use crate::model::{
+    ComplaintRecord, NewReply, ReplyKind, ReportRecord, ReportState, ReportUpdate, TransitionWrite,
+};
 use crate::report::{self, MonthlyReport};
 use crate::store::StoreError;
-use crate::types::{Channel, Role, Step};
-use crate::workflow::{Actor, HistoryEntry};
+use crate::types::{Channel, Role, Step, TicketNumber};
+use crate::workflow::{Actor, Command, Effect, HistoryEntry, TransitionError};
 
 /// A report step requested through the staff API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +230,89 @@ impl Reports {
         }
     }
 
-    /// Earliest due time of a running, not yet escalated step.
+    /// Close every complaint whose question stayed unanswered past its wait (SPEC §3):
+    /// status `tidak`, reason "tidak ada tanggapan pengadu", the citizen told on the origin
+    /// channel, an audit entry by `sistem`, all in one transaction per complaint. Exactly
+    /// once among replicas: the transition is optimistic on the complaint's version, so a
+    /// second replica finds it closed. Returns how many this call closed.
+    pub async fn close_unanswered(&self) -> Result<usize, DeskError> {
+        let mut done = 0;
+        loop {
+            let now = self.desk.now();
+            let batch = self.desk.workflow_store().due_waits(now, 100).await?;
+            let n = batch.len();
+            let mut closed = 0;
+            for ticket in batch {
+                if self.close_one_unanswered(&ticket).await? {
+                    closed += 1;
+                }
+            }
+            done += closed;
+            // A short batch is the last; a full one without progress would come back as is.
+            if n < 100 || closed == 0 {
+                return Ok(done);
+            }
+        }
+    }
+
+    async fn close_one_unanswered(&self, ticket: &TicketNumber) -> Result<bool, DeskError> {
+        for _ in 0..5 {
+            let Some(rec) = self.desk.workflow_store().get_complaint(ticket).await? else {
+                return Ok(false);
+            };
+            let now = self.desk.now();
+            let question = rec.pause.as_ref().map(|p| p.question.clone());
+            let t = match workflow_state(&rec).apply(
+                Command::WaitTimeout,
+                &Actor::System,
+                now,
+                &self.desk.config().policy,
+            ) {
+                Ok(t) => t,
+                // Answered or closed meanwhile (another replica, the citizen).
+                Err(TransitionError::InvalidState { .. }) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            };
+            let reply = if t.effects.contains(&Effect::SendTimeoutNotice) {
+                self.desk.citizen_reply(
+                    &rec,
+                    ReplyKind::Timeout,
+                    "timeout",
+                    serde_json::json!({
+                        "question": question,
+                        "wait_days": self.desk.config().policy.wait_citizen_days,
+                    }),
+                )
+            } else {
+                None
+            };
+            let w = TransitionWrite {
+                complaint_id: rec.id,
+                expected_version: rec.version,
+                transition: &t,
+                actor: Actor::System.label(),
+                reply,
+                message: None,
+                attachments: Vec::new(),
+                cursor: None,
+                audit: crate::audit::for_command(
+                    &Actor::System,
+                    &rec.ticket,
+                    &Command::WaitTimeout,
+                    &t,
+                ),
+            };
+            match self.desk.workflow_store().save_transition(w).await {
+                Ok(()) => return Ok(true),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(false)
+    }
+
+    /// When the SLA timer has work next: a running step's due time (not yet escalated) or
+    /// a question's wait ending.
     pub async fn next_escalation_due(&self) -> Result<Option<DateTime<Utc>>, DeskError> {
         Ok(self.desk.workflow_store().next_escalation_due().await?)
     }

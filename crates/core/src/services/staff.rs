@@ -17,7 +17,7 @@ use crate::mask::IdentityMask;
 use crate::model::*;
 use crate::store::prelude::*;
 use crate::types::*;
-use crate::workflow::{Actor, Command, visible_to};
+use crate::workflow::{Actor, Command, Effect, visible_to};
 
 use crate::desk::*;
 
@@ -175,24 +175,6 @@ impl Staff {
         Ok(self.to_view(actor, rec))
     }
 
-    /// Where an answer to this complaint goes, if anywhere.
-    pub(crate) fn reply_route(&self, rec: &ComplaintRecord) -> Option<(Channel, String)> {
-        let route = match rec.channel {
-            Channel::Web | Channel::Email => {
-                rec.identity.email.clone().map(|e| (Channel::Email, e))
-            }
-            Channel::Telegram | Channel::Messenger | Channel::Instagram | Channel::Whatsapp => {
-                rec.identity.handle.clone().map(|h| (rec.channel, h))
-            }
-            Channel::Phone | Channel::Letter | Channel::Fax | Channel::WalkIn => None,
-        }?;
-        self.desk
-            .cfg
-            .reply_channels
-            .contains(&route.0)
-            .then_some(route)
-    }
-
     /// Perform a staff (or citizen) command on a complaint. Retries on concurrent updates.
     pub async fn act(
         &self,
@@ -200,13 +182,12 @@ impl Staff {
         ticket: &str,
         cmd: Command,
     ) -> Result<ComplaintView, DeskError> {
-        if let Some(required) = cmd.required_role()
-            && actor.role() != Some(required)
-        {
+        if !cmd.permits(actor) {
             return Err(DeskError::Forbidden(format!(
-                "role {} may not {}; required: {required}",
+                "role {} may not {}; required: {}",
                 actor.role().map(|r| r.as_str()).unwrap_or("none"),
-                cmd.name()
+                cmd.name(),
+                cmd.performer()
             )));
         }
         if let Command::Assign { bidang, .. } = &cmd
@@ -226,32 +207,63 @@ impl Staff {
             let mut message = None;
             for e in &t.effects {
                 match e {
-                    crate::workflow::Effect::SendAnswer { text } => {
-                        if let Some((channel, recipient)) = self.reply_route(&rec) {
-                            reply = Some(NewReply {
-                                kind: ReplyKind::Answer,
-                                channel,
-                                recipient,
-                                template: "answer".into(),
-                                vars: serde_json::json!({
-                                    "office": self.desk.cfg.office_name,
-                                    "message": text,
+                    Effect::SendAnswer { text } => {
+                        // The answer asks for the rating: chat by a number in reply, e-mail
+                        // and web on the status page.
+                        let rating_by = if rec.channel.is_chat() {
+                            "reply"
+                        } else {
+                            "page"
+                        };
+                        reply = self.desk.citizen_reply(
+                            &rec,
+                            ReplyKind::Answer,
+                            "answer",
+                            serde_json::json!({ "message": text, "rating_by": rating_by }),
+                        );
+                    }
+                    Effect::SendQuestion { question } => {
+                        let tz = self.desk.cfg.policy.calendar.timezone();
+                        reply = self.desk.citizen_reply(
+                            &rec,
+                            ReplyKind::Question,
+                            "question",
+                            serde_json::json!({
+                                "question": question,
+                                "wait_days": self.desk.cfg.policy.wait_citizen_days,
+                                "answer_by": t.due_at.map(|d| {
+                                    d.with_timezone(&tz).format("%d-%m-%Y %H:%M").to_string()
                                 }),
-                                max_attempts: DEFAULT_MAX_ATTEMPTS,
+                            }),
+                        );
+                        if reply.is_none() {
+                            // Nothing to send it by (a web complaint without an e-mail
+                            // address): the status page shows it; so does the conversation.
+                            message = Some(NewMessage {
+                                channel: None,
+                                direction: Direction::Out,
+                                at: now,
+                                text: question.clone(),
+                                external_id: None,
                             });
                         }
                     }
+                    Effect::SendTimeoutNotice => {}
                 }
             }
-            if let (Command::FollowUp { message: m }, true) = (&cmd, rec.channel.is_manual()) {
-                // Manual channels: staff record how they answered; it joins the conversation.
-                message = Some(NewMessage {
-                    channel: None,
-                    direction: Direction::Out,
-                    at: now,
-                    text: m.clone(),
-                    external_id: None,
-                });
+            match (&cmd, rec.channel.is_manual()) {
+                // Manual channels: staff record how they answered or asked (by phone,
+                // letter …); it joins the conversation.
+                (Command::FollowUp { message: m }, true) | (Command::Ask { question: m }, true) => {
+                    message = Some(NewMessage {
+                        channel: None,
+                        direction: Direction::Out,
+                        at: now,
+                        text: m.trim().to_string(),
+                        external_id: None,
+                    });
+                }
+                _ => {}
             }
             let w = TransitionWrite {
                 complaint_id: rec.id,
@@ -304,7 +316,8 @@ impl Staff {
         Ok(items
             .into_iter()
             .map(|i| QueueLine {
-                breached: i.due_at.is_some_and(|d| now > d),
+                // A question's wait is no SOP step: it ends by closing, not by a breach.
+                breached: i.state != State::WaitingCitizen && i.due_at.is_some_and(|d| now > d),
                 ticket: i.ticket,
                 channel: i.channel,
                 state: i.state,
@@ -401,7 +414,7 @@ impl Staff {
             received_at: rec.received_at,
             updated_at: rec.updated_at,
             due_at: rec.due_at,
-            breached: rec.due_at.is_some_and(|d| now > d),
+            breached: rec.state != State::WaitingCitizen && rec.due_at.is_some_and(|d| now > d),
             complainant,
             identity_hidden: hide,
             category: rec.category,
@@ -449,6 +462,21 @@ impl Staff {
                 })
                 .collect(),
             attachments,
+            question: rec
+                .pause
+                .filter(|_| rec.state == State::WaitingCitizen)
+                .map(|p| QuestionView {
+                    text: m(p.question),
+                    asked_at: rec.state_entered_at,
+                    asked_from: p.asked_from,
+                    remaining_minutes: (p.remaining_seconds as f64 / 6.0).round() / 10.0,
+                    wait_until: rec.due_at,
+                }),
+            rating: rec.rating.map(|r| RatingView {
+                score: r.score,
+                comment: mo(r.comment),
+                at: r.at,
+            }),
         }
     }
 

@@ -19,6 +19,8 @@ const SECRETS: &[&str] = &[
     "SEKARINI-KTP-BYTES",
     "53454b4152494e492d4b54502d4259544553",
     "Sudah dihubungi",
+    "Sekarini-thread",
+    "kartu keluarga Sekarini",
 ];
 
 /// A Telegram complaint whose every field identifies its sender.
@@ -65,6 +67,22 @@ async fn workload(s: &dyn Store) -> TicketNumber {
         t0() + secs(10),
         Changes {
             solution: Some("Sudah dihubungi di 081337001122".into()),
+            pause: Some(Pause {
+                asked_from: State::Triage,
+                remaining_seconds: 30,
+                question: "Mohon kirim kartu keluarga Sekarini, NIK 5108014506900005".into(),
+            }),
+            rating: Some(Rating {
+                score: 5,
+                comment: Some("Puas, Sekarini 081337001122".into()),
+                at: t0() + secs(10),
+            }),
+            reply_thread: Some(ReplyThread {
+                subject: Some("KTP Sekarini".into()),
+                in_reply_to: Some("Sekarini-thread@contoh.id".into()),
+                references: vec!["Sekarini-thread@contoh.id".into()],
+                reply_to_message_id: None,
+            }),
             ..Changes::default()
         },
     );
@@ -115,6 +133,16 @@ async fn check_readable(s: &dyn Store, ticket: &TicketNumber) {
     assert_eq!(r.messages[2].external_id.as_deref(), Some("778899001:44"));
     assert!(r.replies[1].last_error.as_deref().unwrap().contains("550"));
     assert_eq!(r.history[0].note.as_deref(), Some("NIK 5108014506900005"));
+    assert!(
+        r.pause
+            .as_ref()
+            .is_some_and(|p| p.question.contains("kartu keluarga Sekarini"))
+    );
+    assert_eq!(
+        r.rating.as_ref().and_then(|x| x.comment.as_deref()),
+        Some("Puas, Sekarini 081337001122")
+    );
+    assert_eq!(r.reply_thread.subject.as_deref(), Some("KTP Sekarini"));
     let found = |x: Option<TicketNumber>| assert_eq!(x.as_ref(), Some(ticket));
     found(
         s.ticket_by_external_id(Channel::Telegram, "778899001:43")
