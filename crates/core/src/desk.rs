@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::model::*;
 use crate::secret::{hash_secret, new_access_code};
-pub use crate::services::{Accounts, Audit, Intake, Reports, Staff, Verification};
+pub use crate::services::{Accounts, Audit, Intake, Media, Reports, Staff, Verification};
 use crate::sla::SlaPolicy;
 use crate::store::prelude::*;
 use crate::types::*;
@@ -79,6 +79,9 @@ pub struct Submission {
     pub body: String,
     pub letter_number: Option<String>,
     pub attachments: Vec<NewAttachment>,
+    /// Files to fetch from the platform after the commit (chat channels); each leaves a
+    /// `[lampiran: …]` line in the text and becomes an attachment when fetched.
+    pub media: Vec<crate::media::NewMedia>,
     /// Issue an access code for the status page (web, e-mail).
     pub with_access_code: bool,
     /// Where the acknowledgement goes, when the channel replies itself (chat id, PSID …).
@@ -315,6 +318,10 @@ impl Desk {
     pub fn audit(&self) -> Audit {
         Audit { desk: self.clone() }
     }
+    /// Media jobs: the worker that fetches the files of chat messages.
+    pub fn media(&self) -> Media {
+        Media { desk: self.clone() }
+    }
 
     /// The complaint a ticket string names; a malformed or unknown ticket is `NotFound`.
     pub(crate) async fn complaint(&self, ticket: &str) -> Result<ComplaintRecord, DeskError> {
@@ -350,6 +357,9 @@ impl Desk {
     pub(crate) fn audit_store(&self) -> &dyn AuditStore {
         &*self.store
     }
+    pub(crate) fn media_store(&self) -> &dyn MediaStore {
+        &*self.store
+    }
 
     pub fn config(&self) -> &DeskConfig {
         &self.cfg
@@ -369,7 +379,7 @@ impl Desk {
         let channel = sub
             .channel
             .ok_or_else(|| DeskError::invalid("channel", "missing"))?;
-        let body = sub.body.trim().to_string();
+        let body = with_media_lines(&sub.body, &sub.media);
         if body.is_empty() {
             return Err(DeskError::invalid("body", "must not be empty"));
         }
@@ -478,8 +488,10 @@ impl Desk {
                 max_attempts: DEFAULT_MAX_ATTEMPTS,
             });
         }
+        let media = media_jobs(&sub.media, sub.external_id.as_deref(), None);
         let new = NewComplaint {
             channel,
+            media,
             external_id: sub.external_id,
             received_at,
             identity,
@@ -549,6 +561,63 @@ pub enum ThreadHint {
     MessageIds(Vec<String>),
     /// The newest not-closed complaint of this channel and `submission.handle`.
     OpenForHandle,
+    /// The album (Telegram `media_group_id`, with the chat id) the message's files belong
+    /// to: the complaint holding the album's earlier files, when it is the sender's own. A
+    /// message without text of its own then only adds its files to that complaint (no new
+    /// message, no acknowledgement).
+    Album(String),
+}
+
+/// The citizen's text with one `[lampiran: …]` line per file to fetch. When the whole
+/// would be longer than [`MAX_BODY_CHARS`], the text is shortened to make room.
+pub(crate) fn with_media_lines(text: &str, media: &[crate::media::NewMedia]) -> String {
+    let text = text.trim();
+    if media.is_empty() {
+        return text.to_string();
+    }
+    let lines: Vec<String> = media.iter().map(|m| m.kind.marker()).collect();
+    let tail = lines.join("\n");
+    let room = MAX_BODY_CHARS.saturating_sub(tail.chars().count() + 1);
+    let text: String = text.chars().take(room).collect();
+    let text = text.trim_end();
+    if text.is_empty() {
+        tail
+    } else {
+        format!("{text}\n{tail}")
+    }
+}
+
+/// The jobs of a message's files: keyed `"<external id>#<n>"` so a redelivery adds none,
+/// named safely, in the given album.
+pub(crate) fn media_jobs(
+    media: &[crate::media::NewMedia],
+    external_id: Option<&str>,
+    album: Option<&str>,
+) -> Vec<crate::media::NewMediaJob> {
+    media
+        .iter()
+        .enumerate()
+        .map(|(i, m)| crate::media::NewMediaJob {
+            kind: m.kind,
+            source: m.source.clone(),
+            filename: crate::media::file_name(
+                m.kind,
+                m.filename.as_deref(),
+                m.content_type.as_deref(),
+                i + 1,
+            ),
+            content_type: m
+                .content_type
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+            size: m.size,
+            key: external_id.map(|e| format!("{e}#{}", i + 1)),
+            album: album.map(str::to_string),
+            max_attempts: crate::media::MEDIA_MAX_ATTEMPTS,
+        })
+        .collect()
 }
 
 /// An inbound citizen message from a channel.

@@ -55,6 +55,7 @@ migrations! {
     3 => "0003_privacy",
     4 => "0004_attachment_shares",
     5 => "0005_audit",
+    7 => "0007_media_jobs",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
