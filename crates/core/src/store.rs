@@ -375,13 +375,14 @@ pub trait MediaStore: Send + Sync {
     -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Add files to a complaint without a message (the later files of an album), with the
-    /// intake cursor, in one transaction. False when a job's key is stored already (a
-    /// redelivery): then only the cursor is written.
+    /// intake cursor, in one transaction; the jobs are due at `now`. False when a job's key
+    /// is stored already (a redelivery): then only the cursor is written.
     async fn add_media(
         &self,
         complaint_id: i64,
         channel: Channel,
         jobs: Vec<NewMediaJob>,
+        now: DateTime<Utc>,
         cursor: Option<Cursor>,
     ) -> Result<bool, StoreError>;
 

@@ -359,13 +359,16 @@ impl MediaStore for FaultStore {
         complaint_id: i64,
         channel: Channel,
         jobs: Vec<NewMediaJob>,
+        now: DateTime<Utc>,
         cursor: Option<Cursor>,
     ) -> Result<bool, StoreError> {
         self.check()?;
         if take(&self.fail_appends) {
             return Err(busy());
         }
-        self.inner.add_media(complaint_id, channel, jobs, cursor).await
+        self.inner
+            .add_media(complaint_id, channel, jobs, now, cursor)
+            .await
     }
     async fn ticket_for_album(
         &self,

@@ -419,9 +419,10 @@ macro_rules! impl_store {
                 complaint_id: i64,
                 channel: Channel,
                 jobs: Vec<NewMediaJob>,
+                now: DateTime<Utc>,
                 cursor: Option<Cursor>,
             ) -> Result<bool, StoreError> {
-                media::add(&self.db, complaint_id, channel, jobs, cursor).await
+                media::add(&self.db, complaint_id, channel, jobs, now, cursor).await
             }
 
             async fn ticket_for_album(

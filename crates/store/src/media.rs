@@ -318,10 +318,10 @@ pub(crate) async fn add<B: Backend>(
     complaint_id: i64,
     channel: Channel,
     jobs: Vec<NewMediaJob>,
+    now: DateTime<Utc>,
     cursor: Option<Cursor>,
 ) -> Result<bool, StoreError> {
     let v = b.vault();
-    let now = Utc::now();
     let mut h = b.writer().await?;
     let mut tx = B::begin_write(&mut h).await?;
     let mut seen = false;

@@ -160,7 +160,7 @@ impl Intake {
             let added = self
                 .desk
                 .media_store()
-                .add_media(rec.id, channel, media, cursor)
+                .add_media(rec.id, channel, media, self.desk.clock.now(), cursor)
                 .await?;
             return Ok(if added {
                 Received::Appended {
