@@ -127,6 +127,8 @@ pub fn action_label(a: &str) -> &str {
         "share_attachment" => "Lampiran dibagikan ke bidang",
         "citizen_message" => "Pesan baru dari pengadu",
         "escalate" => "Batas waktu terlewati (eskalasi)",
+        // aduan_core::media::MEDIA_FAILED_ACTION: the note says which file and why.
+        "media_failed" => "Lampiran tidak tersimpan",
         other => other,
     }
 }

@@ -65,7 +65,10 @@ impl MetaFetcher {
     }
 
     /// The WhatsApp media id → its download URL and announced size.
-    async fn whatsapp_url(&self, media_id: &str) -> Result<(Url, Option<u64>, Option<String>), FetchError> {
+    async fn whatsapp_url(
+        &self,
+        media_id: &str,
+    ) -> Result<(Url, Option<u64>, Option<String>), FetchError> {
         let Some(mut url) = self.graph.clone() else {
             return Err(FetchError::Unavailable(
                 "channels.meta.graph_api_url is not a URL".into(),

@@ -182,7 +182,10 @@ mod tests {
         let m = message(one(&wrap_wa(
             r#"{"from":"6281","id":"wamid.C","timestamp":"1767225599","type":"location","location":{"latitude":-8.1,"longitude":115.08,"name":"Kantor Camat","address":"Jl. Ngurah Rai 1"}}"#,
         )));
-        assert_eq!(m.body, "[lokasi: Kantor Camat, Jl. Ngurah Rai 1 — -8.1, 115.08]");
+        assert_eq!(
+            m.body,
+            "[lokasi: Kantor Camat, Jl. Ngurah Rai 1 — -8.1, 115.08]"
+        );
         let m = message(one(&wrap_wa(
             r#"{"from":"6281","id":"wamid.K","timestamp":"1","type":"contacts","contacts":[{"name":{"formatted_name":"Barbara J. Johnson","first_name":"Barbara"},"phones":[{"phone":"+1 (940) 555-1234","wa_id":"19405551234","type":"HOME"}],"emails":[{"email":"bjohnson@example.com","type":"WORK"}]}]}"#,
         )));
@@ -268,8 +271,11 @@ mod tests {
         let m = message(one(&wrap(
             r#"{"sender":{"id":"U1"},"recipient":{"id":"P1"},"timestamp":1,"message":{"mid":"m6","text":"lihat","attachments":[{"type":"fallback","title":"Berita","url":"https://news.example/a","payload":null}]}}"#,
         )));
-        assert_eq!(m.body, "lihat
-[tautan dibagikan: Berita — https://news.example/a]");
+        assert_eq!(
+            m.body,
+            "lihat
+[tautan dibagikan: Berita — https://news.example/a]"
+        );
         assert!(matches!(
             one(&wrap(
                 r#"{"sender":{"id":"U1"},"timestamp":1,"message":{"mid":"m3"}}"#
@@ -328,7 +334,10 @@ mod tests {
         let m = message(one(&wrap(
             r#"{"mid":"i3","attachments":[{"type":"ig_reel","payload":{"reel_video_id":"1","title":"Antrean","url":"https://cdn.example/reel.mp4"}}]}"#,
         )));
-        assert_eq!(m.body, "[reel dibagikan: Antrean — https://cdn.example/reel.mp4]");
+        assert_eq!(
+            m.body,
+            "[reel dibagikan: Antrean — https://cdn.example/reel.mp4]"
+        );
         let m = message(one(&wrap(
             r#"{"mid":"i4","attachments":[{"type":"share","payload":{"url":"https://instagram.example/p/1"}}]}"#,
         )));

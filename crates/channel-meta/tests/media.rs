@@ -47,7 +47,11 @@ on_both!(
     logs_carry_no_phone_psid_token_or_file_url,
 );
 
-async fn harness_for(postgres: bool, limit: u64, clock: Arc<dyn aduan_core::desk::Clock>) -> (Harness, FakeGraph) {
+async fn harness_for(
+    postgres: bool,
+    limit: u64,
+    clock: Arc<dyn aduan_core::desk::Clock>,
+) -> (Harness, FakeGraph) {
     let graph = FakeGraph::start().await;
     let h = harness_on(postgres, config(&graph.base), limit, clock).await;
     (h, graph)
@@ -105,7 +109,13 @@ fn notes(c: &ComplaintRecord) -> Vec<String> {
 }
 
 async fn assert_files(h: &Harness, c: &ComplaintRecord, want: &[(&[u8], &str)]) {
-    assert_eq!(c.attachments.len(), want.len(), "{}: {:?}", c.body, c.attachments);
+    assert_eq!(
+        c.attachments.len(),
+        want.len(),
+        "{}: {:?}",
+        c.body,
+        c.attachments
+    );
     for (a, (data, ct)) in c.attachments.iter().zip(want) {
         let (status, body, headers) = staff_download(&h.desk, &c.ticket, a.id).await;
         assert_eq!(status, StatusCode::OK);
@@ -123,31 +133,61 @@ async fn whatsapp_media_of_every_kind_reaches_staff(postgres: bool) {
     graph.add_media("2003", "audio/ogg; codecs=opus", b"OggS voice");
     graph.add_media("2004", "application/pdf", b"%PDF akta");
     // The documented image example (the fixture), then one message of each other kind.
-    assert_eq!(h.deliver(&fixture("meta_whatsapp_image.json")).await.0, StatusCode::OK);
+    assert_eq!(
+        h.deliver(&fixture("meta_whatsapp_image.json")).await.0,
+        StatusCode::OK
+    );
     let deliveries = [
-        wa("6281000000001", json!({"id": "wamid.V1", "type": "video",
-            "video": {"caption": "Antrean", "mime_type": "video/mp4", "sha256": "h", "id": "2001"}})),
-        wa("6281000000002", json!({"id": "wamid.A1", "type": "audio",
-            "audio": {"mime_type": "audio/mpeg", "sha256": "h", "id": "2002", "voice": false}})),
-        wa("6281000000003", json!({"id": "wamid.N1", "type": "audio",
-            "audio": {"mime_type": "audio/ogg; codecs=opus", "sha256": "h", "id": "2003", "voice": true}})),
-        wa("6281000000004", json!({"id": "wamid.D1", "type": "document",
+        wa(
+            "6281000000001",
+            json!({"id": "wamid.V1", "type": "video",
+            "video": {"caption": "Antrean", "mime_type": "video/mp4", "sha256": "h", "id": "2001"}}),
+        ),
+        wa(
+            "6281000000002",
+            json!({"id": "wamid.A1", "type": "audio",
+            "audio": {"mime_type": "audio/mpeg", "sha256": "h", "id": "2002", "voice": false}}),
+        ),
+        wa(
+            "6281000000003",
+            json!({"id": "wamid.N1", "type": "audio",
+            "audio": {"mime_type": "audio/ogg; codecs=opus", "sha256": "h", "id": "2003", "voice": true}}),
+        ),
+        wa(
+            "6281000000004",
+            json!({"id": "wamid.D1", "type": "document",
             "document": {"caption": "Akta", "filename": "akta-kelahiran.pdf",
-                         "mime_type": "application/pdf", "sha256": "h", "id": "2004"}})),
-        wa("6281000000005", json!({"id": "wamid.C1", "type": "contacts", "contacts": [{
+                         "mime_type": "application/pdf", "sha256": "h", "id": "2004"}}),
+        ),
+        wa(
+            "6281000000005",
+            json!({"id": "wamid.C1", "type": "contacts", "contacts": [{
             "addresses": [{"city": "Singaraja", "country": "Indonesia", "type": "HOME"}],
             "emails": [{"email": "saksi@example.com", "type": "WORK"}],
             "name": {"formatted_name": "Ketut Saksi", "first_name": "Ketut", "last_name": "Saksi"},
-            "phones": [{"phone": "+62 812-3450-0002", "wa_id": "6281234500002", "type": "CELL"}]}]})),
-        wa("6281000000006", json!({"id": "wamid.L1", "type": "location", "location": {
+            "phones": [{"phone": "+62 812-3450-0002", "wa_id": "6281234500002", "type": "CELL"}]}]}),
+        ),
+        wa(
+            "6281000000006",
+            json!({"id": "wamid.L1", "type": "location", "location": {
             "latitude": -8.112, "longitude": 115.088, "name": "Kantor Disdukcapil",
-            "address": "Jl. Pahlawan No. 1, Singaraja"}})),
-        wa("6281000000007", json!({"id": "wamid.I1", "type": "interactive", "interactive": {
-            "type": "button_reply", "button_reply": {"id": "ya", "title": "Ya, masih belum selesai"}}})),
-        wa("6281000000008", json!({"id": "wamid.I2", "type": "interactive", "interactive": {
-            "type": "list_reply", "list_reply": {"id": "ktp", "title": "KTP-el", "description": "Kartu"}}})),
-        wa("6281000000009", json!({"id": "wamid.B1", "type": "button",
-            "button": {"payload": "STATUS", "text": "Cek status"}})),
+            "address": "Jl. Pahlawan No. 1, Singaraja"}}),
+        ),
+        wa(
+            "6281000000007",
+            json!({"id": "wamid.I1", "type": "interactive", "interactive": {
+            "type": "button_reply", "button_reply": {"id": "ya", "title": "Ya, masih belum selesai"}}}),
+        ),
+        wa(
+            "6281000000008",
+            json!({"id": "wamid.I2", "type": "interactive", "interactive": {
+            "type": "list_reply", "list_reply": {"id": "ktp", "title": "KTP-el", "description": "Kartu"}}}),
+        ),
+        wa(
+            "6281000000009",
+            json!({"id": "wamid.B1", "type": "button",
+            "button": {"payload": "STATUS", "text": "Cek status"}}),
+        ),
     ];
     for d in &deliveries {
         let (s, v) = h.deliver(d).await;
@@ -181,19 +221,30 @@ async fn whatsapp_media_of_every_kind_reaches_staff(postgres: bool) {
         by_handle(&all, "6281000000006").body,
         "[lokasi: Kantor Disdukcapil, Jl. Pahlawan No. 1, Singaraja — -8.112, 115.088]"
     );
-    assert_eq!(by_handle(&all, "6281000000007").body, "Ya, masih belum selesai");
+    assert_eq!(
+        by_handle(&all, "6281000000007").body,
+        "Ya, masih belum selesai"
+    );
     assert_eq!(by_handle(&all, "6281000000008").body, "KTP-el");
     assert_eq!(by_handle(&all, "6281000000009").body, "Cek status");
     // Media id → URL → bytes, both with the WhatsApp token.
     let seen = graph.seen();
     let lookups: Vec<&Seen> = seen.iter().filter(|s| s.path == "/v25.0/2004").collect();
     assert_eq!(lookups.len(), 1);
-    assert_eq!(lookups[0].authorization.as_deref(), Some(&*format!("Bearer {WA_TOKEN}")));
-    let files: Vec<&Seen> = seen.iter().filter(|s| s.path.starts_with("/wa-files/")).collect();
-    assert_eq!(files.len(), 5);
-    assert!(files
+    assert_eq!(
+        lookups[0].authorization.as_deref(),
+        Some(&*format!("Bearer {WA_TOKEN}"))
+    );
+    let files: Vec<&Seen> = seen
         .iter()
-        .all(|s| s.authorization.as_deref() == Some(&*format!("Bearer {WA_TOKEN}"))));
+        .filter(|s| s.path.starts_with("/wa-files/"))
+        .collect();
+    assert_eq!(files.len(), 5);
+    assert!(
+        files
+            .iter()
+            .all(|s| s.authorization.as_deref() == Some(&*format!("Bearer {WA_TOKEN}")))
+    );
     // A redelivery of the image adds no second job or file.
     let (_, v) = h.deliver(&fixture("meta_whatsapp_image.json")).await;
     assert_eq!(v["duplicates"], 1, "{v}");
@@ -209,29 +260,64 @@ async fn messenger_and_instagram_attachments_reach_staff(postgres: bool) {
     let doc = graph.add_cdn("m-doc.pdf", "application/pdf", b"%PDF messenger");
     let ig_img = graph.add_cdn("ig-img.jpg", "image/jpeg", b"JPEG instagram");
     // One Messenger message with four attachments (the `messages` reference's shape).
-    let d = messaging("page", PAGE, "6543210987654321", json!({
+    let d = messaging(
+        "page",
+        PAGE,
+        "6543210987654321",
+        json!({
         "mid": "m_media_1", "text": "Foto dan berkas antrean",
         "attachments": [
             {"type": "image", "payload": {"url": img}},
             {"type": "video", "payload": {"url": vid}},
             {"type": "audio", "payload": {"url": aud}},
             {"type": "file", "payload": {"url": doc}}
-        ]}));
+        ]}),
+    );
     assert_eq!(h.deliver(&d).await.1["created"], 1);
-    let location = messaging("page", PAGE, "6543210000000002", json!({"mid": "m_loc",
+    let location = messaging(
+        "page",
+        PAGE,
+        "6543210000000002",
+        json!({"mid": "m_loc",
         "attachments": [{"type": "location", "title": "Lokasi Kadek", "url": "https://l.facebook.com/x",
-            "payload": {"coordinates": {"lat": -8.11, "long": 115.09}}}]}));
-    let share = messaging("page", PAGE, "6543210000000003", json!({"mid": "m_share",
+            "payload": {"coordinates": {"lat": -8.11, "long": 115.09}}}]}),
+    );
+    let share = messaging(
+        "page",
+        PAGE,
+        "6543210000000003",
+        json!({"mid": "m_share",
         "attachments": [{"type": "fallback", "title": "Berita pelayanan", "url": "https://news.example/a",
-            "payload": null}]}));
-    let mention = messaging("instagram", IG, "987654321012345", json!({"mid": "ig_mention",
-        "attachments": [{"type": "story_mention", "payload": {"url": "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1"}}]}));
-    let reply = messaging("instagram", IG, "987654321000002", json!({"mid": "ig_reply",
-        "text": "Ini antrean hari ini", "reply_to": {"story": {"url": "https://lookaside.fbsbx.com/story/2", "id": "2"}}}));
-    let ig_share = messaging("instagram", IG, "987654321000003", json!({"mid": "ig_share",
-        "attachments": [{"type": "share", "payload": {"url": "https://www.instagram.com/p/abc/"}}]}));
-    let ig_photo = messaging("instagram", IG, "987654321000004", json!({"mid": "ig_photo",
-        "attachments": [{"type": "image", "payload": {"url": ig_img}}]}));
+            "payload": null}]}),
+    );
+    let mention = messaging(
+        "instagram",
+        IG,
+        "987654321012345",
+        json!({"mid": "ig_mention",
+        "attachments": [{"type": "story_mention", "payload": {"url": "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1"}}]}),
+    );
+    let reply = messaging(
+        "instagram",
+        IG,
+        "987654321000002",
+        json!({"mid": "ig_reply",
+        "text": "Ini antrean hari ini", "reply_to": {"story": {"url": "https://lookaside.fbsbx.com/story/2", "id": "2"}}}),
+    );
+    let ig_share = messaging(
+        "instagram",
+        IG,
+        "987654321000003",
+        json!({"mid": "ig_share",
+        "attachments": [{"type": "share", "payload": {"url": "https://www.instagram.com/p/abc/"}}]}),
+    );
+    let ig_photo = messaging(
+        "instagram",
+        IG,
+        "987654321000004",
+        json!({"mid": "ig_photo",
+        "attachments": [{"type": "image", "payload": {"url": ig_img}}]}),
+    );
     for d in [&location, &share, &mention, &reply, &ig_share, &ig_photo] {
         let (s, v) = h.deliver(d).await;
         assert_eq!((s, v["created"].clone()), (StatusCode::OK, json!(1)), "{v}");
@@ -244,14 +330,21 @@ async fn messenger_and_instagram_attachments_reach_staff(postgres: bool) {
         m.body,
         "Foto dan berkas antrean\n[lampiran: foto]\n[lampiran: video]\n[lampiran: audio]\n[lampiran: dokumen]"
     );
-    assert_files(&h, m, &[
-        (b"JPEG messenger", "image/jpeg"),
-        (b"MP4 messenger", "video/mp4"),
-        (b"AUDIO messenger", "audio/mpeg"),
-        (b"%PDF messenger", "application/pdf"),
-    ])
+    assert_files(
+        &h,
+        m,
+        &[
+            (b"JPEG messenger", "image/jpeg"),
+            (b"MP4 messenger", "video/mp4"),
+            (b"AUDIO messenger", "audio/mpeg"),
+            (b"%PDF messenger", "application/pdf"),
+        ],
+    )
     .await;
-    assert_eq!(by_handle(&all, "6543210000000002").body, "[lokasi: Lokasi Kadek — -8.11, 115.09]");
+    assert_eq!(
+        by_handle(&all, "6543210000000002").body,
+        "[lokasi: Lokasi Kadek — -8.11, 115.09]"
+    );
     assert_eq!(
         by_handle(&all, "6543210000000003").body,
         "[tautan dibagikan: Berita pelayanan — https://news.example/a]"
@@ -270,13 +363,20 @@ async fn messenger_and_instagram_attachments_reach_staff(postgres: bool) {
         by_handle(&all, "987654321000003").body,
         "[tautan dibagikan: https://www.instagram.com/p/abc/]"
     );
-    assert_files(&h, by_handle(&all, "987654321000004"), &[(b"JPEG instagram", "image/jpeg")]).await;
+    assert_files(
+        &h,
+        by_handle(&all, "987654321000004"),
+        &[(b"JPEG instagram", "image/jpeg")],
+    )
+    .await;
     // Attachment URLs are fetched without any token.
-    assert!(graph
-        .seen()
-        .iter()
-        .filter(|s| s.path.starts_with("/cdn/"))
-        .all(|s| s.authorization.is_none()));
+    assert!(
+        graph
+            .seen()
+            .iter()
+            .filter(|s| s.path.starts_with("/cdn/"))
+            .all(|s| s.authorization.is_none())
+    );
     h.teardown().await;
 }
 
@@ -286,12 +386,18 @@ async fn a_slow_file_server_does_not_delay_the_webhook(postgres: bool) {
     graph.slow("3001", Duration::from_secs(4));
     let started = Instant::now();
     let (s, v) = h
-        .deliver(&wa("6281000000011", json!({"id": "wamid.S1", "type": "image",
-            "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "3001"}})))
+        .deliver(&wa(
+            "6281000000011",
+            json!({"id": "wamid.S1", "type": "image",
+            "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "3001"}}),
+        ))
         .await;
     let took = started.elapsed();
     assert_eq!((s, v["created"].clone()), (StatusCode::OK, json!(1)), "{v}");
-    assert!(took < Duration::from_millis(1500), "the webhook waited {took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "the webhook waited {took:?}"
+    );
     assert!(h.complaints().await[0].attachments.is_empty());
     let started = Instant::now();
     assert_eq!(h.run_media().await.stored, 1);
@@ -308,14 +414,30 @@ async fn oversize_and_gone_files_are_recorded_on_the_complaint(postgres: bool) {
     let gone_cdn = graph.add_cdn("gone.jpg", "image/jpeg", b"JPEG");
     graph.fail_download("gone.jpg", 404);
     let deliveries = [
-        wa("6281000000021", json!({"id": "wamid.O1", "type": "video",
-            "video": {"mime_type": "video/mp4", "sha256": "h", "id": "4001"}})),
-        wa("6281000000022", json!({"id": "wamid.O2", "type": "image",
-            "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "no-such-media"}})),
-        messaging("page", PAGE, "6543210000000021", json!({"mid": "m_big",
-            "attachments": [{"type": "video", "payload": {"url": big_cdn}}]})),
-        messaging("page", PAGE, "6543210000000022", json!({"mid": "m_gone",
-            "attachments": [{"type": "image", "payload": {"url": gone_cdn}}]})),
+        wa(
+            "6281000000021",
+            json!({"id": "wamid.O1", "type": "video",
+            "video": {"mime_type": "video/mp4", "sha256": "h", "id": "4001"}}),
+        ),
+        wa(
+            "6281000000022",
+            json!({"id": "wamid.O2", "type": "image",
+            "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "no-such-media"}}),
+        ),
+        messaging(
+            "page",
+            PAGE,
+            "6543210000000021",
+            json!({"mid": "m_big",
+            "attachments": [{"type": "video", "payload": {"url": big_cdn}}]}),
+        ),
+        messaging(
+            "page",
+            PAGE,
+            "6543210000000022",
+            json!({"mid": "m_gone",
+            "attachments": [{"type": "image", "payload": {"url": gone_cdn}}]}),
+        ),
     ];
     for d in &deliveries {
         assert_eq!(h.deliver(d).await.0, StatusCode::OK);
@@ -324,17 +446,26 @@ async fn oversize_and_gone_files_are_recorded_on_the_complaint(postgres: bool) {
     let all = h.complaints().await;
     assert!(all.iter().all(|c| c.attachments.is_empty()));
     let n = notes(by_handle(&all, "6281000000021"));
-    assert!(n[0].starts_with("Lampiran terlalu besar: video (video/mp4) dari WhatsApp"), "{n:?}");
+    assert!(
+        n[0].starts_with("Lampiran terlalu besar: video (video/mp4) dari WhatsApp"),
+        "{n:?}"
+    );
     assert!(
         !graph.seen().iter().any(|s| s.path == "/wa-files/4001"),
         "announced over the limit: not downloaded"
     );
     let n = notes(by_handle(&all, "6281000000022"));
-    assert!(n[0].starts_with("Lampiran tidak dapat diunduh: foto (image/jpeg) dari WhatsApp"), "{n:?}");
+    assert!(
+        n[0].starts_with("Lampiran tidak dapat diunduh: foto (image/jpeg) dari WhatsApp"),
+        "{n:?}"
+    );
     let n = notes(by_handle(&all, "6543210000000021"));
     assert!(n[0].starts_with("Lampiran terlalu besar: video"), "{n:?}");
     let n = notes(by_handle(&all, "6543210000000022"));
-    assert!(n[0].starts_with("Lampiran tidak dapat diunduh: foto") && n[0].contains("HTTP 404"), "{n:?}");
+    assert!(
+        n[0].starts_with("Lampiran tidak dapat diunduh: foto") && n[0].contains("HTTP 404"),
+        "{n:?}"
+    );
     for c in &all {
         for j in h.desk.media().jobs_of(&c.ticket).await.unwrap() {
             assert_eq!(j.status, MediaStatus::Failed);
@@ -349,8 +480,13 @@ async fn failing_downloads_are_retried(postgres: bool) {
     let url = graph.add_cdn("flaky.jpg", "image/jpeg", b"JPEG at last");
     graph.fail_download("flaky.jpg", 503);
     graph.fail_download("flaky.jpg", 502);
-    let d = messaging("page", PAGE, "6543210000000031", json!({"mid": "m_flaky",
-        "attachments": [{"type": "image", "payload": {"url": url}}]}));
+    let d = messaging(
+        "page",
+        PAGE,
+        "6543210000000031",
+        json!({"mid": "m_flaky",
+        "attachments": [{"type": "image", "payload": {"url": url}}]}),
+    );
     assert_eq!(h.deliver(&d).await.0, StatusCode::OK);
     assert_eq!(h.run_media().await.retried, 1);
     assert_eq!(h.run_media().await.claimed, 0, "backoff");
@@ -392,8 +528,17 @@ async fn non_complaints_make_nothing_and_send_nothing(postgres: bool) {
     ]});
     let (s, v) = h.deliver(&serde_json::to_vec(&page_events).unwrap()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!((v["created"].clone(), v["ignored"].clone()), (json!(0), json!(8)), "{v}");
-    let ig = messaging("instagram", IG, "S9", json!({"mid": "ig_unsup", "is_unsupported": true}));
+    assert_eq!(
+        (v["created"].clone(), v["ignored"].clone()),
+        (json!(0), json!(8)),
+        "{v}"
+    );
+    let ig = messaging(
+        "instagram",
+        IG,
+        "S9",
+        json!({"mid": "ig_unsup", "is_unsupported": true}),
+    );
     assert_eq!(h.deliver(&ig).await.1["ignored"], 1);
     for m in [
         json!({"id": "wamid.R1", "type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": "👍"}}),
@@ -411,12 +556,19 @@ async fn non_complaints_make_nothing_and_send_nothing(postgres: bool) {
         "contacts": [{"profile": {"name": "test user name"}, "wa_id": "16315551181"}],
         "messages": [{"from": "16315551181", "id": "ABGGFlA5Fpa", "timestamp": "1504902988",
                       "type": "text", "text": {"body": "this is a text message"}}]}}]}]});
-    assert_eq!(h.deliver(&serde_json::to_vec(&test).unwrap()).await.1["ignored"], 1);
+    assert_eq!(
+        h.deliver(&serde_json::to_vec(&test).unwrap()).await.1["ignored"],
+        1
+    );
     let (s, v) = h.deliver(&fixture("meta_whatsapp_statuses.json")).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(h.complaints().await.is_empty());
     assert_eq!(h.run_media().await.claimed, 0);
-    assert!(graph.seen().is_empty(), "nothing fetched, nothing sent: {:?}", graph.seen());
+    assert!(
+        graph.seen().is_empty(),
+        "nothing fetched, nothing sent: {:?}",
+        graph.seen()
+    );
     let sent = h.outbox().run_once().await.unwrap();
     assert_eq!(sent.claimed, 0, "no reply queued");
     h.teardown().await;
@@ -426,8 +578,11 @@ async fn a_killed_workers_job_is_fetched_after_its_lease(postgres: bool) {
     let clock = ManualClock::new(chrono::Utc::now());
     let (h, graph) = harness_for(postgres, 1024 * 1024, Arc::new(clock.clone())).await;
     graph.add_media("6001", "image/jpeg", b"JPEG lease");
-    let d = wa("6281000000051", json!({"id": "wamid.K1", "type": "image",
-        "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "6001"}}));
+    let d = wa(
+        "6281000000051",
+        json!({"id": "wamid.K1", "type": "image",
+        "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "6001"}}),
+    );
     assert_eq!(h.deliver(&d).await.0, StatusCode::OK);
     let now = aduan_core::desk::Clock::now(&clock);
     let dead = h
@@ -455,14 +610,28 @@ async fn logs_carry_no_phone_psid_token_or_file_url(postgres: bool) {
     let phone = "6281234567890";
     let psid = "6543210987654321";
     for d in [
-        wa(phone, json!({"id": "wamid.P1", "type": "image",
-            "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "7001", "caption": "Foto"}})),
-        wa(phone, json!({"id": "wamid.P2", "type": "document",
-            "document": {"filename": "KTP_Kadek_Ayu.pdf", "mime_type": "application/pdf", "sha256": "h", "id": "no-such"}})),
-        messaging("page", PAGE, psid, json!({"mid": "m_p1", "attachments": [
+        wa(
+            phone,
+            json!({"id": "wamid.P1", "type": "image",
+            "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "7001", "caption": "Foto"}}),
+        ),
+        wa(
+            phone,
+            json!({"id": "wamid.P2", "type": "document",
+            "document": {"filename": "KTP_Kadek_Ayu.pdf", "mime_type": "application/pdf", "sha256": "h", "id": "no-such"}}),
+        ),
+        messaging(
+            "page",
+            PAGE,
+            psid,
+            json!({"mid": "m_p1", "attachments": [
             {"type": "image", "payload": {"url": ok_url}},
-            {"type": "file", "payload": {"url": gone_url}}]})),
-        wa(phone, json!({"id": "wamid.P3", "type": "reaction", "reaction": {"message_id": "wamid.P1", "emoji": "👍"}})),
+            {"type": "file", "payload": {"url": gone_url}}]}),
+        ),
+        wa(
+            phone,
+            json!({"id": "wamid.P3", "type": "reaction", "reaction": {"message_id": "wamid.P1", "emoji": "👍"}}),
+        ),
     ] {
         assert_eq!(h.deliver(&d).await.0, StatusCode::OK);
     }
@@ -473,8 +642,14 @@ async fn logs_carry_no_phone_psid_token_or_file_url(postgres: bool) {
     stop.cancel();
     worker.await.unwrap();
     let text = logs.text();
-    assert!(text.contains("media job attempted"), "worker logs captured:\n{text}");
-    assert!(text.contains("meta event ignored"), "ignored events are logged");
+    assert!(
+        text.contains("media job attempted"),
+        "worker logs captured:\n{text}"
+    );
+    assert!(
+        text.contains("meta event ignored"),
+        "ignored events are logged"
+    );
     let oracle = PrivacyOracle::new(
         &Identity {
             name: Some("Kadek Ayu".into()),
@@ -511,7 +686,10 @@ async fn wait_settled(h: &Harness, tickets: &[aduan_core::types::TicketNumber], 
         if settled >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "only {settled} of {n} files settled");
+        assert!(
+            Instant::now() < deadline,
+            "only {settled} of {n} files settled"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

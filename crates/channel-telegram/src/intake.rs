@@ -232,7 +232,16 @@ pub async fn handle_update(
         .collect::<Vec<_>>()
         .join("\n");
     if body.is_empty() && m.files.is_empty() {
-        return tell_once(ctx, bot, opts, chat, m.message_id, "no text", texts::need_text()).await;
+        return tell_once(
+            ctx,
+            bot,
+            opts,
+            chat,
+            m.message_id,
+            "no text",
+            texts::need_text(),
+        )
+        .await;
     }
     let mut thread = Vec::new();
     if let Some(album) = m.album_key() {
@@ -336,9 +345,23 @@ async fn refuse_once(
     message_id: i64,
     what: String,
 ) -> Result<Outcome, HandleError> {
-    tracing::info!(update_id, message = message_id, what, "telegram: unsupported message");
+    tracing::info!(
+        update_id,
+        message = message_id,
+        what,
+        "telegram: unsupported message"
+    );
     let reason = format!("unsupported: {what}");
-    tell_once(ctx, bot, opts, chat, message_id, &reason, texts::unsupported_media()).await
+    tell_once(
+        ctx,
+        bot,
+        opts,
+        chat,
+        message_id,
+        &reason,
+        texts::unsupported_media(),
+    )
+    .await
 }
 
 /// Tell the citizen why their message is not stored — once: the notice is recorded (with
@@ -370,7 +393,11 @@ async fn tell_once(
             other => HandleError::Store(StoreError::Other(other.to_string())),
         })?;
     if !first {
-        tracing::info!(message = message_id, reason, "telegram: told before; not answered twice");
+        tracing::info!(
+            message = message_id,
+            reason,
+            "telegram: told before; not answered twice"
+        );
         return Ok(Outcome::RefusedBefore(reason.to_string()));
     }
     let token = bot.token().to_string();

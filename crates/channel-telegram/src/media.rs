@@ -91,7 +91,9 @@ impl MediaFetcher for TelegramFetcher {
                     Failure::Permanent(m) | Failure::Forbidden(m) => {
                         FetchError::Unavailable(format!("getFile: {m}"))
                     }
-                    Failure::Migrated(_) => FetchError::Unavailable("getFile: chat migrated".into()),
+                    Failure::Migrated(_) => {
+                        FetchError::Unavailable("getFile: chat migrated".into())
+                    }
                     Failure::RetryAfter(s) => FetchError::RetryAfter {
                         after: chrono::Duration::seconds(i64::from(s)),
                         message: format!("getFile: flood control, retry after {s} s"),

@@ -329,7 +329,10 @@ async fn other_updates_advance_the_offset_and_create_nothing() {
 
     assert!(h.complaints().await.is_empty());
     let sent = h.api.sent();
-    assert!(sent.is_empty(), "a sticker alone is no complaint and gets no answer: {sent:?}");
+    assert!(
+        sent.is_empty(),
+        "a sticker alone is no complaint and gets no answer: {sent:?}"
+    );
 }
 
 #[tokio::test]
@@ -408,4 +411,3 @@ async fn a_store_outage_keeps_the_update_for_later() {
     assert_eq!(h.complaints().await.len(), 1);
     assert_eq!(h.health.last(), Some(None));
 }
-

@@ -300,7 +300,11 @@ pub fn failure_note(job: &MediaJob, error: &FetchError, limit: u64, attempts: i3
             .as_deref()
             .unwrap_or(job.kind.default_content_type()),
     );
-    let what = format!("{} ({media}) dari {}", job.kind.label(), platform(job.channel));
+    let what = format!(
+        "{} ({media}) dari {}",
+        job.kind.label(),
+        platform(job.channel)
+    );
     match error {
         FetchError::TooLarge { size } => {
             let size = size.or(job.size).map(|s| format!("{}, ", human_size(s)));
@@ -332,7 +336,12 @@ fn platform(c: Channel) -> &'static str {
 
 /// The stored file name: the citizen's name made safe (no path separators or control
 /// characters, at most 120 characters), or `<kind>-<n>.<ext>`.
-pub fn file_name(kind: MediaKind, given: Option<&str>, content_type: Option<&str>, n: usize) -> String {
+pub fn file_name(
+    kind: MediaKind,
+    given: Option<&str>,
+    content_type: Option<&str>,
+    n: usize,
+) -> String {
     let clean: String = given
         .unwrap_or("")
         .trim()
@@ -396,18 +405,29 @@ mod tests {
             file_name(MediaKind::Document, Some("../../etc/passwd"), None, 1),
             ".._.._etc_passwd"
         );
-        assert_eq!(file_name(MediaKind::Document, Some(".."), None, 2), "dokumen-2.bin");
+        assert_eq!(
+            file_name(MediaKind::Document, Some(".."), None, 2),
+            "dokumen-2.bin"
+        );
         assert_eq!(file_name(MediaKind::Image, None, None, 1), "foto-1.jpg");
         assert_eq!(
             file_name(MediaKind::Voice, None, Some("audio/ogg; codecs=opus"), 3),
             "pesan-suara-3.ogg"
         );
         assert_eq!(
-            file_name(MediaKind::Document, Some(" kk.pdf "), Some("application/pdf"), 1),
+            file_name(
+                MediaKind::Document,
+                Some(" kk.pdf "),
+                Some("application/pdf"),
+                1
+            ),
             "kk.pdf"
         );
         let long = "a".repeat(500);
-        assert_eq!(file_name(MediaKind::Document, Some(&long), None, 1).len(), 120);
+        assert_eq!(
+            file_name(MediaKind::Document, Some(&long), None, 1).len(),
+            120
+        );
     }
 
     #[test]
@@ -426,11 +446,25 @@ mod tests {
             max_attempts: 6,
             claim_token: "t".into(),
         };
-        let big = failure_note(&job, &FetchError::TooLarge { size: None }, 10 * 1024 * 1024, 1);
-        assert!(big.starts_with("Lampiran terlalu besar: dokumen (application/pdf)"), "{big}");
-        assert!(big.contains("30.0 MB") && big.contains("batas 10.0 MB"), "{big}");
+        let big = failure_note(
+            &job,
+            &FetchError::TooLarge { size: None },
+            10 * 1024 * 1024,
+            1,
+        );
+        assert!(
+            big.starts_with("Lampiran terlalu besar: dokumen (application/pdf)"),
+            "{big}"
+        );
+        assert!(
+            big.contains("30.0 MB") && big.contains("batas 10.0 MB"),
+            "{big}"
+        );
         let gone = failure_note(&job, &FetchError::Unavailable("HTTP 404".into()), 1, 1);
-        assert!(gone.starts_with("Lampiran tidak dapat diunduh: dokumen"), "{gone}");
+        assert!(
+            gone.starts_with("Lampiran tidak dapat diunduh: dokumen"),
+            "{gone}"
+        );
         assert!(gone.contains("HTTP 404"), "{gone}");
         let flaky = failure_note(&job, &FetchError::Transient("HTTP 503".into()), 1, 6);
         assert!(flaky.contains("gagal 6 kali"), "{flaky}");

@@ -371,8 +371,10 @@ pub trait MediaStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// When a pending job of `channels` becomes claimable next (due, or its lease runs out).
-    async fn next_media_due(&self, channels: &[Channel])
-    -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn next_media_due(
+        &self,
+        channels: &[Channel],
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Add files to a complaint without a message (the later files of an album), with the
     /// intake cursor, in one transaction; the jobs are due at `now`. False when a job's key
@@ -415,7 +417,7 @@ pub trait MediaStore: Send + Sync {
 /// Every role trait, for `use aduan_core::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AttachmentStore, AuditStore, IntakeStore, LeaseStore, MediaStore, OutboxStore,
-        ReportStore, Store, StoreError, UserStore, WorkflowStore,
+        AttachmentStore, AuditStore, IntakeStore, LeaseStore, MediaStore, OutboxStore, ReportStore,
+        Store, StoreError, UserStore, WorkflowStore,
     };
 }

@@ -230,8 +230,7 @@ pub(crate) async fn complete<B: Backend>(
     let mut tx = B::begin_write(&mut h).await?;
     match outcome {
         MediaOutcome::Stored { attachment, at } => {
-            let Some(row) =
-                B::fetch_optional(&mut tx, MARK_DONE, args![job.id, token, at]).await?
+            let Some(row) = B::fetch_optional(&mut tx, MARK_DONE, args![job.id, token, at]).await?
             else {
                 tx.rollback().await.map_err(db_err)?;
                 return Ok(false);

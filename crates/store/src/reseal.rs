@@ -118,7 +118,13 @@ const TABLES: &[Table] = &[
     // never NULL).
     Table {
         name: "media_jobs",
-        texts: &["filename", "source", "last_error", "external_ref", "group_ref"],
+        texts: &[
+            "filename",
+            "source",
+            "last_error",
+            "external_ref",
+            "group_ref",
+        ],
         bytes: None,
         marker: "filename",
         ext: false,

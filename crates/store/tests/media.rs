@@ -52,11 +52,9 @@ impl MediaFetcher for FakeFetcher {
     async fn fetch(&self, job: &MediaJob, limit: u64) -> Result<Fetched, FetchError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match self.files.lock().unwrap().get(&job.source).cloned() {
-            Some(Serve::Bytes(_, data)) if data.len() as u64 > limit => {
-                Err(FetchError::TooLarge {
-                    size: Some(data.len() as u64),
-                })
-            }
+            Some(Serve::Bytes(_, data)) if data.len() as u64 > limit => Err(FetchError::TooLarge {
+                size: Some(data.len() as u64),
+            }),
             Some(Serve::Bytes(ct, data)) => Ok(Fetched {
                 data,
                 content_type: Some(ct.into()),
@@ -124,7 +122,9 @@ impl Fx {
     }
 
     async fn teardown(self) {
-        let Fx { url, store, desk, .. } = self;
+        let Fx {
+            url, store, desk, ..
+        } = self;
         drop(desk);
         drop(store);
         if !url.starts_with("sqlite:") {
@@ -234,8 +234,10 @@ fn kasi() -> Actor {
 
 async fn files_become_attachments_staff_can_open(postgres: bool) {
     let fx = Fx::new(postgres).await;
-    fx.fetcher
-        .serve("media-img-1", Serve::Bytes("image/jpeg", b"\xff\xd8JPEG".to_vec()));
+    fx.fetcher.serve(
+        "media-img-1",
+        Serve::Bytes("image/jpeg", b"\xff\xd8JPEG".to_vec()),
+    );
     fx.fetcher.serve(
         "media-doc-2",
         Serve::Bytes("application/pdf", b"%PDF-1.7 KK".to_vec()),
@@ -267,14 +269,22 @@ async fn files_become_attachments_staff_can_open(postgres: bool) {
     assert!(jobs.iter().all(|j| j.status == MediaStatus::Pending));
     // Sealed at rest: neither the platform reference nor the file name is readable.
     let dump = fx.dump().await;
-    for secret in ["media-img-1", "media-doc-2", "KK_Made", "5108012345678901", "wamid.M1"] {
+    for secret in [
+        "media-img-1",
+        "media-doc-2",
+        "KK_Made",
+        "5108012345678901",
+        "wamid.M1",
+    ] {
         assert!(!dump.contains(secret), "{secret} readable in media_jobs");
     }
     // A redelivery adds no job.
     assert!(matches!(
-        fx.receive(whatsapp("wamid.M1", "Foto KK saya rusak", vec![
-            media(MediaKind::Image, "media-img-1", None, "image/jpeg"),
-        ]))
+        fx.receive(whatsapp(
+            "wamid.M1",
+            "Foto KK saya rusak",
+            vec![media(MediaKind::Image, "media-img-1", None, "image/jpeg"),]
+        ))
         .await,
         Received::Duplicate { .. }
     ));
@@ -302,7 +312,11 @@ async fn files_become_attachments_staff_can_open(postgres: bool) {
     assert!(fx.dump().await.lines().all(|l| l.starts_with('|')));
     assert_eq!(fx.run().await.claimed, 0);
     assert_eq!(
-        fx.desk.media().next_due(&[Channel::Whatsapp]).await.unwrap(),
+        fx.desk
+            .media()
+            .next_due(&[Channel::Whatsapp])
+            .await
+            .unwrap(),
         None
     );
 
@@ -313,7 +327,12 @@ async fn files_become_attachments_staff_can_open(postgres: bool) {
         .receive(whatsapp(
             "wamid.M2",
             "",
-            vec![media(MediaKind::Voice, "media-voice-3", None, "audio/ogg; codecs=opus")],
+            vec![media(
+                MediaKind::Voice,
+                "media-voice-3",
+                None,
+                "audio/ogg; codecs=opus",
+            )],
         ))
         .await;
     assert!(matches!(r, Received::Appended { .. }), "{r:?}");
@@ -322,7 +341,9 @@ async fn files_become_attachments_staff_can_open(postgres: bool) {
     assert_eq!(c.attachments.len(), 3);
     assert_eq!(c.attachments[2].filename, "pesan-suara-1.ogg");
     assert!(
-        c.messages.iter().any(|m| m.text == "[lampiran: pesan suara]"),
+        c.messages
+            .iter()
+            .any(|m| m.text == "[lampiran: pesan suara]"),
         "{:?}",
         c.messages
     );
@@ -353,13 +374,22 @@ async fn a_killed_workers_job_is_claimed_again_after_its_lease(postgres: bool) {
     // While the lease lives, nobody else takes it.
     assert_eq!(fx.run().await.claimed, 0);
     assert_eq!(
-        fx.desk.media().next_due(&[Channel::Whatsapp]).await.unwrap(),
+        fx.desk
+            .media()
+            .next_due(&[Channel::Whatsapp])
+            .await
+            .unwrap(),
         Some(now + MEDIA_LEASE)
     );
     // Other platforms' workers never see it.
     assert!(
         fx.store
-            .claim_media(&[Channel::Telegram], now + Duration::hours(1), MEDIA_LEASE, 10)
+            .claim_media(
+                &[Channel::Telegram],
+                now + Duration::hours(1),
+                MEDIA_LEASE,
+                10
+            )
             .await
             .unwrap()
             .is_empty()
@@ -428,7 +458,10 @@ async fn failures_retry_with_backoff_then_show_on_the_complaint(postgres: bool) 
         note.starts_with("Lampiran tidak dapat diunduh: video (video/mp4) dari WhatsApp"),
         "{note}"
     );
-    assert!(note.contains("gagal 6 kali") && note.contains("HTTP 503"), "{note}");
+    assert!(
+        note.contains("gagal 6 kali") && note.contains("HTTP 503"),
+        "{note}"
+    );
     assert_eq!(line.state, c.state);
     let jobs = fx.desk.media().jobs_of(&ticket).await.unwrap();
     assert_eq!(jobs[0].status, MediaStatus::Failed);
@@ -445,7 +478,12 @@ async fn files_over_the_limit_and_gone_files_are_recorded(postgres: bool) {
         Serve::Bytes("video/mp4", vec![0u8; LIMIT as usize + 1]),
     );
     fx.fetcher.serve("gone", Serve::Gone);
-    let mut announced = media(MediaKind::Document, "big-announced", Some("akta.pdf"), "application/pdf");
+    let mut announced = media(
+        MediaKind::Document,
+        "big-announced",
+        Some("akta.pdf"),
+        "application/pdf",
+    );
     announced.size = Some(LIMIT * 3);
     let ticket = created(
         fx.receive(whatsapp(
@@ -476,11 +514,18 @@ async fn files_over_the_limit_and_gone_files_are_recorded(postgres: bool) {
         .collect();
     assert_eq!(notes.len(), 3, "{notes:?}");
     assert!(notes[0].starts_with("Lampiran terlalu besar: dokumen (application/pdf)"));
-    assert!(notes[0].contains("192 KB") && notes[0].contains("batas 64 KB"), "{}", notes[0]);
+    assert!(
+        notes[0].contains("192 KB") && notes[0].contains("batas 64 KB"),
+        "{}",
+        notes[0]
+    );
     assert!(notes[1].starts_with("Lampiran terlalu besar: video (video/mp4)"));
     assert!(notes[2].starts_with("Lampiran tidak dapat diunduh: foto (image/jpeg)"));
     assert!(notes[2].contains("HTTP 404"));
-    assert!(notes.iter().all(|n| !n.contains("akta")), "no file name in notes");
+    assert!(
+        notes.iter().all(|n| !n.contains("akta")),
+        "no file name in notes"
+    );
     fx.teardown().await;
 }
 
@@ -567,7 +612,10 @@ async fn notices_are_recorded_once(postgres: bool) {
             .await
             .unwrap()
     );
-    assert_eq!(intake.cursor("telegram:offset").await.unwrap(), Some("79".into()));
+    assert_eq!(
+        intake.cursor("telegram:offset").await.unwrap(),
+        Some("79".into())
+    );
     // Another message, or the same id on another platform, is told again.
     assert!(
         intake
@@ -629,7 +677,9 @@ async fn key_rotation_reseals_jobs_and_notices(postgres: bool) {
     assert_ne!(fx.dump().await, sealed);
 
     // Under the new key alone: the album, the job key and the notice are still found.
-    let after = aduan_store::connect(&fx.url, ring(vec![new])).await.unwrap();
+    let after = aduan_store::connect(&fx.url, ring(vec![new]))
+        .await
+        .unwrap();
     let desk = Desk::new(
         after.clone(),
         Arc::new(fx.clock.clone()),

@@ -105,7 +105,12 @@ fn whatsapp_message(m: &WaMessage, contacts: &[WaContact]) -> Event {
                 content_type: non_empty(m.mime_type.as_deref()).map(str::to_string),
                 size: None,
             }),
-            None => return vec![m.caption.clone(), Some(format!("[lampiran {}: tanpa berkas]", kind.label()))],
+            None => {
+                return vec![
+                    m.caption.clone(),
+                    Some(format!("[lampiran {}: tanpa berkas]", kind.label())),
+                ];
+            }
         }
         vec![m.caption.clone()]
     };
@@ -144,12 +149,7 @@ fn whatsapp_message(m: &WaMessage, contacts: &[WaContact]) -> Event {
                 .join(" — ");
             vec![Some(format!("[lokasi: {text}]"))]
         }
-        "contacts" => m
-            .contacts
-            .iter()
-            .flatten()
-            .map(contact_line)
-            .collect(),
+        "contacts" => m.contacts.iter().flatten().map(contact_line).collect(),
         "button" => vec![m.button.as_ref().and_then(|b| b.text.clone())],
         "interactive" => vec![m.interactive.as_ref().and_then(interactive_title)],
         "reaction" => return ignored("reaction"),

@@ -345,11 +345,7 @@ impl FakeGraph {
 
     /// Make downloads of `name` (a media id or CDN name) wait `delay`.
     pub fn slow(&self, name: &str, delay: std::time::Duration) {
-        self.state
-            .slow
-            .lock()
-            .unwrap()
-            .insert(name.into(), delay);
+        self.state.slow.lock().unwrap().insert(name.into(), delay);
     }
 
     /// Answer the next download of `name` with `status`.
@@ -408,7 +404,11 @@ async fn media_handler(
     };
     if let Some(id) = path.strip_prefix("/v25.0/") {
         if !authorized {
-            return (StatusCode::UNAUTHORIZED, axum::Json(graph_error(190, None, "Invalid OAuth access token"))).into_response();
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(graph_error(190, None, "Invalid OAuth access token")),
+            )
+                .into_response();
         }
         let media = state.media.lock().unwrap().get(id).cloned();
         return match media {
@@ -539,7 +539,10 @@ pub async fn staff_download(
     .header("authorization", format!("Bearer {STAFF_TOKEN}"))
     .body(Body::empty())
     .unwrap();
-    let resp = aduan_admin::router(desk.clone()).oneshot(req).await.unwrap();
+    let resp = aduan_admin::router(desk.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = to_bytes(resp.into_body(), usize::MAX).await.unwrap();

@@ -172,8 +172,16 @@ fn coords(loc: &Value) -> Option<String> {
 }
 
 /// `[lokasi: name, address — lat, lon]`.
-pub(super) fn location_line(name: Option<String>, address: Option<String>, coords: Option<String>) -> Option<String> {
-    let place = [name, address].into_iter().flatten().collect::<Vec<_>>().join(", ");
+pub(super) fn location_line(
+    name: Option<String>,
+    address: Option<String>,
+    coords: Option<String>,
+) -> Option<String> {
+    let place = [name, address]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
     let parts: Vec<String> = [Some(place).filter(|p| !p.is_empty()), coords]
         .into_iter()
         .flatten()
@@ -183,7 +191,9 @@ pub(super) fn location_line(name: Option<String>, address: Option<String>, coord
 
 /// Read one message object (see the module docs).
 fn read_message(m: &Value) -> Result<Incoming, (i64, i64, String)> {
-    let chat = m.get("chat").ok_or((0, 0, "message without chat".to_string()))?;
+    let chat = m
+        .get("chat")
+        .ok_or((0, 0, "message without chat".to_string()))?;
     let chat_id = chat.get("id").and_then(Value::as_i64).unwrap_or(0);
     let message_id = m.get("message_id").and_then(Value::as_i64).unwrap_or(0);
     let from = m.get("from");
@@ -236,7 +246,10 @@ fn read_message(m: &Value) -> Result<Incoming, (i64, i64, String)> {
             c.get("last_name").and_then(Value::as_str),
             None,
         );
-        let parts: Vec<String> = [who, text(c, "phone_number")].into_iter().flatten().collect();
+        let parts: Vec<String> = [who, text(c, "phone_number")]
+            .into_iter()
+            .flatten()
+            .collect();
         if !parts.is_empty() {
             shared.push(format!("[kontak: {}]", parts.join(", ")));
         }
@@ -353,10 +366,10 @@ mod tests {
         assert_eq!(m.external_id(), "5:43");
         assert!(m.files.is_empty());
         let m = incoming(json!({"media_group_id": "13579246801357924",
-            "photo": [
-              {"file_id": "AgAC_small", "file_unique_id": "AQADs1", "width": 90, "height": 67, "file_size": 1200},
-              {"file_id": "AgAC_large", "file_unique_id": "AQADs2", "width": 1280, "height": 960, "file_size": 184000}
-            ]}));
+        "photo": [
+          {"file_id": "AgAC_small", "file_unique_id": "AQADs1", "width": 90, "height": 67, "file_size": 1200},
+          {"file_id": "AgAC_large", "file_unique_id": "AQADs2", "width": 1280, "height": 960, "file_size": 184000}
+        ]}));
         assert_eq!(m.text, None);
         assert_eq!(m.files.len(), 1);
         assert_eq!(m.files[0].source, "AgAC_large");
@@ -369,21 +382,43 @@ mod tests {
     #[test]
     fn every_media_kind_is_a_file() {
         let cases = [
-            (json!({"voice": {"file_id": "v", "file_unique_id": "u", "duration": 3, "mime_type": "audio/ogg", "file_size": 9000}}), MediaKind::Voice),
-            (json!({"audio": {"file_id": "a", "file_unique_id": "u", "duration": 60, "performer": "X", "title": "Y", "file_name": "rekaman.mp3", "mime_type": "audio/mpeg"}}), MediaKind::Audio),
-            (json!({"video": {"file_id": "vd", "file_unique_id": "u", "width": 640, "height": 480, "duration": 5, "mime_type": "video/mp4"}}), MediaKind::Video),
-            (json!({"video_note": {"file_id": "vn", "file_unique_id": "u", "length": 240, "duration": 4}}), MediaKind::VideoNote),
-            (json!({"document": {"file_id": "d", "file_unique_id": "u", "file_name": "kk.pdf", "mime_type": "application/pdf"}}), MediaKind::Document),
-            (json!({"animation": {"file_id": "an", "file_unique_id": "u", "width": 1, "height": 1, "duration": 1}}), MediaKind::Animation),
+            (
+                json!({"voice": {"file_id": "v", "file_unique_id": "u", "duration": 3, "mime_type": "audio/ogg", "file_size": 9000}}),
+                MediaKind::Voice,
+            ),
+            (
+                json!({"audio": {"file_id": "a", "file_unique_id": "u", "duration": 60, "performer": "X", "title": "Y", "file_name": "rekaman.mp3", "mime_type": "audio/mpeg"}}),
+                MediaKind::Audio,
+            ),
+            (
+                json!({"video": {"file_id": "vd", "file_unique_id": "u", "width": 640, "height": 480, "duration": 5, "mime_type": "video/mp4"}}),
+                MediaKind::Video,
+            ),
+            (
+                json!({"video_note": {"file_id": "vn", "file_unique_id": "u", "length": 240, "duration": 4}}),
+                MediaKind::VideoNote,
+            ),
+            (
+                json!({"document": {"file_id": "d", "file_unique_id": "u", "file_name": "kk.pdf", "mime_type": "application/pdf"}}),
+                MediaKind::Document,
+            ),
+            (
+                json!({"animation": {"file_id": "an", "file_unique_id": "u", "width": 1, "height": 1, "duration": 1}}),
+                MediaKind::Animation,
+            ),
         ];
         for (fields, kind) in cases {
             let m = incoming(fields);
             assert_eq!(m.files.len(), 1, "{kind:?}");
             assert_eq!(m.files[0].kind, kind);
         }
-        let m = incoming(json!({"audio": {"file_id": "a", "file_unique_id": "u", "duration": 1, "file_name": "rekaman.mp3"}}));
+        let m = incoming(
+            json!({"audio": {"file_id": "a", "file_unique_id": "u", "duration": 1, "file_name": "rekaman.mp3"}}),
+        );
         assert_eq!(m.files[0].filename.as_deref(), Some("rekaman.mp3"));
-        let m = incoming(json!({"video_note": {"file_id": "vn", "file_unique_id": "u", "length": 1, "duration": 1}}));
+        let m = incoming(
+            json!({"video_note": {"file_id": "vn", "file_unique_id": "u", "length": 1, "duration": 1}}),
+        );
         assert_eq!(m.files[0].content_type.as_deref(), Some("video/mp4"));
         // An animation's `document` copy is not a second file.
         let m = incoming(json!({
@@ -396,9 +431,11 @@ mod tests {
     fn locations_venues_and_contacts_are_text() {
         let m = incoming(json!({"location": {"latitude": -8.112, "longitude": 115.088}}));
         assert_eq!(m.shared, vec!["[lokasi: -8.112, 115.088]"]);
-        let m = incoming(json!({"venue": {"location": {"latitude": -8.1, "longitude": 115.08},
+        let m = incoming(
+            json!({"venue": {"location": {"latitude": -8.1, "longitude": 115.08},
             "title": "Kantor Disdukcapil", "address": "Jl. Pahlawan No. 1, Singaraja"},
-            "location": {"latitude": -8.1, "longitude": 115.08}}));
+            "location": {"latitude": -8.1, "longitude": 115.08}}),
+        );
         assert_eq!(
             m.shared,
             vec!["[lokasi: Kantor Disdukcapil, Jl. Pahlawan No. 1, Singaraja — -8.1, 115.08]"]
@@ -432,16 +469,32 @@ mod tests {
             other => panic!("{other:?}"),
         }
         for (u, why) in [
-            (json!({"update_id": 6, "edited_message": {"message_id": 1}}), "edited message"),
-            (json!({"update_id": 7, "message_reaction": {"message_id": 1}}), "reaction"),
-            (json!({"update_id": 8, "channel_post": {"message_id": 1}}), "channel post"),
-            (json!({"update_id": 9, "poll": {"id": "1"}}), "update kind `poll`"),
+            (
+                json!({"update_id": 6, "edited_message": {"message_id": 1}}),
+                "edited message",
+            ),
+            (
+                json!({"update_id": 7, "message_reaction": {"message_id": 1}}),
+                "reaction",
+            ),
+            (
+                json!({"update_id": 8, "channel_post": {"message_id": 1}}),
+                "channel post",
+            ),
+            (
+                json!({"update_id": 9, "poll": {"id": "1"}}),
+                "update kind `poll`",
+            ),
         ] {
-            assert!(matches!(classify_update(&u), Kind::Skip(w) if w == why), "{u}");
+            assert!(
+                matches!(classify_update(&u), Kind::Skip(w) if w == why),
+                "{u}"
+            );
         }
         assert!(matches!(classify_update(&json!("x")), Kind::Skip(_)));
         // A sticker with words of its own keeps both.
-        let m = incoming(json!({"sticker": {"file_id": "s", "file_unique_id": "u"}, "caption": "ini"}));
+        let m =
+            incoming(json!({"sticker": {"file_id": "s", "file_unique_id": "u"}, "caption": "ini"}));
         assert_eq!(m.files[0].kind, MediaKind::Sticker);
     }
 

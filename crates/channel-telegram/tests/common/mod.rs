@@ -689,7 +689,10 @@ pub async fn staff_download(
     .header("authorization", format!("Bearer {STAFF_TOKEN}"))
     .body(Body::empty())
     .unwrap();
-    let resp = aduan_admin::router(desk.clone()).oneshot(req).await.unwrap();
+    let resp = aduan_admin::router(desk.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = to_bytes(resp.into_body(), usize::MAX).await.unwrap();

@@ -80,7 +80,11 @@ impl Media {
                     "failed"
                 }
             };
-            let kept = self.desk.media_store().complete_media(&job, outcome).await?;
+            let kept = self
+                .desk
+                .media_store()
+                .complete_media(&job, outcome)
+                .await?;
             run.attempts.push(MediaAttempt {
                 job: job.id,
                 ticket: job.ticket.clone(),
@@ -93,7 +97,12 @@ impl Media {
         Ok(run)
     }
 
-    async fn attempt(&self, fetcher: &dyn MediaFetcher, job: &MediaJob, limit: u64) -> MediaOutcome {
+    async fn attempt(
+        &self,
+        fetcher: &dyn MediaFetcher,
+        job: &MediaJob,
+        limit: u64,
+    ) -> MediaOutcome {
         let attempts = job.attempts + 1;
         let result = match job.size {
             // Announced larger than the limit: no need to ask.
