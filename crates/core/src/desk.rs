@@ -707,7 +707,58 @@ pub(crate) fn contains_word(hay: &str, needle: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_word;
+    use super::{MAX_BODY_CHARS, contains_word, media_jobs, with_media_lines};
+    use crate::media::{MediaKind, NewMedia};
+
+    fn file(kind: MediaKind, name: Option<&str>) -> NewMedia {
+        NewMedia {
+            kind,
+            source: "ref".into(),
+            filename: name.map(str::to_string),
+            content_type: None,
+            size: None,
+        }
+    }
+
+    #[test]
+    fn media_lines_follow_the_text_and_always_fit() {
+        assert_eq!(with_media_lines("  halo ", &[]), "halo");
+        let media = [file(MediaKind::Image, None), file(MediaKind::Voice, None)];
+        assert_eq!(
+            with_media_lines("", &media),
+            "[lampiran: foto]\n[lampiran: pesan suara]"
+        );
+        assert_eq!(
+            with_media_lines("Foto KK", &media[..1]),
+            "Foto KK\n[lampiran: foto]"
+        );
+        let long = "x".repeat(MAX_BODY_CHARS + 10);
+        let body = with_media_lines(&long, &media);
+        assert_eq!(body.chars().count(), MAX_BODY_CHARS);
+        assert!(body.ends_with("[lampiran: pesan suara]"));
+    }
+
+    #[test]
+    fn media_jobs_are_keyed_per_file_and_named_safely() {
+        let jobs = media_jobs(
+            &[
+                file(MediaKind::Document, Some("a/b.pdf")),
+                file(MediaKind::Image, None),
+            ],
+            Some("5:42"),
+            Some("5:album"),
+        );
+        assert_eq!(jobs[0].key.as_deref(), Some("5:42#1"));
+        assert_eq!(jobs[1].key.as_deref(), Some("5:42#2"));
+        assert_eq!(jobs[0].filename, "a_b.pdf");
+        assert_eq!(jobs[1].filename, "foto-2.jpg");
+        assert!(jobs.iter().all(|j| j.album.as_deref() == Some("5:album")));
+        assert!(
+            media_jobs(&[file(MediaKind::Image, None)], None, None)[0]
+                .key
+                .is_none()
+        );
+    }
 
     #[test]
     fn keyword_matching_is_by_word() {
