@@ -132,6 +132,8 @@ pub fn action_label(a: &str) -> &str {
         "close_unanswered" => "Ditutup: tidak ada tanggapan pengadu",
         "rate" => "Penilaian dari pengadu",
         "escalate" => "Batas waktu terlewati (eskalasi)",
+        // aduan_core::media::MEDIA_FAILED_ACTION: the note says which file and why.
+        "media_failed" => "Lampiran tidak tersimpan",
         other => other,
     }
 }

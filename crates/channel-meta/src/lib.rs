@@ -5,6 +5,9 @@
 //!   event committed through [`Desk::receive`] before the `200`). See [`webhook`].
 //! - [`senders`] gives one [`ReplySender`] per platform with credentials, sending through
 //!   the Graph API with the 24-hour window rule. See [`send`].
+//! - [`media_worker`] fetches the media of messages after the commit (WhatsApp media id →
+//!   `GET {graph}/{media-id}` → URL → bytes with the token; Messenger/Instagram attachment
+//!   URLs) and stores them as the complaint's attachments. See [`media`].
 //! - [`MetaConfig`] is the `[channels.meta]` section.
 //!
 //! Complainant identity comes from the payload: the PSID (Messenger), IGSID (Instagram) or
@@ -15,6 +18,7 @@
 //! it.
 
 pub mod config;
+pub mod media;
 pub mod payload;
 pub mod send;
 pub mod signature;
@@ -27,6 +31,7 @@ use aduan_core::outbox::ReplySender;
 use aduan_core::types::Channel;
 
 pub use config::{DEFAULT_GRAPH_API_URL, MetaConfig, Secret};
+pub use media::MetaFetcher;
 pub use send::{GraphSender, WINDOW_CLOSED};
 
 /// Path of both webhook routes.
@@ -42,11 +47,32 @@ pub struct MetaContext {
     pub desk: Desk,
     /// Reports the channel's last error (expired access token …) for `/readyz`.
     pub health: HealthFn,
+    /// Largest attachment stored, in bytes (each file; `[channels.web]
+    /// max_attachment_bytes`); a larger file is recorded on the complaint as too large.
+    pub max_attachment_bytes: u64,
+    /// Wakes the media worker after a message with files is committed.
+    pub media_wake: Arc<tokio::sync::Notify>,
+}
+
+/// The channel's media worker: the files of all three platforms through [`MetaFetcher`],
+/// at most `ctx.max_attachment_bytes` each, woken by `ctx.media_wake`.
+pub fn media_worker(cfg: &MetaConfig, ctx: &MetaContext) -> aduan_http::media::MediaWorker {
+    let fetcher: Arc<dyn aduan_core::media::MediaFetcher> = Arc::new(MetaFetcher::new(cfg));
+    aduan_http::media::MediaWorker {
+        desk: ctx.desk.clone(),
+        fetchers: [Channel::Messenger, Channel::Instagram, Channel::Whatsapp]
+            .into_iter()
+            .map(|c| (c, fetcher.clone()))
+            .collect(),
+        max_bytes: ctx.max_attachment_bytes,
+        wake: ctx.media_wake.clone(),
+        health: ctx.health.clone(),
+    }
 }
 
 impl MetaConfig {
-    /// The Meta channel (GUIDE habit 16): the webhook routes and one reply sender per
-    /// platform with credentials; no background task. Disabled: nothing.
+    /// The Meta channel (GUIDE habit 16): the webhook routes, one reply sender per platform
+    /// with credentials, and the media worker task. Disabled: nothing.
     pub fn build(self, ctx: ChannelContext) -> Result<ChannelShape, ConfigError> {
         let mut ch = ChannelShape::new("meta");
         if !self.enabled {
@@ -55,7 +81,13 @@ impl MetaConfig {
         let meta = MetaContext {
             desk: ctx.desk,
             health: ctx.health,
+            max_attachment_bytes: ctx.max_attachment_bytes,
+            media_wake: Arc::new(tokio::sync::Notify::new()),
         };
+        ch.tasks.push((
+            "meta-media",
+            media_worker(&self, &meta).task(ctx.shutdown.clone()),
+        ));
         ch.senders = senders(&self, &meta);
         ch.routes = router(self, meta);
         Ok(ch)

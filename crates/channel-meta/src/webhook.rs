@@ -40,6 +40,7 @@ struct Hook {
     desk: Desk,
     app_secret: Arc<crate::Secret>,
     verify_token: Arc<crate::Secret>,
+    media_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The two webhook routes (see [`crate::router`]).
@@ -48,6 +49,7 @@ pub(crate) fn routes(cfg: MetaConfig, ctx: MetaContext) -> Router {
         desk: ctx.desk,
         app_secret: Arc::new(cfg.app_secret),
         verify_token: Arc::new(cfg.verify_token),
+        media_wake: ctx.media_wake,
     };
     Router::new()
         .route(
@@ -132,7 +134,7 @@ async fn deliver(
                 .into_response();
         }
     };
-    match process(&hook.desk, events).await {
+    match process(&hook.desk, &hook.media_wake, events).await {
         Ok(summary) => (StatusCode::OK, Json(summary)).into_response(),
         Err(Failure::Transient(m)) => {
             ApiError::unavailable(format!("not stored, deliver again: {m}")).into_response()
@@ -151,7 +153,12 @@ fn count(channel: Channel, outcome: IntakeOutcome) {
 }
 
 /// Commit every event; the first failure (if any) is returned after all senders were tried.
-async fn process(desk: &Desk, events: Vec<Event>) -> Result<Summary, Failure> {
+/// The media worker is woken when a committed message has files to fetch.
+async fn process(
+    desk: &Desk,
+    media_wake: &tokio::sync::Notify,
+    events: Vec<Event>,
+) -> Result<Summary, Failure> {
     let mut summary = Summary::default();
     let mut failure: Option<Failure> = None;
     // Conversations in order of first appearance; each sorted by platform time (stable, so
@@ -170,8 +177,15 @@ async fn process(desk: &Desk, events: Vec<Event>) -> Result<Summary, Failure> {
                 list.push(m);
             }
             Event::FailedStatus { external_id, error } => statuses.push((external_id, error)),
-            Event::Ignored { kind } => {
-                tracing::debug!(kind, "meta event ignored");
+            Event::Ignored { channel, kind } => {
+                // Not a complaint (receipt, echo, reaction, sticker, standby, test …).
+                match channel {
+                    Some(c) => {
+                        tracing::info!(channel = %c, kind, "meta event ignored");
+                        count(c, IntakeOutcome::Ignored);
+                    }
+                    None => tracing::info!(kind, "meta event ignored"),
+                }
                 summary.ignored += 1;
             }
             Event::Unstorable {
@@ -192,16 +206,23 @@ async fn process(desk: &Desk, events: Vec<Event>) -> Result<Summary, Failure> {
         list.sort_by_key(|m| m.timestamp_ms.unwrap_or(i64::MIN));
         for m in list {
             let (channel, external_id) = (m.channel, m.external_id.clone());
+            let files = m.media.len();
             match desk.intake().receive(inbound(desk, m)).await {
                 Ok(Received::Created(r)) => {
-                    tracing::info!(%channel, ticket = %r.ticket, external_id, "complaint received");
+                    tracing::info!(%channel, ticket = %r.ticket, external_id, files, "complaint received");
                     count(channel, IntakeOutcome::Accepted);
                     summary.created += 1;
+                    if files > 0 {
+                        media_wake.notify_one();
+                    }
                 }
                 Ok(Received::Appended { ticket, reopened }) => {
-                    tracing::info!(%channel, %ticket, reopened, external_id, "message appended");
+                    tracing::info!(%channel, %ticket, reopened, external_id, files, "message appended");
                     count(channel, IntakeOutcome::Appended);
                     summary.appended += 1;
+                    if files > 0 {
+                        media_wake.notify_one();
+                    }
                 }
                 Ok(Received::Duplicate { ticket }) => {
                     tracing::debug!(%channel, %ticket, external_id, "redelivered message");
@@ -283,6 +304,7 @@ fn inbound(desk: &Desk, m: InboundMessage) -> Inbound {
             phone,
             handle: Some(m.sender.clone()),
             body,
+            media: m.media,
             ack_to: Some(aduan_core::model::AckRoute {
                 channel: m.channel,
                 recipient: m.sender,

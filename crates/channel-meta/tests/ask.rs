@@ -55,6 +55,8 @@ async fn setup(postgres: bool) -> Setup {
     let ctx = MetaContext {
         desk: desk.clone(),
         health: Arc::new(|_| {}),
+        max_attachment_bytes: 10 << 20,
+        media_wake: Arc::new(tokio::sync::Notify::new()),
     };
     let router = aduan_channel_meta::router(cfg.clone(), ctx.clone());
     let outbox = Outbox::new(

@@ -172,7 +172,7 @@ async fn whatsapp_fixtures_become_complaints_with_name_and_phone() {
     assert_eq!(c.received_at, Utc.timestamp_opt(1_767_225_599, 0).unwrap());
     let img = &all[1];
     assert_eq!(img.identity.name.as_deref(), Some("Kadek Ayu"));
-    assert_eq!(img.body, "Berkas KK rusak terkena air\n[lampiran: image]");
+    assert_eq!(img.body, "Berkas KK rusak terkena air\n[lampiran: foto]");
 }
 
 #[tokio::test]

@@ -1,15 +1,24 @@
 //! Turning one Telegram update into desk calls: [`handle_update`], shared by the polling
 //! loop and the webhook.
 //!
-//! - A private-chat message with text (or a photo/document with caption) becomes a
+//! - A private-chat message — text, a photo or document with or without caption, a voice
+//!   note, audio, a video or video note, a location, a venue, a contact — becomes a
 //!   complaint through [`Desk::receive`], deduplicated on `"{chat_id}:{message_id}"`, or
 //!   is appended to the chat's open complaint (or to the complaint whose acknowledgement or
-//!   answer the citizen replied to, or whose ticket number the message names). The
+//!   answer the citizen replied to, or whose ticket number the message names). Files are
+//!   not downloaded here: each becomes a media job committed with the message and fetched
+//!   by the channel's media worker ([`crate::media`]), which this handler wakes. The files
+//!   of an album (`media_group_id`) join the complaint of the album's first message. The
 //!   acknowledgement is queued in the outbox as a reply to the citizen's message.
 //! - `/start`, `/help` and `/status TICKET` are answered directly in Bahasa Indonesia;
 //!   they create nothing.
-//! - Everything else (edited messages, channel posts, group chats, service messages, other
-//!   update kinds) is logged and skipped.
+//! - A message of a kind aduan cannot store (a poll, a dice, a game …) is answered with an
+//!   explanation once: the message id is recorded with the offset ([`Intake::notice_once`]),
+//!   so a redelivery is not answered again.
+//! - Everything else (a sticker alone, edited messages, reactions, channel posts, group
+//!   chats, service messages, other update kinds) is logged and skipped without an answer.
+//!
+//! [`Intake::notice_once`]: aduan_core::desk::Intake::notice_once
 //!
 //! In polling mode the caller passes the `telegram:offset` value to commit: it is written in
 //! the same transaction as the complaint, or alone for updates that create nothing, and
@@ -17,11 +26,10 @@
 //! advance past this update, so it is delivered again.
 //!
 //! Layout: `incoming` reads the update, `command` parses commands and ticket mentions,
-//! `files` downloads attachments, `texts` builds the citizen-facing texts from
-//! `config/templates/telegram/`; this module decides and commits.
+//! `texts` builds the citizen-facing texts from `config/templates/telegram/`; this module
+//! decides and commits.
 
 mod command;
-mod files;
 mod incoming;
 mod texts;
 
@@ -39,7 +47,6 @@ use teloxide::types::{ChatId, MessageId, ReplyParameters};
 use crate::TelegramContext;
 use crate::send::split_message;
 use command::{Command, parse_command, tickets_in};
-use files::{OTHER_MEDIA_NOTE, collect_files};
 use incoming::{Kind, classify_update};
 
 /// The cursor key of the polling offset (`update_id + 1` of the last finished update).
@@ -51,9 +58,6 @@ pub struct HandleOptions {
     /// Polling: the [`OFFSET_CURSOR`] value to commit with this update (its
     /// `update_id + 1`). Webhook: `None`, no cursor is written.
     pub offset: Option<i64>,
-    /// Store the message without the files whose download keeps failing (with a note in
-    /// the text) instead of failing the update. Set after repeated transient failures.
-    pub give_up_downloads: bool,
 }
 
 /// What [`handle_update`] did.
@@ -74,6 +78,8 @@ pub enum Outcome {
     Answered(&'static str),
     /// A message that cannot become a complaint; the citizen was told why.
     Refused(String),
+    /// Such a message delivered again: the citizen was told before, nothing is sent.
+    RefusedBefore(String),
     /// An update that is not a citizen message (edited message, channel post, group chat,
     /// other update kinds): skipped.
     Ignored(String),
@@ -89,6 +95,7 @@ impl Outcome {
             Outcome::Duplicate(_) => I::Duplicate,
             Outcome::Answered(_) => I::Answered,
             Outcome::Refused(_) => I::Rejected,
+            Outcome::RefusedBefore(_) => I::Duplicate,
             Outcome::Ignored(_) => I::Ignored,
         }
     }
@@ -102,6 +109,7 @@ impl Outcome {
             Outcome::Duplicate(_) => "duplicate",
             Outcome::Answered(_) => "command",
             Outcome::Refused(_) => "refused",
+            Outcome::RefusedBefore(_) => "refused before",
             Outcome::Ignored(_) => "ignored",
         }
     }
@@ -112,8 +120,6 @@ impl Outcome {
 pub enum HandleError {
     /// The store failed (`is_transient()`: busy or unreachable).
     Store(StoreError),
-    /// A file could not be fetched from Telegram for now.
-    Download(String),
 }
 
 impl HandleError {
@@ -121,7 +127,6 @@ impl HandleError {
     pub fn is_transient(&self) -> bool {
         match self {
             HandleError::Store(e) => e.is_transient(),
-            HandleError::Download(_) => true,
         }
     }
 }
@@ -130,7 +135,6 @@ impl fmt::Display for HandleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HandleError::Store(e) => write!(f, "store: {e}"),
-            HandleError::Download(m) => write!(f, "file download: {m}"),
         }
     }
 }
@@ -186,6 +190,11 @@ pub async fn handle_update(
     let m = match classify_update(update) {
         Kind::Message(m) => m,
         Kind::Skip(what) => return skip(desk, opts, update_id, what).await,
+        Kind::Unsupported {
+            chat_id,
+            message_id,
+            what,
+        } => return refuse_once(ctx, bot, opts, update_id, chat_id, message_id, what).await,
     };
     if !m.private {
         return skip(
@@ -220,29 +229,27 @@ pub async fn handle_update(
         return Ok(Outcome::Answered(name));
     }
     let text = m.text.clone().unwrap_or_default();
-    if text.trim().is_empty() && m.files.is_empty() {
-        let why = if m.other_media {
-            texts::unsupported_media()
-        } else {
-            texts::need_text()
-        };
-        answer(bot, &token, chat, Some(m.message_id), why).await;
-        advance(desk, opts).await?;
-        return Ok(Outcome::Refused("no text".into()));
-    }
-    let (attachments, notes) = collect_files(ctx, bot, &token, &m, opts.give_up_downloads).await?;
-    let mut body = text.trim().to_string();
-    let mut notes = notes;
-    if m.other_media {
-        notes.push(OTHER_MEDIA_NOTE.to_string());
-    }
-    for n in &notes {
-        if !body.is_empty() {
-            body.push('\n');
-        }
-        body.push_str(n);
+    let body = std::iter::once(text.trim())
+        .chain(m.shared.iter().map(String::as_str))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if body.is_empty() && m.files.is_empty() {
+        return tell_once(
+            ctx,
+            bot,
+            opts,
+            chat,
+            m.message_id,
+            "no text",
+            texts::need_text(),
+        )
+        .await;
     }
     let mut thread = Vec::new();
+    if let Some(album) = m.album_key() {
+        thread.push(ThreadHint::Album(album));
+    }
     if let Some(r) = m.reply_to {
         thread.push(ThreadHint::MessageIds(vec![format!("{chat}:{r}")]));
     }
@@ -257,7 +264,7 @@ pub async fn handle_update(
             name: m.name.clone(),
             handle: Some(handle.clone()),
             body,
-            attachments,
+            media: m.files.clone(),
             with_access_code: false,
             ack_to: Some(aduan_core::model::AckRoute {
                 channel: Channel::Telegram,
@@ -274,13 +281,20 @@ pub async fn handle_update(
             .offset
             .map(|o| aduan_core::model::Cursor::new(OFFSET_CURSOR, o.to_string())),
     };
+    let files = m.files.len();
     match desk.intake().receive(inbound).await {
         Ok(Received::Created(r)) => {
-            tracing::info!(ticket = %r.ticket, message = m.message_id, "telegram: complaint received");
+            tracing::info!(ticket = %r.ticket, message = m.message_id, files, "telegram: complaint received");
+            if files > 0 {
+                ctx.media_wake.notify_one();
+            }
             Ok(Outcome::Created(r.ticket))
         }
         Ok(Received::Appended { ticket, reopened }) => {
-            tracing::info!(%ticket, message = m.message_id, reopened, "telegram: message appended");
+            tracing::info!(%ticket, message = m.message_id, reopened, files, "telegram: message appended");
+            if files > 0 {
+                ctx.media_wake.notify_one();
+            }
             Ok(Outcome::Appended { ticket, reopened })
         }
         Ok(Received::Duplicate { ticket }) => {
@@ -304,9 +318,8 @@ pub async fn handle_update(
             } else {
                 texts::cannot_store()
             };
-            answer(bot, &token, chat, Some(m.message_id), note).await;
-            advance(desk, opts).await?;
-            Ok(Outcome::Refused(format!("{field}: {message}")))
+            let reason = format!("refused: {field}");
+            tell_once(ctx, bot, opts, chat, m.message_id, &reason, note).await
         }
         Err(e) => {
             tracing::warn!(update_id, error = %aduan_core::mask::mask_text(&e.to_string()), "telegram: message not stored");
@@ -327,6 +340,76 @@ async fn advance(desk: &Desk, opts: &HandleOptions) -> Result<(), HandleError> {
             })?;
     }
     Ok(())
+}
+
+/// A message of a kind aduan cannot store: explained once.
+async fn refuse_once(
+    ctx: &TelegramContext,
+    bot: &Bot,
+    opts: &HandleOptions,
+    update_id: Option<i64>,
+    chat: i64,
+    message_id: i64,
+    what: String,
+) -> Result<Outcome, HandleError> {
+    tracing::info!(
+        update_id,
+        message = message_id,
+        what,
+        "telegram: unsupported message"
+    );
+    let reason = format!("unsupported: {what}");
+    tell_once(
+        ctx,
+        bot,
+        opts,
+        chat,
+        message_id,
+        &reason,
+        texts::unsupported_media(),
+    )
+    .await
+}
+
+/// Tell the citizen why their message is not stored — once: the notice is recorded (with
+/// the offset) before the answer goes out, so a redelivered update is never answered twice.
+async fn tell_once(
+    ctx: &TelegramContext,
+    bot: &Bot,
+    opts: &HandleOptions,
+    chat: i64,
+    message_id: i64,
+    reason: &str,
+    text: &str,
+) -> Result<Outcome, HandleError> {
+    let cursor = opts
+        .offset
+        .map(|o| aduan_core::model::Cursor::new(OFFSET_CURSOR, o.to_string()));
+    let first = ctx
+        .desk
+        .intake()
+        .notice_once(
+            Channel::Telegram,
+            &format!("{chat}:{message_id}"),
+            reason,
+            cursor,
+        )
+        .await
+        .map_err(|e| match e {
+            DeskError::Store(s) => HandleError::Store(s),
+            other => HandleError::Store(StoreError::Other(other.to_string())),
+        })?;
+    if !first {
+        tracing::info!(
+            message = message_id,
+            reason,
+            "telegram: told before; not answered twice"
+        );
+        return Ok(Outcome::RefusedBefore(reason.to_string()));
+    }
+    let token = bot.token().to_string();
+    answer(bot, &token, chat, Some(message_id), text).await;
+    Ok(Outcome::Refused(reason.to_string()))
 }
 
 async fn skip(

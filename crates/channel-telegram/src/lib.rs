@@ -11,9 +11,13 @@
 //!   split, 429 `retry_after`, 403 blocked bot → permanent failure). See [`send`].
 //! - [`TelegramConfig`]: the `[channels.telegram]` section. See [`config`].
 //!
-//! The citizen talks to the bot in a private chat, in Bahasa Indonesia. A text (or a
-//! photo/document with caption) becomes a complaint acknowledged with its ticket number as
-//! a reply to that message; further messages while the complaint is open are appended to
+//! - [`TelegramFetcher`]: the media fetcher (`getFile`, then the documented file URL) the
+//!   channel's media worker runs, so photos, documents, voice notes and videos reach staff as
+//!   attachments after the commit. See [`media`].
+//!
+//! The citizen talks to the bot in a private chat, in Bahasa Indonesia. A text, a photo, a
+//! document, a voice note, a video, a location or a contact becomes a complaint acknowledged
+//! with its ticket number as a reply to that message; further messages while the complaint is open are appended to
 //! it; `/status TICKET` answers for complaints of that chat only; the answer of the office
 //! arrives in the same chat. The chat id is the complaint's `handle` and the reply
 //! recipient; `(chat id, message id)` is the deduplication key.
@@ -21,6 +25,7 @@
 pub mod bot;
 pub mod config;
 pub mod intake;
+pub mod media;
 pub mod polling;
 pub mod send;
 pub mod webhook;
@@ -32,6 +37,7 @@ use aduan_core::desk::Desk;
 pub use bot::build_bot;
 pub use config::{DEFAULT_API_URL, Mode, Secret, TelegramConfig};
 pub use intake::{HandleError, HandleOptions, OFFSET_CURSOR, Outcome, handle_update};
+pub use media::{TelegramFetcher, file_url};
 pub use polling::{PollOptions, run_polling, run_polling_with};
 pub use send::{MAX_MESSAGE_UTF16, TelegramSender, sender, split_message};
 pub use webhook::{SECRET_HEADER, WEBHOOK_PATH, webhook_router};
@@ -51,7 +57,12 @@ impl TelegramConfig {
             desk: ctx.desk,
             max_attachment_bytes: ctx.max_attachment_bytes,
             health: ctx.health,
+            media_wake: Arc::new(tokio::sync::Notify::new()),
         };
+        ch.tasks.push((
+            "telegram-media",
+            media_worker(&self, &tg).task(ctx.shutdown.clone()),
+        ));
         ch.senders.push((
             aduan_core::types::Channel::Telegram,
             Arc::new(sender(&self, &tg)) as Arc<dyn aduan_core::outbox::ReplySender>,
@@ -92,9 +103,27 @@ impl ChannelSettings for TelegramConfig {
 pub struct TelegramContext {
     /// The desk every message goes through.
     pub desk: Desk,
-    /// Largest attachment stored, in bytes (each file); larger files are left out with a
-    /// note in the complaint text.
+    /// Largest attachment stored, in bytes (each file; `[channels.web]
+    /// max_attachment_bytes`); a larger file is recorded on the complaint as too large.
     pub max_attachment_bytes: u64,
     /// Reports the channel's last error (Bot API unreachable, store down, token refused).
     pub health: HealthFn,
+    /// Wakes the media worker after a message with files is committed.
+    pub media_wake: Arc<tokio::sync::Notify>,
+}
+
+/// The channel's media worker: Telegram files through [`TelegramFetcher`], at most
+/// `ctx.max_attachment_bytes` each, woken by `ctx.media_wake`.
+pub fn media_worker(cfg: &TelegramConfig, ctx: &TelegramContext) -> aduan_http::media::MediaWorker {
+    let fetcher: Arc<dyn aduan_core::media::MediaFetcher> = Arc::new(TelegramFetcher::new(cfg));
+    aduan_http::media::MediaWorker {
+        desk: ctx.desk.clone(),
+        fetchers: std::collections::HashMap::from([(
+            aduan_core::types::Channel::Telegram,
+            fetcher,
+        )]),
+        max_bytes: ctx.max_attachment_bytes,
+        wake: ctx.media_wake.clone(),
+        health: ctx.health.clone(),
+    }
 }

@@ -11,8 +11,8 @@
 //! On errors (Bot API unreachable, 5xx, store unavailable) the loop reports the error to
 //! the health callback, waits with exponential backoff (1 s doubling to 60 s; a 429's
 //! `retry_after` when longer) and tries again; the first successful poll clears the error.
-//! An update whose files keep failing to download is stored without them after three
-//! tries, so one broken file cannot stall the chat for good.
+//! Files are not downloaded here (the media worker fetches them after the commit), so a
+//! broken or slow file never stalls the chat.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -54,8 +54,6 @@ pub struct PollOptions {
     pub backoff_min: Duration,
     /// Longest wait after errors.
     pub backoff_max: Duration,
-    /// Tries of an update whose files fail to download before it is stored without them.
-    pub download_attempts: u32,
 }
 
 impl Default for PollOptions {
@@ -65,7 +63,6 @@ impl Default for PollOptions {
             http_timeout: Duration::from_secs(35),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
-            download_attempts: 3,
         }
     }
 }
@@ -254,10 +251,7 @@ impl Poller {
             };
             let next = offset.max(id as i64 + 1);
             let tries = self.failures.get(&id).copied().unwrap_or(0);
-            let hopts = HandleOptions {
-                offset: Some(next),
-                give_up_downloads: tries + 1 >= self.opts.download_attempts.max(1),
-            };
+            let hopts = HandleOptions { offset: Some(next) };
             match handle_update(&self.ctx, &self.bot, &update, &hopts).await {
                 Ok(outcome) => {
                     aduan_http::channel::record_intake(

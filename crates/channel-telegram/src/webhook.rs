@@ -5,14 +5,14 @@
 //! (compared in constant time; 401 otherwise, and always when no secret is configured).
 //! A body that is not an Update (not JSON, no `update_id`) is answered 400 and nothing is
 //! stored. The update is handled with [`handle_update`] and answered `200` only after its
-//! complaint is committed; when the store is busy or unreachable, or a file cannot be
-//! fetched yet, the answer is 5xx so Telegram delivers it again (the `(chat id, message
+//! complaint is committed — files are not fetched during the request but by the media
+//! worker afterwards, so a slow file server never delays the answer; when the store is busy
+//! or unreachable the answer is 5xx so Telegram delivers it again (the `(chat id, message
 //! id)` key keeps a redelivery from being stored twice). Updates of one chat are handled
 //! one at a time, so concurrent deliveries cannot open two complaints for one
 //! conversation. No offset cursor is written in this mode.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aduan_core::secret::constant_time_eq;
 use aduan_http::{ApiError, MAX_JSON_BYTES};
@@ -38,8 +38,6 @@ pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 /// Number of per-chat lock stripes.
 const STRIPES: usize = 64;
-/// Deliveries of an update whose files fail before it is stored without them.
-const DOWNLOAD_ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
 struct Hook {
@@ -47,7 +45,6 @@ struct Hook {
     bot: Bot,
     secret: Arc<Secret>,
     stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
-    failures: Arc<Mutex<HashMap<u32, u32>>>,
 }
 
 /// The webhook route `POST` [`WEBHOOK_PATH`] (see the module docs), to merge into the
@@ -62,7 +59,6 @@ pub fn webhook_router(cfg: TelegramConfig, ctx: TelegramContext) -> Router {
         bot: build_bot(&cfg, std::time::Duration::from_secs(17)),
         secret: Arc::new(cfg.webhook_secret),
         stripes: Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
-        failures: Arc::new(Mutex::new(HashMap::new())),
         ctx,
     };
     Router::new()
@@ -137,29 +133,8 @@ async fn deliver(
         .unwrap_or(0);
     let stripe = chat_of(&raw).map_or(0, |c| c.rem_euclid(STRIPES as i64) as usize);
     let _guard = hook.stripes[stripe].lock().await;
-    let tries = hook
-        .failures
-        .lock()
-        .map(|f| f.get(&id).copied().unwrap_or(0))
-        .unwrap_or(0);
-    let opts = HandleOptions {
-        offset: None,
-        give_up_downloads: tries + 1 >= DOWNLOAD_ATTEMPTS,
-    };
+    let opts = HandleOptions { offset: None };
     let result = handle_update(&hook.ctx, &hook.bot, &raw, &opts).await;
-    if let Ok(mut f) = hook.failures.lock() {
-        match &result {
-            Ok(_) => {
-                f.remove(&id);
-            }
-            Err(_) => {
-                if f.len() > 1000 {
-                    f.clear();
-                }
-                f.insert(id, tries + 1);
-            }
-        }
-    }
     match result {
         Ok(outcome) => {
             aduan_http::channel::record_intake(
@@ -174,10 +149,6 @@ async fn deliver(
             (hook.ctx.health)(Some(format!("telegram: {e}")));
             match e {
                 HandleError::Store(s) => ApiError::from(s).into_response(),
-                HandleError::Download(m) => {
-                    ApiError::unavailable(format!("a file could not be fetched from Telegram: {m}"))
-                        .into_response()
-                }
             }
         }
     }

@@ -55,6 +55,7 @@ async fn setup(postgres: bool) -> Setup {
         desk: desk.clone(),
         max_attachment_bytes: 1 << 20,
         health: Arc::new(|_| {}),
+        media_wake: Arc::new(tokio::sync::Notify::new()),
     };
     let cfg = config(&api.url);
     let s: Arc<dyn ReplySender> =

@@ -203,10 +203,25 @@ async fn odd_updates_never_break_the_handler() {
     assert!(bodies.contains(&"pesan dengan id besar"), "{bodies:?}");
     assert!(bodies.iter().any(|b| b.len() == 5000), "{bodies:?}");
     assert!(
-        bodies
-            .iter()
-            .any(|b| b.starts_with("dokumen rusak") && b.contains("tidak dapat diunduh")),
+        bodies.contains(&"dokumen rusak\n[lampiran: dokumen]"),
         "{bodies:?}"
+    );
+    // Its file is fetched afterwards; the invalid file id ends as a visible note.
+    let run = h.run_media().await;
+    assert_eq!((run.claimed, run.failed), (1, 1), "{run:?}");
+    let doc = h
+        .complaints()
+        .await
+        .into_iter()
+        .find(|c| c.body.starts_with("dokumen rusak"))
+        .unwrap();
+    assert!(
+        doc.history
+            .iter()
+            .filter_map(|l| l.note.as_deref())
+            .any(|n| n.starts_with("Lampiran tidak dapat diunduh: dokumen")),
+        "{:?}",
+        doc.history
     );
     // The empty text got an explanation instead of a complaint.
     assert!(

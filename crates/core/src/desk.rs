@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::model::*;
 use crate::secret::{hash_secret, new_access_code};
-pub use crate::services::{Accounts, Audit, Intake, Reports, Staff, Verification};
+pub use crate::services::{Accounts, Audit, Intake, Media, Reports, Staff, Verification};
 use crate::sla::SlaPolicy;
 use crate::store::prelude::*;
 use crate::types::*;
@@ -79,6 +79,9 @@ pub struct Submission {
     pub body: String,
     pub letter_number: Option<String>,
     pub attachments: Vec<NewAttachment>,
+    /// Files to fetch from the platform after the commit (chat channels); each leaves a
+    /// `[lampiran: …]` line in the text and becomes an attachment when fetched.
+    pub media: Vec<crate::media::NewMedia>,
     /// Issue an access code for the status page (web, e-mail).
     pub with_access_code: bool,
     /// Where the acknowledgement goes, when the channel replies itself (chat id, PSID …).
@@ -367,6 +370,10 @@ impl Desk {
     pub fn audit(&self) -> Audit {
         Audit { desk: self.clone() }
     }
+    /// Media jobs: the worker that fetches the files of chat messages.
+    pub fn media(&self) -> Media {
+        Media { desk: self.clone() }
+    }
 
     /// The complaint a ticket string names; a malformed or unknown ticket is `NotFound`.
     pub(crate) async fn complaint(&self, ticket: &str) -> Result<ComplaintRecord, DeskError> {
@@ -402,6 +409,9 @@ impl Desk {
     pub(crate) fn audit_store(&self) -> &dyn AuditStore {
         &*self.store
     }
+    pub(crate) fn media_store(&self) -> &dyn MediaStore {
+        &*self.store
+    }
 
     pub fn config(&self) -> &DeskConfig {
         &self.cfg
@@ -421,7 +431,7 @@ impl Desk {
         let channel = sub
             .channel
             .ok_or_else(|| DeskError::invalid("channel", "missing"))?;
-        let body = sub.body.trim().to_string();
+        let body = with_media_lines(&sub.body, &sub.media);
         if body.is_empty() {
             return Err(DeskError::invalid("body", "must not be empty"));
         }
@@ -532,8 +542,10 @@ impl Desk {
                 max_attempts: DEFAULT_MAX_ATTEMPTS,
             });
         }
+        let media = media_jobs(&sub.media, sub.external_id.as_deref(), None);
         let new = NewComplaint {
             channel,
+            media,
             external_id: sub.external_id,
             received_at,
             identity,
@@ -669,6 +681,63 @@ pub enum ThreadHint {
     /// [`subject_key`](crate::subject::subject_key). Ignored for a subject without a reply
     /// prefix. Give it only for mail a person wrote, and last: ids and tickets go first.
     ReplySubject(String),
+    /// The album (Telegram `media_group_id`, with the chat id) the message's files belong
+    /// to: the complaint holding the album's earlier files, when it is the sender's own. A
+    /// message without text of its own then only adds its files to that complaint (no new
+    /// message, no acknowledgement).
+    Album(String),
+}
+
+/// The citizen's text with one `[lampiran: …]` line per file to fetch. When the whole
+/// would be longer than [`MAX_BODY_CHARS`], the text is shortened to make room.
+pub(crate) fn with_media_lines(text: &str, media: &[crate::media::NewMedia]) -> String {
+    let text = text.trim();
+    if media.is_empty() {
+        return text.to_string();
+    }
+    let lines: Vec<String> = media.iter().map(|m| m.kind.marker()).collect();
+    let tail = lines.join("\n");
+    let room = MAX_BODY_CHARS.saturating_sub(tail.chars().count() + 1);
+    let text: String = text.chars().take(room).collect();
+    let text = text.trim_end();
+    if text.is_empty() {
+        tail
+    } else {
+        format!("{text}\n{tail}")
+    }
+}
+
+/// The jobs of a message's files: keyed `"<external id>#<n>"` so a redelivery adds none,
+/// named safely, in the given album.
+pub(crate) fn media_jobs(
+    media: &[crate::media::NewMedia],
+    external_id: Option<&str>,
+    album: Option<&str>,
+) -> Vec<crate::media::NewMediaJob> {
+    media
+        .iter()
+        .enumerate()
+        .map(|(i, m)| crate::media::NewMediaJob {
+            kind: m.kind,
+            source: m.source.clone(),
+            filename: crate::media::file_name(
+                m.kind,
+                m.filename.as_deref(),
+                m.content_type.as_deref(),
+                i + 1,
+            ),
+            content_type: m
+                .content_type
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+            size: m.size,
+            key: external_id.map(|e| format!("{e}#{}", i + 1)),
+            album: album.map(str::to_string),
+            max_attempts: crate::media::MEDIA_MAX_ATTEMPTS,
+        })
+        .collect()
 }
 
 /// An inbound citizen message from a channel.
@@ -838,7 +907,58 @@ pub(crate) fn contains_word(hay: &str, needle: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_word;
+    use super::{MAX_BODY_CHARS, contains_word, media_jobs, with_media_lines};
+    use crate::media::{MediaKind, NewMedia};
+
+    fn file(kind: MediaKind, name: Option<&str>) -> NewMedia {
+        NewMedia {
+            kind,
+            source: "ref".into(),
+            filename: name.map(str::to_string),
+            content_type: None,
+            size: None,
+        }
+    }
+
+    #[test]
+    fn media_lines_follow_the_text_and_always_fit() {
+        assert_eq!(with_media_lines("  halo ", &[]), "halo");
+        let media = [file(MediaKind::Image, None), file(MediaKind::Voice, None)];
+        assert_eq!(
+            with_media_lines("", &media),
+            "[lampiran: foto]\n[lampiran: pesan suara]"
+        );
+        assert_eq!(
+            with_media_lines("Foto KK", &media[..1]),
+            "Foto KK\n[lampiran: foto]"
+        );
+        let long = "x".repeat(MAX_BODY_CHARS + 10);
+        let body = with_media_lines(&long, &media);
+        assert_eq!(body.chars().count(), MAX_BODY_CHARS);
+        assert!(body.ends_with("[lampiran: pesan suara]"));
+    }
+
+    #[test]
+    fn media_jobs_are_keyed_per_file_and_named_safely() {
+        let jobs = media_jobs(
+            &[
+                file(MediaKind::Document, Some("a/b.pdf")),
+                file(MediaKind::Image, None),
+            ],
+            Some("5:42"),
+            Some("5:album"),
+        );
+        assert_eq!(jobs[0].key.as_deref(), Some("5:42#1"));
+        assert_eq!(jobs[1].key.as_deref(), Some("5:42#2"));
+        assert_eq!(jobs[0].filename, "a_b.pdf");
+        assert_eq!(jobs[1].filename, "foto-2.jpg");
+        assert!(jobs.iter().all(|j| j.album.as_deref() == Some("5:album")));
+        assert!(
+            media_jobs(&[file(MediaKind::Image, None)], None, None)[0]
+                .key
+                .is_none()
+        );
+    }
 
     #[test]
     fn keyword_matching_is_by_word() {

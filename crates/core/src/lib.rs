@@ -6,6 +6,7 @@
 //! - [`calendar`] and [`sla`]: working-time arithmetic and step due times.
 //! - [`model`] and [`store`]: the records and the `Store` trait the backends implement.
 //! - [`desk`]: the use cases (intake, staff actions, views with identity protection).
+//! - [`media`]: files of chat messages fetched by a durable job after the commit.
 //! - [`outbox`]: the reply worker over the `ReplySender` seam; [`templates`]: reply texts.
 //! - [`mask`], [`secret`]: masking of personal data, access codes and tokens.
 //! - [`subject`]: reply and forward prefixes of subjects, for threading a reply by its subject.
@@ -21,6 +22,7 @@ pub mod fields;
 pub mod intake_outcome;
 pub mod logbook;
 pub mod mask;
+pub mod media;
 pub mod model;
 pub mod outbox;
 pub mod report;

@@ -290,6 +290,8 @@ pub struct NewComplaint {
     pub body: String,
     pub letter_number: Option<String>,
     pub attachments: Vec<NewAttachment>,
+    /// Files to fetch from the platform after the commit, written with the complaint.
+    pub media: Vec<crate::media::NewMediaJob>,
     pub access_code_hash: Option<String>,
     pub state: State,
     pub state_entered_at: DateTime<Utc>,
@@ -464,6 +466,9 @@ pub struct TransitionWrite<'a> {
     /// Files that came with `message` (a citizen's photo in a reply), stored as the
     /// complaint's attachments in the same transaction.
     pub attachments: Vec<NewAttachment>,
+    /// Files of `message` to fetch from the platform after the commit, written in the same
+    /// transaction.
+    pub media: Vec<crate::media::NewMediaJob>,
     /// An intake cursor written in the same transaction.
     pub cursor: Option<Cursor>,
     /// The staff action's audit entry, appended in the same transaction.

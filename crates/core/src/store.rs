@@ -1,5 +1,6 @@
 //! The storage seam: role traits ([`IntakeStore`], [`WorkflowStore`], [`AttachmentStore`],
-//! [`OutboxStore`], [`UserStore`], [`ReportStore`], [`LeaseStore`], [`AuditStore`]) that
+//! [`OutboxStore`], [`UserStore`], [`ReportStore`], [`LeaseStore`], [`AuditStore`],
+//! [`MediaStore`]) that
 //! [`Store`] combines, implemented for
 //! SQLite and PostgreSQL in `aduan-store`; every method is one transaction. Services name
 //! the roles they use; only the desk holds the whole store. `use aduan_core::store::prelude::*`
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::audit::{AuditEntry, AuditQuery, NewAuditEntry};
+use crate::media::{MediaJob, MediaJobStatus, MediaOutcome, NewMediaJob};
 use crate::model::*;
 use crate::types::{Channel, TicketNumber, Username};
 use crate::workflow::HistoryEntry;
@@ -51,6 +53,7 @@ pub trait Store:
     + ReportStore
     + LeaseStore
     + AuditStore
+    + MediaStore
     + Send
     + Sync
     + 'static
@@ -372,10 +375,79 @@ pub trait AuditStore: Send + Sync {
     async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
+/// Media jobs (files of chat messages fetched after the commit, see [`crate::media`]) and
+/// the once-only notices that tell a citizen why a message is not a complaint.
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    /// Lease up to `limit` due pending jobs of `channels` until `now + lease`; jobs leased by
+    /// another worker whose lease has not expired are skipped (a worker that died loses its
+    /// lease when it runs out, and the job is claimed again).
+    async fn claim_media(
+        &self,
+        channels: &[Channel],
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<MediaJob>, StoreError>;
+
+    /// Record an attempt if `job`'s lease is still held (else false, nothing written), in
+    /// one transaction: `Stored` inserts the attachment (sealed) and marks the job done;
+    /// `Failed` marks it failed and appends its note to the complaint's history; `Retry`
+    /// makes it due again. A final outcome drops the platform reference from the row.
+    async fn complete_media(
+        &self,
+        job: &MediaJob,
+        outcome: MediaOutcome,
+    ) -> Result<bool, StoreError>;
+
+    /// When a pending job of `channels` becomes claimable next (due, or its lease runs out).
+    async fn next_media_due(
+        &self,
+        channels: &[Channel],
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Add files to a complaint without a message (the later files of an album), with the
+    /// intake cursor, in one transaction; the jobs are due at `now`. False when a job's key
+    /// is stored already (a redelivery): then only the cursor is written.
+    async fn add_media(
+        &self,
+        complaint_id: i64,
+        channel: Channel,
+        jobs: Vec<NewMediaJob>,
+        now: DateTime<Utc>,
+        cursor: Option<Cursor>,
+    ) -> Result<bool, StoreError>;
+
+    /// The newest complaint holding a file of this album (`NewMediaJob::album`).
+    async fn ticket_for_album(
+        &self,
+        channel: Channel,
+        album: &str,
+    ) -> Result<Option<TicketNumber>, StoreError>;
+
+    /// The media jobs of a complaint, oldest first.
+    async fn media_of_complaint(
+        &self,
+        complaint_id: i64,
+    ) -> Result<Vec<MediaJobStatus>, StoreError>;
+
+    /// Note that the citizen is told why the message `(channel, external_id)` is not a
+    /// complaint, with the intake cursor: true the first time, false for a redelivery (the
+    /// cursor is written either way). The id is kept as a keyed hash.
+    async fn record_notice(
+        &self,
+        channel: Channel,
+        external_id: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+        cursor: Option<Cursor>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Every role trait, for `use aduan_core::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AttachmentStore, AuditStore, IntakeStore, LeaseStore, OutboxStore, ReportStore, Store,
-        StoreError, UserStore, WorkflowStore,
+        AttachmentStore, AuditStore, IntakeStore, LeaseStore, MediaStore, OutboxStore, ReportStore,
+        Store, StoreError, UserStore, WorkflowStore,
     };
 }

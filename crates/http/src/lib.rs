@@ -1,9 +1,11 @@
 //! Shared HTTP plumbing for the public channels and the staff API: the SPEC's JSON error
 //! body (`{"error": {"code", "message"}}`), one status per error kind, and a JSON extractor
 //! whose rejections become precise 4xx answers instead of axum's plain-text defaults; the
-//! security headers of every answer; and [`channel`], the one shape every channel has.
+//! security headers of every answer; [`channel`], the one shape every channel has; and
+//! [`media`], the media worker loop chat channels run.
 
 pub mod channel;
+pub mod media;
 pub mod trace;
 
 use aduan_core::desk::DeskError;

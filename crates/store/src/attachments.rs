@@ -32,6 +32,12 @@ pub(crate) const ATTACHMENT: Insert = Insert {
     tail: "",
 };
 
+/// One attachment row returning its id (a fetched media file); arguments from
+/// [`attachment_args`].
+pub(crate) const ATTACHMENT_RETURNING_ID: &str = "\
+    INSERT INTO attachments (complaint_id, filename, content_type, size, data, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+
 /// Attachment `$2` of the complaint with ticket `$1`, with the columns [`read`] reads.
 const FILE_OF_TICKET: &str = "\
     SELECT a.id, a.filename, a.content_type, a.size, a.data \

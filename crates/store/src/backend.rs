@@ -147,6 +147,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// `$3` now (ms), `$4` limit. Returns the outbox columns read by
     /// [`crate::rows::outbox_item`] (including `ticket`).
     const CLAIM_REPLIES_SQL: &'static str;
+    /// Lease due media jobs. Parameters: `$1` claimed_until (ms), `$2` claim token, `$3`
+    /// now (ms), `$4` limit, `$5..$8` the channels. Returns the columns read by
+    /// `crate::media::job_row` (including `ticket`).
+    const CLAIM_MEDIA_SQL: &'static str;
 
     /// Row lock suffix for a read inside a write transaction (`FOR UPDATE` on PostgreSQL,
     /// empty on SQLite, whose write transactions already hold the database lock).

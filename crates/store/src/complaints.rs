@@ -283,7 +283,19 @@ pub(crate) async fn save_transition<B: Backend>(
         return Err(StoreError::Conflict);
     };
     let channel = row.text("channel")?;
-    let mut batch = Vec::with_capacity(5);
+    let mut batch = Vec::with_capacity(6);
+    // Files of the message to fetch, on the channel the message came on.
+    let media_jobs = if w.media.is_empty() {
+        Vec::new()
+    } else {
+        let on = match w.message.as_ref().and_then(|m| m.channel) {
+            Some(c) => c,
+            None => channel
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("channel `{channel}`: {e}")))?,
+        };
+        crate::media::job_stmts(w.complaint_id, on, &w.media, at, v)
+    };
     // The message goes first: on a redelivery nothing else of the batch runs.
     let mut message_key = None;
     if let Some(m) = w.message {
@@ -302,6 +314,7 @@ pub(crate) async fn save_transition<B: Backend>(
                 .collect(),
         ),
     );
+    batch.extend(media_jobs);
     if let Some(bidang) = &ch.share_identity_with {
         batch.push(Stmt {
             sql: SHARE_IDENTITY.to_string(),

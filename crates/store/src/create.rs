@@ -14,7 +14,7 @@
 //!   the caller rolls back and reports the winner via [`resolve_conflict`].
 //! - The work per transaction does not grow in round trips with the group size: one probe,
 //!   one counter update per month, one multi-row complaint insert, one batch of dependent
-//!   rows (message, attachments, history, acknowledgements, intake cursors).
+//!   rows (message, attachments, history, acknowledgements, media jobs, intake cursors).
 //! - A created complaint's audit entry (manual entry by staff) is appended in the creating
 //!   transaction, after every other row; a duplicate appends none.
 //! - A complaint's intake cursor is upserted in the creating transaction whether the
@@ -31,6 +31,7 @@ use crate::attachments::{ATTACHMENT, attachment_args};
 use crate::backend::{Arg, Backend, Conn, Insert, MAX_PARAMS, RowExt, args, db_err, fetch_one};
 use crate::complaints::{EXTERNAL_ID, HISTORY, MESSAGE, history_args, message_args};
 use crate::intake::cursor_stmts;
+use crate::media::{MEDIA_JOB, job_args};
 use crate::outbox::{REPLY, reply_args};
 use crate::rows;
 use crate::vault::Vault;
@@ -193,8 +194,8 @@ pub(crate) async fn create_in_tx<B: Backend>(
     }
 
     // Dependent rows, as one batch.
-    let (mut messages, mut attachments, mut history, mut replies) =
-        (vec![], vec![], vec![], vec![]);
+    let (mut messages, mut attachments, mut history, mut replies, mut media) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for (c, made) in cs.iter().zip(&created) {
         let Some((id, _)) = made else { continue };
         messages.push(message_args(
@@ -209,6 +210,9 @@ pub(crate) async fn create_in_tx<B: Backend>(
         for a in &c.attachments {
             attachments.push(attachment_args(*id, a, c.state_entered_at, v));
         }
+        for j in &c.media {
+            media.push(job_args(*id, c.channel, j, c.state_entered_at, v));
+        }
         history.extend(c.history.iter().map(|h| history_args(*id, h, v)));
         for r in &c.acks {
             replies.push(reply_args(*id, r, c.state_entered_at, v)?);
@@ -218,6 +222,7 @@ pub(crate) async fn create_in_tx<B: Backend>(
     batch.extend(ATTACHMENT.stmts(attachments));
     batch.extend(HISTORY.stmts(history));
     batch.extend(REPLY.stmts(replies));
+    batch.extend(MEDIA_JOB.stmts(media));
     // Cursors of created and duplicate complaints alike.
     batch.extend(cursor_stmts(cs.iter().filter_map(|c| c.cursor.as_ref())));
     match B::execute_batch(conn, batch).await {

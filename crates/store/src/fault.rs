@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use aduan_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
+use aduan_core::media::{MediaJob, MediaJobStatus, MediaOutcome, NewMediaJob};
 use aduan_core::model::*;
 use aduan_core::store::prelude::*;
 use aduan_core::types::{Channel, TicketNumber, Username};
@@ -353,5 +354,77 @@ impl AuditStore for FaultStore {
     }
     async fn audit_chain(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         self.inner.audit_chain(after_id, limit).await
+    }
+}
+
+#[async_trait]
+impl MediaStore for FaultStore {
+    async fn claim_media(
+        &self,
+        channels: &[Channel],
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<MediaJob>, StoreError> {
+        self.check()?;
+        self.inner.claim_media(channels, now, lease, limit).await
+    }
+    async fn complete_media(
+        &self,
+        job: &MediaJob,
+        outcome: MediaOutcome,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.complete_media(job, outcome).await
+    }
+    async fn next_media_due(
+        &self,
+        channels: &[Channel],
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.check()?;
+        self.inner.next_media_due(channels).await
+    }
+    async fn add_media(
+        &self,
+        complaint_id: i64,
+        channel: Channel,
+        jobs: Vec<NewMediaJob>,
+        now: DateTime<Utc>,
+        cursor: Option<Cursor>,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        if take(&self.fail_appends) {
+            return Err(busy());
+        }
+        self.inner
+            .add_media(complaint_id, channel, jobs, now, cursor)
+            .await
+    }
+    async fn ticket_for_album(
+        &self,
+        channel: Channel,
+        album: &str,
+    ) -> Result<Option<TicketNumber>, StoreError> {
+        self.check()?;
+        self.inner.ticket_for_album(channel, album).await
+    }
+    async fn media_of_complaint(
+        &self,
+        complaint_id: i64,
+    ) -> Result<Vec<MediaJobStatus>, StoreError> {
+        self.inner.media_of_complaint(complaint_id).await
+    }
+    async fn record_notice(
+        &self,
+        channel: Channel,
+        external_id: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+        cursor: Option<Cursor>,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner
+            .record_notice(channel, external_id, reason, at, cursor)
+            .await
     }
 }

@@ -78,7 +78,7 @@ const MSGID_PREFIX: &str = "msgid:";
 
 /// The current key's hash and the oldest key's (equal outside a rotation); a ring of more
 /// than two keys is rotated one key at a time, so the middle keys hold no rows.
-fn first_and_last(mut hashes: Vec<String>) -> (String, String) {
+pub(crate) fn first_and_last(mut hashes: Vec<String>) -> (String, String) {
     let last = hashes.pop().unwrap_or_default();
     let first = hashes.into_iter().next().unwrap_or_else(|| last.clone());
     (first, last)

@@ -11,7 +11,8 @@
 //!   `complaints` (reads, transitions, queue), `attachments` (writing and reading an
 //!   attachment's name and bytes, downloads by ticket and id, shares with a bidang), `intake` (cursors, threading lookups, bounces,
 //!   the acknowledgement cap, leases), `escalation` (SLA escalation exactly once per step),
-//!   `reports` (the monthly report's steps), `audit` (the hash-chained audit log, appended
+//!   `reports` (the monthly report's steps), `media` (media jobs fetched after the
+//!   commit, and once-only notices), `audit` (the hash-chained audit log, appended
 //!   inside the transaction of the write it records), `users`, `outbox`, `rows` (row → record
 //!   mapping), `migrate` (embedded migrations from `migrations/{sqlite,postgres}/`) and
 //!   `group` (group commit of creates, used by SQLite).
@@ -35,8 +36,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use aduan_core::audit::{AuditEntry, AuditQuery, NewAuditEntry};
+use aduan_core::media::{MediaJob, MediaJobStatus, MediaOutcome, NewMediaJob};
 use aduan_core::model::{
-    AttachmentFile, AttachmentShare, ComplaintRecord, CreateOutcome, EscalationCandidate,
+    AttachmentFile, AttachmentShare, ComplaintRecord, CreateOutcome, Cursor, EscalationCandidate,
     NewAttachmentShare, NewComplaint, NewReply, NewUser, OutboxItem, QueueFilter, QueueItem,
     ReplyOutcome, ReportRecord, ReportUpdate, TransitionWrite, User,
 };
@@ -54,6 +56,7 @@ mod escalation;
 mod fault;
 mod group;
 mod intake;
+mod media;
 mod migrate;
 mod outbox;
 pub mod postgres;
@@ -407,6 +410,71 @@ macro_rules! impl_store {
                 limit: u32,
             ) -> Result<Vec<AuditEntry>, StoreError> {
                 audit::chain(&self.db, after_id, limit).await
+            }
+        }
+
+        #[async_trait]
+        impl MediaStore for $store {
+            async fn claim_media(
+                &self,
+                channels: &[Channel],
+                now: DateTime<Utc>,
+                lease: Duration,
+                limit: u32,
+            ) -> Result<Vec<MediaJob>, StoreError> {
+                media::claim(&self.db, channels, now, lease, limit).await
+            }
+
+            async fn complete_media(
+                &self,
+                job: &MediaJob,
+                outcome: MediaOutcome,
+            ) -> Result<bool, StoreError> {
+                media::complete(&self.db, job, outcome).await
+            }
+
+            async fn next_media_due(
+                &self,
+                channels: &[Channel],
+            ) -> Result<Option<DateTime<Utc>>, StoreError> {
+                media::next_due(&self.db, channels).await
+            }
+
+            async fn add_media(
+                &self,
+                complaint_id: i64,
+                channel: Channel,
+                jobs: Vec<NewMediaJob>,
+                now: DateTime<Utc>,
+                cursor: Option<Cursor>,
+            ) -> Result<bool, StoreError> {
+                media::add(&self.db, complaint_id, channel, jobs, now, cursor).await
+            }
+
+            async fn ticket_for_album(
+                &self,
+                channel: Channel,
+                album: &str,
+            ) -> Result<Option<TicketNumber>, StoreError> {
+                media::ticket_for_album(&self.db, channel, album).await
+            }
+
+            async fn media_of_complaint(
+                &self,
+                complaint_id: i64,
+            ) -> Result<Vec<MediaJobStatus>, StoreError> {
+                media::of_complaint(&self.db, complaint_id).await
+            }
+
+            async fn record_notice(
+                &self,
+                channel: Channel,
+                external_id: &str,
+                reason: &str,
+                at: DateTime<Utc>,
+                cursor: Option<Cursor>,
+            ) -> Result<bool, StoreError> {
+                media::record_notice(&self.db, channel, external_id, reason, at, cursor).await
             }
         }
     };

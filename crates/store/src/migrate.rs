@@ -56,6 +56,7 @@ migrations! {
     4 => "0004_attachment_shares",
     5 => "0005_audit",
     6 => "0006_questions_ratings",
+    7 => "0007_media_jobs",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -45,6 +45,20 @@ const CLAIM_REPLIES: &str = "\
     RETURNING o.id, o.complaint_id, o.kind, o.channel, o.recipient, o.template, o.vars, \
         o.attempts, o.max_attempts, o.claim_token, c.ticket";
 
+const CLAIM_MEDIA: &str = "\
+    WITH due AS ( \
+        SELECT id FROM media_jobs \
+        WHERE status = 'pending' AND next_attempt_at <= $3 \
+        AND (claimed_until IS NULL OR claimed_until <= $3) \
+        AND channel IN ($5, $6, $7, $8) \
+        ORDER BY next_attempt_at, id LIMIT $4 \
+        FOR UPDATE SKIP LOCKED) \
+    UPDATE media_jobs j SET claimed_until = $1, claim_token = $2 \
+    FROM due, complaints c \
+    WHERE j.id = due.id AND c.id = j.complaint_id \
+    RETURNING j.id, j.complaint_id, j.channel, j.kind, j.source, j.filename, \
+        j.content_type, j.announced_size, j.attempts, j.max_attempts, j.claim_token, c.ticket";
+
 /// aduan's store on a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -97,6 +111,7 @@ impl Backend for PgDb {
     const NAME: &'static str = "postgres";
     const MIGRATIONS: &'static [Migration] = migrate::POSTGRES;
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
+    const CLAIM_MEDIA_SQL: &'static str = CLAIM_MEDIA;
     const LOCK_ROW: &'static str = " FOR UPDATE";
 
     fn vault(&self) -> &Vault {

@@ -20,6 +20,7 @@ use aduan_core::store::StoreError;
 use crate::backend::{Arg, Backend, RowExt, Stmt, args, db_err};
 use crate::complaints::EXTERNAL_ID;
 use crate::create::HANDLE;
+use crate::media::ALBUM;
 use crate::outbox::recipient_hash;
 use crate::vault::Vault;
 
@@ -46,6 +47,9 @@ struct Table {
     handle_hash: bool,
     /// `recipient_hash` from `recipient`.
     recipient_hash: bool,
+    /// Further keyed hashes recomputed from a sealed column of `texts`: `(hash column,
+    /// sealed column, keyed-hash domain)`.
+    blinded: &'static [(&'static str, &'static str, &'static str)],
 }
 
 const TABLES: &[Table] = &[
@@ -71,6 +75,7 @@ const TABLES: &[Table] = &[
         ext: true,
         handle_hash: true,
         recipient_hash: false,
+        blinded: &[],
     },
     Table {
         name: "messages",
@@ -80,6 +85,7 @@ const TABLES: &[Table] = &[
         ext: true,
         handle_hash: false,
         recipient_hash: false,
+        blinded: &[],
     },
     Table {
         name: "attachments",
@@ -89,6 +95,7 @@ const TABLES: &[Table] = &[
         ext: false,
         handle_hash: false,
         recipient_hash: false,
+        blinded: &[],
     },
     Table {
         name: "outbox",
@@ -98,6 +105,7 @@ const TABLES: &[Table] = &[
         ext: true,
         handle_hash: false,
         recipient_hash: true,
+        blinded: &[],
     },
     Table {
         name: "history",
@@ -107,6 +115,38 @@ const TABLES: &[Table] = &[
         ext: false,
         handle_hash: false,
         recipient_hash: false,
+        blinded: &[],
+    },
+    // Migration 0007: media jobs and notices (always written sealed; the marker column is
+    // never NULL).
+    Table {
+        name: "media_jobs",
+        texts: &[
+            "filename",
+            "source",
+            "last_error",
+            "external_ref",
+            "group_ref",
+        ],
+        bytes: None,
+        marker: "filename",
+        ext: false,
+        handle_hash: false,
+        recipient_hash: false,
+        blinded: &[
+            ("external_id", "external_ref", EXTERNAL_ID),
+            ("group_hash", "group_ref", ALBUM),
+        ],
+    },
+    Table {
+        name: "intake_notices",
+        texts: &["external_ref"],
+        bytes: None,
+        marker: "external_ref",
+        ext: false,
+        handle_hash: false,
+        recipient_hash: false,
+        blinded: &[("external_id", "external_ref", EXTERNAL_ID)],
     },
 ];
 
@@ -282,8 +322,10 @@ fn rewrite<R: RowExt>(t: &Table, mode: Mode, r: &R, v: &Vault) -> Result<Option<
     };
     let mut handle = None;
     let mut recipient = None;
+    let mut plains: Vec<(&str, Option<String>)> = Vec::new();
     for c in t.texts {
         let plain = clear(c, r.opt_text(c)?)?;
+        plains.push((c, plain.clone()));
         if *c == "handle" {
             handle.clone_from(&plain);
         }
@@ -326,6 +368,13 @@ fn rewrite<R: RowExt>(t: &Table, mode: Mode, r: &R, v: &Vault) -> Result<Option<
             Arg::from(v.blind_opt(HANDLE, handle.as_deref())),
             &mut params,
         );
+    }
+    for (hash_col, sealed_col, domain) in t.blinded {
+        let plain = plains
+            .iter()
+            .find(|(c, _)| c == sealed_col)
+            .and_then(|(_, p)| p.as_deref());
+        set(hash_col, Arg::from(v.blind_opt(domain, plain)), &mut params);
     }
     if t.recipient_hash {
         set(

@@ -74,6 +74,17 @@ const CLAIM_REPLIES: &str = "\
         max_attempts, claim_token, \
         (SELECT c.ticket FROM complaints c WHERE c.id = outbox.complaint_id) AS ticket";
 
+const CLAIM_MEDIA: &str = "\
+    UPDATE media_jobs SET claimed_until = $1, claim_token = $2 \
+    WHERE id IN (SELECT id FROM media_jobs \
+        WHERE status = 'pending' AND next_attempt_at <= $3 \
+        AND (claimed_until IS NULL OR claimed_until <= $3) \
+        AND channel IN ($5, $6, $7, $8) \
+        ORDER BY next_attempt_at, id LIMIT $4) \
+    RETURNING id, complaint_id, channel, kind, source, filename, content_type, \
+        announced_size, attempts, max_attempts, claim_token, \
+        (SELECT c.ticket FROM complaints c WHERE c.id = media_jobs.complaint_id) AS ticket";
+
 /// aduan's store on a SQLite file (or `sqlite::memory:`).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -276,6 +287,7 @@ impl Backend for SqliteDb {
     const NAME: &'static str = "sqlite";
     const MIGRATIONS: &'static [Migration] = migrate::SQLITE;
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
+    const CLAIM_MEDIA_SQL: &'static str = CLAIM_MEDIA;
     const LOCK_ROW: &'static str = "";
 
     fn vault(&self) -> &Vault {

@@ -164,6 +164,7 @@ fn complaint(external_id: &str, attachments: Vec<NewAttachment>) -> NewComplaint
         body: "KK saya rusak, foto terlampir.".into(),
         letter_number: None,
         attachments,
+        media: Vec::new(),
         access_code_hash: Some("c0ffee".into()),
         state: State::Triage,
         state_entered_at: t0(),
@@ -373,6 +374,7 @@ async fn attachments_of_an_appended_message_are_stored(postgres: bool) {
             external_id: Some("msgid:reply@x".into()),
         }),
         attachments: vec![file("kk-baru.jpg", "image/jpeg", &[1, 2, 3, 0])],
+        media: Vec::new(),
         cursor: None,
     };
     s.save_transition(write(&a)).await.expect("append");

@@ -261,6 +261,7 @@ fn manual(at: DateTime<Utc>, external_id: Option<&str>) -> NewComplaint {
         body: "Antrian terlalu lama.".into(),
         letter_number: None,
         attachments: vec![],
+        media: Vec::new(),
         access_code_hash: None,
         state: State::Triage,
         state_entered_at: at,
@@ -342,6 +343,7 @@ async fn entries_commit_only_with_their_writes(fx: &Fixture) {
         message,
         cursor: None,
         attachments: vec![],
+        media: Vec::new(),
         audit: Some(entry()),
     };
     s.save_transition(w(1, None)).await.unwrap();

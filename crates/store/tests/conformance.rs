@@ -174,6 +174,7 @@ fn complaint(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
             content_type: "image/jpeg".into(),
             data: vec![0xff, 0xd8, 0xff, 0xe0, 0, 1, 2],
         }],
+        media: Vec::new(),
         access_code_hash: Some("c0ffee".into()),
         state: State::Triage,
         state_entered_at: entered,
@@ -213,6 +214,7 @@ fn bare(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
         target: None,
         letter_number: None,
         attachments: vec![],
+        media: Vec::new(),
         access_code_hash: None,
         history: vec![],
         acks: vec![],
@@ -267,6 +269,7 @@ fn write<'a>(rec: &ComplaintRecord, t: &'a Transition) -> TransitionWrite<'a> {
         reply: None,
         message: None,
         attachments: Vec::new(),
+        media: Vec::new(),
         cursor: None,
         audit: None,
     }

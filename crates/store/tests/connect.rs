@@ -22,6 +22,7 @@ fn complaint(ext: &str) -> NewComplaint {
         body: "halo".into(),
         letter_number: None,
         attachments: vec![],
+        media: Vec::new(),
         access_code_hash: None,
         state: State::Triage,
         state_entered_at: at,

@@ -28,6 +28,7 @@ fn complaint(i: usize) -> NewComplaint {
         body: "Antrian terlalu lama di loket pelayanan. ".repeat(10),
         letter_number: None,
         attachments: vec![],
+        media: Vec::new(),
         access_code_hash: Some("0123456789abcdef".into()),
         state: State::Triage,
         state_entered_at: at,

@@ -65,12 +65,29 @@ pub(super) struct RawMessage {
     pub(super) is_echo: Option<bool>,
     #[serde(default)]
     pub(super) is_deleted: Option<bool>,
+    #[serde(default)]
+    pub(super) is_unsupported: Option<bool>,
+    /// A sticker or the like button (Messenger), also given on the attachment.
+    #[serde(default)]
+    pub(super) sticker_id: Option<Value>,
+    /// `reply_to.story {url, id}`: an Instagram story reply.
+    #[serde(default)]
+    pub(super) reply_to: Option<Value>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct RawAttachment {
     #[serde(rename = "type", default)]
     pub(super) kind: Option<String>,
+    /// `url`, `title`, `sticker_id`, `coordinates {lat, long}`, `reel_video_id` … by type;
+    /// `null` for a fallback without payload.
+    #[serde(default)]
+    pub(super) payload: Option<Value>,
+    /// Fallback (shared link) and location attachments carry these beside the payload.
+    #[serde(default)]
+    pub(super) title: Option<String>,
+    #[serde(default)]
+    pub(super) url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +153,9 @@ pub(super) struct WaMessage {
     pub(super) button: Option<WaButton>,
     #[serde(default)]
     pub(super) interactive: Option<Value>,
+    /// A contacts message: the shared contact cards.
+    #[serde(default)]
+    pub(super) contacts: Option<Vec<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -146,10 +166,18 @@ pub(super) struct WaText {
 
 #[derive(Deserialize)]
 pub(super) struct WaMedia {
+    /// The media id to fetch through `GET /{media-id}`.
+    #[serde(default, deserialize_with = "opt_id")]
+    pub(super) id: Option<String>,
     #[serde(default)]
     pub(super) caption: Option<String>,
     #[serde(default)]
     pub(super) filename: Option<String>,
+    #[serde(default)]
+    pub(super) mime_type: Option<String>,
+    /// An audio message recorded as a voice note.
+    #[serde(default)]
+    pub(super) voice: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,8 @@
-//! Test harness: a real desk over a fresh SQLite store (wrapped so tests can make writes
-//! fail transiently), the Meta router driven in-process, and a fake Graph API on
-//! 127.0.0.1:0 that records every request and answers with injected errors on demand.
+//! Test harness: a real desk over a fresh SQLite (or PostgreSQL) store (wrapped so tests can
+//! make writes fail transiently), the Meta router driven in-process, and a fake Graph API on
+//! 127.0.0.1:0 that records every request and answers with injected errors on demand; it
+//! also serves WhatsApp media (`GET /{media-id}` → URL, then the bytes with the bearer
+//! token) and attachment files at CDN-like URLs, optionally slowly.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -39,6 +41,8 @@ pub struct Harness {
     pub ctx: MetaContext,
     pub health: HealthLog,
     pub cfg: MetaConfig,
+    /// The PostgreSQL database to drop, if the harness runs on one.
+    pub postgres_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -62,13 +66,28 @@ pub async fn harness() -> Harness {
 }
 
 pub async fn harness_with(cfg: MetaConfig) -> Harness {
+    harness_on(false, cfg, 5 * 1024 * 1024, Arc::new(SystemClock)).await
+}
+
+/// A harness on PostgreSQL (`postgres`) or SQLite with this configuration, attachment
+/// limit and clock.
+pub async fn harness_on(
+    postgres: bool,
+    cfg: MetaConfig,
+    max_attachment_bytes: u64,
+    clock: Arc<dyn aduan_core::desk::Clock>,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let inner = aduan_store::testing::connect(&aduan_store::testing::fresh_sqlite_url(dir.path()))
-        .await
-        .unwrap();
+    let (url, postgres_url) = if postgres {
+        let url = aduan_store::testing::fresh_postgres_url().await;
+        (url.clone(), Some(url))
+    } else {
+        (aduan_store::testing::fresh_sqlite_url(dir.path()), None)
+    };
+    let inner = aduan_store::testing::connect(&url).await.unwrap();
     inner.migrate().await.unwrap();
     let store = Arc::new(FaultStore::new(inner));
-    let desk = Desk::new(store.clone(), Arc::new(SystemClock), {
+    let desk = Desk::new(store.clone(), clock, {
         let mut cfg = aduan_core::testing::desk_config([
             Channel::Messenger,
             Channel::Instagram,
@@ -83,6 +102,8 @@ pub async fn harness_with(cfg: MetaConfig) -> Harness {
     let ctx = MetaContext {
         desk: desk.clone(),
         health: Arc::new(move |e| log.0.lock().unwrap().push(e)),
+        max_attachment_bytes,
+        media_wake: Arc::new(tokio::sync::Notify::new()),
     };
     let router = aduan_channel_meta::router(cfg.clone(), ctx.clone());
     Harness {
@@ -92,6 +113,7 @@ pub async fn harness_with(cfg: MetaConfig) -> Harness {
         ctx,
         health,
         cfg,
+        postgres_url,
         _dir: dir,
     }
 }
@@ -153,6 +175,35 @@ impl Harness {
         }
         out.sort_by_key(|c| c.id);
         out
+    }
+
+    /// One pass of the media worker with the channel's fetcher.
+    pub async fn run_media(&self) -> aduan_core::media::MediaRun {
+        let w = aduan_channel_meta::media_worker(&self.cfg, &self.ctx);
+        self.desk
+            .media()
+            .run_once(&w.fetchers, w.max_bytes)
+            .await
+            .unwrap()
+    }
+
+    /// Run the media worker until nothing is due.
+    pub async fn drain_media(&self) {
+        for _ in 0..50 {
+            if self.run_media().await.claimed == 0 {
+                return;
+            }
+        }
+        panic!("media jobs never drained");
+    }
+
+    /// Drop the PostgreSQL database, if any.
+    pub async fn teardown(self) {
+        let url = self.postgres_url.clone();
+        drop(self);
+        if let Some(url) = url {
+            aduan_store::testing::drop_postgres_database(&url).await;
+        }
     }
 
     /// The reply senders of this harness's configuration.
@@ -235,6 +286,16 @@ struct GraphState {
     /// Answers to give before the default success, in order: (status, body).
     script: Mutex<VecDeque<(u16, Value)>>,
     counter: AtomicUsize,
+    /// WhatsApp media by id: (mime type, bytes).
+    media: Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>,
+    /// Files at `/cdn/<name>` (Messenger/Instagram attachment URLs): (mime type, bytes).
+    cdn: Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>,
+    /// Downloads of these names (media id or CDN name) wait this long.
+    slow: Mutex<std::collections::HashMap<String, std::time::Duration>>,
+    /// Status answers for downloads of these names (a 404, a 503 …), used once each.
+    fail: Mutex<std::collections::HashMap<String, VecDeque<u16>>>,
+    /// `http://127.0.0.1:port`.
+    origin: Mutex<String>,
 }
 
 /// A fake Graph API on 127.0.0.1:0. The server task ends with the test's runtime.
@@ -252,6 +313,7 @@ impl FakeGraph {
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        *state.origin.lock().unwrap() = format!("http://{addr}");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -259,6 +321,42 @@ impl FakeGraph {
             base: format!("http://{addr}/v25.0"),
             state,
         }
+    }
+
+    /// Serve WhatsApp media `id`: `GET /v25.0/{id}` gives its URL, which serves `data`
+    /// to the bearer of the WhatsApp token.
+    pub fn add_media(&self, id: &str, mime: &str, data: &[u8]) {
+        self.state
+            .media
+            .lock()
+            .unwrap()
+            .insert(id.into(), (mime.into(), data.to_vec()));
+    }
+
+    /// Serve `data` at a CDN-like URL (a Messenger/Instagram attachment); returns the URL.
+    pub fn add_cdn(&self, name: &str, mime: &str, data: &[u8]) -> String {
+        self.state
+            .cdn
+            .lock()
+            .unwrap()
+            .insert(name.into(), (mime.into(), data.to_vec()));
+        format!("{}/cdn/{name}", self.state.origin.lock().unwrap())
+    }
+
+    /// Make downloads of `name` (a media id or CDN name) wait `delay`.
+    pub fn slow(&self, name: &str, delay: std::time::Duration) {
+        self.state.slow.lock().unwrap().insert(name.into(), delay);
+    }
+
+    /// Answer the next download of `name` with `status`.
+    pub fn fail_download(&self, name: &str, status: u16) {
+        self.state
+            .fail
+            .lock()
+            .unwrap()
+            .entry(name.into())
+            .or_default()
+            .push_back(status);
     }
 
     /// Answer the next request with `status` and `body`.
@@ -272,6 +370,87 @@ impl FakeGraph {
 
     pub fn clear(&self) {
         self.state.seen.lock().unwrap().clear();
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `GET /v25.0/{media-id}`, `GET /wa-files/{media-id}` (bearer token required) and
+/// `GET /cdn/{name}` (no token).
+async fn media_handler(
+    state: &Arc<GraphState>,
+    headers: &HeaderMap,
+    path: &str,
+) -> axum::response::Response {
+    state.seen.lock().unwrap().push(Seen {
+        path: path.to_string(),
+        authorization: bearer(headers),
+        body: Value::Null,
+    });
+    let authorized = bearer(headers).as_deref() == Some(&*format!("Bearer {WA_TOKEN}"));
+    let origin = state.origin.lock().unwrap().clone();
+    let failure = |name: &str| {
+        state
+            .fail
+            .lock()
+            .unwrap()
+            .get_mut(name)
+            .and_then(VecDeque::pop_front)
+    };
+    if let Some(id) = path.strip_prefix("/v25.0/") {
+        if !authorized {
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(graph_error(190, None, "Invalid OAuth access token")),
+            )
+                .into_response();
+        }
+        let media = state.media.lock().unwrap().get(id).cloned();
+        return match media {
+            Some((mime, data)) => (
+                StatusCode::OK,
+                axum::Json(json!({"messaging_product": "whatsapp",
+                    "url": format!("{origin}/wa-files/{id}?ext=1&hash=ABC"),
+                    "mime_type": mime, "sha256": "c0ffee", "file_size": data.len().to_string(), "id": id})),
+            )
+                .into_response(),
+            None => (
+                StatusCode::BAD_REQUEST,
+                axum::Json(graph_error(100, Some(33), "Unsupported get request. Object does not exist")),
+            )
+                .into_response(),
+        };
+    }
+    let (name, file) = if let Some(id) = path.strip_prefix("/wa-files/") {
+        if !authorized {
+            return (StatusCode::UNAUTHORIZED, "token required").into_response();
+        }
+        (id.to_string(), state.media.lock().unwrap().get(id).cloned())
+    } else if let Some(n) = path.strip_prefix("/cdn/") {
+        (n.to_string(), state.cdn.lock().unwrap().get(n).cloned())
+    } else {
+        return (StatusCode::NOT_FOUND, "no such path").into_response();
+    };
+    let delay = state.slow.lock().unwrap().get(&name).copied();
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(status) = failure(&name) {
+        return (StatusCode::from_u16(status).unwrap(), "failure").into_response();
+    }
+    match file {
+        Some((mime, data)) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, mime)],
+            data,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "gone").into_response(),
     }
 }
 
@@ -291,6 +470,9 @@ async fn graph_handler(
     req: Request,
 ) -> axum::response::Response {
     let path = req.uri().path().to_string();
+    if req.method() == axum::http::Method::GET {
+        return media_handler(&state, &headers, &path).await;
+    }
     let bytes = to_bytes(req.into_body(), usize::MAX)
         .await
         .unwrap_or_default();
@@ -319,4 +501,83 @@ async fn graph_handler(
                "messages": [{"id": format!("wamid.OUT{n}")}]})
     };
     (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
+// ---- staff side and logs ----
+
+/// The kasi's API token in every harness that calls [`staff_download`].
+pub const STAFF_TOKEN: &str = "kasi-token-for-media-tests-0123456789";
+
+/// `GET /api/v1/admin/complaints/{ticket}/attachments/{id}` as the kasi, through the real
+/// staff API router: status, body and headers.
+pub async fn staff_download(
+    desk: &Desk,
+    ticket: &aduan_core::types::TicketNumber,
+    id: i64,
+) -> (StatusCode, Vec<u8>, HeaderMap) {
+    let kasi = aduan_core::types::Username::parse("kasi").unwrap();
+    if desk.accounts().by_name(&kasi).await.unwrap().is_none() {
+        desk.accounts()
+            .create(
+                &aduan_core::workflow::Actor::System,
+                NewUser {
+                    username: kasi,
+                    role: aduan_core::types::Role::Kasi,
+                    bidang: None,
+                    display_name: None,
+                    token_hash: aduan_core::secret::hash_secret(STAFF_TOKEN),
+                    password_hash: None,
+                    created_at: Utc::now(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let req = Request::get(format!(
+        "/api/v1/admin/complaints/{ticket}/attachments/{id}"
+    ))
+    .header("authorization", format!("Bearer {STAFF_TOKEN}"))
+    .body(Body::empty())
+    .unwrap();
+    let resp = aduan_admin::router(desk.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, bytes.to_vec(), headers)
+}
+
+/// Every log line written while the guard lives (this thread; use a current-thread
+/// runtime), at `debug` and above.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    pub fn start(&self) -> tracing::subscriber::DefaultGuard {
+        let sink = self.0.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -31,7 +31,7 @@ const STATUS_ANSWER: &str = template!("status_answer");
 const STATUS_QUESTION: &str = template!("status_question");
 const STATUS_NOT_FOUND: &str = template!("status_not_found");
 const REFUSAL_NEED_TEXT: &str = template!("refusal_need_text");
-const REFUSAL_MEDIA: &str = template!("refusal_media");
+const REFUSAL_UNSUPPORTED: &str = template!("refusal_unsupported");
 const REFUSAL_CANNOT_STORE: &str = template!("refusal_cannot_store");
 const STATE_RECEIVED: &str = template!("state_received");
 const STATE_IN_BIDANG: &str = template!("state_in_bidang");
@@ -132,14 +132,14 @@ pub(super) fn not_found_text(ticket: &str) -> String {
     fill(STATUS_NOT_FOUND, &[("ticket", ticket)])
 }
 
-/// Refusal: no text (or the desk refused the body).
+/// Refusal: nothing to store (the desk refused the body).
 pub(super) fn need_text() -> &'static str {
     REFUSAL_NEED_TEXT.trim()
 }
 
-/// Refusal: only media aduan does not store (sticker, voice, video, location …).
+/// Explanation for a message of a kind aduan cannot store (a poll, a dice, a game …).
 pub(super) fn unsupported_media() -> &'static str {
-    REFUSAL_MEDIA.trim()
+    REFUSAL_UNSUPPORTED.trim()
 }
 
 /// Refusal: the desk refused the message for another reason.
@@ -164,7 +164,7 @@ mod tests {
         ("status_question", STATUS_QUESTION, &["question"]),
         ("status_not_found", STATUS_NOT_FOUND, &["ticket"]),
         ("refusal_need_text", REFUSAL_NEED_TEXT, &[]),
-        ("refusal_media", REFUSAL_MEDIA, &[]),
+        ("refusal_unsupported", REFUSAL_UNSUPPORTED, &[]),
         ("refusal_cannot_store", REFUSAL_CANNOT_STORE, &[]),
         ("state_received", STATE_RECEIVED, &[]),
         ("state_in_bidang", STATE_IN_BIDANG, &[]),

@@ -1,8 +1,9 @@
-//! Test harness: a real desk over a fresh SQLite store (wrapped so tests can make writes
-//! fail transiently), and a fake Telegram Bot API on 127.0.0.1:0 that the real teloxide
-//! client talks to: scripted updates with getUpdates offset semantics, sendMessage,
-//! getFile and file downloads, and injected errors (429 with `retry_after`, 502, 403,
-//! hanging answers).
+//! Test harness: a real desk over a fresh SQLite (or PostgreSQL) store (wrapped so tests can
+//! make writes fail transiently), and a fake Telegram Bot API on 127.0.0.1:0 that the real
+//! teloxide client talks to: scripted updates with getUpdates offset semantics, sendMessage,
+//! getFile and file downloads (served only at the documented
+//! `/file/bot<token>/<file_path>`, optionally slowly), and injected errors (429 with
+//! `retry_after`, 502, 403, hanging answers).
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
@@ -42,6 +43,8 @@ pub struct Harness {
     pub health: HealthLog,
     pub api: FakeBotApi,
     pub cfg: TelegramConfig,
+    /// The PostgreSQL database to drop, if the harness runs on one.
+    pub postgres_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -61,14 +64,27 @@ pub async fn harness() -> Harness {
 }
 
 pub async fn harness_with_limit(max_attachment_bytes: u64) -> Harness {
+    harness_on(false, max_attachment_bytes, Arc::new(SystemClock)).await
+}
+
+/// A harness on PostgreSQL (`postgres`) or SQLite, with the given limit and clock.
+pub async fn harness_on(
+    postgres: bool,
+    max_attachment_bytes: u64,
+    clock: Arc<dyn aduan_core::desk::Clock>,
+) -> Harness {
     let api = FakeBotApi::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let inner = aduan_store::testing::connect(&aduan_store::testing::fresh_sqlite_url(dir.path()))
-        .await
-        .unwrap();
+    let (url, postgres_url) = if postgres {
+        let url = aduan_store::testing::fresh_postgres_url().await;
+        (url.clone(), Some(url))
+    } else {
+        (aduan_store::testing::fresh_sqlite_url(dir.path()), None)
+    };
+    let inner = aduan_store::testing::connect(&url).await.unwrap();
     inner.migrate().await.unwrap();
     let store = Arc::new(FaultStore::new(inner));
-    let desk = Desk::new(store.clone(), Arc::new(SystemClock), {
+    let desk = Desk::new(store.clone(), clock, {
         let mut cfg = aduan_core::testing::desk_config([Channel::Telegram]);
         cfg.bidang.clear();
         cfg.public_base_url = "http://127.0.0.1:8080".into();
@@ -80,6 +96,7 @@ pub async fn harness_with_limit(max_attachment_bytes: u64) -> Harness {
         desk: desk.clone(),
         max_attachment_bytes,
         health: Arc::new(move |e| log.0.lock().unwrap().push(e)),
+        media_wake: Arc::new(Notify::new()),
     };
     Harness {
         desk,
@@ -88,6 +105,7 @@ pub async fn harness_with_limit(max_attachment_bytes: u64) -> Harness {
         health,
         cfg: config(&api.url),
         api,
+        postgres_url,
         _dir: dir,
     }
 }
@@ -130,6 +148,25 @@ impl Harness {
             Arc::new(aduan_core::templates::Templates::new(vec![]).unwrap()),
             HashMap::from([(Channel::Telegram, sender)]),
         )
+    }
+
+    /// One pass of the media worker with the channel's fetcher.
+    pub async fn run_media(&self) -> aduan_core::media::MediaRun {
+        let w = aduan_channel_telegram::media_worker(&self.cfg, &self.ctx);
+        self.desk
+            .media()
+            .run_once(&w.fetchers, w.max_bytes)
+            .await
+            .unwrap()
+    }
+
+    /// Drop the PostgreSQL database, if any.
+    pub async fn teardown(self) {
+        let url = self.postgres_url.clone();
+        drop(self);
+        if let Some(url) = url {
+            aduan_store::testing::drop_postgres_database(&url).await;
+        }
     }
 
     /// The teloxide bot pointed at the fake server.
@@ -289,6 +326,8 @@ struct ApiState {
     calls: Mutex<Vec<Call>>,
     inject: Mutex<HashMap<String, VecDeque<Inject>>>,
     files: Mutex<HashMap<String, (String, Vec<u8>)>>,
+    /// Downloads of these paths wait this long before answering.
+    slow: Mutex<HashMap<String, Duration>>,
     sent: Mutex<Vec<Sent>>,
     next_message_id: AtomicI64,
 }
@@ -365,6 +404,15 @@ impl FakeBotApi {
             .insert(file_id.to_string(), (path.to_string(), data));
     }
 
+    /// Make downloads of `path` wait `delay` before answering.
+    pub fn slow_file(&self, path: &str, delay: Duration) {
+        self.state
+            .slow
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), delay);
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.state.calls.lock().unwrap().clone()
     }
@@ -432,7 +480,9 @@ async fn handler(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     }
     let segs: Vec<&str> = path.trim_start_matches('/').splitn(3, '/').collect();
     let (method, token_seg) = match segs.as_slice() {
-        ["file", tok, rest] => (format!("file:{}", percent_decode(rest)), *tok),
+        // The documented download path, taken as sent: `photos%2Ffile_1.jpg` is not
+        // `photos/file_1.jpg`.
+        ["file", tok, rest] => (format!("file:{rest}"), *tok),
         [tok, m] => (m.to_ascii_lowercase(), *tok),
         _ => {
             return (
@@ -482,9 +532,19 @@ async fn handler(State(state): State<Arc<ApiState>>, req: Request) -> Response {
         Some(Inject::Pass) | None => {}
     }
     if let Some(path) = method.strip_prefix("file:") {
-        let files = state.files.lock().unwrap();
-        return match files.values().find(|(p, _)| p == path) {
-            Some((_, data)) => (StatusCode::OK, data.clone()).into_response(),
+        let delay = state.slow.lock().unwrap().get(path).copied();
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        let found = state
+            .files
+            .lock()
+            .unwrap()
+            .values()
+            .find(|(p, _)| p == path)
+            .map(|(_, data)| data.clone());
+        return match found {
+            Some(data) => (StatusCode::OK, data).into_response(),
             None => (StatusCode::NOT_FOUND, "no such file").into_response(),
         };
     }
@@ -589,5 +649,85 @@ async fn get_updates(state: &Arc<ApiState>, params: &Value) -> Response {
             return ok(Value::Array(batch));
         }
         let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+// ---- staff side and logs ----
+
+/// The kasi's API token in every harness that calls [`staff_download`].
+pub const STAFF_TOKEN: &str = "kasi-token-for-media-tests-0123456789";
+
+/// `GET /api/v1/admin/complaints/{ticket}/attachments/{id}` as the kasi, through the real
+/// staff API router: status, body and headers.
+pub async fn staff_download(
+    desk: &Desk,
+    ticket: &aduan_core::types::TicketNumber,
+    id: i64,
+) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+    use tower::ServiceExt;
+    let kasi = aduan_core::types::Username::parse("kasi").unwrap();
+    if desk.accounts().by_name(&kasi).await.unwrap().is_none() {
+        desk.accounts()
+            .create(
+                &aduan_core::workflow::Actor::System,
+                NewUser {
+                    username: kasi,
+                    role: aduan_core::types::Role::Kasi,
+                    bidang: None,
+                    display_name: None,
+                    token_hash: aduan_core::secret::hash_secret(STAFF_TOKEN),
+                    password_hash: None,
+                    created_at: Utc::now(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let req = Request::get(format!(
+        "/api/v1/admin/complaints/{ticket}/attachments/{id}"
+    ))
+    .header("authorization", format!("Bearer {STAFF_TOKEN}"))
+    .body(Body::empty())
+    .unwrap();
+    let resp = aduan_admin::router(desk.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, bytes.to_vec(), headers)
+}
+
+/// Every log line written while the guard lives (this thread; use a current-thread
+/// runtime), at `debug` and above.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    pub fn start(&self) -> tracing::subscriber::DefaultGuard {
+        let sink = self.0.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -37,6 +37,8 @@ struct Append {
     external_id: Option<String>,
     at: Option<DateTime<Utc>>,
     attachments: Vec<NewAttachment>,
+    /// Platform files to fetch after the commit (media jobs).
+    media: Vec<crate::media::NewMediaJob>,
     cursor: Option<Cursor>,
     thread: Option<ReplyThread>,
 }
@@ -136,6 +138,7 @@ impl Intake {
             external_id: None,
             at: None,
             attachments,
+            media: Vec::new(),
             cursor: None,
             thread: None,
         })
@@ -193,6 +196,7 @@ impl Intake {
                 reply: None,
                 message: None,
                 attachments: Vec::new(),
+                media: Vec::new(),
                 cursor: None,
                 audit: None,
             };
@@ -250,7 +254,12 @@ impl Intake {
         {
             return Ok(r);
         }
+        let album = thread.iter().find_map(|h| match h {
+            ThreadHint::Album(a) => Some(a.clone()),
+            _ => None,
+        });
         let mut target = None;
+        let mut by_album = false;
         for hint in &thread {
             target = match hint {
                 ThreadHint::Ticket(t) => match self.desk.workflow_store().get_complaint(t).await? {
@@ -274,6 +283,19 @@ impl Intake {
                     }
                     None => None,
                 },
+                ThreadHint::Album(a) => {
+                    let found = self.desk.media_store().ticket_for_album(channel, a).await?;
+                    match found {
+                        Some(t) => match self.desk.workflow_store().get_complaint(&t).await? {
+                            Some(rec) if same_sender(&rec, channel, &sub) => {
+                                by_album = true;
+                                Some(rec.ticket)
+                            }
+                            _ => None,
+                        },
+                        None => None,
+                    }
+                }
             };
             if target.is_some() {
                 break;
@@ -282,6 +304,9 @@ impl Intake {
         let Some(ticket) = target else {
             let (mut new, code) = self.desk.build(sub, &Actor::System)?;
             new.cursor = cursor;
+            for job in &mut new.media {
+                job.album.clone_from(&album);
+            }
             let outcome = self.desk.intake_store().create_complaint(new).await?;
             return Ok(match outcome {
                 CreateOutcome::Created { ticket, .. } => Received::Created(Receipt {
@@ -293,8 +318,31 @@ impl Intake {
                 CreateOutcome::Duplicate { ticket, .. } => Received::Duplicate { ticket },
             });
         };
+        let media = media_jobs(&sub.media, sub.external_id.as_deref(), album.as_deref());
         let body = sub.body.trim().to_string();
-        if body.is_empty() && sub.attachments.is_empty() {
+        if by_album && body.is_empty() && sub.attachments.is_empty() && !media.is_empty() {
+            // A later file of an album: it joins the album's complaint as a file only.
+            let rec = self
+                .desk
+                .workflow_store()
+                .get_complaint(&ticket)
+                .await?
+                .ok_or(DeskError::NotFound)?;
+            let added = self
+                .desk
+                .media_store()
+                .add_media(rec.id, channel, media, self.desk.clock.now(), cursor)
+                .await?;
+            return Ok(if added {
+                Received::Appended {
+                    ticket,
+                    reopened: false,
+                }
+            } else {
+                Received::Duplicate { ticket }
+            });
+        }
+        if body.is_empty() && sub.attachments.is_empty() && media.is_empty() {
             return Err(DeskError::invalid("body", "must not be empty"));
         }
         // The citizen's newest thread on their own platform: later replies join it.
@@ -306,10 +354,11 @@ impl Intake {
         self.append(Append {
             ticket,
             channel,
-            text: message_text(&body, &sub.attachments),
+            text: message_text(&with_media_lines(&body, &sub.media), &sub.attachments),
             external_id: sub.external_id.clone(),
             at: sub.received_at,
             attachments: sub.attachments,
+            media,
             cursor,
             thread: reply_thread,
         })
@@ -327,6 +376,7 @@ impl Intake {
             external_id,
             at,
             attachments,
+            media,
             cursor,
             thread,
         } = a;
@@ -364,6 +414,7 @@ impl Intake {
                     external_id: external_id.clone(),
                 }),
                 attachments: attachments.clone(),
+                media: media.clone(),
                 cursor: cursor.clone(),
                 audit: None,
             };
@@ -466,6 +517,7 @@ impl Intake {
                     external_id: sub.external_id.clone(),
                 }),
                 attachments: Vec::new(),
+                media: Vec::new(),
                 cursor: cursor.cloned(),
                 audit: None,
             };
@@ -565,6 +617,25 @@ impl Intake {
 
     pub async fn set_cursor(&self, key: &str, value: &str) -> Result<(), DeskError> {
         Ok(self.desk.intake_store().set_cursor(key, value).await?)
+    }
+
+    /// Record that the citizen is being told why the message `(channel, external_id)` is
+    /// not a complaint (an unsupported message type), with the channel's cursor: true the
+    /// first time — send the explanation — and false when the platform delivers the same
+    /// message again, so the explanation goes out once.
+    pub async fn notice_once(
+        &self,
+        channel: Channel,
+        external_id: &str,
+        reason: &str,
+        cursor: Option<Cursor>,
+    ) -> Result<bool, DeskError> {
+        let now = self.desk.clock.now();
+        Ok(self
+            .desk
+            .media_store()
+            .record_notice(channel, external_id, reason, now, cursor)
+            .await?)
     }
 
     /// A bounce or permanent platform failure of a reply aduan sent with this external id.

@@ -294,6 +294,7 @@ impl Reports {
                 reply,
                 message: None,
                 attachments: Vec::new(),
+                media: Vec::new(),
                 cursor: None,
                 audit: crate::audit::for_command(
                     &Actor::System,

@@ -273,6 +273,7 @@ impl Staff {
                 reply,
                 message,
                 attachments: Vec::new(),
+                media: Vec::new(),
                 cursor: None,
                 audit: crate::audit::for_command(actor, &rec.ticket, &cmd, &t),
             };
