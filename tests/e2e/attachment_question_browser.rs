@@ -265,6 +265,11 @@ async fn walk(citizen: &Ui, kasi: &Ui, api: &Staff) {
         "Menunggu jawaban Anda atas pertanyaan petugas"
     );
     assert_eq!(citizen.text("#question-text").await, question);
+    // The question was asked from triage: that step is the current one.
+    assert_eq!(
+        citizen.text(".steps li[aria-current=step]").await,
+        "Ditelaah oleh Kasi Kerjasama"
+    );
     assert_clean(citizen, "the status page with a question").await;
     citizen
         .assert_usable("the status page with a question")
