@@ -15,7 +15,9 @@
 //!   `Referrer-Policy: same-origin`, `Cache-Control: no-store`.
 //! - **Pages**: `/admin` (the user's queue), `/admin/queue?state=S`,
 //!   `/admin/complaints/{ticket}` (detail with the actions the role may take),
-//!   `/admin/complaints/{ticket}/attachments/{id}` (the file, by the bidang rule),
+//!   `/admin/complaints/{ticket}/attachments/{id}` (the file, by the bidang rule; with
+//!   `?inline=1` the in-page preview of an image or PDF, framed by the complaint page:
+//!   `frame-ancestors 'self'`, `X-Frame-Options: SAMEORIGIN`, no script),
 //!   `/admin/complaints/new` (manual entry by staf), `/admin/logbook/{YYYY-MM}` (printable
 //!   FM-PDIP-03-02 with paraf for the Kabid PDIP), `/admin/reports/{YYYY-MM}` (monthly report
 //!   with charts, conclusion, decision and receipt), `/admin/replies/failed`.

@@ -1753,6 +1753,247 @@ async fn attachments_in_the_pages(postgres: bool) {
     assert_eq!(capil.get(&file(ktp)).await.status, StatusCode::NOT_FOUND);
 }
 
+/// The in-page previews (issue 13): a PNG as a thumbnail and a PDF in a frame, both linked
+/// to the download; `?inline=1` answers `inline` only for those (never SVG, never a "PNG"
+/// whose bytes are HTML), frameable by the same origin only, nosniff, no-store, no script;
+/// a bidang user gets no thumbnail and the same 404 as for the download.
+async fn attachment_previews_in_the_pages(postgres: bool) {
+    let app = spawn_on(postgres).await;
+    let png_name = format!("KK_{CITIZEN_NIK}.png");
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..200u8).collect::<Vec<u8>>());
+    let pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let files = [
+        (png_name.as_str(), "image/png", png.clone()),
+        ("surat.pdf", "application/pdf", pdf.clone()),
+        (
+            "gambar.svg",
+            "image/svg+xml",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>".to_vec(),
+        ),
+        (
+            "palsu.png",
+            "image/png",
+            b"<html><script>alert(1)</script>".to_vec(),
+        ),
+    ];
+    let ticket = app
+        .desk
+        .intake()
+        .submit(aduan_core::desk::Submission {
+            channel: Some(Channel::Web),
+            name: Some(CITIZEN_NAME.into()),
+            email: Some(CITIZEN_EMAIL.into()),
+            body: "KK saya salah cetak, foto dan surat terlampir.".into(),
+            attachments: files
+                .iter()
+                .map(|(n, t, d)| NewAttachment {
+                    filename: n.to_string(),
+                    content_type: t.to_string(),
+                    data: d.clone(),
+                })
+                .collect(),
+            with_access_code: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .ticket
+        .to_string();
+    let rec = app
+        .desk
+        .staff()
+        .view(&app.actor("ayu.kasi"), &ticket)
+        .await
+        .unwrap();
+    let ids: Vec<i64> = rec.attachments.iter().map(|a| a.id).collect();
+    let (png_id, pdf_id, svg_id, fake_id) = (ids[0], ids[1], ids[2], ids[3]);
+    let page = format!("/admin/complaints/{ticket}");
+    let inline = |id: i64| format!("/admin/complaints/{ticket}/attachments/{id}?inline=1");
+    let download = |id: i64| format!("/admin/complaints/{ticket}/attachments/{id}");
+
+    let kasi = Browser::login(&app, "ayu.kasi").await;
+    let r = kasi
+        .submit(&page, &format!("{page}/assign"), &[("bidang", "dafduk")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = kasi.get_raw(&page).await;
+    // The page may frame (and embed) only its own origin, and is itself never framed.
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("frame-src") || csp.contains("frame-src 'self'"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let body = r.text().await.unwrap();
+    let img = format!(
+        "<img class=\"thumb\" src=\"{}\" alt=\"Pratinjau {png_name}\" id=\"attachment-preview-{png_id}\">",
+        inline(png_id)
+    );
+    assert!(body.contains(&img), "{body}");
+    assert!(
+        body.contains(&format!("href=\"{}\"", download(png_id))),
+        "linked to the download"
+    );
+    assert!(
+        body.contains(&format!(
+            "<iframe class=\"pdf-preview\" src=\"{}\" title=\"Pratinjau surat.pdf\"",
+            inline(pdf_id)
+        )),
+        "{body}"
+    );
+    assert!(body.contains(&format!("href=\"{}\"", download(pdf_id))));
+    // SVG is never previewed; the page decides by the stored type only (a "PNG" whose
+    // bytes are HTML gets a thumbnail slot, but its file below is refused as a preview).
+    assert!(body.contains(&format!("id=\"attachment-preview-{fake_id}\"")));
+    assert!(!body.contains(&format!("attachment-preview-{svg_id}")));
+    assert!(body.contains(&format!("href=\"{}\"", download(svg_id))));
+    assert!(!body.contains(&inline(svg_id)));
+
+    // The previews' headers.
+    for (id, media, csp) in [
+        (png_id, "image/png", aduan_http::INLINE_IMAGE_CSP),
+        (pdf_id, "application/pdf", aduan_http::INLINE_PDF_CSP),
+    ] {
+        let r = kasi.get_raw(&inline(id)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let h = r.headers().clone();
+        assert_eq!(h["content-type"], media);
+        assert!(
+            h["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("inline; filename="),
+            "{:?}",
+            h["content-disposition"]
+        );
+        assert_eq!(h["content-security-policy"], csp);
+        assert!(!csp.contains("script-src") && csp.starts_with("default-src 'none'"));
+        assert!(csp.contains("frame-ancestors 'self'"));
+        assert_eq!(h["x-frame-options"], "SAMEORIGIN");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["cache-control"], "no-store");
+        let want = if id == png_id { &png } else { &pdf };
+        assert_eq!(&r.bytes().await.unwrap().to_vec(), want);
+    }
+    assert_eq!(
+        kasi.get_raw(&inline(png_id)).await.headers()["content-disposition"]
+            .to_str()
+            .unwrap(),
+        format!("inline; filename=\"{png_name}\"; filename*=UTF-8''{png_name}")
+    );
+    // SVG and the HTML posing as a PNG: downloads, never framed, never rendered.
+    for id in [svg_id, fake_id] {
+        let r = kasi.get_raw(&inline(id)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let h = r.headers();
+        assert!(
+            h["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment;")
+        );
+        assert_eq!(h["content-security-policy"], aduan_http::ATTACHMENT_CSP);
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+    }
+    // Without `inline` (or `inline=0`) the download is unchanged.
+    for path in [download(png_id), format!("{}?inline=0", download(png_id))] {
+        let r = kasi.get_raw(&path).await;
+        let h = r.headers();
+        assert!(
+            h["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment;"),
+            "{path}"
+        );
+        assert_eq!(h["content-security-policy"], aduan_http::ATTACHMENT_CSP);
+        assert_eq!(h["x-frame-options"], "DENY");
+    }
+    // A bad `inline`: 400 with the page, not the file.
+    let r = kasi.get(&format!("{}?inline=yes", download(png_id))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("Parameter inline harus 0 atau 1."),
+        "{}",
+        r.body
+    );
+    // Another ticket's id: 404, inline or not.
+    let other = app.web_complaint("KTP-el saya belum jadi.").await;
+    let r = kasi
+        .get(&format!(
+            "/admin/complaints/{other}/attachments/{png_id}?inline=1"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // The bidang: no thumbnail, no frame, no inline link; the preview is the download's 404.
+    let oracle = aduan_core::testing::PrivacyOracle::new(
+        &aduan_core::model::Identity {
+            name: Some(CITIZEN_NAME.into()),
+            email: Some(CITIZEN_EMAIL.into()),
+            ..Default::default()
+        },
+        Some(CITIZEN_NIK),
+        &[&png_name],
+    );
+    for user in ["dafduk1", "capil1"] {
+        let b = Browser::login(&app, user).await;
+        let r = b.get(&page).await;
+        if user == "dafduk1" {
+            assert_eq!(r.status, StatusCode::OK);
+            oracle.assert_clean("bidang detail with previews", &r.body);
+            assert_no_identity(&r.body, "bidang detail with previews");
+            assert!(!r.body.contains("attachment-preview-"), "{}", r.body);
+            assert!(!r.body.contains("<img class=\"thumb\""));
+            assert!(!r.body.contains("<iframe"));
+            assert!(!r.body.contains("?inline=1"));
+            assert!(
+                r.body.contains("lampiran 1 (image/png, 1 KB)"),
+                "{}",
+                r.body
+            );
+        } else {
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+        }
+        for id in [png_id, pdf_id] {
+            let r = b.get(&inline(id)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{user} {id}");
+            oracle.assert_clean("bidang preview 404", &r.body);
+        }
+    }
+    // Shared with the bidang: its preview appears, the other file stays hidden.
+    let r = kasi
+        .submit(
+            &page,
+            &format!("/admin/complaints/{ticket}/attachments/{png_id}/share"),
+            &[("reason", "Perlu mencocokkan foto KK dengan data")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let b = Browser::login(&app, "dafduk1").await;
+    let body = b.get(&page).await.body;
+    assert!(
+        body.contains(&format!("id=\"attachment-preview-{png_id}\"")),
+        "{body}"
+    );
+    assert!(!body.contains(&format!("id=\"attachment-preview-{pdf_id}\"")));
+    assert!(!body.contains("<iframe"));
+    let r = b.get_raw(&inline(png_id)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-frame-options"], "SAMEORIGIN");
+    assert_eq!(b.get(&inline(pdf_id)).await.status, StatusCode::NOT_FOUND);
+}
+
 /// The acknowledgement as staff see it once it left: no access code on any page.
 async fn the_access_code_is_on_no_staff_page(postgres: bool) {
     let app = spawn_on(postgres).await;
@@ -1807,6 +2048,14 @@ async fn the_access_code_is_on_no_staff_page(postgres: bool) {
 }
 
 mod on_both_backends {
+    #[tokio::test]
+    async fn attachment_previews_in_the_pages_sqlite() {
+        super::attachment_previews_in_the_pages(false).await
+    }
+    #[tokio::test]
+    async fn attachment_previews_in_the_pages_postgres() {
+        super::attachment_previews_in_the_pages(true).await
+    }
     #[tokio::test]
     async fn attachments_in_the_pages_sqlite() {
         super::attachments_in_the_pages(false).await

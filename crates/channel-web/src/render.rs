@@ -126,7 +126,9 @@ pub(crate) fn state_label(s: State, closed_without_solution: bool) -> &'static s
 }
 
 /// The steps the citizen sees, each `done`, `current` or `todo`.
-pub(crate) fn steps(s: State) -> Value {
+/// The steps of the status page; while the citizen is asked, the step the question was
+/// asked from (`asked_from`; the handling step when unknown) is the current one.
+pub(crate) fn steps(s: State, asked_from: Option<State>) -> Value {
     const STEPS: [(&str, State); 5] = [
         ("Diterima dan dicatat", State::Received),
         ("Ditelaah oleh Kasi Kerjasama", State::Triage),
@@ -140,11 +142,14 @@ pub(crate) fn steps(s: State) -> Value {
         State::InBidang => 2,
         State::Review => 3,
         State::FollowUp => 4,
-        // The question comes from the kasi or the division: at the handling step.
+        // Only reached through `asked_from` of a record that has none.
         State::WaitingCitizen => 2,
         State::Closed => 5,
     };
-    let now = pos(s);
+    let now = match (s, asked_from) {
+        (State::WaitingCitizen, Some(from)) if from != State::WaitingCitizen => pos(from),
+        _ => pos(s),
+    };
     let mut out: Vec<serde_json::Value> = STEPS
         .iter()
         .map(|(label, st)| {
@@ -177,6 +182,39 @@ mod tests {
             env.add_template(name, src)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+
+    #[test]
+    fn a_question_keeps_the_step_it_was_asked_from_current() {
+        let current = |s: State, from: Option<State>| -> Vec<String> {
+            let v: serde_json::Value = serde_json::to_value(steps(s, from)).unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["class"] == "current")
+                .map(|x| x["label"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            current(State::WaitingCitizen, Some(State::Triage)),
+            ["Ditelaah oleh Kasi Kerjasama"]
+        );
+        assert_eq!(
+            current(State::WaitingCitizen, Some(State::Review)),
+            ["Jawaban diperiksa"]
+        );
+        assert_eq!(
+            current(State::WaitingCitizen, Some(State::InBidang)),
+            ["Ditangani oleh bidang terkait"]
+        );
+        assert_eq!(
+            current(State::WaitingCitizen, None),
+            ["Ditangani oleh bidang terkait"]
+        );
+        assert_eq!(
+            current(State::Triage, None),
+            ["Ditelaah oleh Kasi Kerjasama"]
+        );
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub(crate) async fn status_with(
                     answer_due => s.answer_due_at.map(|t| render::local_time(t, tz)),
                     rated_at => s.rating.as_ref().map(|r| render::local_time(r.at, tz)),
                     state_label => render::state_label(s.state, s.status == Some(Resolution::Tidak)),
-                    steps => render::steps(s.state),
+                    steps => render::steps(s.state, s.asked_from),
                     s => Value::from(minijinja::value::Serde(&s)),
                 },
             )

@@ -161,6 +161,10 @@ pub struct StatusView {
     pub answer_due_at: Option<DateTime<Utc>>,
     /// The citizen may rate now (closed, not rated yet).
     pub can_rate: bool,
+    /// The step the open question was asked from (the status page marks it current).
+    /// Not part of the status API's JSON.
+    #[serde(skip)]
+    pub asked_from: Option<State>,
 }
 
 /// A rating as the status shows it (the score and when; the comment stays with staff).
@@ -181,6 +185,7 @@ impl StatusView {
             received_at: rec.received_at,
             updated_at: rec.updated_at,
             answer: rec.answer,
+            asked_from: rec.pause.as_ref().filter(|_| waiting).map(|p| p.asked_from),
             question: rec.pause.filter(|_| waiting).map(|p| p.question),
             answer_due_at: rec.due_at.filter(|_| waiting),
             can_rate: rec.state == State::Closed && rec.rating.is_none(),

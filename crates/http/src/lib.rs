@@ -224,7 +224,11 @@ pub async fn security_headers(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // A handler may let the same origin frame its answer (an inline preview:
+    // [`file_inline`]); everything else is never framed.
+    if !h.contains_key(header::X_FRAME_OPTIONS) {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -247,13 +251,125 @@ pub const ATTACHMENT_CSP: &str = "default-src 'none'; sandbox; frame-ancestors '
 /// ([`content_disposition`]), `nosniff`, [`ATTACHMENT_CSP`], never cached, never embedded
 /// by another site.
 pub fn file_download(media_type: &str, filename: &str, data: Vec<u8>) -> Response {
+    use axum::http::HeaderValue;
+    let disposition = HeaderValue::from_str(&content_disposition(filename))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    file_response(media_type, disposition, ATTACHMENT_CSP, "DENY", data)
+}
+
+/// A stored file the browser may show in place ([`Preview`]): an image or a PDF
+/// whose bytes are what its media type claims gets `Content-Disposition: inline` (with the
+/// same safe file name), its own CSP ([`INLINE_IMAGE_CSP`] / [`INLINE_PDF_CSP`]: nothing
+/// runs, only the same origin may frame it) and `X-Frame-Options: SAMEORIGIN`, still
+/// `nosniff` and never cached. Anything else — SVG, HTML, a file whose bytes contradict its
+/// type — is answered exactly as [`file_download`].
+pub fn file_inline(media_type: &str, filename: &str, data: Vec<u8>) -> Response {
+    use axum::http::HeaderValue;
+    let Some(kind) = Preview::of(media_type).filter(|k| k.matches(&data)) else {
+        return file_download(media_type, filename, data);
+    };
+    let disposition = HeaderValue::from_str(&disposition("inline", filename))
+        .unwrap_or_else(|_| HeaderValue::from_static("inline"));
+    let csp = match kind {
+        Preview::Image => INLINE_IMAGE_CSP,
+        Preview::Pdf => INLINE_PDF_CSP,
+    };
+    file_response(
+        kind.media_type(media_type),
+        disposition,
+        csp,
+        "SAMEORIGIN",
+        data,
+    )
+}
+
+/// Content-Security-Policy of an image shown in place: no script, nothing loaded but the
+/// image itself, sandboxed; only the same origin may frame it.
+pub const INLINE_IMAGE_CSP: &str =
+    "default-src 'none'; img-src 'self'; sandbox; frame-ancestors 'self'";
+
+/// Content-Security-Policy of a PDF shown in place: no script, the browser's PDF viewer
+/// (`object-src 'self'`) and nothing else; only the same origin may frame it. Not
+/// sandboxed: Chromium refuses to show a PDF in a sandboxed document.
+pub const INLINE_PDF_CSP: &str = "default-src 'none'; object-src 'self'; frame-ancestors 'self'";
+
+/// The kinds of file a staff page shows in place (issue 13): raster images a browser
+/// decodes without running anything, and PDFs. Never SVG (it can carry script).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preview {
+    /// `image/png`, `image/jpeg`, `image/gif`, `image/webp`.
+    Image,
+    /// `application/pdf`.
+    Pdf,
+}
+
+impl Preview {
+    /// The preview kind of a media type (parameters and case ignored), if it has one.
+    pub fn of(media_type: &str) -> Option<Preview> {
+        let essence = media_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "image/png" | "image/jpeg" | "image/jpg" | "image/pjpeg" | "image/gif"
+            | "image/webp" => Some(Preview::Image),
+            "application/pdf" => Some(Preview::Pdf),
+            _ => None,
+        }
+    }
+
+    /// Whether the bytes start as this kind's format does (PNG, JPEG, GIF or WebP
+    /// signature; `%PDF-`): the media type came from the citizen's client.
+    pub fn matches(self, data: &[u8]) -> bool {
+        match self {
+            Preview::Image => {
+                data.starts_with(b"\x89PNG\r\n\x1a\n")
+                    || data.starts_with(b"\xff\xd8\xff")
+                    || data.starts_with(b"GIF87a")
+                    || data.starts_with(b"GIF89a")
+                    || (data.len() >= 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP")
+            }
+            Preview::Pdf => data.starts_with(b"%PDF-"),
+        }
+    }
+
+    /// The exact media type sent with the preview (the essence, without parameters).
+    fn media_type(self, media_type: &str) -> &'static str {
+        match self {
+            Preview::Pdf => "application/pdf",
+            Preview::Image => {
+                match media_type
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "image/png" => "image/png",
+                    "image/gif" => "image/gif",
+                    "image/webp" => "image/webp",
+                    _ => "image/jpeg",
+                }
+            }
+        }
+    }
+}
+
+fn file_response(
+    media_type: &str,
+    disposition: axum::http::HeaderValue,
+    csp: &'static str,
+    frame_options: &'static str,
+    data: Vec<u8>,
+) -> Response {
     use axum::http::{HeaderName, HeaderValue, header};
     let content_type = HeaderValue::from_str(media_type)
         .ok()
         .filter(|_| media_type.contains('/') && !media_type.contains(['\r', '\n']))
         .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
-    let disposition = HeaderValue::from_str(&content_disposition(filename))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     let headers = [
         (header::CONTENT_TYPE, content_type),
         (header::CONTENT_DISPOSITION, disposition),
@@ -263,7 +379,11 @@ pub fn file_download(media_type: &str, filename: &str, data: Vec<u8>) -> Respons
         ),
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(ATTACHMENT_CSP),
+            HeaderValue::from_static(csp),
+        ),
+        (
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static(frame_options),
         ),
         (
             header::CACHE_CONTROL,
@@ -285,6 +405,11 @@ const MAX_DISPOSITION_NAME_CHARS: usize = 150;
 /// fallback for old clients (`_` for anything else), and the exact name percent-encoded.
 /// An empty name becomes `lampiran`.
 pub fn content_disposition(filename: &str) -> String {
+    disposition("attachment", filename)
+}
+
+/// `<kind>; filename="…"; filename*=UTF-8''…` (see [`content_disposition`]).
+fn disposition(kind: &str, filename: &str) -> String {
     let base = filename.rsplit(['/', '\\']).next().unwrap_or("");
     let clean: String = base
         .chars()
@@ -312,7 +437,7 @@ pub fn content_disposition(filename: &str) -> String {
             encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
 /// Unicode bidirectional controls (they can make `gpj.exe` read as `exe.jpg`).
@@ -323,6 +448,88 @@ fn is_bidi_control(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn previews_are_raster_images_and_pdfs_whose_bytes_agree() {
+        for t in [
+            "image/png",
+            "IMAGE/JPEG",
+            "image/jpeg; charset=binary",
+            "image/gif",
+            "image/webp",
+        ] {
+            assert_eq!(Preview::of(t), Some(Preview::Image), "{t}");
+        }
+        assert_eq!(Preview::of("application/pdf"), Some(Preview::Pdf));
+        for t in [
+            "image/svg+xml",
+            "text/html",
+            "application/xhtml+xml",
+            "",
+            "image",
+            "video/mp4",
+        ] {
+            assert_eq!(Preview::of(t), None, "{t}");
+        }
+        assert!(Preview::Image.matches(b"\x89PNG\r\n\x1a\n...."));
+        assert!(Preview::Image.matches(b"\xff\xd8\xff\xe0"));
+        assert!(Preview::Image.matches(b"GIF89a.."));
+        assert!(Preview::Image.matches(b"RIFF\x10\0\0\0WEBPVP8 "));
+        assert!(!Preview::Image.matches(b"<svg onload=alert(1)>"));
+        assert!(!Preview::Image.matches(b"RIFF\x10\0\0\0WAVE"));
+        assert!(Preview::Pdf.matches(b"%PDF-1.4"));
+        assert!(!Preview::Pdf.matches(b"<html>%PDF-"));
+    }
+
+    #[test]
+    fn inline_only_for_safe_types_with_matching_bytes() {
+        let png = b"\x89PNG\r\n\x1a\nrest".to_vec();
+        let r = file_inline("image/png", "foto KK.png", png.clone());
+        let h = r.headers();
+        assert_eq!(h["content-type"], "image/png");
+        assert_eq!(
+            h["content-disposition"],
+            "inline; filename=\"foto KK.png\"; filename*=UTF-8''foto%20KK.png"
+        );
+        assert_eq!(h["content-security-policy"], INLINE_IMAGE_CSP);
+        assert_eq!(h["x-frame-options"], "SAMEORIGIN");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert!(h["cache-control"].to_str().unwrap().contains("no-store"));
+        let r = file_inline("application/pdf", "surat.pdf", b"%PDF-1.7".to_vec());
+        assert_eq!(r.headers()["content-security-policy"], INLINE_PDF_CSP);
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("inline;")
+        );
+        // SVG, HTML, or a "PNG" that is HTML: a download as before.
+        for (t, data) in [
+            (
+                "image/svg+xml",
+                b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(),
+            ),
+            ("text/html", b"<script>alert(1)</script>".to_vec()),
+            ("image/png", b"<script>alert(1)</script>".to_vec()),
+        ] {
+            let r = file_inline(t, "x", data);
+            let h = r.headers();
+            assert!(
+                h["content-disposition"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("attachment;"),
+                "{t}"
+            );
+            assert_eq!(h["content-security-policy"], ATTACHMENT_CSP, "{t}");
+            assert_eq!(h["x-frame-options"], "DENY", "{t}");
+        }
+        // No script may run in either preview, and only the same origin frames it.
+        for csp in [INLINE_IMAGE_CSP, INLINE_PDF_CSP] {
+            assert!(csp.starts_with("default-src 'none'") && !csp.contains("script-src"));
+            assert!(csp.contains("frame-ancestors 'self'"));
+        }
+    }
 
     #[test]
     fn dispositions_are_safe_and_exact() {

@@ -131,6 +131,13 @@ fn complaint_json(st: &AppState, me: &Me, v: &ComplaintView) -> Value {
                 "downloadable": a.downloadable,
                 "content_type": a.content_type,
                 "size_kb": (a.size.max(0) + 1023) / 1024,
+                // The in-page preview (only where the file itself may be opened).
+                "preview": match aduan_http::Preview::of(&a.content_type) {
+                    Some(_) if !a.downloadable => "",
+                    Some(aduan_http::Preview::Image) => "image",
+                    Some(aduan_http::Preview::Pdf) => "pdf",
+                    None => "",
+                },
                 "shared_with": shared_names,
                 "share_form": share_attachments
                     && v.bidang.as_ref().is_some_and(|b| !a.shared_with.contains(b)),
@@ -237,24 +244,39 @@ pub async fn detail(
     Ok(page(StatusCode::OK, "complaint.html", &ctx))
 }
 
-/// `GET /admin/complaints/{ticket}/attachments/{id}`: the file, by the desk's rules (a
-/// bidang user gets the 404 page unless the kasi shared the identity or this attachment).
+#[derive(Deserialize)]
+pub struct FileQuery {
+    inline: Option<String>,
+}
+
+/// `GET /admin/complaints/{ticket}/attachments/{id}[?inline=1]`: the file, by the desk's
+/// rules (a bidang user gets the 404 page unless the kasi shared the identity or this
+/// attachment). `?inline=1` asks for the in-page preview: an image or PDF is answered
+/// `inline` and frameable by the same origin ([`aduan_http::file_inline`]); every other
+/// file is still a download. `inline` other than `0`/`1`: 400.
 pub async fn attachment(
     AxState(st): AxState<AppState>,
     me: Me,
     Path((ticket, id)): Path<(String, String)>,
+    q: QueryResult<FileQuery>,
 ) -> Page {
+    let inline = match q.ok().and_then(|Query(q)| q.inline).as_deref() {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(_) => return Err(super::bad_request("Parameter inline harus 0 atau 1.")),
+    };
     let f = st
         .desk
         .staff()
         .attachment(&me.actor, &ticket, aduan_http::attachment_id(&id))
         .await
         .map_err(|e| desk_error(e, None))?;
-    Ok(aduan_http::file_download(
-        &f.meta.media_type(),
-        &f.meta.filename,
-        f.data,
-    ))
+    let serve = if inline {
+        aduan_http::file_inline
+    } else {
+        aduan_http::file_download
+    };
+    Ok(serve(&f.meta.media_type(), &f.meta.filename, f.data))
 }
 
 /// `POST /admin/complaints/{ticket}/attachments/{id}/share` (kasi, with a reason).
