@@ -3,9 +3,13 @@
 //! message ids) into keyed hashes.
 //!
 //! Invariants:
-//! - A sealed value is XChaCha20-Poly1305 (RustCrypto) under a key derived from the current
-//!   32-byte key of the [`KeyRing`], with a fresh random 192-bit nonce per value and the
-//!   column's name as associated data, so a ciphertext moved to another column fails to open.
+//! - A sealed value is AES-256-GCM (RustCrypto `aes-gcm`, AES-NI and CLMUL detected at run
+//!   time) under a key derived from the current 32-byte key of the [`KeyRing`], with a fresh
+//!   random 96-bit nonce per value and the column's name as associated data, so a ciphertext
+//!   moved to another column fails to open. Random 96-bit nonces keep one key well inside
+//!   GCM's bound for up to 2^32 sealed values (about 400 million complaints); `aduan keys
+//!   rotate` long before that. (XChaCha20-Poly1305 was measured 4–5× slower here: the
+//!   `chacha20` crate picks its SIMD backend at compile time only.)
 //!   Text columns hold `enc1:<key id>:<base64(nonce ‖ ciphertext)>`; binary columns hold
 //!   `0xA1 ‖ key id (4 bytes) ‖ nonce ‖ ciphertext`. The key id says which key of the ring
 //!   opens it, so a ring of several keys (during `aduan keys rotate`) opens every row.
@@ -19,10 +23,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
@@ -31,7 +35,7 @@ use aduan_core::store::StoreError;
 
 const TEXT_PREFIX: &str = "enc1:";
 const BYTES_MAGIC: u8 = 0xA1;
-const NONCE_LEN: usize = 24;
+const NONCE_LEN: usize = 12;
 const KEY_ID_LEN: usize = 4;
 
 /// The raw key material of one ring entry.
@@ -217,7 +221,7 @@ struct Entry {
     id: [u8; KEY_ID_LEN],
     /// `enc1:<id in hex>:`, the head of every text this key seals.
     text_head: String,
-    cipher: XChaCha20Poly1305,
+    cipher: Aes256Gcm,
     index: Hmac<Sha256>,
 }
 
@@ -247,7 +251,7 @@ impl Vault {
             .map(|k| Entry {
                 id: k.id(),
                 text_head: format!("{TEXT_PREFIX}{}:", k.id_hex()),
-                cipher: XChaCha20Poly1305::new(&k.derive(b"aduan/seal/v1").into()),
+                cipher: Aes256Gcm::new(&k.derive(b"aduan/seal/v1").into()),
                 index: <Hmac<Sha256> as KeyInit>::new_from_slice(&k.derive(b"aduan/index/v1"))
                     .expect("any key length"),
             })
@@ -277,13 +281,13 @@ impl Vault {
         let ct = e
             .cipher
             .encrypt(
-                &XNonce::from(nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: plain,
                     aad: column.as_bytes(),
                 },
             )
-            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
+            .expect("AES-256-GCM encryption of a buffer far below its size bound cannot fail");
         (e, nonce, ct)
     }
 
@@ -304,7 +308,7 @@ impl Vault {
             .map_err(|_| StoreError::Corrupt(format!("{column}: truncated sealed value")))?;
         e.cipher
             .decrypt(
-                &XNonce::from(nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: ct,
                     aad: column.as_bytes(),
