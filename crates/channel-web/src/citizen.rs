@@ -239,21 +239,7 @@ pub(crate) async fn post_message(
                 )
                 .await
             }
-            // Unknown ticket or wrong code: the status page's own 404.
-            Err(DeskError::NotFound) => {
-                status_with(&web, &ticket, &code, StatusCode::NOT_FOUND, Notice::None).await
-            }
-            Err(e) => {
-                tracing::warn!(error = %aduan_core::mask::mask_text(&e.to_string()), "status page message not stored");
-                status_with(
-                    &web,
-                    &ticket,
-                    &code,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Notice::Unavailable,
-                )
-                .await
-            }
+            Err(e) => refused_page(&web, &ticket, &code, e, "message").await,
         };
     }
     let body: MessageIn = match bounded_json(req).await {
@@ -283,6 +269,27 @@ pub(crate) async fn post_message(
             ApiError::from(e).into_response()
         }
     }
+}
+
+/// The status page again for a post the desk did not take, past the refusals each form
+/// names itself: an unknown ticket or a wrong code is the status page's own 404; anything
+/// else is logged (masked: a desk error may quote what was typed) and answered 503.
+async fn refused_page(web: &Web, ticket: &str, code: &str, e: DeskError, what: &str) -> Response {
+    if matches!(e, DeskError::NotFound) {
+        return status_with(web, ticket, code, StatusCode::NOT_FOUND, Notice::None).await;
+    }
+    tracing::warn!(
+        error = %aduan_core::mask::mask_text(&e.to_string()),
+        "status page {what} not stored"
+    );
+    status_with(
+        web,
+        ticket,
+        code,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Notice::Unavailable,
+    )
+    .await
 }
 
 fn count_received(r: &Received) {
@@ -361,20 +368,7 @@ pub(crate) async fn post_rating(
                 )
                 .await
             }
-            Err(DeskError::NotFound) => {
-                status_with(&web, &ticket, &code, StatusCode::NOT_FOUND, Notice::None).await
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "status page rating not stored");
-                status_with(
-                    &web,
-                    &ticket,
-                    &code,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Notice::Unavailable,
-                )
-                .await
-            }
+            Err(e) => refused_page(&web, &ticket, &code, e, "rating").await,
         };
     }
     let body: RatingIn = match bounded_json(req).await {
