@@ -11,11 +11,13 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aduan_admin::testing::staff_download;
 use aduan_core::desk::SystemClock;
 use aduan_core::media::{MEDIA_FAILED_ACTION, MediaStatus};
 use aduan_core::model::{ComplaintRecord, Identity};
 use aduan_core::services::MEDIA_LEASE;
 use aduan_core::store::prelude::*;
+use aduan_core::testing::LogCapture;
 use aduan_core::testing::{ManualClock, PrivacyOracle};
 use aduan_core::types::Channel;
 use axum::http::StatusCode;
@@ -603,7 +605,7 @@ async fn logs_carry_no_phone_psid_token_or_file_url(postgres: bool) {
     let logs = LogCapture::default();
     let _guard = logs.start();
     let (h, graph) = harness_for(postgres, 1024 * 1024, Arc::new(SystemClock)).await;
-    graph.add_media("7001", "image/jpeg", b"JPEG");
+    graph.add_media("1938567024713370", "image/jpeg", b"JPEG");
     let ok_url = graph.add_cdn("ok.jpg", "image/jpeg", b"JPEG");
     let gone_url = graph.add_cdn("gone.pdf", "application/pdf", b"%PDF");
     graph.fail_download("gone.pdf", 404);
@@ -613,7 +615,7 @@ async fn logs_carry_no_phone_psid_token_or_file_url(postgres: bool) {
         wa(
             phone,
             json!({"id": "wamid.P1", "type": "image",
-            "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "7001", "caption": "Foto"}}),
+            "image": {"mime_type": "image/jpeg", "sha256": "h", "id": "1938567024713370", "caption": "Foto"}}),
         ),
         wa(
             phone,
@@ -662,7 +664,13 @@ async fn logs_carry_no_phone_psid_token_or_file_url(postgres: bool) {
     );
     assert!(!oracle.leaks(&format!("sender {psid}")).is_empty());
     oracle.assert_clean("meta webhook and media worker logs", &text);
-    for secret in [WA_TOKEN, "/wa-files/", "/cdn/", "no-such", "7001"] {
+    for secret in [
+        WA_TOKEN,
+        "/wa-files/",
+        "/cdn/",
+        "no-such",
+        "1938567024713370",
+    ] {
         assert!(!text.contains(secret), "{secret} in the logs");
     }
     h.teardown().await;
