@@ -25,6 +25,9 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 /// The staff API routes.
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub fn router(desk: Desk) -> Router {
     Router::new()
         .route("/api/v1/admin/me", get(me))

@@ -11,12 +11,14 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aduan_admin::testing::staff_download;
 use aduan_channel_telegram::{OFFSET_CURSOR, PollOptions, run_polling_with, webhook_router};
 use aduan_core::desk::SystemClock;
 use aduan_core::media::{MEDIA_FAILED_ACTION, MediaStatus};
 use aduan_core::model::{ComplaintRecord, Direction, Identity};
 use aduan_core::services::MEDIA_LEASE;
 use aduan_core::store::prelude::*;
+use aduan_core::testing::LogCapture;
 use aduan_core::testing::{ManualClock, PrivacyOracle};
 use aduan_core::types::Channel;
 use axum::body::Body;

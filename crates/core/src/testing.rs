@@ -92,5 +92,7 @@ impl HealthLog {
     }
 }
 
+pub mod logs;
 pub mod privacy;
+pub use logs::LogCapture;
 pub use privacy::{Citizen, PrivacyOracle};
