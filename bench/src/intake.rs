@@ -18,7 +18,10 @@
 //! window's length (exactly `--duration`), and the latency percentiles are over those same
 //! successes. Latency is measured from just before the request is sent until its whole body
 //! has been read, on a keep-alive connection (each client owns its `reqwest::Client`, so
-//! each holds one connection; connection set-up falls in the warm-up).
+//! each holds one connection per daemon; connection set-up falls in the warm-up).
+//!
+//! With several `--url`s (replicas sharing one database) the requests are spread
+//! round-robin: request number `n` goes to daemon `n % count`.
 //!
 //! # Success
 //!
@@ -48,8 +51,9 @@ const TRANSPORT_ERROR_PAUSE: Duration = Duration::from_millis(10);
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Opts {
-    /// Base URL of the daemon, e.g. `http://127.0.0.1:8080`.
-    pub url: String,
+    /// Base URLs of the daemons, e.g. `http://127.0.0.1:8080`; with several (replicas on
+    /// one database) request `n` goes to `urls[n % len]` (round-robin).
+    pub urls: Vec<String>,
     pub clients: usize,
     pub duration: Duration,
     pub warmup: Duration,
@@ -112,6 +116,7 @@ pub struct MemReport {
 /// Everything measured.
 #[derive(Debug)]
 pub struct Report {
+    /// The endpoint URLs, comma-separated when several.
     pub endpoint: String,
     pub clients: usize,
     pub warmup: Duration,
@@ -288,19 +293,31 @@ impl Report {
 pub async fn run(o: &Opts) -> anyhow::Result<Report> {
     anyhow::ensure!(o.clients > 0, "--clients must be at least 1");
     anyhow::ensure!(!o.duration.is_zero(), "--duration must be above zero");
-    let base = reqwest::Url::parse(&o.url).with_context(|| format!("bad --url `{}`", o.url))?;
-    anyhow::ensure!(
-        matches!(base.scheme(), "http" | "https"),
-        "--url must be http:// or https://"
-    );
+    anyhow::ensure!(!o.urls.is_empty(), "--url is required");
     let path = if o.meta_app_secret.is_some() {
         "/webhooks/meta"
     } else {
         "/api/v1/complaints"
     };
-    let endpoint = format!("{}{path}", o.url.trim_end_matches('/'));
+    let mut endpoints = Vec::with_capacity(o.urls.len());
+    for url in &o.urls {
+        let base = reqwest::Url::parse(url).with_context(|| format!("bad --url `{url}`"))?;
+        anyhow::ensure!(
+            matches!(base.scheme(), "http" | "https"),
+            "--url must be http:// or https://"
+        );
+        endpoints.push(reqwest::Url::parse(&format!(
+            "{}{path}",
+            url.trim_end_matches('/')
+        ))?);
+    }
+    let endpoint = endpoints
+        .iter()
+        .map(|u| u.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let meta: Option<Arc<String>> = o.meta_app_secret.clone().map(Arc::new);
-    let endpoint_url = reqwest::Url::parse(&endpoint)?;
+    let endpoints = Arc::new(endpoints);
 
     // Build every client before the clock starts: TLS roots and pools are not the daemon's cost.
     let clients = (0..o.clients)
@@ -331,11 +348,11 @@ pub async fn run(o: &Opts) -> anyhow::Result<Report> {
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|client| {
-            let url = endpoint_url.clone();
+            let urls = Arc::clone(&endpoints);
             let counter = Arc::clone(&counter);
             tokio::spawn(client_loop(
                 client,
-                url,
+                urls,
                 counter,
                 warmup_end,
                 deadline,
@@ -407,10 +424,10 @@ enum Outcome {
     },
 }
 
-/// One client: request after request until `deadline`.
+/// One client: request after request until `deadline` (request `n` to `urls[n % len]`).
 async fn client_loop(
     client: reqwest::Client,
-    url: reqwest::Url,
+    urls: Arc<Vec<reqwest::Url>>,
     counter: Arc<AtomicU64>,
     warmup_end: Instant,
     deadline: Instant,
@@ -419,6 +436,7 @@ async fn client_loop(
     let mut t = Tally::default();
     while Instant::now() < deadline {
         let n = counter.fetch_add(1, Ordering::Relaxed);
+        let url = &urls[(n as usize) % urls.len()];
         let sent = Instant::now();
         let outcome = match &meta {
             Some(secret) => deliver_webhook(&client, url.clone(), secret, n).await,

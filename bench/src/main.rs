@@ -40,7 +40,17 @@
 //! latency from APPEND to the acknowledgement at an in-process SMTP sink for
 //! `--latency-messages` (50) mails, one every `--interval` (200 ms). See `imap.rs`.
 //! Exit code 1 when a correctness check fails (counts of complaints, acknowledgements,
-//! archived mail); the targets are reported as met / MISSED.
+//! archived mail); the targets are reported as met / MISSED. Then (issue 16, see
+//! `timers.rs`) the SLA escalation lateness for `--escalations` (20) complaints whose
+//! triage step lasts 3 s, and the outbound rate of `--outbound` (5,000) acknowledgements
+//! to a local SMTP sink; `--messages 0 --latency-messages 0` runs only these (no Dovecot).
+//!
+//! # `aduan-bench login-flood`
+//!
+//! `--logins` (500) admin logins posted at once from `--sources` (100) loopback addresses,
+//! with `/healthz` timed every 20 ms and the daemon's RSS sampled throughout; reports the
+//! answers by status, `/healthz` p99/max and peak RSS / VmHWM against the issue-14 targets
+//! (RSS ≤ 150 MB, `/healthz` ≤ 100 ms). Exit code 1 when a target is missed. See `login.rs`.
 //!
 //! # `aduan-bench rss --pid PID`
 //!
@@ -54,9 +64,11 @@
 mod detail;
 mod imap;
 mod intake;
+mod login;
 mod payload;
 mod rss;
 mod stats;
+mod timers;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -86,6 +98,8 @@ enum Cmd {
     /// File complaints with a full identity, then time the kasi's detail view of them
     /// (`GET /api/v1/admin/complaints/{ticket}`) from concurrent clients.
     Detail(DetailArgs),
+    /// Post many admin logins at once while timing /healthz and sampling the daemon's RSS.
+    LoginFlood(LoginFloodArgs),
     /// Print VmRSS and VmHWM of a process.
     Rss {
         /// Process id (Linux /proc/PID/status).
@@ -99,9 +113,10 @@ enum Cmd {
 
 #[derive(clap::Args, Debug)]
 struct IntakeArgs {
-    /// Base URL of the daemon.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// Base URL of the daemon; several daemons (replicas) as a comma list or a repeated
+    /// `--url`, requests then go to them in turn (round-robin).
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    url: Vec<String>,
     /// Concurrent clients (each one keep-alive connection, one request in flight).
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -130,6 +145,40 @@ struct IntakeArgs {
     /// `channels.meta.app_secret`).
     #[arg(long)]
     meta_app_secret: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct LoginFloodArgs {
+    /// Base URL of the daemon.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Username of an account with an admin password (`aduan user add --password-stdin`).
+    #[arg(long)]
+    username: String,
+    /// Its password (the environment variable keeps it out of `ps`).
+    #[arg(long, env = "BENCH_LOGIN_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Logins posted at once.
+    #[arg(long, default_value_t = 500)]
+    logins: usize,
+    /// Loopback source addresses they come from (127.0.0.2 onwards, at most 250).
+    #[arg(long, default_value_t = 100)]
+    sources: usize,
+    /// Per-request timeout.
+    #[arg(long, default_value = "60s", value_parser = stats::parse_duration)]
+    timeout: Duration,
+    /// Period of the /healthz probe.
+    #[arg(long, default_value = "20ms", value_parser = stats::parse_duration)]
+    probe_every: Duration,
+    /// How long to keep probing after the last login answered.
+    #[arg(long, default_value = "2s", value_parser = stats::parse_duration)]
+    settle: Duration,
+    /// Daemon pid: sample its VmRSS and report idle / peak RSS and VmHWM.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Also print every figure as one JSON line (the last line of stdout).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -164,6 +213,15 @@ struct ImapArgs {
     /// Pause between two latency messages.
     #[arg(long, default_value = "200ms", value_parser = stats::parse_duration)]
     interval: Duration,
+    /// Complaints for the escalation-lateness run (triage step 3 s; 0 skips it).
+    #[arg(long, default_value_t = 20)]
+    escalations: usize,
+    /// Acknowledgements for the outbound run to a local SMTP sink (0 skips it).
+    #[arg(long, default_value_t = 5000)]
+    outbound: usize,
+    /// Sends at once in the outbound run (the daemon's default; the SMTP pool holds 10).
+    #[arg(long, default_value_t = aduan_core::outbox::DEFAULT_CONCURRENCY)]
+    outbound_concurrency: usize,
     /// Also print every figure as one JSON line (the last line of stdout).
     #[arg(long)]
     json: bool,
@@ -194,6 +252,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("VmHWM {:.1} MiB", rss::mib(m.hwm_kb));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::LoginFlood(a) => {
+            anyhow::ensure!(!a.probe_every.is_zero(), "--probe-every must be above zero");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let opts = login::Opts {
+                url: a.url,
+                username: a.username,
+                password: a.password,
+                logins: a.logins,
+                sources: a.sources,
+                timeout: a.timeout,
+                probe_every: a.probe_every,
+                settle: a.settle,
+                pid: a.pid,
+            };
+            let report = rt.block_on(login::run(&opts))?;
+            print!("{}", report.table());
+            if a.json {
+                println!("{}", report.to_json());
+            }
+            Ok(if report.met() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::Detail(a) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -226,6 +311,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 messages: a.messages,
                 latency_messages: a.latency_messages,
                 interval: a.interval,
+                escalations: a.escalations,
+                outbound: a.outbound,
+                outbound_concurrency: a.outbound_concurrency,
             };
             let report = rt.block_on(imap::run(&opts))?;
             print!("{}", report.table());
@@ -251,7 +339,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let rt = rt.build()?;
             let opts = intake::Opts {
-                url: a.url,
+                urls: a.url,
                 clients: a.clients,
                 duration: a.duration,
                 warmup: a.warmup,
@@ -319,7 +407,7 @@ mod tests {
         let Cmd::Intake(a) = cli.command else {
             panic!("not intake")
         };
-        assert_eq!(a.url, "http://127.0.0.1:8080");
+        assert_eq!(a.url, ["http://127.0.0.1:8080"]);
         assert_eq!(a.clients, 64);
         assert_eq!(a.duration, Duration::from_secs(5));
         assert_eq!(a.warmup, Duration::from_secs(3));
@@ -327,5 +415,25 @@ mod tests {
         assert_eq!(a.pid, Some(42));
         assert!(a.json);
         assert!(Cli::try_parse_from(["aduan-bench", "intake", "--duration", "x"]).is_err());
+        let cli = Cli::try_parse_from([
+            "aduan-bench",
+            "intake",
+            "--url",
+            "http://127.0.0.1:1,http://127.0.0.1:2",
+            "--url",
+            "http://127.0.0.1:3",
+        ])
+        .unwrap();
+        let Cmd::Intake(a) = cli.command else {
+            panic!("not intake")
+        };
+        assert_eq!(
+            a.url,
+            [
+                "http://127.0.0.1:1",
+                "http://127.0.0.1:2",
+                "http://127.0.0.1:3"
+            ]
+        );
     }
 }

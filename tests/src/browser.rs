@@ -359,6 +359,60 @@ return [document.documentElement.scrollWidth, window.innerWidth, bad];
     }
 }
 
+impl Ui {
+    /// The current page printed to PDF as its stylesheet asks (the CSS `@page` size and
+    /// orientation win: DevTools `Page.printToPDF` with `preferCSSPageSize`). Returns the
+    /// file and each page's size in points (A4 portrait is 595.3 × 841.9).
+    pub async fn print_pdf_css(&self, name: &str) -> (PathBuf, Vec<(f64, f64)>) {
+        use base64::Engine as _;
+        let v = self
+            .c
+            .issue_cmd(Cdp {
+                cmd: "Page.printToPDF",
+                params: json!({"preferCSSPageSize": true, "printBackground": true}),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("printToPDF: {e}"));
+        let pdf = base64::engine::general_purpose::STANDARD
+            .decode(v["data"].as_str().expect("pdf data"))
+            .expect("base64 PDF");
+        assert!(pdf.starts_with(b"%PDF"), "print output is a PDF");
+        let p = self.shots.join(format!("{name}.pdf"));
+        std::fs::write(&p, &pdf).unwrap();
+        println!("printed: {}", p.display());
+        (p, media_boxes(&pdf))
+    }
+
+    /// A screenshot of the page as it prints (CSS print media emulated), then back to screen.
+    pub async fn shot_print(&self, name: &str) -> PathBuf {
+        let media = |m: &str| Cdp {
+            cmd: "Emulation.setEmulatedMedia",
+            params: json!({ "media": m }),
+        };
+        self.c.issue_cmd(media("print")).await.unwrap();
+        let p = self.shot(name).await;
+        self.c.issue_cmd(media("")).await.unwrap();
+        p
+    }
+}
+
+/// The `/MediaBox [x0 y0 x1 y1]` sizes of a PDF's pages (width, height in points).
+pub fn media_boxes(pdf: &[u8]) -> Vec<(f64, f64)> {
+    let text = String::from_utf8_lossy(pdf);
+    text.match_indices("/MediaBox")
+        .filter_map(|(i, _)| {
+            let rest = &text[i..];
+            let open = rest.find('[')?;
+            let close = rest.find(']')?;
+            let n: Vec<f64> = rest[open + 1..close]
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (n.len() == 4).then(|| (n[2] - n[0], n[3] - n[1]))
+        })
+        .collect()
+}
+
 /// `<target>/tmp/screenshots/<suite>/`, created.
 pub fn screenshot_dir(suite: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -16,6 +16,7 @@ use axum::{Form, extract::State};
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::guard::ClientAddr;
 use crate::render::{error_page, page, role_label};
 use crate::session::{
     LOGIN_COOKIE, SESSION_COOKIE, SessionData, cookie_value, new_nonce, plausible_nonce, set_cookie,
@@ -141,7 +142,17 @@ impl FromRequestParts<AppState> for Me {
         let Some(s) = st.keys.open(raw) else {
             return Err(to_login(true));
         };
-        if s.expires <= st.desk.now().timestamp() || st.revoked.is_revoked(&s.nonce) {
+        if s.expires <= st.desk.now().timestamp() {
+            return Err(to_login(true));
+        }
+        // Logged out, logged out everywhere, or never recorded: on every replica.
+        if !st
+            .desk
+            .accounts()
+            .session_live(&s.nonce)
+            .await
+            .map_err(account_error_page)?
+        {
             return Err(to_login(true));
         }
         let Ok(username) = Username::parse(&s.username) else {
@@ -279,7 +290,7 @@ fn login_form(
         "login.html",
         &serde_json::json!({
             "office": st.desk.config().office_name,
-            "csrf": st.keys.login_token(&value),
+            "csrf": st.keys.login_token(&value, st.desk.now().timestamp()),
             "username": username,
             "next": next,
             "error": error,
@@ -309,48 +320,116 @@ pub async fn login_page(
     login_form(&st, &headers, StatusCode::OK, "", &next, None, notice)
 }
 
-/// Check a password against a PHC string (argon2), off the async threads.
-async fn verify_password(password: String, phc: Option<String>) -> bool {
-    // A fixed hash keeps the time of "no such user" close to that of a wrong password.
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$WxvXuiyPA/7imi0kq1AhaEEz7TqCB4aRNsBuZc8f2ak";
-    let known = phc.is_some();
-    let phc = phc.unwrap_or_else(|| DUMMY.to_string());
-    let ok = tokio::task::spawn_blocking(move || {
-        use argon2::PasswordVerifier as _;
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), phc.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false);
-    ok && known
+/// A fixed hash keeps the time of "no such user" close to that of a wrong password.
+const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$WxvXuiyPA/7imi0kq1AhaEEz7TqCB4aRNsBuZc8f2ak";
+
+/// The login form again with `error`, `status` and a `Retry-After` of `retry` seconds.
+#[allow(clippy::too_many_arguments)]
+fn refuse_login(
+    st: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    username: &str,
+    next: &str,
+    error: String,
+    retry: Option<u64>,
+) -> Response {
+    let mut r = login_form(st, headers, status, username, next, Some(error), None);
+    if let Some(secs) = retry
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
-/// `POST /admin/login`.
-pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fields) -> Response {
+/// `POST /admin/login`, in order of cost: the per-address limit (memory), the form and its
+/// signed token (HMAC), a verification permit (503 at once when none is free), spending the
+/// token (one insert), the username's lockout, then argon2 on the blocking pool.
+pub async fn login_submit(
+    State(st): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let now = st.desk.now();
+    if let Err(wait) = st.address_limit.check(ip, now) {
+        st.verifier.address_limited();
+        return refuse_login(
+            &st,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            "",
+            "/admin",
+            format!(
+                "Terlalu banyak percobaan masuk dari alamat ini. Coba lagi dalam {wait} detik."
+            ),
+            Some(wait),
+        );
+    }
+    let f = match Fields::from_request(req, &st).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let username = f.get("username").unwrap_or("").trim().to_string();
     let password = f.get("password").unwrap_or("").to_string();
     let next = safe_next(f.get("next"));
-    // Double-submit: the cookie set by the form and the signed token in the form.
-    let csrf_ok = match (cookie_value(&headers, LOGIN_COOKIE), f.get("csrf")) {
-        (Some(c), Some(t)) => plausible_nonce(c) && st.keys.check_login_token(c, t),
-        _ => false,
+    // Double-submit: the cookie set by the form and the signed, still valid token in the form.
+    let token = match (cookie_value(&headers, LOGIN_COOKIE), f.get("csrf")) {
+        (Some(c), Some(t)) if plausible_nonce(c) => {
+            st.keys.check_login_token(c, t, now.timestamp())
+        }
+        _ => None,
     };
-    if !csrf_ok {
-        return login_form(
+    let Some((form_nonce, token_until)) = token else {
+        return refuse_login(
             &st,
             &headers,
             StatusCode::FORBIDDEN,
             &username,
             &next,
-            Some(
-                "Token keamanan formulir tidak cocok. Silakan masuk kembali dari halaman ini."
-                    .into(),
-            ),
+            "Token keamanan formulir tidak cocok atau sudah kedaluwarsa. Silakan masuk kembali dari halaman ini."
+                .into(),
             None,
         );
+    };
+    let Some(permit) = st.verifier.try_permit() else {
+        tracing::warn!("admin login refused: every password check slot is busy");
+        return refuse_login(
+            &st,
+            &headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &username,
+            &next,
+            "Server sedang memproses banyak permintaan masuk. Silakan coba lagi dalam beberapa detik."
+                .into(),
+            Some(2),
+        );
+    };
+    let until = chrono::DateTime::from_timestamp(token_until, 0).unwrap_or(now);
+    match st
+        .desk
+        .accounts()
+        .consume_login_token(&form_nonce, until)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            metrics::counter!("aduan_admin_login_refused_total", "reason" => "replayed")
+                .increment(1);
+            return refuse_login(
+                &st,
+                &headers,
+                StatusCode::FORBIDDEN,
+                &username,
+                &next,
+                "Formulir masuk ini sudah pernah dikirim. Silakan masuk kembali dari halaman ini."
+                    .into(),
+                None,
+            );
+        }
+        Err(e) => return account_error_page(e),
     }
-    let now = st.desk.now();
     let locked = |until: chrono::DateTime<chrono::Utc>| {
         let mins = ((until - now).num_seconds() + 59) / 60;
         format!(
@@ -359,6 +438,7 @@ pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fie
         )
     };
     if let Some(until) = st.lockout.locked_until(&username, now) {
+        drop(permit);
         record_login_failure(&st, &username, None, "locked", now).await;
         return login_form(
             &st,
@@ -387,7 +467,14 @@ pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fie
         .as_ref()
         .filter(|u| !u.disabled)
         .and_then(|u| u.password_hash.clone());
-    let ok = !password.is_empty() && password.len() <= 1024 && verify_password(password, phc).await;
+    let known = phc.is_some();
+    let ok = if password.is_empty() || password.len() > 1024 {
+        drop(permit);
+        false
+    } else {
+        let phc = phc.unwrap_or_else(|| DUMMY_PHC.to_string());
+        permit.verify(password, phc).await && known
+    };
     let refusal = match &user {
         None => "unknown_user",
         Some(u) if u.disabled => "disabled",
@@ -416,7 +503,7 @@ pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fie
         }
     };
     st.lockout.clear(&username);
-    // No session without its audit entry.
+    // No session without its audit entry and its row in the store.
     let audit = st.desk.audit();
     let entry =
         NewAuditEntry::by_name(user.username.as_str(), Some(user.role), actions::LOGIN, now);
@@ -430,6 +517,18 @@ pub async fn login_submit(State(st): State<AppState>, headers: HeaderMap, f: Fie
         expires: now.timestamp() + ttl,
         nonce: new_nonce(),
     };
+    if let Err(e) = st
+        .desk
+        .accounts()
+        .start_session(
+            &s.nonce,
+            &user.username,
+            now + chrono::Duration::seconds(ttl),
+        )
+        .await
+    {
+        return account_error_page(e);
+    }
     tracing::info!(username = %s.username, role = %s.role, "admin login");
     let mut r = see_other(&next);
     for c in [
@@ -465,7 +564,8 @@ async fn record_login_failure(
     }
 }
 
-/// `POST /admin/logout`: revoke the session on this replica and clear the cookie.
+/// `POST /admin/logout`: revoke the session in the store (every replica, across restarts)
+/// and clear the cookie.
 pub async fn logout(State(st): State<AppState>, me: Result<Me, Response>, f: Fields) -> Response {
     let me = match me {
         Ok(me) => me,
@@ -475,9 +575,14 @@ pub async fn logout(State(st): State<AppState>, me: Result<Me, Response>, f: Fie
     if let Err(r) = check_csrf(&st, &me, &f) {
         return r;
     }
-    let until =
-        chrono::DateTime::from_timestamp(me.session.expires, 0).unwrap_or_else(|| st.desk.now());
-    st.revoked.revoke(&me.session.nonce, until, st.desk.now());
+    if let Err(e) = st.desk.accounts().end_session(&me.session.nonce).await {
+        // Not ended: say so (503), and still drop this browser's copy.
+        let mut r = account_error_page(e);
+        if let Ok(v) = HeaderValue::from_str(&clear_session_cookie(st.cfg.secure_cookie)) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+        return r;
+    }
     tracing::info!(username = %me.session.username, "admin logout");
     // The session is ended either way; a lost entry is logged.
     let audit = st.desk.audit();

@@ -3,13 +3,19 @@
 //!
 //! - **Login** (`GET/POST /admin/login`, `POST /admin/logout`): username and password,
 //!   checked against the argon2 PHC hash that `aduan user add --password-stdin` stored.
-//!   Sessions are stateless signed cookies (see [`session`]): `HttpOnly`,
-//!   `SameSite=Strict`, `Secure` when [`AdminWebConfig::secure_cookie`] is set, valid for
-//!   [`AdminWebConfig::session_ttl`]; every request re-reads the user from the store, so a
-//!   disabled account or a changed role ends its sessions at once. Five failed logins for a
-//!   username within 15 minutes lock it for 15 minutes ([`lockout`]; in memory per replica).
+//!   Sessions are signed cookies naming a session row in the store (see [`session`]):
+//!   `HttpOnly`, `SameSite=Strict`, `Secure` when [`AdminWebConfig::secure_cookie`] is set,
+//!   valid for [`AdminWebConfig::session_ttl`]; every request checks the row (a logout, a
+//!   password change or a disabled account ends sessions on every replica and across
+//!   restarts) and re-reads the user, so a changed role ends its sessions at once. Five
+//!   failed logins for a username within 15 minutes lock it for 15 minutes ([`lockout`]; in
+//!   memory per replica).
+//! - **Bounded login work** ([`guard`]): a per-address limit (429) before anything else, then
+//!   argon2 on the blocking pool behind a small semaphore (503 at once when full), both with
+//!   `Retry-After`; see [`LoginLimits`].
 //! - **CSRF**: every form carries a hidden `csrf` token (HMAC of the session nonce) that
-//!   every POST checks (403 on mismatch); the login form uses a signed double-submit cookie.
+//!   every POST checks (403 on mismatch); the login form uses a signed double-submit cookie
+//!   with a single-use token, spent in the store (a replayed login form is refused, 403).
 //! - **Headers** on every `/admin` response: a CSP without inline script or style and
 //!   `frame-ancestors 'none'`, `X-Content-Type-Options: nosniff`,
 //!   `Referrer-Policy: same-origin`, `Cache-Control: no-store`.
@@ -29,6 +35,8 @@
 //! desk's neutral labels unless the kasi shared the identity or the attachment).
 
 mod auth;
+mod bounded;
+pub mod guard;
 pub mod lockout;
 mod pages;
 mod render;
@@ -44,6 +52,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{any, get, post};
 
+pub use guard::{LoginLimits, LoginStats};
 pub use session::{load_or_create_session_key, session_key_from_secret};
 
 /// Content-Security-Policy of every admin response (the same as the public pages').
@@ -62,6 +71,8 @@ pub struct AdminWebConfig {
     pub secure_cookie: bool,
     /// How long a login lasts.
     pub session_ttl: chrono::Duration,
+    /// Bounds on the work of logins (per-address limit, concurrent password checks).
+    pub login: LoginLimits,
 }
 
 impl std::fmt::Debug for AdminWebConfig {
@@ -70,6 +81,7 @@ impl std::fmt::Debug for AdminWebConfig {
             .field("session_key", &"********")
             .field("secure_cookie", &self.secure_cookie)
             .field("session_ttl", &self.session_ttl)
+            .field("login", &self.login)
             .finish()
     }
 }
@@ -83,7 +95,8 @@ pub(crate) struct Inner {
     pub cfg: AdminWebConfig,
     pub keys: session::Keys,
     pub lockout: lockout::Lockout,
-    pub revoked: session::Revoked,
+    pub address_limit: guard::AddressLimit,
+    pub verifier: guard::Verifier,
 }
 
 impl std::ops::Deref for AppState {
@@ -97,10 +110,14 @@ impl std::ops::Deref for AppState {
 pub fn router(desk: Desk, cfg: AdminWebConfig) -> Router {
     let state = AppState(Arc::new(Inner {
         keys: session::Keys::new(&cfg.session_key),
+        address_limit: guard::AddressLimit::new(
+            cfg.login.per_address_per_minute,
+            guard::MAX_ADDRESSES,
+        ),
+        verifier: guard::Verifier::new(cfg.login.max_concurrent, cfg.login.stats.clone()),
         desk,
         cfg,
         lockout: lockout::Lockout::default(),
-        revoked: session::Revoked::default(),
     }));
     Router::new()
         .route("/admin", get(pages::queue::home))
@@ -143,7 +160,7 @@ pub fn router(desk: Desk, cfg: AdminWebConfig) -> Router {
         )
         .route(
             "/admin/reports/{month}/{action}",
-            post(pages::report::report_act),
+            get(pages::report::risks_file).post(pages::report::report_act),
         )
         .route("/admin/replies/failed", get(pages::replies::failed_replies))
         .route("/admin/static/admin.css", get(pages::assets::stylesheet))

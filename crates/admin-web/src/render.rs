@@ -14,7 +14,8 @@ use chrono_tz::Tz;
 use minijinja::Environment;
 
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
+    // With the report's `angka` filter (Indonesian number formatting).
+    let mut env = aduan_digest::render::environment();
     for (name, src) in [
         ("layout.html", include_str!("../templates/layout.html")),
         ("login.html", include_str!("../templates/login.html")),
@@ -80,13 +81,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str, back: Option<&
 }
 
 pub fn role_label(r: Role) -> &'static str {
-    match r {
-        Role::Staf => "Staf Kerjasama",
-        Role::Kasi => "Kasi Kerjasama",
-        Role::Bidang => "Bidang Terkait",
-        Role::Kabid => "Kabid PDIP",
-        Role::Kadis => "Kepala Dinas",
-    }
+    aduan_digest::render::role_label(r)
 }
 
 pub fn state_label(s: State) -> &'static str {
@@ -170,7 +165,8 @@ pub fn reply_status_label(s: &str) -> &'static str {
 pub fn report_state_label(s: &str) -> &'static str {
     match s {
         "draft" => "Draf (belum dikirim ke Kepala Dinas)",
-        "submitted" => "Dikirim ke Kepala Dinas, menunggu keputusan",
+        "submitted" => "Angka dikirim ke Kepala Dinas, menunggu kesimpulan Kasi",
+        "concluded" => "Kesimpulan Kasi dikirim, menunggu keputusan Kepala Dinas",
         "decided" => "Diputuskan Kepala Dinas, menunggu penerimaan Kasi",
         "received" => "Log book diterima kembali oleh Kasi",
         _ => "-",

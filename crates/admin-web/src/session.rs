@@ -1,25 +1,26 @@
-//! Stateless signed sessions and CSRF tokens.
+//! Signed session cookies, their server-side record, and CSRF tokens.
 //!
 //! The session cookie is `base64url(payload) "." base64url(HMAC-SHA256(key, "session|" payload))`
-//! with `payload = "v1|username|role|expiry-unix-seconds|nonce"`. Nothing is stored on the
-//! server, so any replica holding the same key accepts the cookie; every request still
-//! re-reads the user from the store (disabled users and changed roles lose their session at
-//! once). The CSRF token of a session is `HMAC(key, "csrf|" nonce)`; the login form, which
-//! has no session yet, uses a signed double-submit cookie: a random value in a cookie and
-//! `HMAC(key, "login|" value)` in the form.
+//! with `payload = "v1|username|role|expiry-unix-seconds|nonce"`. Any replica holding the
+//! same key can check the signature; the nonce names the session's row in the store
+//! (`admin_sessions`, migration 0008), which every request looks up (one primary-key read, no
+//! cache): a logout revokes the row, a password change or a disabled account revokes all of
+//! the user's rows, on every replica and across restarts. Every request also re-reads the user
+//! (a changed role ends the session at once). The CSRF token of a session is
+//! `HMAC(key, "csrf|" nonce)`.
 //!
-//! Logout clears the cookie and records the session's nonce as revoked until its expiry, in
-//! memory of the replica that served the logout (see [`Revoked`]).
+//! The login form, which has no session yet, uses a signed double-submit cookie: a random
+//! value `c` in a cookie and, in the form, a single-use token
+//! `"v2." issued "." form-nonce "." base64url(HMAC(key, "login|" c "|" issued "|" form-nonce))`.
+//! A token is accepted for [`LOGIN_TOKEN_MINUTES`] after it was issued, and only once: its
+//! form nonce is spent in the store (`login_tokens`) before the password is checked.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::Mutex;
 
 use aduan_core::types::{Role, Username};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -29,6 +30,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub const SESSION_COOKIE: &str = "aduan_sesi";
 /// Name of the login form's double-submit cookie.
 pub const LOGIN_COOKIE: &str = "aduan_login";
+/// How long a login form's token is accepted after it was issued.
+pub const LOGIN_TOKEN_MINUTES: i64 = 30;
 
 /// The contents of a valid session cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,16 +134,37 @@ impl Keys {
         }
     }
 
-    /// The login form's token for the double-submit cookie value `cookie`.
-    pub fn login_token(&self, cookie: &str) -> String {
-        B64.encode(self.sign("login", cookie.as_bytes()))
+    /// A new single-use login form token for the double-submit cookie value `cookie`,
+    /// issued at `now` (Unix seconds).
+    pub fn login_token(&self, cookie: &str, now: i64) -> String {
+        let form = new_nonce();
+        let tag = self.sign("login", format!("{cookie}|{now}|{form}").as_bytes());
+        format!("v2.{now}.{form}.{}", B64.encode(tag))
     }
 
-    pub fn check_login_token(&self, cookie: &str, token: &str) -> bool {
-        match B64.decode(token.trim()) {
-            Ok(tag) => self.verify("login", cookie.as_bytes(), &tag),
-            Err(_) => false,
+    /// If `token` was issued by [`Keys::login_token`] for `cookie` and is still within its
+    /// time at `now`: its form nonce (to spend once) and the end of its validity.
+    pub fn check_login_token(&self, cookie: &str, token: &str, now: i64) -> Option<(String, i64)> {
+        let mut parts = token.trim().split('.');
+        let (v, issued, form, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if v != "v2" || parts.next().is_some() || !plausible_nonce(form) || issued.len() > 20 {
+            return None;
         }
+        let tag = B64.decode(tag).ok()?;
+        if !self.verify(
+            "login",
+            format!("{cookie}|{issued}|{form}").as_bytes(),
+            &tag,
+        ) {
+            return None;
+        }
+        let issued: i64 = issued.parse().ok()?;
+        let until = issued + LOGIN_TOKEN_MINUTES * 60;
+        // A token from the future (clock skew between replicas) is allowed a minute.
+        if now >= until || issued > now + 60 {
+            return None;
+        }
+        Some((form.to_string(), until))
     }
 }
 
@@ -173,37 +197,6 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: boo
         max_age.max(0),
         if secure { "; Secure" } else { "" }
     )
-}
-
-/// Sessions ended by logout before their expiry, per replica: nonce → expiry.
-///
-/// Stateless cookies cannot be recalled from a browser that kept a copy; this list makes a
-/// logged-out cookie useless on the replica that served the logout. Other replicas accept
-/// such a copy until it expires (`session_ttl`), which is why the TTL should stay short.
-#[derive(Default)]
-pub struct Revoked {
-    inner: Mutex<HashMap<String, DateTime<Utc>>>,
-}
-
-impl Revoked {
-    /// Most revocations remembered; beyond it the oldest expiries are dropped first.
-    const MAX: usize = 100_000;
-
-    pub fn revoke(&self, nonce: &str, until: DateTime<Utc>, now: DateTime<Utc>) {
-        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        m.retain(|_, exp| *exp > now);
-        if m.len() >= Self::MAX
-            && let Some(oldest) = m.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone())
-        {
-            m.remove(&oldest);
-        }
-        m.insert(nonce.to_string(), until);
-    }
-
-    pub fn is_revoked(&self, nonce: &str) -> bool {
-        let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        m.contains_key(nonce)
-    }
 }
 
 /// A session key from a configured secret (e.g. a config value shared by all replicas):
@@ -308,9 +301,26 @@ mod tests {
         assert!(!k.check_csrf(&b, &t));
         assert!(!k.check_csrf(&a, ""));
         assert!(!k.check_csrf(&a, "not base64!"));
-        let l = k.login_token(&a);
-        assert!(k.check_login_token(&a, &l));
-        assert!(!k.check_login_token(&b, &l));
+        let now = 1_900_000_000;
+        let l = k.login_token(&a, now);
+        let (form, until) = k.check_login_token(&a, &l, now).unwrap();
+        assert!(plausible_nonce(&form));
+        assert_eq!(until, now + LOGIN_TOKEN_MINUTES * 60);
+        // Another cookie, another key, an expired or tampered token: refused.
+        assert!(k.check_login_token(&b, &l, now).is_none());
+        assert!(
+            Keys::new(&[2u8; 32])
+                .check_login_token(&a, &l, now)
+                .is_none()
+        );
+        assert!(k.check_login_token(&a, &l, until).is_none());
+        let later = l.replacen(&format!("v2.{now}."), &format!("v2.{}.", now + 600), 1);
+        assert!(k.check_login_token(&a, &later, now + 600).is_none());
+        // Two forms get two tokens with different nonces.
+        let (form2, _) = k
+            .check_login_token(&a, &k.login_token(&a, now), now)
+            .unwrap();
+        assert_ne!(form, form2);
         // A login token is not a CSRF token.
         assert!(!k.check_csrf(&a, &l));
     }

@@ -235,22 +235,68 @@ async fn walk(ui: &Ui, app: &TestApp) {
     ui.shot("12-detail-riwayat-lengkap").await;
     ui.logout().await;
 
+    // Two more complaints of March: one problem in two spellings, for the report.
+    app.web_complaint("KTP elektronik saya belum jadi sudah dua bulan.")
+        .await;
+    app.web_complaint("e-KTP blm jadi, padahal sudah rekam di kecamatan.")
+        .await;
+
     // ---- Next month: the report of March, delivered to the Kepala Dinas, who decides.
     app.clock.advance(chrono::Duration::days(23));
     ui.login("kadis").await;
     ui.shot("13-kadis-beranda").await;
     ui.goto("/admin/reports/2026-03").await;
     assert!(ui.text("#report-state").await.contains("Draf"));
+    // The page only previews an unbuilt month (a GET writes nothing); the month-end job
+    // builds the report and delivers it.
+    app.desk
+        .reports()
+        .build_report(Month::parse("2026-03").unwrap())
+        .await
+        .unwrap();
     app.desk
         .reports()
         .report_delivered(Month::parse("2026-03").unwrap())
         .await
         .unwrap();
+    // The Kadis waits for the Kasi's conclusion (SOP steps 6–7): no decision form before it.
+    ui.goto("/admin/reports/2026-03").await;
+    assert!(
+        ui.text("#awaiting-conclusion")
+            .await
+            .contains("kesimpulan Kasi")
+    );
+    ui.logout().await;
+    ui.login("ayu.kasi").await;
+    ui.goto("/admin/reports/2026-03").await;
+    // The frequent problems as the Kasi meets them: one problem in its spellings, with the
+    // division it comes from; she picks it into the risk register and writes its cause.
+    let problems = ui.text("#problems").await;
+    assert!(problems.contains("KTP-el belum jadi"), "{problems}");
+    ui.click("#pilih-0").await;
+    ui.fill("#penyebab-0", "stok blangko habis di akhir bulan")
+        .await;
+    ui.shot("14a-kasi-memilih-masalah").await;
+    ui.fill(
+        "#conclusion-text",
+        "Masalah terbanyak: KTP-el belum jadi; penyebab: stok blangko habis di akhir bulan.",
+    )
+    .await;
+    ui.click("#conclusion-submit").await;
+    assert!(ui.text("#conclusion").await.contains("stok blangko"));
+    assert!(
+        ui.text("#risks")
+            .await
+            .contains("stok blangko habis di akhir bulan")
+    );
+    ui.shot("14a-kasi-kesimpulan").await;
+    ui.logout().await;
+    ui.login("kadis").await;
     ui.goto("/admin/reports/2026-03").await;
     let loaded = ui
         .c
         .execute(
-            "return ['chart-category','chart-bidang','chart-steps'].every(function (id) { var i = document.getElementById(id); return i && i.complete && i.naturalWidth > 0; });",
+            "return ['chart-category','chart-bidang','chart-channel','chart-steps','chart-trend'].every(function (id) { var i = document.getElementById(id); return i && i.complete && i.naturalWidth > 0; });",
             vec![],
         )
         .await
@@ -260,8 +306,18 @@ async fn walk(ui: &Ui, app: &TestApp) {
         serde_json::json!(true),
         "the chart images load under the CSP"
     );
-    assert_eq!(ui.text("#total").await, "2");
+    assert_eq!(ui.text("#total").await, "4");
+    assert!(ui.text("#steps").await.contains("Kasi Kerjasama"));
     ui.shot("14-kadis-laporan-bulanan").await;
+    // Printed as the stylesheet asks: A4 portrait, without the forms.
+    let (_, pages) = ui.print_pdf_css("14b-laporan-bulanan-A4").await;
+    assert!(
+        pages
+            .iter()
+            .all(|&(w, h)| (w - 595.3).abs() < 2.0 && (h - 841.9).abs() < 2.0),
+        "A4 portrait pages: {pages:?}"
+    );
+    ui.shot_print("14c-laporan-bulanan-cetak").await;
     ui.fill(
         "#decision-text",
         "Tambah stok blangko KTP-el dan umumkan jadwal pengambilan di media sosial.",

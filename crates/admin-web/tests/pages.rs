@@ -1155,6 +1155,63 @@ async fn kabid_signs_several_lines_at_once() {
 }
 
 #[tokio::test]
+async fn the_logbook_page_is_read_page_by_page_and_numbered_on() {
+    let app = spawn().await;
+    let mut tickets = Vec::new();
+    for i in 0..450 {
+        tickets.push(app.web_complaint(&format!("Pengaduan ke-{i}")).await);
+    }
+    let kasi = Browser::login(&app, "ayu.kasi").await;
+    let next = regex::Regex::new(r#"href="([^"]+)" id="next-page""#).unwrap();
+    let mut url = "/admin/logbook/2026-03".to_string();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let lb = kasi.get(&url).await;
+        assert_eq!(lb.status, StatusCode::OK, "{url}");
+        pages += 1;
+        let first = seen.len() + 1;
+        let last = (seen.len() + 200).min(450);
+        assert!(
+            lb.body.contains(&format!("Baris {first}–{last} dari 450")),
+            "{url}: no row range {first}–{last}"
+        );
+        for t in &tickets {
+            if lb.body.contains(&format!(">{t}</a>")) {
+                seen.push(t.clone());
+            }
+        }
+        assert_eq!(seen.len(), last, "{url}: rows of the page");
+        assert!(
+            lb.body.contains(&format!("<td class=\"no\">{first}</td>"))
+                && lb.body.contains(&format!("<td class=\"no\">{last}</td>")),
+            "{url}: numbered on across pages"
+        );
+        match next.captures(&lb.body) {
+            Some(c) => url = unslash(c[1].replace("&amp;", "&")),
+            None => break,
+        }
+        assert!(pages < 5, "the pager does not end");
+    }
+    assert_eq!(pages, 3);
+    seen.sort();
+    let mut all = tickets.clone();
+    all.sort();
+    assert_eq!(seen, all, "every complaint on exactly one page");
+    // A cursor that is not one: a clear 400 page, never a 500.
+    for bad in ["x", "1.2", "-1.-1.-1", "99999999999999999999.1.1"] {
+        let r = kasi
+            .get(&format!("/admin/logbook/2026-03?setelah={bad}"))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(
+            r.body.contains("Tautan halaman log book tidak valid"),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn manual_entry_errors_are_shown_with_the_input_kept() {
     let app = spawn().await;
     let staf = Browser::login(&app, "sri.staf").await;
@@ -1371,6 +1428,8 @@ async fn bad_input_never_gives_a_server_error() {
 async fn monthly_report_with_charts_conclusion_decision_and_receipt() {
     let app = spawn().await;
     let t = app.web_complaint("KTP-el saya belum jadi.").await;
+    app.web_complaint("e-KTP saya blm jadi juga, mohon bantuannya.")
+        .await;
     assign(&app, &t, "dafduk").await;
     app.desk
         .staff()
@@ -1397,16 +1456,18 @@ async fn monthly_report_with_charts_conclusion_decision_and_receipt() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     for s in [
         "Laporan bulanan Maret 2026",
-        "/admin/reports/2026-03/chart/category.png",
-        "/admin/reports/2026-03/chart/bidang.png",
-        "/admin/reports/2026-03/chart/steps.png",
-        "Bidang Pelayanan Pendaftaran Penduduk: 1",
+        "/admin/reports/2026-03/chart/category.svg",
+        "/admin/reports/2026-03/chart/bidang.svg",
+        "/admin/reports/2026-03/chart/channel.svg",
+        "/admin/reports/2026-03/chart/steps.svg",
+        "/admin/reports/2026-03/chart/trend.svg",
         "Draf",
         "id=\"form-conclusion\"",
+        "name=\"risiko_0\"",
     ] {
         assert!(r.body.contains(s), "report page lacks {s}");
     }
-    for name in ["category", "bidang", "steps"] {
+    for name in ["category", "bidang", "channel", "steps", "trend"] {
         let r = kasi
             .c
             .get(app.url(&format!("/admin/reports/2026-03/chart/{name}.png")))
@@ -1418,18 +1479,54 @@ async fn monthly_report_with_charts_conclusion_decision_and_receipt() {
         assert_security_headers(r.headers(), "chart");
         let bytes = r.bytes().await.unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let r = kasi
+            .c
+            .get(app.url(&format!("/admin/reports/2026-03/chart/{name}.svg")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("image/svg+xml")
+        );
+        let svg = r.text().await.unwrap();
+        assert!(svg.starts_with("<svg"), "{name}");
     }
+    let r = kasi.get("/admin/reports/2026-03/chart/nope.svg").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = kasi
         .submit(
             "/admin/reports/2026-03",
             "/admin/reports/2026-03/conclusion",
-            &[(
-                "text",
-                "Masalah terbanyak: KTP-el <belum> dicetak karena blangko habis.",
-            )],
+            &[
+                (
+                    "text",
+                    "Masalah terbanyak: KTP-el <belum> dicetak karena blangko habis.",
+                ),
+                ("pilih_0", "1"),
+                ("risiko_0", "KTP-el belum jadi"),
+                ("frekuensi_0", "2"),
+                ("penyebab_0", "blangko habis"),
+                ("pengendalian_0", "stok blangko dipantau mingguan"),
+                ("pemilik_0", "Bidang Dafduk"),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = kasi.get("/admin/reports/2026-03").await.body;
+    assert!(page.contains("id=\"risks\""), "{page}");
+    assert!(page.contains("stok blangko dipantau mingguan"));
+    let csv = kasi.get("/admin/reports/2026-03/risiko.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.body
+            .contains("\"KTP-el belum jadi\",\"blangko habis\",\"2\",\"stok blangko dipantau mingguan\",\"Bidang Dafduk\""),
+        "{}",
+        csv.body
+    );
     let kadis = Browser::login(&app, "kadis").await;
     let page = kadis.get("/admin/reports/2026-03").await.body;
     assert!(page.contains("KTP-el &lt;belum&gt; dicetak"));

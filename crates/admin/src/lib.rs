@@ -17,14 +17,15 @@ use aduan_core::workflow::{Actor, Command, ReviewDecision};
 use aduan_http::{ApiError, ApiJson, MAX_JSON_BYTES};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 /// The staff API routes.
+pub mod export;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -72,6 +73,7 @@ pub fn router(desk: Desk) -> Router {
             post(report_receipt),
         )
         .route("/api/v1/admin/reports/{month}/send", post(report_send))
+        .route("/api/v1/admin/reports/{month}/risks", get(report_risks))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .with_state(desk)
 }
@@ -266,6 +268,18 @@ async fn assign(
 #[serde(deny_unknown_fields)]
 struct TextIn {
     text: String,
+}
+
+/// `POST …/conclusion`: the Kasi's text and, optionally, the risk-register entries picked
+/// from the frequent problems (`{risk, cause?, frequency?, control?, owner?}`); the text may
+/// be empty when entries are given.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConclusionIn {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    risks: Vec<aduan_core::report::RiskEntry>,
 }
 
 async fn solution(
@@ -473,6 +487,8 @@ struct LogbookQuery {
     format: Option<String>,
 }
 
+/// `GET /api/v1/admin/logbook?month=&format=`: the month's logbook, written into the body
+/// row by row (one page of the store per chunk) once the export is in the audit log.
 async fn logbook_export(
     AxState(desk): AxState<Desk>,
     Staff(actor): Staff,
@@ -485,123 +501,71 @@ async fn logbook_export(
             "format: `{format}` is not one of json, csv, xlsx, html"
         )));
     }
-    let rows = desk
+    let pages = desk
         .staff()
         .export_logbook(&actor, month, format, "api")
         .await?;
     let tz = desk.config().policy.calendar.timezone();
+    let office = &desk.config().office_name;
     let filename = format!("logbook-FM-PDIP-03-02-{month}");
-    match format {
-        "csv" => Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{filename}.csv\""),
-                ),
-            ],
-            logbook::to_csv(&rows, tz),
-        )
-            .into_response()),
-        "xlsx" => {
-            let bytes =
-                aduan_digest::xlsx::logbook_xlsx(&desk.config().office_name, month, &rows, tz)
-                    .map_err(|e| {
-                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                    })?;
-            Ok((
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-                            .to_string(),
-                    ),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{filename}.xlsx\""),
-                    ),
-                ],
-                bytes,
-            )
-                .into_response())
-        }
-        "html" => Ok(Html(render_logbook_html(
-            &desk.config().office_name,
-            month,
-            &rows,
-            tz,
-        )?)
-        .into_response()),
-        _ => Ok(Json(serde_json::json!({
-            "month": month.to_string(),
-            "form": "FM-PDIP-03-02",
-            "columns": logbook::COLUMNS,
-            "rows": rows,
-        }))
-        .into_response()),
+    let attachment = |ext: &str| format!("attachment; filename=\"{filename}.{ext}\"");
+    let (content_type, disposition, body) = match format {
+        "csv" => (
+            "text/csv; charset=utf-8",
+            Some(attachment("csv")),
+            export::csv_body(pages, tz),
+        ),
+        "xlsx" => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Some(attachment("xlsx")),
+            export::xlsx_body(pages, office, month, tz),
+        ),
+        "html" => (
+            "text/html; charset=utf-8",
+            None,
+            export::html_body(pages, office, month, tz),
+        ),
+        _ => ("application/json", None, export::json_body(pages, month)),
+    };
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(d) = disposition.and_then(|d| HeaderValue::from_str(&d).ok()) {
+        h.insert(header::CONTENT_DISPOSITION, d);
     }
+    Ok(resp)
 }
 
-/// The printable logbook page (A4 landscape).
+/// The printable logbook page (A4 landscape) of rows in memory.
 pub fn render_logbook_html(
     office: &str,
     month: Month,
     rows: &[logbook::LogbookRow],
     tz: chrono_tz::Tz,
 ) -> Result<String, ApiError> {
-    let mut env = minijinja::Environment::new();
-    env.add_template("logbook.html", include_str!("../templates/logbook.html"))
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let rows: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            v["paraf_cell"] = r.paraf_cell(tz).into();
-            // The "Tindak Lanjut Aduan" cell: the solution and the questions to the citizen.
-            v["solution"] = Some(r.tindak_lanjut_aduan())
-                .filter(|s| !s.is_empty())
-                .into();
-            v["status"] = r.status_cell().into();
-            v
-        })
-        .collect();
-    env.get_template("logbook.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                office => office,
-                month_label => month.label_id(),
-                columns => logbook::COLUMNS,
-                rows => minijinja::Value::from(minijinja::value::Serde(rows)),
-            })
-        })
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+    Ok(export::render_html(office, month, rows, tz))
 }
 
 fn parse_month(s: &str) -> Result<Month, ApiError> {
     Month::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// The month's report; built on first request once the month has ended.
+/// The month's report. Read-only: the stored report, or the figures of an ended month not
+/// built yet (`stored: false`), computed without writing or delivering anything; only the
+/// digest scheduler, `aduan digest` and the staff steps (POST) build one.
 async fn report_get(
     AxState(desk): AxState<Desk>,
     Staff(actor): Staff,
     Path(month): Path<String>,
 ) -> Result<Response, ApiError> {
     let month = parse_month(&month)?;
-    match desk.reports().report(&actor, month).await {
+    match desk.reports().report_or_preview(&actor, month).await {
         Ok(v) => Ok(Json(v).into_response()),
-        Err(aduan_core::desk::DeskError::NotFound) => {
-            let tz = desk.config().policy.calendar.timezone();
-            if month >= Month::of(desk.now(), tz) {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("the report of {month} is built when the month has ended"),
-                ));
-            }
-            desk.reports().build_report(month).await?;
-            Ok(Json(desk.reports().report(&actor, month).await?).into_response())
-        }
+        Err(aduan_core::desk::DeskError::NotFound) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("the report of {month} is built when the month has ended"),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -610,12 +574,19 @@ async fn report_conclusion(
     AxState(desk): AxState<Desk>,
     Staff(actor): Staff,
     Path(month): Path<String>,
-    ApiJson(b): ApiJson<TextIn>,
+    ApiJson(b): ApiJson<ConclusionIn>,
 ) -> Result<Response, ApiError> {
     let month = parse_month(&month)?;
     let v = desk
         .reports()
-        .report_act(&actor, month, ReportAction::Conclusion(b.text))
+        .report_act(
+            &actor,
+            month,
+            ReportAction::Conclusion {
+                text: b.text,
+                risks: b.risks,
+            },
+        )
         .await?;
     Ok(Json(v).into_response())
 }
@@ -645,6 +616,50 @@ async fn report_receipt(
         .report_act(&actor, month, ReportAction::Receipt)
         .await?;
     Ok(Json(v).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RisksQuery {
+    format: Option<String>,
+}
+
+/// `GET /api/v1/admin/reports/{YYYY-MM}/risks?format=json|csv|xlsx`: the Kasi's conclusion
+/// as ISO 9001 risk-register entries (empty before the conclusion).
+async fn report_risks(
+    AxState(desk): AxState<Desk>,
+    Staff(actor): Staff,
+    Path(month): Path<String>,
+    Query(q): Query<RisksQuery>,
+) -> Result<Response, ApiError> {
+    let month = parse_month(&month)?;
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "xlsx") {
+        return Err(ApiError::bad_request(format!(
+            "format: `{format}` is not one of json, csv, xlsx"
+        )));
+    }
+    let v = desk.reports().report(&actor, month).await?;
+    if format == "json" {
+        return Ok(Json(serde_json::json!({"month": v.month, "risks": v.risks})).into_response());
+    }
+    let (ct, name, bytes) =
+        aduan_digest::risk::register_file(format, &desk.config().office_name, month, &v.risks)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("risk register: {e}"),
+                )
+            })?
+            .ok_or_else(|| ApiError::bad_request("format"))?;
+    let mut resp = Response::new(axum::body::Body::from(bytes));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    if let Ok(d) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, d);
+    }
+    Ok(resp)
 }
 
 /// Ask for the digest to be delivered again; the digest task sends it within a minute.

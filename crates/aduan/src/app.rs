@@ -80,24 +80,34 @@ struct Ops {
     desk: Desk,
     store: Arc<dyn Store>,
     health: Health,
+    senders: crate::channels::SenderHealth,
     metrics: PrometheusHandle,
 }
+
+/// Longest `/readyz` waits for the database: a database that is down (connections refused
+/// or hanging) answers "not ready" within this, instead of after the pool's acquire timeout.
+pub const READYZ_DB_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// A built, bound, not yet serving daemon.
 pub struct Application {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     router: Router,
+    /// `[server]` bounds the listener serves within.
+    server_limits: aduan_http::server::ServerLimits,
     desk: Desk,
     outbox: Outbox,
     shutdown: CancellationToken,
     health: Health,
     outbox_worker: bool,
+    sla_timer: bool,
     escalate_to: Vec<String>,
     digest_schedule: cron::Schedule,
     digest_delivery: Option<Arc<dyn crate::schedulers::DigestDelivery>>,
     /// The channels' background tasks, spawned by [`Application::run`].
     channel_tasks: Vec<(&'static str, aduan_http::channel::Task)>,
+    outbox_poll: Duration,
+    sla_recheck: Duration,
 }
 
 /// Options tests use to inject parts.
@@ -107,11 +117,26 @@ pub struct Overrides {
     pub senders: HashMap<Channel, Arc<dyn ReplySender>>,
     /// Do not start the background outbox worker (tests drive `Outbox::run_once`).
     pub no_outbox_worker: bool,
+    /// Do not start the SLA timer (tests drive `escalate_due` on a manual clock).
+    pub no_sla_timer: bool,
     /// How digests are delivered (default: by SMTP when e-mail is configured).
     pub digest_delivery: Option<Arc<dyn crate::schedulers::DigestDelivery>>,
     /// Key of the admin pages' session cookies (default: see [`admin_session_key`]).
     pub admin_session_key: Option<[u8; 32]>,
+    /// The outbox worker's fallback poll (default [`OUTBOX_POLL`]; commits wake it anyway).
+    pub outbox_poll: Option<Duration>,
+    /// The SLA timer's longest sleep (default [`SLA_RECHECK`]; it sleeps until the earliest
+    /// due time and commits setting an earlier one wake it).
+    pub sla_recheck: Option<Duration>,
 }
+
+/// The outbox worker's fallback poll: commits queueing replies wake it at once (in process,
+/// and from other replicas through PostgreSQL `NOTIFY`); the poll only bounds how long a
+/// missed notification can delay a reply.
+pub const OUTBOX_POLL: Duration = Duration::from_secs(1);
+
+/// The SLA timer's longest sleep (fallback, like [`OUTBOX_POLL`]).
+pub const SLA_RECHECK: Duration = Duration::from_secs(30);
 
 impl Application {
     /// Connect, migrate, bind and assemble.
@@ -146,7 +171,12 @@ impl Application {
         );
         let mut channel_routes = Router::new();
         let mut channel_tasks = Vec::new();
-        let replica = replica_id();
+        let replica = rt.replica_id.clone();
+        tracing::info!(
+            replica_id = %replica,
+            generated = rt.replica_id_generated,
+            "replica id (holder of the mailbox and Telegram-poller leases)"
+        );
         for cfg in channels.into_iter().filter(ChannelConfig::enabled) {
             let name = cfg.name();
             let ctx = aduan_http::channel::ChannelContext {
@@ -166,11 +196,19 @@ impl Application {
             tracing::debug!(channel = name, "channel built");
         }
         let templates = Arc::new(Templates::new(rt.template_overrides.clone())?);
-        let outbox = Outbox::new(store.clone(), clock, templates, senders);
+        // Every sender reports its last error to `/readyz` (`senders`).
+        let sender_health = crate::channels::SenderHealth::default();
+        let senders = senders
+            .into_iter()
+            .map(|(platform, s)| (platform, sender_health.watch(platform, s)))
+            .collect();
+        let outbox = Outbox::new(store.clone(), clock, templates, senders)
+            .with_retry_for(rt.settings.outbox.retry_for());
         let ops = Ops {
             desk: desk.clone(),
             store: store.clone(),
             health: health.clone(),
+            senders: sender_health,
             metrics: metrics_handle(),
         };
         let mut router = Router::new()
@@ -190,6 +228,7 @@ impl Application {
                 session_key,
                 secure_cookie: rt.settings.server.public_base_url.starts_with("https://"),
                 session_ttl: chrono::Duration::hours(8),
+                login: aduan_admin_web::LoginLimits::default(),
             },
         ));
         let router = router
@@ -208,15 +247,19 @@ impl Application {
             listener,
             addr,
             router,
+            server_limits: rt.server.clone(),
             desk,
             outbox,
             shutdown,
             health,
             outbox_worker,
+            sla_timer: !overrides.no_sla_timer,
             escalate_to: rt.settings.sla.escalate_to.clone(),
             digest_schedule: rt.digest_schedule.clone(),
             digest_delivery,
             channel_tasks,
+            outbox_poll: overrides.outbox_poll.unwrap_or(OUTBOX_POLL),
+            sla_recheck: overrides.sla_recheck.unwrap_or(SLA_RECHECK),
         })
     }
 
@@ -243,14 +286,18 @@ impl Application {
             listener,
             addr,
             router,
+            server_limits,
             desk,
             outbox,
             shutdown,
             outbox_worker,
+            sla_timer,
             escalate_to,
             digest_schedule,
             digest_delivery,
             channel_tasks,
+            outbox_poll,
+            sla_recheck,
             ..
         } = self;
         let token = shutdown.clone();
@@ -258,25 +305,23 @@ impl Application {
         if outbox_worker {
             tasks.push((
                 "outbox",
-                tokio::spawn(crate::outbox_task::run(
-                    outbox,
-                    token.clone(),
-                    Duration::from_secs(1),
-                )),
+                tokio::spawn(crate::outbox_task::run(outbox, token.clone(), outbox_poll)),
             ));
         }
         for (name, task) in channel_tasks {
             tasks.push((name, tokio::spawn(task)));
         }
-        tasks.push((
-            "sla",
-            tokio::spawn(crate::schedulers::run_sla(
-                desk.clone(),
-                escalate_to,
-                token.clone(),
-                Duration::from_secs(30),
-            )),
-        ));
+        if sla_timer {
+            tasks.push((
+                "sla",
+                tokio::spawn(crate::schedulers::run_sla(
+                    desk.clone(),
+                    escalate_to,
+                    token.clone(),
+                    sla_recheck,
+                )),
+            ));
+        }
         tasks.push((
             "digest",
             tokio::spawn(crate::schedulers::run_digest(
@@ -292,17 +337,14 @@ impl Application {
             tokio::spawn(calendar_watch(desk, token.clone())),
         ));
         tracing::info!("listening on {}", addr);
-        let serve_token = token.clone();
-        let server = axum::serve(
+        // Bounded: request timeout, connection limit, the client address of each request
+        // (trusted proxies); on the token it stops accepting and drains.
+        let server = tokio::spawn(aduan_http::server::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { serve_token.cancelled().await });
-        let server = tokio::spawn(async move {
-            if let Err(e) = server.await {
-                tracing::error!(error = %e, "http server failed");
-            }
-        });
+            router,
+            server_limits,
+            token.clone(),
+        ));
         token.cancelled().await;
         tracing::info!("shutting down: no new work, finishing in-flight requests");
         tasks.push(("http", server));
@@ -333,20 +375,41 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Ready when the database answers (within [`READYZ_DB_TIMEOUT`], its storage writable on
+/// SQLite) and every channel's intake is healthy. Reply senders that are down are listed
+/// under `senders` and as warnings but leave the replica ready: it still takes complaints,
+/// and their replies wait in the outbox (docs/faults.md).
 async fn readyz(AxState(ops): AxState<Ops>) -> Response {
-    let db = ops.store.ping().await;
+    let db = match tokio::time::timeout(READYZ_DB_TIMEOUT, ops.store.ping()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "the database did not answer within {} ms",
+            READYZ_DB_TIMEOUT.as_millis()
+        )),
+    };
     let channels = ops.health.snapshot();
     let channel_ok = channels.values().all(|e| e.is_none());
+    let senders = ops.senders.snapshot();
     // Warnings do not make the replica unready: it still serves correctly today.
-    let warnings: Vec<String> = calendar_warning(&ops.desk).into_iter().collect();
+    let mut warnings: Vec<String> = calendar_warning(&ops.desk).into_iter().collect();
+    let mut down: Vec<_> = senders
+        .iter()
+        .filter_map(|(p, e)| e.as_ref().map(|e| (p, e)))
+        .collect();
+    down.sort();
+    warnings.extend(down.into_iter().map(|(p, e)| {
+        format!("replies on {p} cannot be sent ({e}); they wait in the outbox and are retried")
+    }));
+    let ready = db.is_ok() && channel_ok;
     let body = serde_json::json!({
-        "status": if db.is_ok() && channel_ok { "ready" } else { "not_ready" },
-        "database": match &db { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
+        "status": if ready { "ready" } else { "not_ready" },
+        "database": match &db { Ok(()) => "ok".to_string(), Err(e) => e.clone() },
         "backend": ops.store.backend(),
         "channels": channels,
+        "senders": senders,
         "warnings": warnings,
     });
-    let status = if db.is_ok() && channel_ok {
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -422,19 +485,17 @@ pub fn digest_delivery(
     let Some(sender) = crate::app::smtp_sender(rt)? else {
         return Ok(None);
     };
-    let recipients = rt
-        .settings
-        .digest
-        .recipients
-        .iter()
-        .map(|r| {
-            r.parse()
-                .map_err(|e| format!("`digest.recipients`: {r}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let parse = |key: &str, list: &[String]| {
+        list.iter()
+            .map(|r| r.parse().map_err(|e| format!("`digest.{key}`: {r}: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let recipients = parse("recipients", &rt.settings.digest.recipients)?;
+    let iso_recipients = parse("iso_recipients", &rt.settings.digest.iso_recipients)?;
     Ok(Some(Arc::new(crate::mailer::SmtpDigest {
         sender,
         recipients,
+        iso_recipients,
         bidang_names: rt
             .bidang
             .iter()
@@ -453,21 +514,6 @@ pub fn smtp_sender(rt: &Runtime) -> Result<Option<Arc<aduan_channel_email::SmtpS
     aduan_channel_email::SmtpSender::new(settings)
         .map(|s| Some(Arc::new(s)))
         .map_err(|e| format!("`channels.email`: {e}"))
-}
-
-/// This replica's id, the holder of mailbox leases: `ADUAN_REPLICA_ID`, else the host name.
-/// It stays the same across restarts, so a daemon restarted after a crash resumes reading
-/// its mailbox at once instead of waiting for its own old lease to expire; replicas on one
-/// host must set distinct `ADUAN_REPLICA_ID`s.
-pub fn replica_id() -> String {
-    std::env::var("ADUAN_REPLICA_ID")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "aduan".into())
-        })
 }
 
 /// The admin pages' session key: derived from `ADUAN_ADMIN_SESSION_SECRET` (set the same

@@ -8,11 +8,13 @@
 //! [`ChannelConfig::settings`] (docs/architecture.md, "An eighth channel").
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use aduan_channel_email::EmailConfig;
 use aduan_channel_meta::MetaConfig;
 use aduan_channel_telegram::TelegramConfig;
 use aduan_channel_web::WebConfig;
+use aduan_core::outbox::{RenderedReply, ReplySender, SendError};
 use aduan_core::types::Channel as Platform;
 use aduan_http::channel::{Channel, ChannelContext, ChannelSettings, ConfigError};
 
@@ -76,4 +78,72 @@ impl ChannelConfig {
 /// The platforms the configured channels answer on.
 pub fn reply_platforms(channels: &[ChannelConfig]) -> HashSet<Platform> {
     channels.iter().flat_map(|c| c.reply_platforms()).collect()
+}
+
+/// Reply senders as `/readyz` sees them: the last error of each platform's sender (`None` =
+/// its last send succeeded, or nothing was sent yet).
+///
+/// A sender that is down (SMTP, Graph or the Bot API unreachable, refusing or rate
+/// limiting) is listed under `senders` and as a warning, but does not make the replica
+/// unready: it still takes complaints on every channel and queues their replies durably
+/// in the outbox, which retries them for `[outbox] retry_for`. Taking every replica out of
+/// a load balancer because the mail relay is down would stop intake too (docs/faults.md).
+#[derive(Debug, Clone, Default)]
+pub struct SenderHealth(crate::app::Health);
+
+impl SenderHealth {
+    /// Current entries, by platform name.
+    pub fn snapshot(&self) -> std::collections::HashMap<String, Option<String>> {
+        self.0.snapshot()
+    }
+
+    /// Wrap `sender` so that each send updates the entry of `platform`.
+    pub fn watch(&self, platform: Platform, sender: Arc<dyn ReplySender>) -> Arc<dyn ReplySender> {
+        self.0.set(platform.as_str(), None);
+        Arc::new(WatchedSender {
+            inner: sender,
+            platform,
+            health: self.clone(),
+        })
+    }
+
+    fn set(&self, platform: Platform, error: Option<String>) {
+        let name = platform.as_str();
+        let before = self.0.snapshot().get(name).cloned().flatten();
+        match (&before, &error) {
+            (None, Some(e)) => {
+                tracing::warn!(platform = name, error = %e, "reply sender down; replies wait in the outbox");
+            }
+            (Some(_), None) => tracing::info!(platform = name, "reply sender works again"),
+            _ => {}
+        }
+        if before != error {
+            self.0.set(name, error);
+        }
+    }
+}
+
+/// A reply sender reporting to [`SenderHealth`]. A permanent refusal concerns one
+/// recipient (a bad address, a blocked bot), not the service, and leaves the entry alone.
+struct WatchedSender {
+    inner: Arc<dyn ReplySender>,
+    platform: Platform,
+    health: SenderHealth,
+}
+
+#[async_trait::async_trait]
+impl ReplySender for WatchedSender {
+    async fn send(&self, reply: &RenderedReply) -> Result<Option<String>, SendError> {
+        let result = self.inner.send(reply).await;
+        match &result {
+            Ok(_) => self.health.set(self.platform, None),
+            Err(SendError::Transient(e) | SendError::RetryAfter { message: e, .. }) => {
+                // Never the recipient: SMTP servers quote the address they refuse.
+                let shown = aduan_core::mask::without_recipient(e, &reply.item.recipient);
+                self.health.set(self.platform, Some(shown));
+            }
+            Err(SendError::Permanent(_)) => {}
+        }
+        result
+    }
 }

@@ -77,6 +77,19 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// Copy the whole installation into another, empty database (SQLite → PostgreSQL, or
+    /// back), then verify the row counts and the audit chain there. Stop every `aduan
+    /// serve` first; the configuration's key ring must open the source and will open the
+    /// target.
+    MigrateStore {
+        /// The database to copy from (`sqlite:///var/lib/aduan/aduan.db`, `postgres://…`).
+        #[arg(long)]
+        from: String,
+        /// The empty database to copy into (created schema and all; a database holding
+        /// any data is refused).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,7 +124,15 @@ pub enum UserCmd {
     },
     /// List accounts.
     List,
-    /// Disable an account (its token stops working).
+    /// Set the admin-pages password of an account (read from stdin); every session of that
+    /// account ends at once, on every replica ("logout-all").
+    SetPassword {
+        username: String,
+        /// Read the new password from stdin (required: never from the command line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account (its token stops working, its admin sessions end).
     Disable { username: String },
 }
 
@@ -252,6 +273,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Cmd::CheckConfig => {
             let rt = load(&cli)?;
+            if rt.replica_id_generated {
+                println!(
+                    "# replica_id in effect: \"{}\" (generated: unique to each process; set \
+                     server.replica_id or ADUAN_REPLICA_ID to fix it)",
+                    rt.replica_id
+                );
+            } else {
+                println!("# replica_id in effect: \"{}\"", rt.replica_id);
+            }
             println!("{}", config::render_masked(&rt.settings));
             eprintln!("configuration {} is valid", cli.config.display());
             Ok(())
@@ -316,6 +346,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             println!("{}", rec.report_json);
             Ok(())
         }
+        Cmd::MigrateStore { from, to } => {
+            let rt = load(&cli)?;
+            migrate_store(&rt, from, to).await
+        }
         Cmd::Keys {
             cmd: KeysCmd::Rotate,
         } => {
@@ -326,12 +360,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let rt = load(&cli)?;
             let month = Month::parse(month).map_err(|e| usage(e.to_string()))?;
             let desk = crate::app::desk_for_cli(&rt).await?;
-            let recs = desk
+            let pages = desk
                 .reports()
-                .month_records(month)
+                .logbook_pages(month, logbook::Masking::None)
                 .await
                 .context("reading complaints")?;
-            let rows = logbook::rows(&recs, logbook::Masking::None);
             // Recorded in the audit log before anything is written out.
             let audit = desk.audit();
             let entry = audit
@@ -340,52 +373,156 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     "month": month.to_string(),
                     "format": format,
                     "via": "cli",
-                    "rows": rows.len(),
+                    "rows": pages.total,
                 }));
-            if format == "xlsx" {
-                let bytes =
-                    aduan_digest::xlsx::logbook_xlsx(&rt.settings.office.name, month, &rows, rt.tz)
-                        .map_err(|e| anyhow::anyhow!("building the workbook: {e}"))?;
-                audit
-                    .record(entry)
-                    .await
-                    .context("writing the export to the audit log")?;
-                match out {
-                    Some(p) => std::fs::write(p, bytes)
-                        .with_context(|| format!("writing {}", p.display()))?,
-                    None => {
-                        use std::io::Write;
-                        std::io::stdout()
-                            .write_all(&bytes)
-                            .context("writing to stdout")?;
-                    }
-                }
-                return Ok(());
-            }
-            let text = match format.as_str() {
-                "csv" => logbook::to_csv(&rows, rt.tz),
-                "html" => {
-                    aduan_admin::render_logbook_html(&rt.settings.office.name, month, &rows, rt.tz)
-                        .map_err(|e| anyhow::anyhow!(e.message))?
-                }
-                _ => serde_json::to_string_pretty(&serde_json::json!({
-                    "month": month.to_string(), "form": "FM-PDIP-03-02",
-                    "columns": logbook::COLUMNS, "rows": rows,
-                }))
-                .context("json")?,
-            };
             audit
                 .record(entry)
                 .await
                 .context("writing the export to the audit log")?;
-            match out {
-                Some(p) => {
-                    std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?
-                }
-                None => print!("{text}"),
+            let sink: Box<dyn std::io::Write + Send> = match out {
+                Some(p) => Box::new(
+                    std::fs::File::create(p).with_context(|| format!("writing {}", p.display()))?,
+                ),
+                None => Box::new(std::io::stdout()),
+            };
+            let sink = std::io::BufWriter::with_capacity(64 * 1024, sink);
+            let written =
+                export_pages(pages, format, &rt.settings.office.name, month, rt.tz, sink).await;
+            if let (Err(_), Some(p)) = (&written, out) {
+                // No partial file that looks like a whole logbook.
+                let _ = std::fs::remove_file(p);
             }
+            written.map_err(|e| anyhow::anyhow!("writing the logbook: {e}"))?;
             Ok(())
         }
+    }
+}
+
+/// Write the logbook of `pages` to `out` in `format`, page by page (memory does not grow
+/// with the month).
+async fn export_pages(
+    mut pages: logbook::LogbookPages,
+    format: &str,
+    office: &str,
+    month: Month,
+    tz: chrono_tz::Tz,
+    mut out: impl std::io::Write + Send + 'static,
+) -> Result<(), String> {
+    use aduan_admin::export::{html_head, html_row, html_tail};
+    if format == "xlsx" {
+        aduan_digest::xlsx::write_logbook_xlsx(pages, office, month, tz, out).await?;
+        return Ok(());
+    }
+    let head = match format {
+        "csv" => logbook::csv_header(),
+        "html" => html_head(office, month),
+        _ => {
+            let h = serde_json::json!({
+                "month": month.to_string(), "form": "FM-PDIP-03-02",
+                "columns": logbook::COLUMNS,
+            })
+            .to_string();
+            format!("{},\"rows\":[", h.trim_end_matches('}'))
+        }
+    };
+    let w = |out: &mut dyn std::io::Write, s: &str| {
+        out.write_all(s.as_bytes()).map_err(|e| e.to_string())
+    };
+    w(&mut out, &head)?;
+    let mut any = false;
+    while let Some(rows) = pages.next_page().await.map_err(|e| e.to_string())? {
+        let mut chunk = String::new();
+        for r in &rows {
+            match format {
+                "csv" => chunk.push_str(&logbook::csv_row(r, tz)),
+                "html" => chunk.push_str(&html_row(r, tz)),
+                _ => {
+                    if any {
+                        chunk.push(',');
+                    }
+                    chunk.push_str(&serde_json::to_string(r).map_err(|e| e.to_string())?);
+                }
+            }
+            any = true;
+        }
+        w(&mut out, &chunk)?;
+    }
+    let tail = match format {
+        "csv" => String::new(),
+        "html" => html_tail(any),
+        _ => "]}\n".to_string(),
+    };
+    w(&mut out, &tail)?;
+    out.flush().map_err(|e| e.to_string())
+}
+
+/// `aduan migrate-store`: see [`Cmd::MigrateStore`]. Progress goes to stderr, the
+/// verification table (and the audit chain's state on the target) to stdout.
+async fn migrate_store(rt: &Runtime, from: &str, to: &str) -> Result<(), Failure> {
+    use aduan_store::copy::CopyError;
+    let vault = crate::privacy::vault(&rt.settings.privacy)?;
+    eprintln!(
+        "copying {} to {}",
+        aduan_store::copy::redact_url(from),
+        aduan_store::copy::redact_url(to)
+    );
+    let progress = |line: &str| eprintln!("{line}");
+    let report = match aduan_store::copy::migrate_store(from, to, vault, &progress).await {
+        Ok(r) => r,
+        Err(e @ CopyError::TargetNotEmpty(_)) => {
+            return Err(Failure {
+                code: 1,
+                error: anyhow::anyhow!("{e}; nothing was written"),
+            });
+        }
+        Err(e) => {
+            return Err(Failure {
+                code: 1,
+                error: anyhow::anyhow!("migrate-store failed: {e}"),
+            });
+        }
+    };
+    print!("{}", report.render());
+    println!(
+        "{} rows copied in {:.1} s",
+        report.rows,
+        report.elapsed.as_secs_f64()
+    );
+    if !report.matches() {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!(
+                "the target's counts differ from the source's (rows marked DIFFERS above)"
+            ),
+        });
+    }
+    // The chain on the target, through the store like `aduan audit verify`.
+    let mut target = rt.clone();
+    target.settings.database.url = to.to_string();
+    let desk = crate::app::desk_for_cli(&target).await?;
+    match desk
+        .audit()
+        .verify()
+        .await
+        .context("reading the target's audit log")?
+    {
+        Verification::Intact(s) => {
+            println!(
+                "audit chain intact on the target: {} entries, head {}",
+                s.entries, s.head
+            );
+            println!("counts verified: the target holds the whole installation");
+            Ok(())
+        }
+        Verification::Broken { first, verified } => Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!(
+                "the audit chain on the target is broken at {first}; the {} entries before \
+                 it verify (head {})",
+                verified.entries,
+                verified.head
+            ),
+        }),
     }
 }
 
@@ -451,15 +588,7 @@ async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
                 (_, None) => None,
             };
             let password_hash = if *password_stdin {
-                let mut pw = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut pw)
-                    .context("reading the password from stdin")?;
-                let pw = pw.trim_end_matches(['\r', '\n']);
-                if pw.chars().count() < 8 {
-                    return Err(usage("the password must have at least 8 characters"));
-                }
-                Some(hash_password(pw)?)
+                Some(password_from_stdin()?)
             } else {
                 None
             };
@@ -509,6 +638,33 @@ async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
             }
             Ok(())
         }
+        UserCmd::SetPassword {
+            username,
+            password_stdin,
+        } => {
+            let name = Username::parse(username).map_err(|e| usage(e.to_string()))?;
+            if !*password_stdin {
+                return Err(usage(
+                    "give the new password on stdin with --password-stdin",
+                ));
+            }
+            let hash = password_from_stdin()?;
+            let desk = crate::app::desk_for_cli(rt).await?;
+            if desk
+                .accounts()
+                .change_password(&Actor::System, &name, &hash)
+                .await
+                .context("changing the password")?
+            {
+                println!("password of {username} changed; its sessions are ended");
+                Ok(())
+            } else {
+                Err(Failure {
+                    code: 1,
+                    error: anyhow::anyhow!("no user named `{username}`"),
+                })
+            }
+        }
         UserCmd::Disable { username } => {
             let name = Username::parse(username).map_err(|e| usage(e.to_string()))?;
             let desk = crate::app::desk_for_cli(rt).await?;
@@ -528,6 +684,19 @@ async fn user(cmd: &UserCmd, rt: &Runtime) -> Result<(), Failure> {
             }
         }
     }
+}
+
+/// A password read from stdin (one line, at least 8 characters), hashed.
+fn password_from_stdin() -> Result<String, Failure> {
+    let mut pw = String::new();
+    std::io::stdin()
+        .read_to_string(&mut pw)
+        .context("reading the password from stdin")?;
+    let pw = pw.trim_end_matches(['\r', '\n']);
+    if pw.chars().count() < 8 {
+        return Err(usage("the password must have at least 8 characters"));
+    }
+    hash_password(pw)
 }
 
 /// Argon2id hash in PHC string form.

@@ -1,6 +1,7 @@
-//! The outbox worker task: drains due replies, then sleeps until the next one is due (at
-//! most `idle_poll`, so rows written by other replicas are picked up), and stops at the
-//! shutdown token. Holds no transaction across a send.
+//! The outbox worker task: drains due replies, then sleeps until the next one is due, until
+//! a commit queues replies (the store's wake-ups: in process, and from other replicas via
+//! PostgreSQL `NOTIFY`), or at most `idle_poll` (the fallback), and stops at the shutdown
+//! token. Holds no transaction across a send.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Run until `shutdown` is cancelled.
 pub async fn run(outbox: Outbox, shutdown: CancellationToken, idle_poll: Duration) {
+    let wakeups = outbox.wakeups();
     let mut backoff = Duration::from_millis(200);
     loop {
         if shutdown.is_cancelled() {
@@ -44,6 +46,7 @@ pub async fn run(outbox: Outbox, shutdown: CancellationToken, idle_poll: Duratio
         };
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = wakeups.replies() => {}
             _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
         }
     }

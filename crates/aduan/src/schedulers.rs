@@ -25,14 +25,21 @@ pub fn wait_until(now: DateTime<Utc>, next: Option<DateTime<Utc>>, cap: Duration
 }
 
 /// Close complaints whose question stayed unanswered and escalate breached steps until
-/// shutdown. `cap` bounds the sleep so due times set by other replicas are seen.
+/// shutdown. Sleeps until the earliest due time in the database, woken early when a commit
+/// sets an earlier one (the store's wake-ups: in process, and from other replicas via
+/// PostgreSQL `NOTIFY`); `cap` bounds the sleep as a fallback. Exactly once across
+/// replicas: each escalation is claimed with a conditional update
+/// (`Store::record_escalation`), each closing is optimistic on the complaint's version.
 pub async fn run_sla(
     desk: Desk,
     escalate_to: Vec<String>,
     shutdown: CancellationToken,
     cap: Duration,
 ) {
+    let wakeups = desk.wakeups();
     loop {
+        // Awake: a deadline written during this pass wakes the next sleep at once.
+        wakeups.timer_awake();
         match desk.reports().close_unanswered().await {
             Ok(n) if n > 0 => {
                 metrics::counter!("aduan_unanswered_closed_total").increment(n as u64);
@@ -50,9 +57,14 @@ pub async fn run_sla(
             Err(e) => tracing::warn!(error = %e, "SLA escalation pass failed"),
         }
         let next = desk.reports().next_escalation_due().await.ok().flatten();
-        let wait = wait_until(desk.now(), next, cap);
+        let now = desk.now();
+        let wait = wait_until(now, next, cap);
+        wakeups.timer_sleeps_until(
+            now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
+        );
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = wakeups.deadlines() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }
@@ -62,6 +74,8 @@ pub async fn run_sla(
 #[async_trait::async_trait]
 pub trait DigestDelivery: Send + Sync + 'static {
     async fn deliver(&self, desk: &Desk, month: Month) -> Result<(), String>;
+    /// Mail the Kasi's conclusion as stored now; returns the `conclusion_at` it mailed.
+    async fn deliver_conclusion(&self, desk: &Desk, month: Month) -> Result<DateTime<Utc>, String>;
 }
 
 /// The month a cron firing at `fire` (office time) reports on: the month before.
@@ -116,6 +130,42 @@ pub async fn build_and_deliver(
     }
 }
 
+/// Mail the Kasi's conclusion of `month` to the Kepala Dinas and the ISO coordinator when
+/// one is pending and the figures went out before it (leased: one replica sends it). Returns
+/// whether this call sent it.
+pub async fn deliver_conclusion(
+    desk: &Desk,
+    month: Month,
+    delivery: Option<&Arc<dyn DigestDelivery>>,
+) -> Result<bool, String> {
+    let Some(delivery) = delivery else {
+        return Ok(false);
+    };
+    let leased = desk
+        .reports()
+        .claim_conclusion_delivery(month, desk.now() + chrono::Duration::minutes(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !leased {
+        return Ok(false);
+    }
+    match delivery.deliver_conclusion(desk, month).await {
+        Ok(written_at) => {
+            desk.reports()
+                .conclusion_delivered(month, written_at)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(%month, "kasi's conclusion delivered");
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::warn!(%month, error = %e, "delivery of the kasi's conclusion failed");
+            let _ = desk.reports().conclusion_delivery_failed(month, &e).await;
+            Err(e)
+        }
+    }
+}
+
 /// The digest scheduler: on each cron firing build and deliver the previous month's report;
 /// at start, catch up on the last firing if its report does not exist yet; retry failed or
 /// requested deliveries every `retry`.
@@ -147,9 +197,12 @@ pub async fn run_digest(
             .next()
             .map(|t| t.with_timezone(&Utc));
         let wait = wait_until(now, next, retry);
+        let wakeups = desk.wakeups();
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+            // A conclusion written here goes out at once (another replica's within `retry`).
+            _ = wakeups.reports() => {}
         }
         let now = desk.now();
         if let Some(fire) = next
@@ -161,30 +214,37 @@ pub async fn run_digest(
             }
         }
         // Retry undelivered or re-send-requested reports of the last two months.
+        // Conclusions pending on any report of the last year go out after its figures.
         let cur = Month::of(now, tz);
-        for m in [cur.prev(), cur.prev().prev()] {
-            if let Ok(Some(r)) = desk.reports().stored(m).await
-                && (r.state == ReportState::Draft || r.resend_requested)
-            {
-                let _ = build_and_deliver(&desk, m, delivery.as_ref()).await;
+        let mut m = cur;
+        for back in 1..=12 {
+            m = m.prev();
+            if let Ok(Some(r)) = desk.reports().stored(m).await {
+                if back <= 2 && (r.state == ReportState::Draft || r.resend_requested) {
+                    let _ = build_and_deliver(&desk, m, delivery.as_ref()).await;
+                }
+                // After the figures (the lease refuses a draft): SOP order.
+                if r.conclusion_pending {
+                    let _ = deliver_conclusion(&desk, m, delivery.as_ref()).await;
+                }
             }
         }
     }
 }
 
-/// The logbook of a month as the XLSX attached to the digest.
+/// The logbook of a month as the XLSX attached to the digest, read page by page (the
+/// attachment's bytes are the only copy of the month in memory).
 pub async fn logbook_xlsx(desk: &Desk, month: Month) -> Result<Vec<u8>, String> {
     let tz = desk.config().policy.calendar.timezone();
-    let recs = desk
-        .reports()
-        .month_records(month)
-        .await
-        .map_err(|e| e.to_string())?;
     // The mail leaves the office: the masked logbook, texts masked with each
     // complaint's own identity (rows never carry identity fields).
-    let rows = logbook::rows(&recs, logbook::Masking::Identity);
-    aduan_digest::xlsx::logbook_xlsx(&desk.config().office_name, month, &rows, tz)
-        .map_err(|e| e.to_string())
+    let pages = desk
+        .reports()
+        .logbook_pages(month, logbook::Masking::Identity)
+        .await
+        .map_err(|e| e.to_string())?;
+    aduan_digest::xlsx::write_logbook_xlsx(pages, &desk.config().office_name, month, tz, Vec::new())
+        .await
 }
 
 #[cfg(test)]

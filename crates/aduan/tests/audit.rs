@@ -15,7 +15,7 @@ use aduan_core::model::NewUser;
 use aduan_core::secret::{hash_secret, new_api_token};
 use aduan_core::types::{Role, Username};
 use chrono::Utc;
-use common::{Backend, Options, TestApp, spawn};
+use common::{Backend, Jar, Options, TestApp, spawn};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aduan");
@@ -464,30 +464,6 @@ async fn the_audit_api_checks_roles_and_queries(b: Backend) {
     // A ticket without entries: an empty list.
     let none = audit(&app, &t.kasi, "ticket=ADU-202001-0001").await;
     assert_eq!(none, json!([]));
-}
-
-/// A cookie jar of `name=value` pairs, fed from `Set-Cookie` answers.
-#[derive(Default)]
-struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn take(&mut self, r: &reqwest::Response) {
-        for v in r.headers().get_all(reqwest::header::SET_COOKIE) {
-            let pair = v.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.0.retain(|(n, _)| n != name);
-            if !value.is_empty() {
-                self.0.push((name.to_string(), value.to_string()));
-            }
-        }
-    }
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
 }
 
 /// The admin pages as a browser without JavaScript sees them (no redirects followed).

@@ -1,5 +1,5 @@
 //! The reply outbox: rows written with the complaint, retried with backoff on transient
-//! errors, marked failed after the last attempt or at once on a permanent error, shown to
+//! errors, marked failed once `[outbox] retry_for` has passed or at once on a permanent error, shown to
 //! staff, and sent once even with two workers claiming at the same time.
 
 mod common;
@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use aduan_core::desk::Clock as _;
 use aduan_core::outbox::{RenderedReply, ReplySender, SendError};
 use aduan_core::types::{Channel, Role};
 use async_trait::async_trait;
@@ -113,15 +114,27 @@ async fn retries_with_backoff_then_sends(b: Backend) {
     assert_eq!(sender.calls.load(Ordering::SeqCst), 3);
 }
 
-async fn gives_up_after_last_attempt_and_flags_it(b: Backend) {
+async fn gives_up_after_retry_for_and_flags_it(b: Backend) {
     let sender = Arc::new(Scripted::default());
-    *sender.script.lock().unwrap() = (0..200).map(|_| transient()).collect();
+    *sender.script.lock().unwrap() = (0..500).map(|_| transient()).collect();
     let (app, clock) = app_with(b, sender.clone()).await;
+    let queued = clock.now();
     let (ticket, _) = app
         .submit(json!({"email": "warga@example.com", "body": "x"}))
         .await;
     // Count the acknowledgement's own attempts (SLA escalation notices may share the outbox).
     let kasi = app.user("kasi1", Role::Kasi, None).await;
+    let ack = |d: &serde_json::Value| {
+        d["replies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "ack")
+            .unwrap()
+            .clone()
+    };
+    // Retried for `retry_for` (48 h by default): still pending after 47 hours, whatever
+    // the number of attempts (the old rule gave up after 8, about 2 hours).
     let mut passes = 0;
     loop {
         app.outbox.run_once().await.unwrap();
@@ -129,27 +142,32 @@ async fn gives_up_after_last_attempt_and_flags_it(b: Backend) {
         let (_, d) = app
             .get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi))
             .await;
-        let ack = d["replies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["kind"] == "ack")
-            .unwrap()
-            .clone();
-        if ack["status"] == "failed" {
+        let r = ack(&d);
+        if r["status"] == "failed" {
             break;
         }
+        assert!(
+            clock.now() - queued < Duration::hours(48),
+            "still pending at the deadline: {r}"
+        );
+        assert!(!r["next_attempt_at"].is_null(), "{r}");
         clock.advance(Duration::hours(1));
-        assert!(passes < 20, "never gave up");
+        assert!(passes < 60, "never gave up");
     }
-    assert_eq!(passes, aduan_core::desk::DEFAULT_MAX_ATTEMPTS as usize);
+    assert_eq!(
+        clock.now() - queued,
+        Duration::hours(48),
+        "failed at the deadline"
+    );
     let (_, d) = app
         .get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi))
         .await;
-    let r = &d["replies"][0];
+    let r = ack(&d);
     assert_eq!(r["status"], "failed");
-    assert_eq!(r["attempts"], aduan_core::desk::DEFAULT_MAX_ATTEMPTS);
-    assert!(r["last_error"].as_str().unwrap().contains("gave up"), "{r}");
+    assert_eq!(r["attempts"], 49);
+    assert!(r["next_attempt_at"].is_null(), "{r}");
+    let e = r["last_error"].as_str().unwrap();
+    assert!(e.contains("gave up after 49 attempts over 48h"), "{e}");
     // A day later the failed acknowledgement is not tried again (other rows, such as SLA
     // escalation notices, may be).
     clock.advance(Duration::days(1));
@@ -157,15 +175,9 @@ async fn gives_up_after_last_attempt_and_flags_it(b: Backend) {
     let (_, d) = app
         .get_json(&format!("/api/v1/admin/complaints/{ticket}"), Some(&kasi))
         .await;
-    let ack = d["replies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["kind"] == "ack")
-        .unwrap()
-        .clone();
-    assert_eq!(ack["status"], "failed", "failed rows stay failed");
-    assert_eq!(ack["attempts"], aduan_core::desk::DEFAULT_MAX_ATTEMPTS);
+    let r = ack(&d);
+    assert_eq!(r["status"], "failed", "failed rows stay failed");
+    assert_eq!(r["attempts"], 49);
 }
 
 async fn permanent_error_fails_the_answer_on_a_closed_complaint(b: Backend) {
@@ -258,7 +270,7 @@ async fn two_workers_send_each_reply_once(b: Backend) {
 
 on_both_backends!(
     retries_with_backoff_then_sends,
-    gives_up_after_last_attempt_and_flags_it,
+    gives_up_after_retry_for_and_flags_it,
     permanent_error_fails_the_answer_on_a_closed_complaint,
     two_workers_send_each_reply_once,
 );

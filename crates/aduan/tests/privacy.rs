@@ -424,8 +424,9 @@ fn check_xlsx(filed: &[Filed], surface: &str, bytes: &[u8]) {
         let mut xml = String::new();
         member.read_to_string(&mut xml).unwrap();
         all_clean(filed, &format!("{surface} / {member_name}"), &xml);
-        if member_name.ends_with("sharedStrings.xml") {
-            shared = xml;
+        // The texts: in the shared strings, or inline in the sheet (constant-memory mode).
+        if member_name.ends_with("sharedStrings.xml") || member_name.contains("worksheets/") {
+            shared.push_str(&xml);
         }
     }
     for f in filed {

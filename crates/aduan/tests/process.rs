@@ -76,9 +76,11 @@ async fn sigkill_during_a_burst_loses_and_duplicates_nothing(b: Backend) {
         .unwrap();
     let url = format!("http://{addr}/api/v1/complaints");
     let mut tasks = Vec::new();
+    let counted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for w in 0..16 {
         let http = http.clone();
         let url = url.clone();
+        let counted = counted.clone();
         tasks.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in 0.. {
@@ -95,6 +97,7 @@ async fn sigkill_during_a_burst_loses_and_duplicates_nothing(b: Backend) {
                             Err(_) => break, // killed while answering: not acknowledged
                         };
                         acked.push((v["ticket"].as_str().unwrap().to_string(), marker));
+                        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     _ => break,
                 }
@@ -102,7 +105,16 @@ async fn sigkill_during_a_burst_loses_and_duplicates_nothing(b: Backend) {
             acked
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Kill in the middle of the burst: once enough answers came back (a loaded machine takes
+    // longer to get there than a fixed sleep would allow).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while counted.load(std::sync::atomic::Ordering::Relaxed) < 60 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the burst made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     child.start_kill().unwrap(); // SIGKILL
     child.wait().await.unwrap();
     let mut acked = Vec::new();
@@ -525,6 +537,19 @@ async fn keys_rotate_between_two_runs(b: Backend) {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ADUAN__PRIVACY__KEY"), "{err}");
+    // A valid key that is not this database's (here the retired one, as after restoring a
+    // backup without its key file): refused at start with the reason, not served as errors.
+    let retired = first_key.lines().find(|l| !l.starts_with('#')).unwrap();
+    let out = cmd(&cfg)
+        .arg("serve")
+        .env("ADUAN__PRIVACY__KEY", retired)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not open the stored data"), "{err}");
+    assert!(!err.contains(retired), "the key was printed: {err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,7 @@ impl EmailConfig {
             let mut ectx = EmailContext::new(ctx.desk, ctx.replica_id);
             ectx.own_addresses = self.own_addresses();
             ectx.limits.max_attachment_bytes = ctx.max_attachment_bytes;
+            ectx.limits.max_message_bytes = self.max_message_bytes;
             ectx.health = ctx.health;
             ch.tasks
                 .push(("email", Box::pin(run_intake(self, ectx, ctx.shutdown))));

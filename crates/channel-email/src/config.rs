@@ -74,6 +74,12 @@ pub struct EmailConfig {
     /// domain also names our Message-IDs.
     #[serde(default)]
     pub from: String,
+    /// Largest message read whole, in bytes (default 26214400, 25 MiB; SPEC §2). The intake
+    /// reads `RFC822.SIZE` first and never downloads more: a larger message becomes a
+    /// complaint from its header section alone, with a note asking to send it again with
+    /// smaller attachments.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: u64,
 }
 
 fn default_imap_port() -> u16 {
@@ -100,6 +106,14 @@ fn default_true() -> bool {
 fn default_poll_interval() -> String {
     "60s".into()
 }
+fn default_max_message_bytes() -> u64 {
+    crate::parse::DEFAULT_MAX_MESSAGE_BYTES
+}
+
+/// Smallest accepted `max_message_bytes` (a header section must fit).
+pub const MIN_MESSAGE_BYTES: u64 = 16 * 1024;
+/// Largest accepted `max_message_bytes` (a message is held in memory while parsed).
+pub const MAX_MESSAGE_BYTES: u64 = 1024 * 1024 * 1024;
 
 impl Default for EmailConfig {
     fn default() -> Self {
@@ -120,6 +134,7 @@ impl Default for EmailConfig {
             smtp_username: String::new(),
             smtp_password: Secret::default(),
             from: String::new(),
+            max_message_bytes: default_max_message_bytes(),
         }
     }
 }
@@ -291,6 +306,12 @@ impl EmailConfig {
         if let Err(e) = self.poll_interval() {
             out.push(e);
         }
+        if !(MIN_MESSAGE_BYTES..=MAX_MESSAGE_BYTES).contains(&self.max_message_bytes) {
+            out.push(format!(
+                "`channels.email.max_message_bytes`: {} is outside {MIN_MESSAGE_BYTES}-{MAX_MESSAGE_BYTES}",
+                self.max_message_bytes
+            ));
+        }
         out
     }
 }
@@ -328,6 +349,7 @@ mod tests {
         assert_eq!(c.poll_interval().expect("poll"), Duration::from_secs(60));
         assert_eq!(c.smtp_port, 587);
         assert_eq!(c.smtp_security, "starttls");
+        assert_eq!(c.max_message_bytes, 26_214_400);
         assert!(!c.intake_enabled());
         assert!(c.validate().is_empty(), "disabled is always valid");
     }
@@ -393,6 +415,7 @@ mod tests {
             archive_mailbox: "inbox".into(),
             poll_interval: "soon".into(),
             from: "not a mailbox".into(),
+            max_message_bytes: 100,
             ..enabled()
         };
         let problems = c.validate().join("\n");
@@ -403,6 +426,7 @@ mod tests {
             "archive_mailbox",
             "poll_interval",
             "from",
+            "max_message_bytes",
         ] {
             assert!(
                 problems.contains(&format!("`channels.email.{key}`")),
@@ -419,6 +443,14 @@ mod tests {
             ..enabled()
         };
         assert!(c.validate()[0].contains("shorter than 1s"));
+        let c = parse("max_message_bytes = 65536").expect("parse");
+        assert_eq!(c.max_message_bytes, 65_536);
+        assert!(parse("max_message_bytes = -1").is_err());
+        let c = EmailConfig {
+            max_message_bytes: 2 * MAX_MESSAGE_BYTES,
+            ..enabled()
+        };
+        assert!(c.validate()[0].contains("`channels.email.max_message_bytes`"));
         // Intake without replies is allowed; neither is not.
         let c = EmailConfig {
             smtp_host: String::new(),

@@ -12,84 +12,161 @@
 /// line breaks, list items get a `- ` bullet, and at most one blank line is kept between
 /// paragraphs. The result is trimmed.
 pub fn html_to_text(html: &str) -> String {
-    let mut out = Out::default();
-    let mut rest = html;
-    let mut pre_depth = 0usize;
+    html_to_text_counted(html).0
+}
 
-    while !rest.is_empty() {
-        let Some(lt) = rest.find('<') else {
-            out.text(rest, pre_depth > 0);
-            break;
-        };
-        if lt > 0 {
-            out.text(&rest[..lt], pre_depth > 0);
-        }
-        rest = &rest[lt..];
+/// [`html_to_text`], also returning the work it did: the number of input and output bytes
+/// it looked at, every scan included. The linear-time tests assert on this figure (it grows
+/// in proportion to the input for every input shape), never on wall-clock time.
+pub fn html_to_text_counted(html: &str) -> (String, u64) {
+    let mut conv = Converter {
+        out: Out::default(),
+        work: 0,
+        no_close_from: [usize::MAX; SKIPPED.len()],
+    };
+    let text = conv.run(html);
+    (text, conv.work)
+}
 
-        // Comments, doctype, CDATA, processing instructions.
-        if let Some(after) = rest.strip_prefix("<!--") {
-            rest = match after.find("-->") {
-                Some(end) => &after[end + 3..],
-                None => "",
-            };
-            continue;
-        }
-        if rest.starts_with("<!") || rest.starts_with("<?") {
-            rest = match rest.find('>') {
-                Some(end) => &rest[end + 1..],
-                None => "",
-            };
-            continue;
-        }
+/// Elements whose content is skipped up to their close tag.
+const SKIPPED: [&str; 4] = ["script", "style", "head", "title"];
 
-        let Some(tag) = parse_tag(rest) else {
-            // A `<` that does not start a tag is text.
-            out.text("<", pre_depth > 0);
-            rest = &rest[1..];
-            continue;
-        };
-        rest = &rest[tag.len..];
-        let name = tag.name.as_str();
+/// One conversion: the output, the work meter and what is known about missing close tags.
+struct Converter {
+    out: Out,
+    /// Bytes looked at so far (see [`html_to_text_counted`]).
+    work: u64,
+    /// Per element of [`SKIPPED`]: an offset from which on the input has no close tag of it
+    /// (`usize::MAX`: not known). A search that found none is never repeated, so many
+    /// unclosed `<title>`s cost one scan, not one scan each (which was quadratic).
+    no_close_from: [usize; SKIPPED.len()],
+}
 
-        if !tag.closing && matches!(name, "script" | "style" | "head" | "title") {
-            // Skip to the matching close tag; an unclosed `<head>`/`<title>` is ignored
-            // (the content shows), an unclosed `<script>`/`<style>` hides the rest.
-            match find_close_tag(rest, name) {
-                Some((_, after)) => rest = &rest[after..],
-                None if matches!(name, "script" | "style") => rest = "",
-                None => {}
-            }
-            continue;
-        }
-
-        match name {
-            "br" => out.br(),
-            "pre" => {
-                out.block();
-                if tag.closing {
-                    pre_depth = pre_depth.saturating_sub(1);
-                } else if !tag.self_closing {
-                    pre_depth += 1;
-                }
-            }
-            "li" if !tag.closing => {
-                out.newline();
-                out.raw("- ");
-            }
-            "td" | "th" if !tag.closing => out.space(),
-            "hr" => {
-                out.block();
-                out.raw("----");
-                out.block();
-            }
-            "p" | "div" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "ul" | "ol"
-            | "dl" | "table" | "section" | "article" | "header" | "footer" | "address"
-            | "center" | "form" | "fieldset" | "figure" | "main" | "nav" | "aside" => out.block(),
-            "tr" | "li" | "dt" | "dd" | "caption" | "body" | "html" => out.newline(),
-            _ => {}
-        }
+impl Converter {
+    fn count(&mut self, n: usize) {
+        self.work = self.work.saturating_add(n as u64);
     }
-    out.finish()
+
+    fn run(&mut self, html: &str) -> String {
+        let mut rest = html;
+        let mut pre_depth = 0usize;
+
+        while !rest.is_empty() {
+            let Some(lt) = rest.find('<') else {
+                self.count(rest.len());
+                self.text(rest, pre_depth > 0);
+                break;
+            };
+            self.count(lt + 1);
+            if lt > 0 {
+                self.text(&rest[..lt], pre_depth > 0);
+            }
+            rest = &rest[lt..];
+
+            // Comments, doctype, CDATA, processing instructions.
+            if let Some(after) = rest.strip_prefix("<!--") {
+                self.count(3);
+                rest = match after.find("-->") {
+                    Some(end) => {
+                        self.count(end + 3);
+                        &after[end + 3..]
+                    }
+                    None => {
+                        self.count(after.len());
+                        ""
+                    }
+                };
+                continue;
+            }
+            if rest.starts_with("<!") || rest.starts_with("<?") {
+                rest = match rest.find('>') {
+                    Some(end) => {
+                        self.count(end + 1);
+                        &rest[end + 1..]
+                    }
+                    None => {
+                        self.count(rest.len());
+                        ""
+                    }
+                };
+                continue;
+            }
+
+            let Some(tag) = parse_tag(rest) else {
+                // A `<` that does not start a tag is text.
+                self.count(2);
+                self.text("<", pre_depth > 0);
+                rest = &rest[1..];
+                continue;
+            };
+            self.count(tag.len);
+            rest = &rest[tag.len..];
+            let name = tag.name.as_str();
+
+            if !tag.closing
+                && let Some(k) = SKIPPED.iter().position(|s| *s == name)
+            {
+                // Skip to the matching close tag; an unclosed `<head>`/`<title>` is ignored
+                // (the content shows), an unclosed `<script>`/`<style>` hides the rest.
+                let at = html.len() - rest.len();
+                let found = if at >= self.no_close_from[k] {
+                    None
+                } else {
+                    let (found, scanned) = find_close_tag(rest, name);
+                    self.count(scanned);
+                    if found.is_none() {
+                        self.no_close_from[k] = at;
+                    }
+                    found
+                };
+                match found {
+                    Some((_, after)) => rest = &rest[after..],
+                    None if k < 2 => rest = "",
+                    None => {}
+                }
+                continue;
+            }
+
+            let out = &mut self.out;
+            match name {
+                "br" => out.br(),
+                "pre" => {
+                    out.block();
+                    if tag.closing {
+                        pre_depth = pre_depth.saturating_sub(1);
+                    } else if !tag.self_closing {
+                        pre_depth += 1;
+                    }
+                }
+                "li" if !tag.closing => {
+                    out.newline();
+                    out.raw("- ");
+                }
+                "td" | "th" if !tag.closing => out.space(),
+                "hr" => {
+                    out.block();
+                    out.raw("----");
+                    out.block();
+                }
+                "p" | "div" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "ul"
+                | "ol" | "dl" | "table" | "section" | "article" | "header" | "footer"
+                | "address" | "center" | "form" | "fieldset" | "figure" | "main" | "nav"
+                | "aside" => out.block(),
+                "tr" | "li" | "dt" | "dd" | "caption" | "body" | "html" => out.newline(),
+                _ => {}
+            }
+        }
+        let out = std::mem::take(&mut self.out);
+        self.count(out.buf.len());
+        out.finish()
+    }
+
+    /// Character data (entities still encoded) into the output.
+    fn text(&mut self, raw: &str, pre: bool) {
+        let (decoded, scanned) = decode_entities_counted(raw);
+        self.count(scanned + decoded.len());
+        self.out.text(&decoded, pre);
+    }
 }
 
 /// A parsed start or end tag.
@@ -151,8 +228,9 @@ fn parse_tag(s: &str) -> Option<Tag> {
     })
 }
 
-/// Find `</name ...>` in `s`, ASCII case-insensitively. Returns (start, end-after-`>`).
-fn find_close_tag(s: &str, name: &str) -> Option<(usize, usize)> {
+/// Find `</name ...>` in `s`, ASCII case-insensitively. Returns (start, end-after-`>`) and
+/// the number of bytes looked at.
+fn find_close_tag(s: &str, name: &str) -> (Option<(usize, usize)>, usize) {
     let bytes = s.as_bytes();
     let needle = name.as_bytes();
     let mut from = 0;
@@ -166,30 +244,41 @@ fn find_close_tag(s: &str, name: &str) -> Option<(usize, usize)> {
                 .get(name_end)
                 .is_none_or(|b| !b.is_ascii_alphanumeric())
         {
-            let end = s[name_end..]
-                .find('>')
-                .map_or(s.len(), |p| name_end + p + 1);
-            return Some((start, end));
+            return match s[name_end..].find('>') {
+                Some(p) => (Some((start, name_end + p + 1)), name_end + p + 1),
+                None => (Some((start, s.len())), s.len()),
+            };
         }
         from = start + 2;
     }
-    None
+    (None, s.len())
 }
 
 /// Decode HTML character references in `s` (named ones we know, decimal and hex).
 /// Unknown or malformed references are kept verbatim.
 pub fn decode_entities(s: &str) -> String {
+    decode_entities_counted(s).0
+}
+
+/// [`decode_entities`] and the number of bytes it looked at (at most 34 characters after
+/// each `&`, so linear in `s`).
+fn decode_entities_counted(s: &str) -> (String, usize) {
     let mut out = String::with_capacity(s.len());
+    let mut scanned = 0usize;
     let mut rest = s;
     while let Some(amp) = rest.find('&') {
+        scanned += amp + 1;
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
         // An entity is at most ~32 chars up to `;`.
+        let mut looked = 0usize;
         let semi = rest
             .char_indices()
             .take(34)
+            .inspect(|&(i, c)| looked = i + c.len_utf8())
             .find(|&(_, c)| c == ';')
             .map(|(i, _)| i);
+        scanned += looked;
         let decoded = semi.and_then(|semi| decode_entity(&rest[1..semi]).map(|c| (c, semi)));
         match decoded {
             Some((c, semi)) => {
@@ -202,8 +291,9 @@ pub fn decode_entities(s: &str) -> String {
             }
         }
     }
+    scanned += rest.len();
     out.push_str(rest);
-    out
+    (out, scanned)
 }
 
 /// Decode the body of one character reference (between `&` and `;`).
@@ -329,9 +419,8 @@ struct Out {
 }
 
 impl Out {
-    /// Append character data (entities still encoded).
-    fn text(&mut self, raw: &str, pre: bool) {
-        let decoded = decode_entities(raw);
+    /// Append character data (entities decoded).
+    fn text(&mut self, decoded: &str, pre: bool) {
         if pre {
             for c in decoded.chars() {
                 if c == '\n' {

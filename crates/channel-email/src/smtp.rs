@@ -1,8 +1,9 @@
 //! Outbound replies over SMTP: [`SmtpSender`] implements [`ReplySender`] with lettre's
 //! pooled async transport.
 //!
-//! Every mail gets our own `Message-ID: <uuid-v7@message_id_domain>` (lettre adds none),
-//! which is returned as the external id so a citizen's reply can be threaded back (see
+//! Every reply gets our own `Message-ID: <reply_key@message_id_domain>` (lettre adds none),
+//! the outbox row's key fixed when it was queued, so a resend after a crash is the same
+//! message (SPEC §5); it is returned as the external id so a citizen's reply can be threaded back (see
 //! channels.md §4.1). Automatic mails (acknowledgement, rating thanks, escalation, the
 //! notice of a question's timeout) carry `Auto-Submitted` and `X-Loop` per RFC 3834; what
 //! staff wrote (the approved answer, a question) does not.
@@ -14,9 +15,16 @@ use aduan_core::outbox::{RenderedReply, ReplySender, SendError};
 use async_trait::async_trait;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MessageBuilder};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// Most SMTP connections one sender keeps open (at least the outbox's concurrent sends,
+/// [`aduan_core::outbox::DEFAULT_CONCURRENCY`]).
+pub const POOL_SIZE: u32 = 10;
+/// An idle pooled SMTP connection is closed after this.
+pub const POOL_IDLE: Duration = Duration::from_secs(60);
 
 /// How the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -132,11 +140,19 @@ impl SmtpSender {
             Security::StartTls => Tls::Required(tls_params()?),
             Security::Tls => Tls::Wrapper(tls_params()?),
         };
+        // Connections are pooled and reused across sends (lettre's `pool` feature): up to
+        // POOL_SIZE at once, so the outbox's concurrent sends each get one; idle ones close
+        // after POOL_IDLE.
         let mut builder =
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
                 .port(settings.port)
                 .tls(tls)
-                .timeout(Some(settings.timeout));
+                .timeout(Some(settings.timeout))
+                .pool_config(
+                    PoolConfig::new()
+                        .max_size(POOL_SIZE)
+                        .idle_timeout(POOL_IDLE),
+                );
         if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
             builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
         }
@@ -162,6 +178,28 @@ impl SmtpSender {
     /// A fresh Message-ID (without `<>`) on the configured domain.
     pub fn new_message_id(&self) -> String {
         format!("{}@{}", uuid::Uuid::now_v7(), self.message_id_domain)
+    }
+
+    /// The Message-ID (without `<>`) of a reply: `{reply_key}@{domain}`, the key fixed when
+    /// the reply was queued, so every send of one outbox row — a resend after a crash that
+    /// cut the first off after the server took it — carries the same Message-ID (SPEC §5).
+    pub fn reply_message_id(&self, item: &aduan_core::model::OutboxItem) -> String {
+        let key = item.reply_key.trim();
+        let usable = !key.is_empty()
+            && key.len() <= 64
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            && !key.starts_with('.')
+            && !key.ends_with('.')
+            && !key.contains("..");
+        if usable {
+            format!("{key}@{}", self.message_id_domain)
+        } else {
+            // Every row has a key since migration 0009; still stable per row, never random.
+            tracing::warn!(reply = item.id, "outbox row without a usable reply key");
+            format!("reply-{}@{}", item.id, self.message_id_domain)
+        }
     }
 
     /// Send a message built elsewhere (the monthly digest with its attachments), with the
@@ -210,7 +248,7 @@ impl SmtpSender {
             base_subject
         );
 
-        let message_id = format!("{}@{}", uuid::Uuid::now_v7(), self.message_id_domain);
+        let message_id = self.reply_message_id(item);
         let mut builder: MessageBuilder = Message::builder()
             .from(self.from.clone())
             .to(to)

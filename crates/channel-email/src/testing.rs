@@ -4,7 +4,9 @@
 //! [`SmtpSink`] listens on `127.0.0.1:0`, speaks just enough SMTP for lettre (greeting,
 //! `EHLO`/`HELO`, `AUTH PLAIN|LOGIN` accepting anything, `MAIL`, `RCPT`, `DATA`, `RSET`,
 //! `NOOP`, `QUIT`) and hands every accepted message to a channel. `RCPT` can be told to
-//! answer `451` or `550` to exercise error paths. Dropping the sink stops the server and
+//! answer `451` or `550` to exercise error paths, and the final reply to `DATA` can be
+//! withheld ([`SmtpSink::set_hold_after_data`]: the server took the message, the client
+//! never hears so — a crash window). Dropping the sink stops the server and
 //! closes its connections.
 //!
 //! ```no_run
@@ -19,6 +21,7 @@
 pub mod dovecot;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader};
@@ -62,6 +65,7 @@ pub enum RcptReply {
 pub struct SmtpSink {
     addr: SocketAddr,
     rcpt: Arc<Mutex<RcptReply>>,
+    hold: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -80,6 +84,8 @@ impl SmtpSink {
         let (tx, rx) = mpsc::unbounded_channel();
         let rcpt = Arc::new(Mutex::new(rcpt));
         let rcpt_for_task = Arc::clone(&rcpt);
+        let hold = Arc::new(AtomicBool::new(false));
+        let hold_for_task = Arc::clone(&hold);
         let task = tokio::spawn(async move {
             // Connection tasks live in the set, so aborting this task (drop of the set)
             // aborts them too.
@@ -90,15 +96,24 @@ impl SmtpSink {
                         let Ok((stream, _)) = accepted else { continue };
                         let tx = tx.clone();
                         let rcpt = Arc::clone(&rcpt_for_task);
+                        let hold = Arc::clone(&hold_for_task);
                         conns.spawn(async move {
-                            let _ = session(stream, tx, rcpt).await;
+                            let _ = session(stream, tx, rcpt, hold).await;
                         });
                     }
                     Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 }
             }
         });
-        Ok((SmtpSink { addr, rcpt, task }, rx))
+        Ok((
+            SmtpSink {
+                addr,
+                rcpt,
+                hold,
+                task,
+            },
+            rx,
+        ))
     }
 
     /// The address the sink listens on.
@@ -109,6 +124,12 @@ impl SmtpSink {
     /// The port the sink listens on.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// While `true`, a message whose `DATA` is complete is handed over (received) but never
+    /// answered with `250`: the connection hangs until the client closes it.
+    pub fn set_hold_after_data(&self, hold: bool) {
+        self.hold.store(hold, Ordering::SeqCst);
     }
 
     /// Change how later `RCPT` commands are answered.
@@ -156,6 +177,7 @@ async fn session(
     stream: TcpStream,
     tx: mpsc::UnboundedSender<ReceivedMail>,
     rcpt_mode: Arc<Mutex<RcptReply>>,
+    hold: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
@@ -258,6 +280,12 @@ async fn session(
                         rcpt_to: to,
                         data,
                     });
+                    if hold.load(Ordering::SeqCst) {
+                        // Taken, never confirmed: wait for the client to go away.
+                        let mut rest = Vec::new();
+                        let _ = r.read_to_end(&mut rest).await;
+                        return Ok(());
+                    }
                     b"250 2.0.0 queued\r\n"
                 }
             }

@@ -919,7 +919,9 @@ async fn a_uidvalidity_change_reads_again_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_in_the_middle_of_a_batch_loses_and_duplicates_nothing() {
-    const N: usize = 300;
+    // Room after the second kill point: under load the reader can commit a hundred more
+    // before the poll below sees the count and kills it.
+    const N: usize = 600;
     let env = Env::new().await;
     let messages: Vec<Vec<u8>> = (0..N)
         .map(|i| {
@@ -950,7 +952,7 @@ async fn killed_in_the_middle_of_a_batch_loses_and_duplicates_nothing() {
         assert!(n < N, "killed too late ({n})");
     }
     let intake = env.spawn();
-    let cs = env.settle(N, Duration::from_secs(60)).await;
+    let cs = env.settle(N, Duration::from_secs(180)).await;
     assert_eq!(cs.len(), N, "every message exactly once");
     let bodies: HashSet<&str> = cs.iter().map(|c| c.body.as_str()).collect();
     assert_eq!(bodies.len(), N, "no duplicates");
@@ -1453,5 +1455,217 @@ async fn real_world_shapes_become_complaints() {
         assert!(!c.body.contains('\u{fffd}'), "{}: {}", c.ticket, c.body);
         assert_eq!(acks(c).len(), 1, "{}", c.ticket);
     }
+    intake.stop().await;
+}
+
+// ---- max_message_bytes ----
+
+/// Counts `aduan_email_oversized_total` (this binary's only recorder; other counters are
+/// ignored).
+struct OversizedCounter(Arc<std::sync::atomic::AtomicU64>);
+
+impl metrics::CounterFn for OversizedCounter {
+    fn increment(&self, value: u64) {
+        self.0.fetch_add(value, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn absolute(&self, value: u64) {
+        self.0.store(value, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+struct OversizedRecorder(Arc<std::sync::atomic::AtomicU64>);
+
+impl metrics::Recorder for OversizedRecorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        if key.name() == "aduan_email_oversized_total" {
+            metrics::Counter::from_arc(Arc::new(OversizedCounter(self.0.clone())))
+        } else {
+            metrics::Counter::noop()
+        }
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+/// A TCP relay to `target` on 127.0.0.1 that counts the bytes the server sends; its tasks
+/// end with the test's runtime.
+async fn counting_relay(target: u16) -> (u16, Arc<std::sync::atomic::AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let down = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = down.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let down = counted.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                    let _ = sw.shutdown().await;
+                };
+                let dn = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        down.fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    let _ = cw.shutdown().await;
+                };
+                tokio::join!(up, dn);
+            });
+        }
+    });
+    (port, down)
+}
+
+/// A mail of about `size` bytes: a text part and a base64 attachment.
+fn mail_of_size(from: &str, subject: &str, size: usize) -> (Vec<u8>, String) {
+    let line = format!("{}\r\n", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=".repeat(2));
+    let (head, id) = mail(from, subject, "", "");
+    let head = String::from_utf8(head).expect("utf8");
+    let head = head.replace(
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n\r\n",
+        "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n",
+    );
+    let mut raw = format!(
+        "{head}--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nFoto jalan rusak terlampir.\r\n\
+         --b\r\nContent-Type: image/jpeg; name=\"foto.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    );
+    while raw.len() + line.len() + 8 < size {
+        raw.push_str(&line);
+    }
+    raw.push_str("--b--\r\n");
+    (raw.into_bytes(), id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_over_max_message_bytes_is_a_complaint_from_its_headers_never_downloaded() {
+    let oversized = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    metrics::set_global_recorder(OversizedRecorder(oversized.clone()))
+        .expect("the only recorder of this binary");
+    const LIMIT: u64 = 64 * 1024;
+    let env = Env::new().await;
+    let (small, _) = mail(
+        "Made <made@example.net>",
+        "Akta lahir",
+        "Akta belum terbit.",
+        "",
+    );
+    let (under, _) = mail_of_size(
+        "Komang <komang@example.net>",
+        "Hampir batas",
+        LIMIT as usize - 2048,
+    );
+    let (just_over, _) = mail_of_size(
+        "Wayan <wayan@example.net>",
+        "Sedikit lewat",
+        LIMIT as usize + 1024,
+    );
+    let (huge, huge_id) = mail_of_size(
+        "Ketut <ketut@example.net>",
+        "Foto besar",
+        10 * LIMIT as usize,
+    );
+    assert!(under.len() as u64 <= LIMIT && just_over.len() as u64 > LIMIT);
+    env.append(&[&small, &just_over, &under, &huge]).await;
+
+    // The reader talks to Dovecot through a relay that counts what the server sends.
+    let (port, downloaded) = counting_relay(env.cfg.imap_port).await;
+    let mut cfg = env.cfg.clone();
+    cfg.imap_port = port;
+    cfg.max_message_bytes = LIMIT;
+    let mut ctx = env.ctx("replica-1");
+    ctx.limits.max_message_bytes = LIMIT;
+    let intake = env.spawn_with(cfg, ctx);
+    let cs = env.settle(4, Duration::from_secs(30)).await;
+    assert_eq!(cs.len(), 4);
+    assert_eq!(env.count("Aduan/Diproses").await, 4, "each archived");
+    intake.stop().await;
+
+    // Never more than the limit downloaded: the two oversized bodies (11x the limit
+    // together) were not, the one under the limit was.
+    let down = downloaded.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        down >= under.len() as u64 && down < under.len() as u64 + 32 * 1024,
+        "{down} bytes came from the server"
+    );
+    assert_eq!(
+        oversized.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "aduan_email_oversized_total"
+    );
+
+    let komang = &by_email(&cs, "komang@example.net")[0];
+    assert_eq!(komang.attachments.len(), 1, "under the limit: read whole");
+    for (email, subject, size) in [
+        ("wayan@example.net", "Sedikit lewat", just_over.len()),
+        ("ketut@example.net", "Foto besar", huge.len()),
+    ] {
+        let c = by_email(&cs, email);
+        assert_eq!(c.len(), 1, "{email}: one complaint");
+        let c = c[0];
+        let note = aduan_channel_email::parse::oversize_note(size as u64, LIMIT);
+        assert_eq!(c.body, format!("{subject}\n\n{note}"));
+        assert!(c.body.contains("Surel terlalu besar (") && c.body.contains(" > 64 KB)"));
+        assert!(
+            c.attachments.is_empty(),
+            "{email}: nothing of the body kept"
+        );
+        assert_eq!(acks(c).len(), 1, "{email}: acknowledged like any mail");
+    }
+    let ketut = &by_email(&cs, "ketut@example.net")[0];
+    assert_eq!(
+        ketut.external_id.as_deref(),
+        Some(format!("msgid:{huge_id}").as_str())
+    );
+
+    // Delivered again: recognized by its Message-ID, not a second complaint.
+    env.append(&[&huge]).await;
+    let mut ctx = env.ctx("replica-1");
+    ctx.limits.max_message_bytes = LIMIT;
+    let mut cfg = env.cfg.clone();
+    cfg.max_message_bytes = LIMIT;
+    let intake = env.spawn_with(cfg, ctx);
+    let cs = env.settle(4, Duration::from_secs(30)).await;
+    assert_eq!(cs.len(), 4);
+    assert_eq!(env.count("Aduan/Diproses").await, 5);
     intake.stop().await;
 }

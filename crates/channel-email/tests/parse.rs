@@ -402,6 +402,7 @@ fn truncations_and_corruptions_never_panic() {
         max_attachment_bytes: 512,
         max_attachments: 2,
         max_text_chars: 300,
+        ..Limits::default()
     };
     for f in files {
         let bytes = std::fs::read(&f).expect("read");

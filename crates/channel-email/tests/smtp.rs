@@ -39,7 +39,9 @@ fn reply(kind: ReplyKind, recipient: &str, vars: serde_json::Value, text: &str) 
             vars,
             attempts: 0,
             max_attempts: 5,
+            queued_at: chrono::Utc::now(),
             claim_token: "tok".into(),
+            reply_key: "0190f0e2-7a1b-7c3d-8e4f-5a6b7c8d9e0f".into(),
         },
         text: text.into(),
     }

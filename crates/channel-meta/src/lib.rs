@@ -118,7 +118,8 @@ pub fn router(cfg: MetaConfig, ctx: MetaContext) -> axum::Router {
 /// Reply senders for the platforms whose credentials are configured: Messenger
 /// (`page_access_token`), Instagram (`instagram_access_token`) and WhatsApp
 /// (`whatsapp_phone_number_id` + `whatsapp_access_token`). Empty when `cfg.enabled` is
-/// false. The senders share one entry of the health callback.
+/// false. A send never touches the channel's health entry: the daemon watches each sender
+/// (`senders` on `/readyz`).
 pub fn senders(cfg: &MetaConfig, ctx: &MetaContext) -> Vec<(Channel, Arc<dyn ReplySender>)> {
     send::build(cfg, ctx)
 }

@@ -6,13 +6,13 @@
 //! approved template (language `id`, the ticket number as its one body parameter), while
 //! Messenger and Instagram fail the reply permanently with [`WINDOW_CLOSED`] so staff answer
 //! on another channel. Graph errors are mapped to retry or permanent failure; an expired or
-//! invalid token (code 190) is retried and reported to `/readyz` until a send succeeds.
+//! invalid token (code 190) is retried like an outage; the daemon's sender watch shows it
+//! under `senders` on `/readyz` (a warning: intake goes on) until a send succeeds.
 //!
 //! Layout: `split` cuts texts at the platform limits, `graph` classifies Graph API
-//! errors, `health` keeps the `/readyz` entry; this module sends.
+//! errors; this module sends.
 
 mod graph;
-mod health;
 mod split;
 
 use aduan_core::mask::mask_text;
@@ -28,7 +28,6 @@ use chrono::Duration;
 use serde_json::{Value, json};
 
 pub use graph::{GraphError, classify};
-use health::HealthBoard;
 pub use split::{Limit, split_text};
 
 use crate::MetaContext;
@@ -91,7 +90,6 @@ pub struct GraphSender {
     token: Secret,
     template: String,
     desk: Desk,
-    health: Arc<HealthBoard>,
     progress: Mutex<HashMap<i64, Progress>>,
 }
 
@@ -129,7 +127,6 @@ pub(crate) fn build(cfg: &MetaConfig, ctx: &MetaContext) -> Vec<(Channel, Arc<dy
         }
         u
     };
-    let health = Arc::new(HealthBoard::new(ctx.health.clone()));
     let mut add = |channel, platform, url, token: &Secret, template: &str| {
         let s = GraphSender {
             platform,
@@ -138,7 +135,6 @@ pub(crate) fn build(cfg: &MetaConfig, ctx: &MetaContext) -> Vec<(Channel, Arc<dy
             token: token.clone(),
             template: template.trim().to_string(),
             desk: ctx.desk.clone(),
-            health: health.clone(),
             progress: Mutex::new(HashMap::new()),
         };
         out.push((channel, Arc::new(s) as Arc<dyn ReplySender>));
@@ -336,15 +332,14 @@ impl GraphSender {
     fn outcome(&self, r: Result<Option<String>, GraphError>) -> Result<Option<String>, SendError> {
         let name = self.platform.name();
         match r {
-            Ok(id) => {
-                self.health.set(name, None);
-                Ok(id)
-            }
+            Ok(id) => Ok(id),
+            // Retried like any outage and shown under `senders` on `/readyz` (a warning, as
+            // for every reply sender): the webhooks still take complaints meanwhile.
             Err(GraphError::Token(m)) => {
                 tracing::error!(platform = name, error = %mask_text(&m), "meta access token expired or invalid");
-                self.health
-                    .set(name, Some(format!("access token expired or invalid: {m}")));
-                Err(SendError::Transient(m))
+                Err(SendError::Transient(format!(
+                    "access token expired or invalid: {m}"
+                )))
             }
             Err(GraphError::Transient { message, after }) => {
                 tracing::warn!(platform = name, error = %mask_text(&message), "meta send failed; will retry");

@@ -147,6 +147,74 @@ impl From<StoreError> for HandleError {
     }
 }
 
+/// The fuzz targets' view of update parsing (`fuzz/`): what intake reads from one update,
+/// without the desk, the Bot API or the network. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::incoming::{Kind, classify_update};
+    use super::{parse_command, tickets_in};
+
+    /// What [`read_update`] found.
+    #[derive(Debug)]
+    pub struct Read {
+        /// `message`, `unsupported` or `skip`.
+        pub kind: &'static str,
+        /// The sender's name (messages only).
+        pub name: Option<String>,
+        /// The text or caption (messages only).
+        pub text: Option<String>,
+        /// Shared locations, venues and contacts as text lines.
+        pub shared: Vec<String>,
+        /// Files to fetch.
+        pub files: usize,
+        /// The command in the text, if any (`Debug` form).
+        pub command: Option<String>,
+        /// Ticket numbers named in the text.
+        pub tickets: Vec<String>,
+        /// Everything else, for the record (`Debug` form).
+        pub detail: String,
+    }
+
+    /// Classify one update as [`super::handle_update`] does and read its text.
+    pub fn read_update(update: &serde_json::Value) -> Read {
+        let mut r = Read {
+            kind: "skip",
+            name: None,
+            text: None,
+            shared: Vec::new(),
+            files: 0,
+            command: None,
+            tickets: Vec::new(),
+            detail: String::new(),
+        };
+        match classify_update(update) {
+            Kind::Message(m) => {
+                r.kind = "message";
+                r.command = m
+                    .text
+                    .as_deref()
+                    .and_then(parse_command)
+                    .map(|c| format!("{c:?}"));
+                r.tickets = tickets_in(m.text.as_deref().unwrap_or(""))
+                    .into_iter()
+                    .map(|t| t.to_string())
+                    .collect();
+                r.files = m.files.len();
+                r.detail = format!("{}:{} {:?}", m.external_id(), m.private, m.album_key());
+                r.name = m.name;
+                r.text = m.text;
+                r.shared = m.shared;
+            }
+            other @ Kind::Unsupported { .. } => {
+                r.kind = "unsupported";
+                r.detail = format!("{other:?}");
+            }
+            other @ Kind::Skip(_) => r.detail = format!("{other:?}"),
+        }
+        r
+    }
+}
+
 // ---- sending short direct answers ----
 
 /// Send a direct answer (not through the outbox: commands are not complaints). Failures

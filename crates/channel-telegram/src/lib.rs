@@ -14,6 +14,7 @@
 //! - [`TelegramFetcher`]: the media fetcher (`getFile`, then the documented file URL) the
 //!   channel's media worker runs, so photos, documents, voice notes and videos reach staff as
 //!   attachments after the commit. See [`media`].
+//! - `testing` (feature `testing`): a fake Bot API for tests of this and other crates.
 //!
 //! The citizen talks to the bot in a private chat, in Bahasa Indonesia. A text, a photo, a
 //! document, a voice note, a video, a location or a contact becomes a complaint acknowledged
@@ -28,6 +29,8 @@ pub mod intake;
 pub mod media;
 pub mod polling;
 pub mod send;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -55,6 +58,7 @@ impl TelegramConfig {
         }
         let tg = TelegramContext {
             desk: ctx.desk,
+            replica_id: ctx.replica_id,
             max_attachment_bytes: ctx.max_attachment_bytes,
             health: ctx.health,
             media_wake: Arc::new(tokio::sync::Notify::new()),
@@ -103,6 +107,9 @@ impl ChannelSettings for TelegramConfig {
 pub struct TelegramContext {
     /// The desk every message goes through.
     pub desk: Desk,
+    /// This replica's id: the holder of the poller's lease (one `getUpdates` loop among
+    /// replicas).
+    pub replica_id: String,
     /// Largest attachment stored, in bytes (each file; `[channels.web]
     /// max_attachment_bytes`); a larger file is recorded on the complaint as too large.
     pub max_attachment_bytes: u64,

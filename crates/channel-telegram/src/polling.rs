@@ -8,6 +8,13 @@
 //! nothing: after a restart the loop resumes from the stored offset; an update delivered
 //! again anyway is recognised by its `(chat id, message id)` and stored once.
 //!
+//! Only one replica polls (Telegram answers a second concurrent `getUpdates` with a 409):
+//! the loop holds the lease `telegram:getUpdates:{bot id}` ([`aduan_http::lease`]: TTL
+//! 10 s, renewed every 3 s in the background, also during the long poll). A replica
+//! without it asks again every 2 s, so polling moves within 15 s of its poller's death; a
+//! lost lease ends the long poll at once and nothing further is committed; the new holder
+//! resumes from the stored offset.
+//!
 //! On errors (Bot API unreachable, 5xx, store unavailable) the loop reports the error to
 //! the health callback, waits with exponential backoff (1 s doubling to 60 s; a 429's
 //! `retry_after` when longer) and tries again; the first successful poll clears the error.
@@ -22,6 +29,8 @@ use serde_json::Value;
 use teloxide::Bot;
 use teloxide::requests::{JsonRequest, Payload, Request, Requester};
 use tokio_util::sync::CancellationToken;
+
+use aduan_http::lease::{HeldLease, LeaseTiming};
 
 use crate::TelegramContext;
 use crate::bot::{Failure, build_bot, classify, error_text};
@@ -54,6 +63,8 @@ pub struct PollOptions {
     pub backoff_min: Duration,
     /// Longest wait after errors.
     pub backoff_max: Duration,
+    /// The poller lease's timing.
+    pub lease: LeaseTiming,
 }
 
 impl Default for PollOptions {
@@ -63,6 +74,7 @@ impl Default for PollOptions {
             http_timeout: Duration::from_secs(35),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            lease: LeaseTiming::default(),
         }
     }
 }
@@ -96,16 +108,84 @@ pub async fn run_polling_with(
         backoff: None,
         reported: None,
     };
-    tracing::info!("telegram: polling started");
+    let key = lease_key(&poller.token);
+    let holder = poller.ctx.replica_id.clone();
+    tracing::info!(lease = %key, holder = %holder, "telegram: polling started");
+    let mut held: Option<HeldLease> = None;
     loop {
         if shutdown.is_cancelled() {
             break;
         }
-        if poller.step(&shutdown).await.is_err() {
-            break;
+        if held.as_ref().is_some_and(|l| l.check().is_err()) {
+            tracing::warn!(lease = %key, "telegram: poller lease lost; another replica polls now");
+            held = None;
+        }
+        if held.is_none() {
+            match HeldLease::acquire(&poller.ctx.desk, &key, &holder, poller.opts.lease).await {
+                Ok(Some(l)) => {
+                    tracing::info!(lease = %key, holder = %holder, "telegram: poller lease taken: this replica polls");
+                    // Another replica may have moved the offset meanwhile.
+                    poller.offset = None;
+                    held = Some(l);
+                }
+                Ok(None) => {
+                    tracing::debug!(lease = %key, "telegram: another replica polls");
+                    poller.report(None);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(poller.opts.lease.retry) => {}
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    if poller
+                        .fail(format!("poller lease: {e}"), Duration::ZERO, &shutdown)
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(lease) = held.as_ref() else { continue };
+        match poller.step(&shutdown, lease).await {
+            Ok(()) => {}
+            Err(End::Stop) => break,
+            Err(End::LeaseLost) => {
+                tracing::warn!(lease = %key, "telegram: poller lease lost; another replica polls now");
+                held = None;
+            }
         }
     }
+    if let Some(l) = held
+        && let Err(e) = l.release().await
+    {
+        tracing::warn!(lease = %key, error = %e, "telegram: cannot release the poller lease");
+    }
     tracing::info!("telegram: polling stopped");
+}
+
+/// The poller lease's name: `telegram:getUpdates:{bot id}` (the token's public part, the
+/// bot's user id; never its secret).
+pub fn lease_key(token: &str) -> String {
+    let id = token.split(':').next().unwrap_or("").trim();
+    format!("telegram:getUpdates:{id}")
+}
+
+/// Why a round of the loop ended early.
+enum End {
+    /// Shutdown.
+    Stop,
+    /// The poller lease is no longer ours.
+    LeaseLost,
+}
+
+impl From<Stop> for End {
+    fn from(_: Stop) -> Self {
+        End::Stop
+    }
 }
 
 /// The loop should end (shutdown).
@@ -157,8 +237,9 @@ impl Poller {
         }
     }
 
-    /// One round: load the offset, clear a webhook, poll, handle the batch.
-    async fn step(&mut self, shutdown: &CancellationToken) -> Result<(), Stop> {
+    /// One round: load the offset, clear a webhook, poll, handle the batch (while `lease`
+    /// is ours).
+    async fn step(&mut self, shutdown: &CancellationToken, lease: &HeldLease) -> Result<(), End> {
         let offset = match self.offset {
             Some(o) => o,
             None => match self.ctx.desk.intake().cursor(OFFSET_CURSOR).await {
@@ -178,29 +259,30 @@ impl Poller {
                     o
                 }
                 Err(e) => {
-                    return self
+                    return Ok(self
                         .fail(format!("reading the offset: {e}"), Duration::ZERO, shutdown)
-                        .await;
+                        .await?);
                 }
             },
         };
         if !self.webhook_cleared {
             // getUpdates does not work while a webhook is set; pending updates are kept.
             let r = tokio::select! {
-                _ = shutdown.cancelled() => return Err(Stop),
+                _ = shutdown.cancelled() => return Err(End::Stop),
+                _ = lease.lost() => return Err(End::LeaseLost),
                 r = self.bot.delete_webhook() => r,
             };
             match r {
                 Ok(_) => self.webhook_cleared = true,
                 Err(e) => {
                     let text = error_text(&self.token, &e);
-                    return self
+                    return Ok(self
                         .fail(
                             format!("deleteWebhook: {text}"),
                             wait_of(&self.token, &e),
                             shutdown,
                         )
-                        .await;
+                        .await?);
                 }
             }
         }
@@ -213,7 +295,9 @@ impl Poller {
             },
         );
         let result = tokio::select! {
-            _ = shutdown.cancelled() => return Err(Stop),
+            _ = shutdown.cancelled() => return Err(End::Stop),
+            // The long poll is abandoned: nothing of it is committed or confirmed.
+            _ = lease.lost() => return Err(End::LeaseLost),
             r = req.send() => r,
         };
         let updates = match result {
@@ -223,13 +307,13 @@ impl Poller {
                 if text.starts_with("Conflict") && text.contains("webhook") {
                     self.webhook_cleared = false;
                 }
-                return self
+                return Ok(self
                     .fail(
                         format!("getUpdates: {text}"),
                         wait_of(&self.token, &e),
                         shutdown,
                     )
-                    .await;
+                    .await?);
             }
         };
         self.backoff = None;
@@ -237,7 +321,11 @@ impl Poller {
         let mut offset = offset;
         for update in updates {
             if shutdown.is_cancelled() {
-                return Err(Stop);
+                return Err(End::Stop);
+            }
+            // Commit nothing further once another replica may poll.
+            if lease.check().is_err() {
+                return Err(End::LeaseLost);
             }
             let Some(id) = update
                 .get("update_id")
@@ -271,9 +359,9 @@ impl Poller {
                     self.failures.clear();
                     self.failures.insert(id, tries + 1);
                     // Nothing confirmed: the next poll starts at this update again.
-                    return self
+                    return Ok(self
                         .fail(format!("update {id}: {e}"), Duration::ZERO, shutdown)
-                        .await;
+                        .await?);
                 }
             }
         }

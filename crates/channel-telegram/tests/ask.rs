@@ -53,6 +53,7 @@ async fn setup(postgres: bool) -> Setup {
     });
     let ctx = TelegramContext {
         desk: desk.clone(),
+        replica_id: "test-replica".into(),
         max_attachment_bytes: 1 << 20,
         health: Arc::new(|_| {}),
         media_wake: Arc::new(tokio::sync::Notify::new()),

@@ -116,6 +116,7 @@ async fn poll_until(h: &Harness, offset: &str) {
             http_timeout: Duration::from_secs(3),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_millis(200),
+            ..Default::default()
         },
     ));
     wait_until(20, &format!("offset {offset}"), || async {

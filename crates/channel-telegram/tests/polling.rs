@@ -19,6 +19,7 @@ fn fast() -> PollOptions {
         http_timeout: Duration::from_secs(2),
         backoff_min: Duration::from_millis(50),
         backoff_max: Duration::from_millis(200),
+        ..Default::default()
     }
 }
 

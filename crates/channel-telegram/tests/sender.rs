@@ -24,7 +24,9 @@ fn reply(recipient: &str, vars: Value, text: &str) -> RenderedReply {
             vars,
             attempts: 0,
             max_attempts: 8,
+            queued_at: chrono::Utc::now(),
             claim_token: "t".into(),
+            reply_key: "k".into(),
         },
         text: text.to_string(),
     }

@@ -7,7 +7,7 @@
 //! urlencoded: answered with a redirect back to the status page, or the status page again
 //! with the problem). A wrong code and an unknown ticket are the same 404. Files are bounded
 //! like the complaint form's (`max_attachment_bytes` each, `max_attachments` in all); every
-//! post counts against the address's rate limit.
+//! post counts against the address's `message_rate_limit` or `rating_rate_limit`.
 
 use aduan_core::desk::{DeskError, MAX_BODY_CHARS, Received};
 use aduan_core::intake_outcome::IntakeOutcome;
@@ -22,7 +22,8 @@ use serde::Deserialize;
 
 use crate::form::sanitize_filename;
 use crate::status::{Notice, status_with};
-use crate::{ClientIp, CodeQuery, Web, count};
+use crate::{CodeQuery, Kind, Web, count};
+use aduan_http::ClientAddr;
 
 /// `{text}` of the JSON API.
 #[derive(Debug, Deserialize)]
@@ -195,7 +196,7 @@ async fn read_message_form(
 /// `POST /api/v1/complaints/{ticket}/messages?code=…`.
 pub(crate) async fn post_message(
     AxState(web): AxState<Web>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(ticket): Path<String>,
     Query(q): Query<CodeQuery>,
     req: Request,
@@ -204,15 +205,15 @@ pub(crate) async fn post_message(
     let ticket = ticket.trim().to_ascii_uppercase();
     if is_form(&req) {
         let read = read_message_form(&web, req).await;
-        if web.rate_check(ip).is_err() {
-            return status_with(
+        if let Err(l) = web.rate_check(Kind::Message, ip) {
+            return l.on(status_with(
                 &web,
                 &ticket,
                 &code,
                 StatusCode::TOO_MANY_REQUESTS,
                 Notice::RateLimited,
             )
-            .await;
+            .await);
         }
         let (text, files) = match read {
             Ok(x) => x,
@@ -246,7 +247,7 @@ pub(crate) async fn post_message(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = web.rate_check(ip) {
+    if let Err(e) = web.rate_check(Kind::Message, ip) {
         return e.into_response();
     }
     match web
@@ -303,7 +304,7 @@ fn count_received(r: &Received) {
 /// `POST /api/v1/complaints/{ticket}/rating?code=…`.
 pub(crate) async fn post_rating(
     AxState(web): AxState<Web>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     Path(ticket): Path<String>,
     Query(q): Query<CodeQuery>,
     req: Request,
@@ -324,15 +325,15 @@ pub(crate) async fn post_rating(
                 .await;
             }
         };
-        if web.rate_check(ip).is_err() {
-            return status_with(
+        if let Err(l) = web.rate_check(Kind::Rating, ip) {
+            return l.on(status_with(
                 &web,
                 &ticket,
                 &code,
                 StatusCode::TOO_MANY_REQUESTS,
                 Notice::RateLimited,
             )
-            .await;
+            .await);
         }
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let Some(score) = get("score").and_then(|s| s.trim().parse::<i64>().ok()) else {
@@ -375,7 +376,7 @@ pub(crate) async fn post_rating(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = web.rate_check(ip) {
+    if let Err(e) = web.rate_check(Kind::Rating, ip) {
         return e.into_response();
     }
     match web

@@ -20,7 +20,8 @@ use minijinja::Value;
 use serde::Serialize;
 
 use crate::render::{self, page};
-use crate::{ClientIp, ComplaintIn, Web, count, submission};
+use crate::{ComplaintIn, Kind, Web, count, submission};
+use aduan_http::ClientAddr;
 
 /// What the citizen typed, always strings (an untouched field is "").
 #[derive(Debug, Default, Clone, Serialize)]
@@ -244,19 +245,19 @@ pub(crate) fn sanitize_filename(name: &str) -> String {
 
 pub(crate) async fn form_submit(
     AxState(web): AxState<Web>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     req: Request,
 ) -> Response {
     let mut typed = Typed::default();
     let mut files = Vec::new();
     let read = read_form(&web, req, &mut typed, &mut files).await;
     // Rate limit after reading, so a refused citizen keeps what they typed.
-    if web.rate_check(ip).is_err() {
-        return web.form(
+    if let Err(l) = web.rate_check(Kind::Submit, ip) {
+        return l.on(web.form(
             StatusCode::TOO_MANY_REQUESTS,
             &typed,
             Refusal::general("rate_limited"),
-        );
+        ));
     }
     if let Err(e) = read {
         let mut r = Refusal::general(e.code);
@@ -283,6 +284,7 @@ pub(crate) async fn form_submit(
     let email = sub.email.is_some() && web.email_replies();
     let n_files = files.len();
     sub.attachments = files;
+    sub.skip_ack = web.ack_capped(&sub).await;
     match web.desk.intake().submit(sub).await {
         Ok(r) => {
             count(IntakeOutcome::Accepted);

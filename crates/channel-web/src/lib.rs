@@ -6,40 +6,41 @@
 //! Layout: [`form`] (the form and its post), [`status`] (status page with the open
 //! question's answer form and the rating form, public 404), [`citizen`] (messages and
 //! ratings, JSON or the status page's forms),
-//! [`render`] (templates, formatter, Indonesian dates), [`ratelimit`].
+//! [`render`] (templates, formatter, Indonesian dates); the limiter is
+//! [`aduan_http::ratelimit`].
 //!
 //! Every accepted complaint is committed through [`Desk::submit`] before the receipt (HTML
 //! page or `201` JSON) is answered. Input is bounded: JSON bodies to 1 MiB, each attachment
-//! to `max_attachment_bytes`, and each client address to `rate_limit`. Every answer carries
+//! to `max_attachment_bytes`, and each client address ([`aduan_http::client`]) to
+//! `rate_limit` for complaints, `status_rate_limit` for status look-ups,
+//! `message_rate_limit` and `rating_rate_limit` for what it posts with the access code
+//! (429 with `Retry-After`; the JSON error or the page again). Acknowledgements by e-mail
+//! are capped per address ([`ACK_DAILY_CAP`]). Every answer carries
 //! the security headers of [`aduan_http::security_headers`] and `Cache-Control: no-store`
 //! (receipts and status answers show the access code).
 
 mod citizen;
 mod form;
-pub mod ratelimit;
 mod render;
 mod status;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aduan_core::desk::{Desk, DeskError, Submission};
 use aduan_core::intake_outcome::IntakeOutcome;
 use aduan_core::types::Channel;
 use aduan_http::channel::{Channel as ChannelShape, ChannelContext, ChannelSettings, ConfigError};
-use aduan_http::{ApiError, ApiJson, MAX_JSON_BYTES};
-use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State as AxState,
-};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use aduan_http::{ApiError, ApiJson, ClientAddr, MAX_JSON_BYTES};
+use axum::extract::{DefaultBodyLimit, Path, Query, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-pub use ratelimit::{Limiter, RateLimit};
+pub use aduan_http::ratelimit::{self, Limiter, RateLimit};
 
 /// `[channels.web]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +61,24 @@ pub struct WebConfig {
         deserialize_with = "ratelimit::deserialize_rate_limit"
     )]
     pub rate_limit: Option<RateLimit>,
+    /// Status look-ups (the JSON status and the status page) per client address.
+    #[serde(
+        default = "default_status_rate_limit",
+        deserialize_with = "ratelimit::deserialize_rate_limit"
+    )]
+    pub status_rate_limit: Option<RateLimit>,
+    /// Messages and answers posted with the access code per client address.
+    #[serde(
+        default = "default_rate_limit",
+        deserialize_with = "ratelimit::deserialize_rate_limit"
+    )]
+    pub message_rate_limit: Option<RateLimit>,
+    /// Ratings posted per client address.
+    #[serde(
+        default = "default_rate_limit",
+        deserialize_with = "ratelimit::deserialize_rate_limit"
+    )]
+    pub rating_rate_limit: Option<RateLimit>,
 }
 
 fn yes() -> bool {
@@ -74,6 +93,15 @@ fn default_max_files() -> usize {
 fn default_rate_limit() -> Option<RateLimit> {
     RateLimit::parse("20/hour").expect("static")
 }
+fn default_status_rate_limit() -> Option<RateLimit> {
+    RateLimit::parse("60/hour").expect("static")
+}
+
+/// Acknowledgements one address gets per 24 hours, web and e-mail intake together — the
+/// e-mail channel's `DEFAULT_ACK_DAILY_CAP`, counted by the same store query (the
+/// recipient's keyed hash). Past it the complaint is still taken and the receipt shown;
+/// only the mail is not queued, so the form cannot be used to flood someone's inbox.
+pub const ACK_DAILY_CAP: i64 = 5;
 
 impl Default for WebConfig {
     fn default() -> Self {
@@ -82,6 +110,9 @@ impl Default for WebConfig {
             max_attachment_bytes: default_max_attachment(),
             max_attachments: default_max_files(),
             rate_limit: default_rate_limit(),
+            status_rate_limit: default_status_rate_limit(),
+            message_rate_limit: default_rate_limit(),
+            rating_rate_limit: default_rate_limit(),
         }
     }
 }
@@ -91,7 +122,28 @@ impl Default for WebConfig {
 pub(crate) struct Web {
     pub(crate) desk: Desk,
     pub(crate) cfg: Arc<WebConfig>,
-    limiter: Arc<Limiter>,
+    limiters: Arc<Limiters>,
+}
+
+/// One limiter per kind of public request.
+struct Limiters {
+    submit: Limiter,
+    status: Limiter,
+    message: Limiter,
+    rating: Limiter,
+}
+
+/// What a rate limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A complaint (the form, the JSON intake).
+    Submit,
+    /// A status look-up.
+    Status,
+    /// A message or answer.
+    Message,
+    /// A rating.
+    Rating,
 }
 
 /// Embedded stylesheet shared with the admin pages.
@@ -130,7 +182,12 @@ pub fn router(desk: Desk, cfg: WebConfig) -> Router {
     let per_form = cfg.max_attachment_bytes as usize * cfg.max_attachments + MAX_JSON_BYTES;
     let state = Web {
         desk,
-        limiter: Arc::new(Limiter::new(cfg.rate_limit)),
+        limiters: Arc::new(Limiters {
+            submit: Limiter::new(cfg.rate_limit),
+            status: Limiter::new(cfg.status_rate_limit),
+            message: Limiter::new(cfg.message_rate_limit),
+            rating: Limiter::new(cfg.rating_rate_limit),
+        }),
         cfg: Arc::new(cfg),
     };
     Router::new()
@@ -172,35 +229,108 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// The client's address (peer address of the TCP connection).
-pub(crate) struct ClientIp(pub(crate) IpAddr);
+/// Over a rate limit: how long until the address's window opens again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limited {
+    kind: Kind,
+    wait: Duration,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        ))
+impl Limited {
+    /// Whole seconds to wait (at least 1), for `Retry-After`.
+    pub(crate) fn retry_after(&self) -> u64 {
+        (self.wait.as_secs() + u64::from(self.wait.subsec_nanos() > 0)).max(1)
+    }
+
+    /// `resp` with this `Retry-After`.
+    pub(crate) fn on(&self, mut resp: Response) -> Response {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after()));
+        resp
+    }
+}
+
+/// The JSON answer: 429 with `Retry-After`.
+impl IntoResponse for Limited {
+    fn into_response(self) -> Response {
+        let what = match self.kind {
+            Kind::Submit => "submissions",
+            Kind::Status => "status look-ups",
+            Kind::Message => "messages",
+            Kind::Rating => "ratings",
+        };
+        let secs = self.retry_after();
+        self.on(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many {what} from this address; retry in {secs} s"),
+        )
+        .into_response())
     }
 }
 
 impl Web {
-    pub(crate) fn rate_check(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.limiter.check(ip, Instant::now()).map_err(|wait| {
-            count(IntakeOutcome::RateLimited);
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "too many submissions from this address; retry in {} s",
-                    wait.as_secs().max(1)
-                ),
-            )
+    /// Count one request of `kind` from `ip` against its limit.
+    pub(crate) fn rate_check(&self, kind: Kind, ip: IpAddr) -> Result<(), Limited> {
+        let limiter = match kind {
+            Kind::Submit => &self.limiters.submit,
+            Kind::Status => &self.limiters.status,
+            Kind::Message => &self.limiters.message,
+            Kind::Rating => &self.limiters.rating,
+        };
+        limiter.check(ip, Instant::now()).map_err(|wait| {
+            if matches!(kind, Kind::Submit | Kind::Message) {
+                count(IntakeOutcome::RateLimited);
+            }
+            metrics::counter!("aduan_web_rate_limited_total", "kind" => kind.label()).increment(1);
+            Limited { kind, wait }
         })
+    }
+
+    /// Whether the acknowledgement of `sub` must not be queued: its address had
+    /// [`ACK_DAILY_CAP`] acknowledgements in the last 24 hours (logged without it).
+    pub(crate) async fn ack_capped(&self, sub: &Submission) -> bool {
+        let Some(to) = sub
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        else {
+            return false;
+        };
+        if !self.email_replies() {
+            return false;
+        }
+        let since = self.desk.now() - chrono::Duration::hours(24);
+        match self
+            .desk
+            .intake()
+            .acks_since(Channel::Email, &to.to_lowercase(), since)
+            .await
+        {
+            Ok(sent) if sent >= ACK_DAILY_CAP => {
+                tracing::info!(
+                    sent,
+                    cap = ACK_DAILY_CAP,
+                    "web complaint taken; acknowledgement cap reached for its address, none queued"
+                );
+                true
+            }
+            Ok(_) => false,
+            // The submission itself meets the same database and answers for it.
+            Err(_) => false,
+        }
+    }
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Submit => "submit",
+            Kind::Status => "status",
+            Kind::Message => "message",
+            Kind::Rating => "rating",
+        }
     }
 }
 
@@ -243,11 +373,13 @@ pub(crate) fn submission(c: ComplaintIn) -> Submission {
 
 async fn api_submit(
     AxState(web): AxState<Web>,
-    ClientIp(ip): ClientIp,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ComplaintIn>,
 ) -> Result<Response, ApiError> {
-    web.rate_check(ip)?;
+    if let Err(l) = web.rate_check(Kind::Submit, ip) {
+        return Ok(l.into_response());
+    }
     let mut sub = submission(body);
     // A client may make retries safe with an Idempotency-Key header.
     if let Some(k) = headers.get("idempotency-key") {
@@ -260,6 +392,7 @@ async fn api_submit(
             })?;
         sub.external_id = Some(format!("idem:{k}"));
     }
+    sub.skip_ack = web.ack_capped(&sub).await;
     let r = web
         .desk
         .intake()
@@ -303,9 +436,13 @@ pub(crate) struct CodeQuery {
 
 async fn api_status(
     AxState(web): AxState<Web>,
+    ClientAddr(ip): ClientAddr,
     Path(ticket): Path<String>,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, ApiError> {
+    if let Err(l) = web.rate_check(Kind::Status, ip) {
+        return Ok(l.into_response());
+    }
     let code = q.code.unwrap_or_default();
     let s = web.desk.intake().status(&ticket, &code).await?;
     Ok(Json(s).into_response())

@@ -11,8 +11,9 @@ use axum::response::Response;
 use minijinja::Value;
 use serde::Deserialize;
 
-use crate::Web;
 use crate::render::{self, page};
+use crate::{Kind, Web};
+use aduan_http::ClientAddr;
 
 #[derive(Deserialize)]
 pub(crate) struct StatusQuery {
@@ -38,6 +39,8 @@ pub(crate) enum Notice {
     TooManyFiles,
     Malformed,
     RateLimited,
+    /// Too many status look-ups from the address.
+    LookupLimited,
     /// The rating form without a score 1–5.
     PickScore,
     /// Rated already, or not closed yet.
@@ -56,6 +59,7 @@ impl Notice {
             Notice::TooManyFiles => "too_many_files",
             Notice::Malformed => "malformed",
             Notice::RateLimited => "rate_limited",
+            Notice::LookupLimited => "lookup_limited",
             Notice::PickScore => "pick_score",
             Notice::CannotRate => "cannot_rate",
             Notice::Unavailable => "unavailable",
@@ -69,10 +73,25 @@ impl Notice {
 
 pub(crate) async fn status_page(
     AxState(web): AxState<Web>,
+    ClientAddr(ip): ClientAddr,
     Query(q): Query<StatusQuery>,
 ) -> Response {
     let ticket = q.ticket.unwrap_or_default().trim().to_ascii_uppercase();
     let code = q.code.unwrap_or_default().trim().to_ascii_uppercase();
+    // A look-up counts against `status_rate_limit`; the empty form does not.
+    if !ticket.is_empty()
+        && !code.is_empty()
+        && let Err(l) = web.rate_check(Kind::Status, ip)
+    {
+        let office = web.desk.config().office_name.clone();
+        return l.on(page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "status.html",
+            minijinja::context! {
+                office, ticket, code, notice => Notice::LookupLimited.code(), problem => true,
+            },
+        ));
+    }
     let notice = match q.terkirim.as_deref() {
         Some("pesan") => Notice::MessageSent,
         Some("penilaian") => Notice::Rated,

@@ -44,6 +44,8 @@ pub mod actions {
     pub const LOGBOOK_EXPORT: &str = "logbook_export";
     /// The monthly digest was delivered to its recipients.
     pub const DIGEST_DELIVERED: &str = "digest_delivered";
+    /// The Kasi's conclusion was mailed to the Kepala Dinas and the ISO coordinator.
+    pub const CONCLUSION_DELIVERED: &str = "conclusion_delivered";
     /// Kasi's conclusion on the monthly report.
     pub const REPORT_CONCLUSION: &str = "report_conclusion";
     /// Kadis's decision on the monthly report.
@@ -58,6 +60,10 @@ pub mod actions {
     pub const LOGIN_FAILED: &str = "login_failed";
     /// A logout from the admin pages.
     pub const LOGOUT: &str = "logout";
+    /// Every session of a staff account was ended (password change, disabled account).
+    pub const LOGOUT_ALL: &str = "logout_all";
+    /// The admin password of a staff account was changed.
+    pub const PASSWORD_CHANGE: &str = "password_change";
     /// A staff account was created.
     pub const USER_ADD: &str = "user_add";
     /// A staff account was disabled.

@@ -86,6 +86,9 @@ pub struct Submission {
     pub with_access_code: bool,
     /// Where the acknowledgement goes, when the channel replies itself (chat id, PSID …).
     pub ack_to: Option<AckRoute>,
+    /// Queue no acknowledgement by e-mail for a web complaint: its address reached the
+    /// daily acknowledgement cap (the receipt is still answered).
+    pub skip_ack: bool,
 }
 
 /// What the complainant gets back.
@@ -113,6 +116,10 @@ pub enum DeskError {
     /// A report step not allowed in the report's current state.
     #[error("the monthly report is in state {}", state.as_str())]
     InvalidReportState { state: crate::model::ReportState },
+    /// The Kepala Dinas decides on the Kasi's conclusion (SOP-PDIP-03 steps 6–7): a decision
+    /// before any conclusion is refused (409).
+    #[error("the kasi's conclusion comes first: the monthly report has none yet")]
+    ConclusionFirst,
     /// Done before and allowed only once (409), e.g. a second rating.
     #[error("{0}")]
     Conflict(String),
@@ -348,6 +355,12 @@ impl Desk {
         }
     }
 
+    /// The wake-ups the store signals after commits (for the SLA timer and the outbox
+    /// worker).
+    pub fn wakeups(&self) -> Arc<crate::wake::Wakeups> {
+        self.store.wakeups()
+    }
+
     /// The raw store, for tests only (`testing` feature): production code goes through
     /// the services.
     #[cfg(feature = "testing")]
@@ -409,6 +422,9 @@ impl Desk {
         &*self.store
     }
     pub(crate) fn lease_store(&self) -> &dyn LeaseStore {
+        &*self.store
+    }
+    pub(crate) fn session_store(&self) -> &dyn SessionStore {
         &*self.store
     }
     pub(crate) fn audit_store(&self) -> &dyn AuditStore {
@@ -535,6 +551,7 @@ impl Desk {
                 });
             }
         } else if channel == Channel::Web
+            && !sub.skip_ack
             && let Some(e) = &identity.email
             && self.cfg.reply_channels.contains(&Channel::Email)
         {

@@ -9,6 +9,8 @@
 //! - [`media`]: files of chat messages fetched by a durable job after the commit.
 //! - [`outbox`]: the reply worker over the `ReplySender` seam; [`templates`]: reply texts.
 //! - [`mask`], [`secret`]: masking of personal data, access codes and tokens.
+//! - [`wake`]: wake-ups of the outbox worker and the SLA timer by the writes that give
+//!   them work.
 //! - [`subject`]: reply and forward prefixes of subjects, for threading a reply by its subject.
 
 pub mod audit;
@@ -25,6 +27,7 @@ pub mod mask;
 pub mod media;
 pub mod model;
 pub mod outbox;
+pub mod problems;
 pub mod report;
 pub mod secret;
 pub mod services;
@@ -35,4 +38,5 @@ pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod types;
+pub mod wake;
 pub mod workflow;

@@ -277,9 +277,22 @@ fn questions(
     out
 }
 
+/// Whether a cell would start a formula in a spreadsheet (CSV injection, OWASP): its first
+/// character, after any leading spaces and quotes (which spreadsheets may skip), is `=`, `+`,
+/// `-` or `@` (or their full-width forms), or the cell starts with a TAB, CR or LF.
+pub fn formula_lead(s: &str) -> bool {
+    if s.starts_with(['\t', '\r', '\n']) {
+        return true;
+    }
+    let rest = s.trim_start_matches([' ', '"', '\'', '\u{a0}', '\u{3000}']);
+    rest.starts_with([
+        '=', '+', '-', '@', '\t', '\r', '\n', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+    ])
+}
+
 fn csv_cell(s: &str) -> String {
     // Neutralize spreadsheet formulas (CSV injection) and quote every cell.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let s = if formula_lead(s) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -287,37 +300,151 @@ fn csv_cell(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// One CSV line (CRLF) of quoted, formula-defused cells.
+pub fn csv_line(cells: &[String]) -> String {
+    let mut line = cells
+        .iter()
+        .map(|c| csv_cell(c))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// The start of the CSV logbook: the UTF-8 BOM (so spreadsheets read it) and the headings.
+pub fn csv_header() -> String {
+    let cells: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    format!("\u{feff}{}", csv_line(&cells))
+}
+
+/// One CSV logbook line (RFC 4180, CRLF).
+pub fn csv_row(r: &LogbookRow, tz: Tz) -> String {
+    csv_line(&[
+        r.no.to_string(),
+        r.isi_dan_sumber(),
+        r.bidang.clone().unwrap_or_default(),
+        r.tindak_lanjut_aduan(),
+        r.answer.clone().unwrap_or_default(),
+        r.status_cell().to_string(),
+        r.paraf_cell(tz),
+    ])
+}
+
 /// The logbook as CSV (RFC 4180, CRLF line ends, UTF-8 with BOM so spreadsheets read it).
 pub fn to_csv(rows: &[LogbookRow], tz: Tz) -> String {
-    let mut out = String::from("\u{feff}");
-    out.push_str(
-        &COLUMNS
-            .iter()
-            .map(|c| csv_cell(c))
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    out.push_str("\r\n");
+    let mut out = csv_header();
     for r in rows {
-        let cells = [
-            r.no.to_string(),
-            r.isi_dan_sumber(),
-            r.bidang.clone().unwrap_or_default(),
-            r.tindak_lanjut_aduan(),
-            r.answer.clone().unwrap_or_default(),
-            r.status_cell().to_string(),
-            r.paraf_cell(tz),
-        ];
-        out.push_str(
-            &cells
-                .iter()
-                .map(|c| csv_cell(c))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("\r\n");
+        out.push_str(&csv_row(r, tz));
     }
     out
+}
+
+/// Position of a complaint in receipt order: the keyset of a page of the month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PageKey {
+    pub received_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl PageKey {
+    pub fn of(r: &ComplaintRecord) -> Self {
+        PageKey {
+            received_at: r.received_at,
+            id: r.id,
+        }
+    }
+}
+
+/// Complaints per page when a month is read page by page.
+pub const PAGE_ROWS: u32 = 500;
+
+/// A month's logbook read page by page ([`PAGE_ROWS`] complaints per query, keyset on
+/// receipt order), so an export is written row by row and memory does not grow with the
+/// month. Rows are numbered on across pages and masked by `masking`.
+pub struct LogbookPages {
+    store: std::sync::Arc<dyn crate::store::Store>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    masking: Masking,
+    after: Option<PageKey>,
+    next_no: usize,
+    done: bool,
+    page_rows: u32,
+    /// The number of rows the export holds (counted when it was opened).
+    pub total: usize,
+}
+
+impl LogbookPages {
+    pub fn new(
+        store: std::sync::Arc<dyn crate::store::Store>,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        masking: Masking,
+        total: usize,
+    ) -> Self {
+        LogbookPages {
+            store,
+            from,
+            to,
+            masking,
+            after: None,
+            next_no: 0,
+            done: false,
+            page_rows: PAGE_ROWS,
+            total,
+        }
+    }
+
+    /// Read `n` complaints per page instead of [`PAGE_ROWS`].
+    pub fn with_page_rows(mut self, n: u32) -> Self {
+        self.page_rows = n.max(1);
+        self
+    }
+
+    /// The next page of rows; `None` once the month is read.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<LogbookRow>>, crate::store::StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        // Read in a task of its own: a download dropped by its client drops this future,
+        // and a database call cancelled half-way (PostgreSQL: inside sqlx's `BEGIN`) can
+        // leave its pooled connection inside a read-only transaction that the next writer
+        // then gets. The spawned read always runs to its end.
+        let (store, from, to, after, n) = (
+            self.store.clone(),
+            self.from,
+            self.to,
+            self.after,
+            self.page_rows,
+        );
+        let recs =
+            tokio::spawn(async move { store.complaints_page(from, to, after, n, true).await })
+                .await
+                .map_err(|e| {
+                    crate::store::StoreError::Other(format!("reading a logbook page: {e}"))
+                })??;
+        if recs.len() < self.page_rows as usize {
+            self.done = true;
+        }
+        let Some(last) = recs.last() else {
+            return Ok(None);
+        };
+        self.after = Some(PageKey::of(last));
+        let mut rows = rows(&recs, self.masking);
+        for r in &mut rows {
+            r.no += self.next_no;
+        }
+        self.next_no += rows.len();
+        Ok(Some(rows))
+    }
+
+    /// Every remaining row (for small months and tests).
+    pub async fn collect(mut self) -> Result<Vec<LogbookRow>, crate::store::StoreError> {
+        let mut out = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            out.extend(page);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -348,5 +475,25 @@ mod tests {
     fn csv_quotes_and_defuses_formulas() {
         assert_eq!(csv_cell("a \"b\""), "\"a \"\"b\"\"\"");
         assert_eq!(csv_cell("=SUM(A1)"), "\"'=SUM(A1)\"");
+        // Every formula lead of OWASP's CSV-injection advice, also behind spaces or quotes.
+        for lead in [
+            "=1+1",
+            "+1+1",
+            "-1+1",
+            "@SUM(A1)",
+            "\t=1+1",
+            "\r=1+1",
+            "\n=1",
+            " =1",
+            "  @x",
+            "\"=1",
+            "' =1",
+            "\u{ff1d}1",
+        ] {
+            assert!(csv_cell(lead).starts_with("\"'"), "{lead:?} not defused");
+        }
+        for plain in ["1", "[T-1] KTP belum jadi", "", "selesai", "a=b", "x-1"] {
+            assert!(!csv_cell(plain).starts_with("\"'"), "{plain:?} changed");
+        }
     }
 }

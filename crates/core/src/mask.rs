@@ -367,16 +367,15 @@ pub fn without_recipient(text: &str, recipient: &str) -> String {
     if !recipient.is_empty() {
         if let Some((local, _)) = recipient.rsplit_once('@') {
             m.literals
-                .push((literal_regex(recipient), Kind::Recipient, false));
+                .push((literal(recipient), Kind::Recipient, false));
             if local.chars().count() >= 4 {
-                m.literals
-                    .push((literal_regex(local), Kind::Recipient, true));
+                m.literals.push((literal(local), Kind::Recipient, true));
             }
         } else if let Some(d) = numeric(recipient) {
             m.digits.push((d, Kind::Recipient));
         } else {
             m.literals.push((
-                literal_regex(recipient.trim_start_matches('@')),
+                literal(recipient.trim_start_matches('@')),
                 Kind::Recipient,
                 false,
             ));
@@ -412,10 +411,6 @@ fn national_number(phone: &str) -> Option<String> {
     (n.len() >= 6).then_some(n)
 }
 
-fn literal_regex(s: &str) -> Regex {
-    Regex::new(&format!("(?i){}", regex::escape(s))).expect("escaped literal")
-}
-
 /// Words (runs of letters, digits and apostrophes) of a value.
 fn words(s: &str) -> Vec<&str> {
     s.split(|c: char| !(c.is_alphanumeric() || c == '\''))
@@ -423,21 +418,33 @@ fn words(s: &str) -> Vec<&str> {
         .collect()
 }
 
-/// A pattern matching `words` in order, separated by any punctuation or space.
-fn phrase_regex(ws: &[&str]) -> Option<Regex> {
+/// Words that stand for each other in an address (`Jl.` for `Jalan` …).
+const ALIASES: &[&[&str]] = &[
+    &["jl", "jln", "jalan"],
+    &["gg", "gang"],
+    &["no", "nomor", "nomer"],
+    &["br", "banjar"],
+    &["ds", "desa"],
+    &["dsn", "dusun"],
+    &["kel", "kelurahan"],
+];
+
+fn alias_group(w: &str) -> Option<&'static [&'static str]> {
+    let l = w.to_lowercase();
+    ALIASES.iter().copied().find(|g| g.contains(&l.as_str()))
+}
+
+/// A pattern matching `words` in order, separated by any punctuation or space; triggered
+/// by its longest word without aliases (or, if every word has aliases, the first word's
+/// group).
+fn phrase_regex(ws: &[&str]) -> Option<Pattern> {
     if ws.is_empty() {
         return None;
     }
     let alias = |w: &str| -> String {
-        match w.to_lowercase().as_str() {
-            "jl" | "jln" | "jalan" => "(?:jl|jln|jalan)".into(),
-            "gg" | "gang" => "(?:gg|gang)".into(),
-            "no" | "nomor" | "nomer" => "(?:no|nomor|nomer)".into(),
-            "br" | "banjar" => "(?:br|banjar)".into(),
-            "ds" | "desa" => "(?:ds|desa)".into(),
-            "dsn" | "dusun" => "(?:dsn|dusun)".into(),
-            "kel" | "kelurahan" => "(?:kel|kelurahan)".into(),
-            _ => regex::escape(w),
+        match alias_group(w) {
+            Some(g) => format!("(?:{})", g.join("|")),
+            None => regex::escape(w),
         }
     };
     let body = ws
@@ -445,14 +452,173 @@ fn phrase_regex(ws: &[&str]) -> Option<Regex> {
         .map(|w| alias(w))
         .collect::<Vec<_>>()
         .join(r"[\s.,_\-/:]*");
-    Regex::new(&format!("(?i){body}")).ok()
+    let triggers = match ws
+        .iter()
+        .filter(|w| alias_group(w).is_none())
+        .max_by_key(|w| w.len())
+    {
+        Some(w) => vec![fold(w)],
+        None => alias_group(ws[0])
+            .map(|g| g.iter().map(|a| a.to_string()).collect())
+            .unwrap_or_default(),
+    };
+    let words = ws
+        .iter()
+        .map(|w| match alias_group(w) {
+            Some(g) => g.iter().map(|a| a.to_string()).collect(),
+            None => vec![w.to_string()],
+        })
+        .collect();
+    Some(Pattern::new(format!("(?i){body}"), words, triggers))
 }
 
-/// Masks for the identity of one complaint, compiled once and applied to many texts.
+/// One pattern of an identity: a sequence of words (each with its alternatives, e.g.
+/// `jl|jln|jalan`) separated by any run of `[\s.,_\-/:]`, matched case-insensitively.
+///
+/// Building a mask is cheap (a month's report builds one per complaint) and applying it
+/// compiles nothing in the usual case: when every word is ASCII, the pattern is searched
+/// directly in the ASCII-lowercased text (substring search for the first word, then the
+/// rest matched in place), which finds exactly what the case-insensitive regex finds. Only
+/// a pattern with a non-ASCII word, or a text holding one of the two non-ASCII letters that
+/// fold to ASCII ones (`ſ`, the Kelvin sign), goes through the regex, compiled at most once
+/// and only when the folded text contains one of `triggers`.
+#[derive(Debug, Clone)]
+struct Pattern {
+    source: String,
+    /// The words, lowercased, each with its alternatives in preference order; `None` when
+    /// a word is not ASCII (then only the regex is used).
+    words: Option<Vec<Vec<String>>>,
+    /// Folded (see [`fold`]) words, one of which every match contains; empty: always try.
+    triggers: Vec<String>,
+    compiled: std::sync::OnceLock<Option<Regex>>,
+}
+
+/// Characters that may stand between the words of a phrase.
+fn is_phrase_sep(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '.' | ',' | '_' | '-' | '/' | ':')
+}
+
+impl Pattern {
+    fn new(source: String, words: Vec<Vec<String>>, triggers: Vec<String>) -> Self {
+        // A trigger that is not plain ASCII could fold differently from the regex's
+        // case-insensitive match: such a pattern is always tried.
+        let triggers = if triggers.iter().all(|t| !t.is_empty() && t.is_ascii()) {
+            triggers
+        } else {
+            Vec::new()
+        };
+        let ascii = !words.is_empty()
+            && words
+                .iter()
+                .all(|alts| !alts.is_empty() && alts.iter().all(|a| !a.is_empty() && a.is_ascii()));
+        let words = ascii.then(|| {
+            words
+                .into_iter()
+                .map(|alts| alts.into_iter().map(|a| a.to_ascii_lowercase()).collect())
+                .collect()
+        });
+        Pattern {
+            source,
+            words,
+            triggers,
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The byte spans of the matches in `text`, leftmost first and not overlapping, as the
+    /// regex's `find_iter` gives them. `lower` is `text` ASCII-lowercased (same offsets),
+    /// `folded` its [`fold`], `exotic` whether it holds `ſ` or the Kelvin sign.
+    fn find(&self, text: &str, lower: &str, folded: &str, exotic: bool) -> Vec<(usize, usize)> {
+        if let (Some(words), false) = (&self.words, exotic) {
+            return self.find_ascii(words, lower);
+        }
+        if !self.triggers.is_empty() && !self.triggers.iter().any(|t| folded.contains(t)) {
+            return Vec::new();
+        }
+        match self.compiled.get_or_init(|| Regex::new(&self.source).ok()) {
+            Some(re) => re.find_iter(text).map(|m| (m.start(), m.end())).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn find_ascii(&self, words: &[Vec<String>], lower: &str) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < lower.len() {
+            // The next place where one of the first word's alternatives stands.
+            let Some(start) = words[0]
+                .iter()
+                .filter_map(|a| lower[at..].find(a.as_str()).map(|i| at + i))
+                .min()
+            else {
+                break;
+            };
+            match match_from(words, lower, start) {
+                Some(end) => {
+                    out.push((start, end));
+                    at = end;
+                }
+                None => {
+                    at = start + lower[start..].chars().next().map_or(1, char::len_utf8);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The end of the phrase `words` matched at `pos` in `lower`, trying each word's
+/// alternatives in order (the regex's leftmost-first choice, with backtracking).
+fn match_from(words: &[Vec<String>], lower: &str, pos: usize) -> Option<usize> {
+    let (first, rest) = words.split_first()?;
+    for alt in first {
+        if !lower[pos..].starts_with(alt.as_str()) {
+            continue;
+        }
+        let end = pos + alt.len();
+        if rest.is_empty() {
+            return Some(end);
+        }
+        // Separators are greedy; no word starts with one, so fewer never match instead.
+        let next = lower[end..]
+            .char_indices()
+            .find(|(_, c)| !is_phrase_sep(*c))
+            .map_or(lower.len(), |(i, _)| end + i);
+        if let Some(e) = match_from(rest, lower, next) {
+            return Some(e);
+        }
+    }
+    None
+}
+
+/// The text as the triggers are compared with it: ASCII lowercased, and the two non-ASCII
+/// letters whose case fold is ASCII (`ſ` → `s`, the Kelvin sign → `k`) mapped, so a trigger
+/// is found wherever the case-insensitive regex could match.
+fn fold(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// The case-insensitive pattern of a literal value, triggered by the value itself.
+fn literal(s: &str) -> Pattern {
+    Pattern::new(
+        format!("(?i){}", regex::escape(s)),
+        vec![vec![s.to_string()]],
+        vec![fold(s)],
+    )
+}
+
+/// Masks for the identity of one complaint: cheap to build, each pattern compiled at most
+/// once and only for texts that could contain it, applied to many texts.
 #[derive(Debug, Default, Clone)]
 pub struct IdentityMask {
     /// (pattern, kind, whole word only).
-    literals: Vec<(Regex, Kind, bool)>,
+    literals: Vec<(Pattern, Kind, bool)>,
     /// Digit strings to find in any separator spelling.
     digits: Vec<(String, Kind)>,
 }
@@ -471,7 +637,7 @@ impl IdentityMask {
                 if w.chars().filter(|c| c.is_alphabetic()).count() >= 3
                     && !COMMON_NAME_WORDS.contains(&lower.as_str())
                 {
-                    m.literals.push((literal_regex(w), Kind::Name, true));
+                    m.literals.push((literal(w), Kind::Name, true));
                 }
             }
         }
@@ -522,11 +688,11 @@ impl IdentityMask {
             }
         }
         if let Some(email) = identity.email.as_deref() {
-            m.literals.push((literal_regex(email), Kind::Email, false));
+            m.literals.push((literal(email), Kind::Email, false));
             if let Some((local, _)) = email.rsplit_once('@')
                 && local.chars().count() >= 4
             {
-                m.literals.push((literal_regex(local), Kind::Email, true));
+                m.literals.push((literal(local), Kind::Email, true));
             }
         }
         if let Some(n) = identity.phone.as_deref().and_then(national_number) {
@@ -542,7 +708,7 @@ impl IdentityMask {
             } else {
                 let h = h.trim_start_matches('@');
                 if h.chars().count() >= 3 {
-                    m.literals.push((literal_regex(h), Kind::Handle, true));
+                    m.literals.push((literal(h), Kind::Handle, true));
                 }
             }
         }
@@ -553,8 +719,17 @@ impl IdentityMask {
     pub fn apply(&self, text: &str) -> String {
         let tickets = ticket_spans(text);
         let mut spans = generic_spans(text, &tickets);
-        for (re, kind, whole_word) in &self.literals {
-            for mt in re.find_iter(text) {
+        let (lower, folded, exotic) = if self.literals.is_empty() {
+            (String::new(), String::new(), false)
+        } else {
+            let exotic = text.contains(['\u{17f}', '\u{212a}']);
+            let folded = if exotic { fold(text) } else { String::new() };
+            (text.to_ascii_lowercase(), folded, exotic)
+        };
+        for (pattern, kind, whole_word) in &self.literals {
+            // Without `ſ` or the Kelvin sign, the fold is the ASCII lowercase.
+            let folded = if exotic { &folded } else { &lower };
+            for (start, end) in pattern.find(text, &lower, folded, exotic) {
                 if *whole_word {
                     // Names stand between non-letters (`Budi88`, `KTP_Budi`); other
                     // values between non-alphanumerics.
@@ -562,15 +737,15 @@ impl IdentityMask {
                         Kind::Name => c.is_alphabetic(),
                         _ => c.is_alphanumeric(),
                     };
-                    let before = text[..mt.start()].chars().next_back();
-                    let after = text[mt.end()..].chars().next();
+                    let before = text[..start].chars().next_back();
+                    let after = text[end..].chars().next();
                     if before.is_some_and(joins) || after.is_some_and(joins) {
                         continue;
                     }
                 }
                 spans.push(Span {
-                    start: mt.start(),
-                    end: mt.end(),
+                    start,
+                    end,
                     kind: *kind,
                 });
             }
@@ -624,6 +799,95 @@ mod tests {
             phone: Some("081234567890".into()),
             handle: Some("5123456789".into()),
         }
+    }
+
+    #[test]
+    fn the_direct_search_finds_exactly_what_the_regex_finds() {
+        // Texts from a small alphabet of case variants, aliases, separators and non-ASCII
+        // letters, searched for phrases and literals both ways.
+        let pieces = [
+            "Jl", "jln", "JALAN", "ngurah", "NGURAH", "Rai", "rai", "no", "Nomor", "12", " ", ". ",
+            ",", "_", "-", "/", ":", "\u{a0}", "\t", "x", "é", "Ö", "'", "sari", "SARI", "desa",
+            "Ds", "panji", "Br", "banjar", "gg", "Gang",
+        ];
+        let phrases: Vec<(Pattern, Regex)> = [
+            vec!["Jl", "Ngurah", "Rai"],
+            vec!["Jl", "Ngurah", "Rai", "No", "12"],
+            vec!["Desa", "Panji"],
+            vec!["Gg", "Banjar"],
+            vec!["sari"],
+        ]
+        .iter()
+        .map(|ws| phrase_regex(ws).unwrap())
+        .chain([literal("Sari"), literal("ngurah rai"), literal("x'")])
+        .map(|p| {
+            let re = Regex::new(&p.source).unwrap();
+            (p, re)
+        })
+        .collect();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let n = (next() % 14) as usize;
+            let text: String = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let lower = text.to_ascii_lowercase();
+            for (p, re) in &phrases {
+                let words = p.words.as_ref().expect("ASCII pattern");
+                let want: Vec<(usize, usize)> =
+                    re.find_iter(&text).map(|m| (m.start(), m.end())).collect();
+                assert_eq!(
+                    p.find_ascii(words, &lower),
+                    want,
+                    "{:?} in {text:?}",
+                    p.source
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lazy_patterns_compile_only_for_texts_that_could_match() {
+        let m = IdentityMask::new(&ident());
+        let plain = "KTP-el saya belum jadi sejak bulan lalu, mohon dibantu.";
+        assert_eq!(m.apply(plain), plain);
+        assert!(
+            m.literals
+                .iter()
+                .all(|(p, _, _)| p.compiled.get().is_none()),
+            "a text without any identity word compiled a pattern"
+        );
+        // Case-insensitive spellings that fold to the trigger are still found: the long s
+        // and the Kelvin sign fold to ASCII letters in the regex's case-insensitive match.
+        for t in [
+            "WULANDARI datang ke kantor",
+            "wulandari datang",
+            "\u{17f}ari pesan",
+            "Jalan Ngurah Rai nomor 12 rumah saya",
+            "NGURAH RAI no 12",
+        ] {
+            let out = m.apply(t);
+            assert!(out.contains('['), "{t} → {out}");
+        }
+        let k = Identity {
+            name: Some("Ketut Kusuma".into()),
+            ..Identity::default()
+        };
+        let out = IdentityMask::new(&k).apply("pak \u{212a}usuma sudah datang");
+        assert!(out.contains(MASK_NAME), "{out}");
+        // An address made only of words with aliases still triggers on any of them.
+        let a = Identity {
+            address: Some("Gang Banjar".into()),
+            ..Identity::default()
+        };
+        let out = IdentityMask::new(&a).apply("rumah di gg. br sebelah pura");
+        assert!(out.contains(MASK_ADDRESS), "{out}");
     }
 
     #[test]

@@ -239,6 +239,8 @@ pub struct ReplyView {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// When a pending reply is tried next (`None` once sent or failed).
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// A claimed outbox row, ready to send.
@@ -253,9 +255,16 @@ pub struct OutboxItem {
     pub template: String,
     pub vars: serde_json::Value,
     pub attempts: i32,
+    /// Stored for older rows; no longer the give-up rule ([`crate::outbox`]: `retry_for`).
     pub max_attempts: i32,
+    /// When the reply was queued: it is retried until `retry_for` after this.
+    pub queued_at: DateTime<Utc>,
     /// Identifies this lease; completion must present it.
     pub claim_token: String,
+    /// Fixed when the reply was queued and the same on every send of it (SPEC §5: a reply
+    /// resent after a crash is the same message). The e-mail sender's Message-ID is
+    /// `<{reply_key}@{domain}>`.
+    pub reply_key: String,
 }
 
 /// How a send attempt ended.
@@ -492,8 +501,13 @@ pub struct EscalationCandidate {
 pub enum ReportState {
     /// Built; not yet delivered to the Kepala Dinas.
     Draft,
-    /// Delivered (step 6 done); the Kepala Dinas's decision clock runs.
+    /// The figures were delivered to the Kepala Dinas (step 6, first half); the Kasi's
+    /// conclusion is awaited, and the decision clock runs.
     Submitted,
+    /// The Kasi's conclusion on the frequent problems and their causes is recorded and
+    /// delivered to the Kepala Dinas and the ISO coordinator (step 6 done): the Kepala Dinas
+    /// may decide.
+    Concluded,
     /// Kepala Dinas recorded the decision (step 7); the Kasi's receipt clock runs.
     Decided,
     /// Kasi received the logbook back (step 8).
@@ -505,6 +519,7 @@ impl ReportState {
         match self {
             ReportState::Draft => "draft",
             ReportState::Submitted => "submitted",
+            ReportState::Concluded => "concluded",
             ReportState::Decided => "decided",
             ReportState::Received => "received",
         }
@@ -513,6 +528,7 @@ impl ReportState {
         match s {
             "draft" => Some(ReportState::Draft),
             "submitted" => Some(ReportState::Submitted),
+            "concluded" => Some(ReportState::Concluded),
             "decided" => Some(ReportState::Decided),
             "received" => Some(ReportState::Received),
             _ => None,
@@ -543,17 +559,35 @@ pub struct ReportRecord {
     pub last_error: Option<String>,
     /// Set when staff asked for the digest to be delivered again.
     pub resend_requested: bool,
+    /// The risk-register entries of the conclusion (ISO 9001 risk input).
+    pub risks: Vec<crate::report::RiskEntry>,
+    /// The conclusion as last written still has to be mailed to the Kepala Dinas and the
+    /// ISO coordinator.
+    pub conclusion_pending: bool,
+    pub conclusion_sent_at: Option<DateTime<Utc>>,
+    pub conclusion_attempts: i32,
+    pub conclusion_error: Option<String>,
 }
 
 /// One change to a monthly report, applied only from `expected` state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReportUpdate {
-    /// Kasi's conclusion (allowed in any state before `received`).
+    /// Kasi's conclusion with its risk-register entries (JSON): draft and submitted →
+    /// concluded once delivered (a draft keeps its state until the figures go out); may be
+    /// rewritten until the decision. Each write is mailed again.
     Conclusion {
         text: String,
+        risks_json: String,
         by: String,
         at: DateTime<Utc>,
     },
+    /// The conclusion written at `written_at` was mailed.
+    ConclusionDelivered {
+        at: DateTime<Utc>,
+        written_at: DateTime<Utc>,
+    },
+    /// A delivery attempt of the conclusion failed.
+    ConclusionDeliveryFailed { error: String },
     /// Delivered to the recipients: draft → submitted (or a re-send done).
     Delivered {
         at: DateTime<Utc>,
@@ -561,7 +595,7 @@ pub enum ReportUpdate {
     },
     /// A delivery attempt failed.
     DeliveryFailed { error: String },
-    /// Kadis decision: submitted → decided.
+    /// Kadis decision: concluded → decided.
     Decision {
         text: String,
         by: String,

@@ -7,14 +7,15 @@
 //! change against the previous month. No complainant identity appears anywhere in it: texts
 //! are masked and names of complainants are never counted as terms.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::logbook::Month;
-use crate::mask::{IdentityMask, mask_text};
 use crate::model::ComplaintRecord;
+pub use crate::problems::{Problem, ProblemCounter};
 use crate::types::{Role, State, Step};
 
 /// Totals of the month.
@@ -35,18 +36,48 @@ pub struct StepFigures {
     pub number: u8,
     pub count: usize,
     pub within_standard: usize,
-    pub within_standard_pct: f64,
-    pub median_minutes: f64,
-    pub p90_minutes: f64,
+    /// `None` (JSON `null`, "—" on the page) when no complaint completed the step: there
+    /// was nothing to measure, which is not "100 % on time".
+    #[serde(default)]
+    pub within_standard_pct: Option<f64>,
+    #[serde(default)]
+    pub median_minutes: Option<f64>,
+    #[serde(default)]
+    pub p90_minutes: Option<f64>,
+    /// Who is responsible for the step (SOP-PDIP-03).
+    #[serde(default)]
+    pub responsible: Option<Role>,
 }
 
-/// A recurring problem.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Problem {
-    pub term: String,
-    /// Number of complaints mentioning it.
-    pub count: usize,
-    pub examples: Vec<String>,
+/// One entry of the ISO 9001 risk register (clause 6.1) from the Kasi's conclusion: a
+/// frequent problem as a risk, with its cause, how many complaints showed it, the control
+/// proposed and who owns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskEntry {
+    pub risk: String,
+    #[serde(default)]
+    pub cause: String,
+    #[serde(default)]
+    pub frequency: usize,
+    #[serde(default)]
+    pub control: String,
+    #[serde(default)]
+    pub owner: String,
+}
+
+impl RiskEntry {
+    /// The entry as it leaves the office (the ISO coordinator's mail, the register files):
+    /// e-mail addresses, NIKs and phone numbers the Kasi may have typed are masked.
+    pub fn masked(&self) -> RiskEntry {
+        RiskEntry {
+            risk: crate::mask::mask_text(&self.risk),
+            cause: crate::mask::mask_text(&self.cause),
+            frequency: self.frequency,
+            control: crate::mask::mask_text(&self.control),
+            owner: crate::mask::mask_text(&self.owner),
+        }
+    }
 }
 
 /// A breached step.
@@ -57,6 +88,49 @@ pub struct Breach {
     pub responsible: Role,
     pub due_at: Option<DateTime<Utc>>,
     pub done_at: Option<DateTime<Utc>>,
+    /// Working minutes past the due time: until the step was done, or until the report's
+    /// moment for a step still running.
+    #[serde(default)]
+    pub overrun_minutes: Option<f64>,
+}
+
+/// Complainants who filed more than one complaint in the month (the same e-mail address,
+/// phone number or chat account), counted by digest ([`ContactCounter`]): no identity is
+/// kept or shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeats {
+    /// People with two or more complaints.
+    pub complainants: usize,
+    /// Their complaints.
+    pub complaints: usize,
+}
+
+/// One of the report's own steps (SOP 6–8) of the previous month's report, shown in this
+/// month's report with its clock: the figures delivered, the Kasi's conclusion, the Kepala
+/// Dinas's decision, the Kasi's receipt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportStep {
+    /// The month the report covers.
+    pub month: String,
+    /// SOP step number (6, 6, 7, 8).
+    pub number: u8,
+    /// `figures`, `conclusion`, `decision` or `receipt`.
+    pub key: String,
+    pub responsible: Role,
+    pub due_at: Option<DateTime<Utc>>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub breached: bool,
+    /// Working minutes past the due time (done late, or still not done at the report's moment).
+    pub overrun_minutes: Option<f64>,
+}
+
+/// One month of the 12-month trend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    pub month: String,
+    pub complaints: usize,
+    /// Completed steps 1–5 within their standard time, in percent; `None` when none completed.
+    pub on_time_pct: Option<f64>,
 }
 
 /// Open complaints by age at the end of the month.
@@ -102,6 +176,42 @@ pub struct MonthlyReport {
     /// Reports stored before ratings existed read back without it.
     #[serde(default)]
     pub satisfaction: Satisfaction,
+    #[serde(default)]
+    pub repeat_complainants: Repeats,
+    /// Steps 6–8 of the previous month's report, with their clocks.
+    #[serde(default)]
+    pub report_steps: Vec<ReportStep>,
+    /// The 12 months up to this one, oldest first.
+    #[serde(default)]
+    pub trend: Vec<TrendPoint>,
+    /// The report's moment: the month's end, or when it was computed for a running month
+    /// (backlog ages and running overruns are as of then).
+    #[serde(default)]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl MonthlyReport {
+    /// Completed steps 1–5 within their standard time, in percent (one decimal); `None`
+    /// when no step completed.
+    pub fn on_time_pct(&self) -> Option<f64> {
+        let count: usize = self.steps.iter().map(|s| s.count).sum();
+        let within: usize = self.steps.iter().map(|s| s.within_standard).sum();
+        (count > 0).then(|| round1(within as f64 * 100.0 / count as f64))
+    }
+
+    /// Set each breach's overrun: `working_minutes(due, end)` with `end` the completion, or
+    /// `as_of` for a step still running.
+    pub fn set_overruns(
+        &mut self,
+        as_of: DateTime<Utc>,
+        working_minutes: impl Fn(DateTime<Utc>, DateTime<Utc>) -> f64,
+    ) {
+        for b in &mut self.breaches {
+            b.overrun_minutes = b
+                .due_at
+                .map(|due| round1(working_minutes(due, b.done_at.unwrap_or(as_of)).max(0.0)));
+        }
+    }
 }
 
 /// The ratings of `records`.
@@ -133,27 +243,61 @@ pub fn responsible(step: Step) -> Role {
     }
 }
 
+/// The 1-based nearest rank of the `p`th percentile among `n` sorted values (`n > 0`).
+pub fn nearest_rank(n: usize, p: f64) -> usize {
+    let rank = ((p / 100.0) * n as f64).ceil() as usize;
+    rank.clamp(1, n.max(1))
+}
+
 /// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    sorted[nearest_rank(sorted.len(), p) - 1]
 }
 
-fn round1(x: f64) -> f64 {
+/// `x` rounded to one decimal, as the report prints minutes and percentages.
+pub fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+/// The SOP steps 1–5 a complaint walks through, in order: the report's per-step figures.
+const WORKFLOW_STEPS: [Step; 5] = [
+    Step::Receive,
+    Step::Triage,
+    Step::Resolve,
+    Step::Review,
+    Step::FollowUp,
+];
+
+/// The figures of one step from `count` completions, `within` of them in time, and the
+/// median and p90 in minutes; a step nothing completed has nothing to measure (`None`).
+fn step_figures(step: Step, count: usize, within: usize, median: f64, p90: f64) -> StepFigures {
+    let measured = count > 0;
+    StepFigures {
+        step,
+        number: step.number(),
+        count,
+        within_standard: within,
+        within_standard_pct: measured.then(|| round1(within as f64 * 100.0 / count as f64)),
+        median_minutes: measured.then(|| round1(median)),
+        p90_minutes: measured.then(|| round1(p90)),
+        responsible: Some(responsible(step)),
+    }
+}
+
 /// Build the report of `month` from its complaints (`records`, received in the month),
-/// the number of complaints of the previous month and the end of the month (for ages).
+/// the previous month's complaints and the report's moment (`month_end`, for ages), in
+/// memory: the oracle of the aggregated report ([`from_aggregates`]). Overruns, the
+/// previous report's steps and the trend are added by the caller, as for that one.
 pub fn build(
     month: Month,
     records: &[ComplaintRecord],
-    previous_count: usize,
+    previous: &[ComplaintRecord],
     month_end: DateTime<Utc>,
 ) -> MonthlyReport {
+    let previous_count = previous.len();
     let mut totals = Totals {
         complaints: records.len(),
         ..Default::default()
@@ -198,6 +342,7 @@ pub fn build(
                     responsible: responsible(step),
                     due_at: h.due_at,
                     done_at: Some(h.at),
+                    overrun_minutes: None,
                 });
             }
         }
@@ -211,37 +356,26 @@ pub fn build(
                 responsible: responsible(step),
                 due_at: Some(due),
                 done_at: None,
+                overrun_minutes: None,
             });
         }
     }
-    let steps = [
-        Step::Receive,
-        Step::Triage,
-        Step::Resolve,
-        Step::Review,
-        Step::FollowUp,
-    ]
-    .into_iter()
-    .map(|step| {
-        let v = per_step.remove(&step).unwrap_or_default();
-        let mut mins: Vec<f64> = v.iter().map(|(m, _)| *m).collect();
-        mins.sort_by(|a, b| a.total_cmp(b));
-        let within = v.iter().filter(|(_, b)| !b).count();
-        StepFigures {
-            step,
-            number: step.number(),
-            count: v.len(),
-            within_standard: within,
-            within_standard_pct: if v.is_empty() {
-                100.0
-            } else {
-                round1(within as f64 * 100.0 / v.len() as f64)
-            },
-            median_minutes: round1(percentile(&mins, 50.0)),
-            p90_minutes: round1(percentile(&mins, 90.0)),
-        }
-    })
-    .collect();
+    let steps = WORKFLOW_STEPS
+        .into_iter()
+        .map(|step| {
+            let v = per_step.remove(&step).unwrap_or_default();
+            let mut mins: Vec<f64> = v.iter().map(|(m, _)| *m).collect();
+            mins.sort_by(|a, b| a.total_cmp(b));
+            let within = v.iter().filter(|(_, b)| !b).count();
+            step_figures(
+                step,
+                v.len(),
+                within,
+                percentile(&mins, 50.0),
+                percentile(&mins, 90.0),
+            )
+        })
+        .collect();
 
     let mut backlog = Backlog::default();
     for r in records.iter().filter(|r| r.state != State::Closed) {
@@ -259,10 +393,14 @@ pub fn build(
         month: month.to_string(),
         totals,
         steps,
-        frequent_problems: frequent_problems(records, 10),
+        frequent_problems: frequent_problems(records, previous, 10),
         backlog,
         breaches,
         satisfaction: satisfaction(records),
+        repeat_complainants: repeats(records),
+        report_steps: Vec::new(),
+        trend: Vec::new(),
+        as_of: None,
         change: Change {
             previous_month: month.prev().to_string(),
             previous_complaints: previous_count,
@@ -273,220 +411,189 @@ pub fn build(
     }
 }
 
-/// Indonesian (and a few English) function words that say nothing about the problem.
-const STOP_WORDS: &[&str] = &[
-    "ada",
-    "adalah",
-    "agar",
-    "akan",
-    "aku",
-    "anda",
-    "apa",
-    "apakah",
-    "atas",
-    "atau",
-    "bagaimana",
-    "bahwa",
-    "baik",
-    "bapak",
-    "banyak",
-    "baru",
-    "belum",
-    "berapa",
-    "bisa",
-    "bu",
-    "bukan",
-    "dalam",
-    "dan",
-    "dapat",
-    "dari",
-    "dengan",
-    "di",
-    "dia",
-    "dua",
-    "hal",
-    "hanya",
-    "hari",
-    "harus",
-    "ibu",
-    "ini",
-    "itu",
-    "jadi",
-    "jam",
-    "juga",
-    "kalau",
-    "kami",
-    "kamu",
-    "karena",
-    "ke",
-    "kenapa",
-    "kepada",
-    "ketika",
-    "kita",
-    "lagi",
-    "lain",
-    "lalu",
-    "lama",
-    "lebih",
-    "mau",
-    "masih",
-    "melalui",
-    "mereka",
-    "minta",
-    "mohon",
-    "namun",
-    "nya",
-    "oleh",
-    "pada",
-    "pak",
-    "para",
-    "saat",
-    "saja",
-    "sama",
-    "sampai",
-    "sangat",
-    "satu",
-    "saya",
-    "sebagai",
-    "sebelum",
-    "sedang",
-    "sehingga",
-    "sejak",
-    "sekali",
-    "selama",
-    "semua",
-    "sendiri",
-    "sensor",
-    "seperti",
-    "setelah",
-    "sudah",
-    "supaya",
-    "tapi",
-    "telah",
-    "tentang",
-    "terima",
-    "kasih",
-    "tersebut",
-    "tetapi",
-    "tidak",
-    "tolong",
-    "untuk",
-    "walaupun",
-    "ya",
-    "yang",
-    "yg",
-    "tdk",
-    "sy",
-    "dgn",
-    "utk",
-    "sdh",
-    "blm",
-    "dr",
-    "kpd",
-    "the",
-    "and",
-    "to",
-    "of",
-    "a",
-    "is",
-    "in",
-    "for",
-    "my",
-    "i",
-    "disamarkan",
-    "nama",
-    "alamat",
-    "akun",
-    "email",
-    "nomor",
-    "nik",
-    "mengapa",
-    "kok",
-    "dong",
-    "sih",
-    "pun",
-    "begitu",
-    "demikian",
-    "hingga",
-    "tiga",
-    "bulan",
-    "minggu",
-    "tahun",
-    "kemarin",
-    "besok",
-    "sekarang",
-];
-
-fn tokens(text: &str) -> Vec<String> {
-    split_tokens(&mask_text(text))
+/// The `top` frequent problems of `records` (complaints in receipt order), with the counts
+/// of `previous` (the month before), in memory: a [`ProblemCounter`] over each slice.
+pub fn frequent_problems(
+    records: &[ComplaintRecord],
+    previous: &[ComplaintRecord],
+    top: usize,
+) -> Vec<Problem> {
+    let mut counter = ProblemCounter::new();
+    counter.add_all(records);
+    let mut before = ProblemCounter::new();
+    before.add_all(previous);
+    counter.top(top, Some(&before))
 }
 
-fn split_tokens(masked: &str) -> Vec<String> {
-    masked
-        .to_lowercase()
-        .split(|c: char| !(c.is_alphanumeric() || c == '-'))
-        .map(|t| t.trim_matches('-'))
-        .filter(|t| t.chars().count() >= 2 && !t.chars().all(|c| c.is_ascii_digit()))
-        .map(str::to_string)
-        .collect()
+/// Repeat complainants of `records` in memory (a [`ContactCounter`] over the slice).
+pub fn repeats(records: &[ComplaintRecord]) -> Repeats {
+    let mut c = ContactCounter::default();
+    records.iter().for_each(|r| c.add(r));
+    c.repeats()
 }
 
-/// Most frequent terms (words and two-word phrases) by number of complaints.
-pub fn frequent_problems(records: &[ComplaintRecord], top: usize) -> Vec<Problem> {
-    let stop: HashSet<&str> = STOP_WORDS.iter().copied().collect();
-    let names: HashSet<String> = records
-        .iter()
-        .filter_map(|r| r.identity.name.as_deref())
-        .flat_map(tokens)
+/// Counts complaints per complainant over a month without keeping who they are: each
+/// complaint's contact (its e-mail address, else its phone number, else its channel handle)
+/// is reduced to a SHA-256 digest at once, and only digests and counts are held; complaints
+/// without any contact (an anonymous letter) are not counted.
+#[derive(Default)]
+pub struct ContactCounter {
+    seen: HashMap<[u8; 32], usize>,
+}
+
+impl ContactCounter {
+    pub fn add(&mut self, r: &ComplaintRecord) {
+        let id = &r.identity;
+        let key = if let Some(e) = id.email.as_deref().filter(|e| !e.trim().is_empty()) {
+            format!("e:{}", e.trim().to_lowercase())
+        } else if let Some(p) = id
+            .phone
+            .as_deref()
+            .filter(|p| p.chars().any(|c| c.is_ascii_digit()))
+        {
+            format!(
+                "p:{}",
+                p.chars().filter(char::is_ascii_digit).collect::<String>()
+            )
+        } else if let Some(h) = id.handle.as_deref().filter(|h| !h.trim().is_empty()) {
+            format!("h:{}:{}", r.channel.as_str(), h.trim())
+        } else {
+            return;
+        };
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        *self.seen.entry(digest).or_default() += 1;
+    }
+
+    /// The complainants with two or more complaints, and their complaints.
+    pub fn repeats(&self) -> Repeats {
+        self.seen
+            .values()
+            .filter(|&&n| n >= 2)
+            .fold(Repeats::default(), |acc, &n| Repeats {
+                complainants: acc.complainants + 1,
+                complaints: acc.complaints + n,
+            })
+    }
+}
+
+/// A month's figures as the database computes them (one `GROUP BY` query per family), so a
+/// report never loads the month's complaints. Keys are the stored column values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MonthAggregates {
+    pub complaints: usize,
+    pub by_channel: Vec<(String, usize)>,
+    /// `None`: no category.
+    pub by_category: Vec<(Option<String>, usize)>,
+    /// `None`: not routed to a bidang.
+    pub by_bidang: Vec<(Option<String>, usize)>,
+    /// `selesai`, `tidak` or `open`.
+    pub by_status: Vec<(String, usize)>,
+    /// The completed steps (history lines with an elapsed time), per step.
+    pub steps: Vec<StepAggregate>,
+    pub backlog: Backlog,
+    /// In receipt order; per complaint its breached history lines, then its running step.
+    pub breaches: Vec<Breach>,
+    /// (score, number of ratings).
+    pub ratings: Vec<(u8, usize)>,
+}
+
+/// Completed lines of one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepAggregate {
+    pub step: Step,
+    pub count: usize,
+    /// Lines not breached.
+    pub within: usize,
+    /// Elapsed seconds at the nearest rank of the 50th and 90th percentile.
+    pub median_seconds: i64,
+    pub p90_seconds: i64,
+}
+
+/// The instants splitting the open backlog by age at `month_end`: a complaint received
+/// after `[0]` is under a day old, after `[1]` at most 7 days, after `[2]` at most 30 days
+/// (whole days as [`chrono::Duration::num_days`] counts them).
+pub fn backlog_bounds(month_end: DateTime<Utc>) -> [DateTime<Utc>; 3] {
+    let day = chrono::Duration::days(1);
+    [month_end - day, month_end - day * 8, month_end - day * 31]
+}
+
+/// The report of `month` from its aggregated figures, the previous month's number of
+/// complaints and the frequent problems (see [`ProblemCounter`]).
+pub fn from_aggregates(
+    month: Month,
+    agg: MonthAggregates,
+    previous_count: usize,
+    frequent_problems: Vec<Problem>,
+) -> MonthlyReport {
+    let mut totals = Totals {
+        complaints: agg.complaints,
+        ..Default::default()
+    };
+    for (k, n) in agg.by_channel {
+        *totals.by_channel.entry(k).or_default() += n;
+    }
+    for (k, n) in agg.by_category {
+        *totals
+            .by_category
+            .entry(k.unwrap_or_else(|| "tanpa_kategori".into()))
+            .or_default() += n;
+    }
+    for (k, n) in agg.by_bidang {
+        *totals
+            .by_bidang
+            .entry(k.unwrap_or_else(|| "belum_ditentukan".into()))
+            .or_default() += n;
+    }
+    for (k, n) in agg.by_status {
+        *totals.by_status.entry(k).or_default() += n;
+    }
+    let steps = WORKFLOW_STEPS
+        .into_iter()
+        .map(|step| {
+            let a = agg.steps.iter().find(|a| a.step == step);
+            let count = a.map_or(0, |a| a.count);
+            let within = a.map_or(0, |a| a.within);
+            step_figures(
+                step,
+                count,
+                within,
+                a.map_or(0, |a| a.median_seconds) as f64 / 60.0,
+                a.map_or(0, |a| a.p90_seconds) as f64 / 60.0,
+            )
+        })
         .collect();
-    let mut docs: HashMap<String, Vec<String>> = HashMap::new();
-    for r in records {
-        // Masked with the complaint's own identity first: its name, address and handle
-        // never become a "frequent problem".
-        let toks: Vec<String> = split_tokens(&IdentityMask::new(&r.identity).apply(&r.body))
-            .into_iter()
-            .filter(|t| !stop.contains(t.as_str()) && !names.contains(t))
-            .collect();
-        let mut seen = HashSet::new();
-        for t in &toks {
-            seen.insert(t.clone());
-        }
-        for w in toks.windows(2) {
-            if w[0] != w[1] {
-                seen.insert(format!("{} {}", w[0], w[1]));
-            }
-        }
-        for t in seen {
-            docs.entry(t).or_default().push(r.ticket.to_string());
-        }
+    let mut by_score: BTreeMap<String, usize> = (1..=5u8).map(|s| (s.to_string(), 0)).collect();
+    let (mut rated, mut sum) = (0usize, 0.0f64);
+    for (score, n) in agg.ratings {
+        *by_score.entry(score.to_string()).or_default() += n;
+        rated += n;
+        sum += f64::from(score) * n as f64;
     }
-    let mut terms: Vec<(String, Vec<String>)> =
-        docs.into_iter().filter(|(_, v)| v.len() >= 2).collect();
-    // Most complaints first; phrases before single words at equal counts; then by name.
-    terms.sort_by(|a, b| {
-        b.1.len()
-            .cmp(&a.1.len())
-            .then_with(|| b.0.contains(' ').cmp(&a.0.contains(' ')))
-            .then_with(|| a.0.cmp(&b.0))
-    });
-    let mut out: Vec<Problem> = Vec::new();
-    for (term, tickets) in terms {
-        // Skip a word already covered by a chosen phrase with the same complaints.
-        if out.iter().any(|p| {
-            p.count == tickets.len() && p.term.split(' ').any(|w| w == term) && p.term != term
-        }) {
-            continue;
-        }
-        out.push(Problem {
-            count: tickets.len(),
-            examples: tickets.into_iter().take(3).collect(),
-            term,
-        });
-        if out.len() == top {
-            break;
-        }
+    let delta = agg.complaints as i64 - previous_count as i64;
+    MonthlyReport {
+        month: month.to_string(),
+        totals,
+        steps,
+        frequent_problems,
+        backlog: agg.backlog,
+        breaches: agg.breaches,
+        satisfaction: Satisfaction {
+            count: rated,
+            average: (rated > 0).then(|| round1(sum / rated as f64)),
+            by_score,
+        },
+        repeat_complainants: Repeats::default(),
+        report_steps: Vec::new(),
+        trend: Vec::new(),
+        as_of: None,
+        change: Change {
+            previous_month: month.prev().to_string(),
+            previous_complaints: previous_count,
+            complaints_delta: delta,
+            complaints_delta_pct: (previous_count > 0)
+                .then(|| round1(delta as f64 * 100.0 / previous_count as f64)),
+        },
     }
-    out
 }
 
 #[cfg(test)]
@@ -500,12 +607,5 @@ mod tests {
         assert_eq!(percentile(&v, 90.0), 9.0);
         assert_eq!(percentile(&[], 90.0), 0.0);
         assert_eq!(percentile(&[4.0], 90.0), 4.0);
-    }
-
-    #[test]
-    fn tokens_drop_numbers_and_mask_identity() {
-        let t = tokens("KTP-el belum jadi, hubungi budi@example.com atau 081234567890 (2 bulan)");
-        assert!(t.contains(&"ktp-el".to_string()));
-        assert!(!t.iter().any(|x| x.contains("budi") || x.contains("0812")));
     }
 }

@@ -41,6 +41,31 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// A digest no access code has (not hex): what a code is compared against when the
+/// ticket it came with does not exist or has no code, so both cases cost the same.
+const NO_DIGEST: &str = "----------------------------------------------------------------";
+
+/// Whether `code` is the access code whose digest is `stored`; with `None` (unknown
+/// ticket, or a complaint without a code) the same work is done and the answer is false.
+pub fn verify_access_code(stored: Option<&str>, code: &str) -> bool {
+    #[cfg(any(test, feature = "testing"))]
+    VERIFICATIONS.with(|v| v.set(v.get() + 1));
+    let ok = constant_time_eq(stored.unwrap_or(NO_DIGEST), &hash_secret(code));
+    ok && stored.is_some()
+}
+
+#[cfg(any(test, feature = "testing"))]
+thread_local! {
+    static VERIFICATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Access-code verifications this thread has done (tests: an unknown ticket and a wrong
+/// code take the same path).
+#[cfg(any(test, feature = "testing"))]
+pub fn access_code_verifications() -> u64 {
+    VERIFICATIONS.with(|v| v.get())
+}
+
 /// Constant-time equality of two strings of possibly different length.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

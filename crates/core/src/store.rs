@@ -1,6 +1,6 @@
 //! The storage seam: role traits ([`IntakeStore`], [`WorkflowStore`], [`AttachmentStore`],
 //! [`OutboxStore`], [`UserStore`], [`ReportStore`], [`LeaseStore`], [`AuditStore`],
-//! [`MediaStore`]) that
+//! [`MediaStore`], [`SessionStore`]) that
 //! [`Store`] combines, implemented for
 //! SQLite and PostgreSQL in `aduan-store`; every method is one transaction. Services name
 //! the roles they use; only the desk holds the whole store. `use aduan_core::store::prelude::*`
@@ -35,9 +35,22 @@ pub enum StoreError {
     Other(String),
 }
 
+/// How an [`StoreError::Unavailable`] message starts when the database's storage is full
+/// (disk full, or SQLite's page limit reached).
+pub const STORAGE_FULL: &str = "storage full";
+/// How an [`StoreError::Unavailable`] message starts when the storage failed to read or
+/// write (an I/O error under SQLite).
+pub const STORAGE_IO: &str = "storage I/O error";
+
 impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_) | StoreError::Conflict)
+    }
+
+    /// The storage under the database is full or failing (retry once space returns).
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, StoreError::Unavailable(m)
+            if m.starts_with(STORAGE_FULL) || m.starts_with(STORAGE_IO))
     }
 }
 
@@ -54,6 +67,7 @@ pub trait Store:
     + LeaseStore
     + AuditStore
     + MediaStore
+    + SessionStore
     + Send
     + Sync
     + 'static
@@ -62,7 +76,8 @@ pub trait Store:
     fn backend(&self) -> &'static str;
 
     /// Apply pending migrations (safe to run concurrently from several replicas), then seal
-    /// the identities of rows written before identity at rest, if any.
+    /// the identities of rows written before identity at rest, if any, and check that the
+    /// store's key ring opens the stored data (`Corrupt` naming the row when it does not).
     async fn migrate(&self) -> Result<(), StoreError>;
 
     /// One batch of a key rotation (`aduan keys rotate`): re-seal stored identities, texts
@@ -74,6 +89,11 @@ pub trait Store:
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The wake-ups this store signals after commits that queue replies or set due times
+    /// (and, on PostgreSQL, when another replica's commit did: the first call starts
+    /// listening for their notifications). For the outbox worker and the SLA timer.
+    fn wakeups(&self) -> std::sync::Arc<crate::wake::Wakeups>;
 }
 
 /// Intake: numbering and inserting complaints, deduplication, the channels' cursors and
@@ -291,6 +311,26 @@ pub trait ReportStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> Result<Vec<ComplaintRecord>, StoreError>;
 
+    /// One page of the complaints received in `[from, to)` in receipt order
+    /// (`received_at`, `id`): at most `limit` after `after` (from the start when `None`).
+    /// With history and identity shares when `full`, else the complaint rows only.
+    async fn complaints_page(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<crate::logbook::PageKey>,
+        limit: u32,
+        full: bool,
+    ) -> Result<Vec<ComplaintRecord>, StoreError>;
+
+    /// The figures of the complaints received in `[from, to)`, aggregated by the database
+    /// (ages of the open backlog at `to`).
+    async fn month_aggregates(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<crate::report::MonthAggregates, StoreError>;
+
     /// Number of complaints received in `[from, to)`.
     async fn count_received_between(
         &self,
@@ -311,10 +351,11 @@ pub trait ReportStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Apply a report step if the report is in a state the step applies in, else
-    /// `Conflict`: a conclusion before `received`, a decision from `submitted`, a receipt from
-    /// `decided`; deliveries (success or failure) and re-send requests in any state. A
-    /// delivery moves a `draft` to `submitted` and clears the re-send request and the
-    /// delivery lease. No report for `month` is `Other`. Without an audit entry; see
+    /// `Conflict`: a conclusion in `draft`, `submitted` or `concluded` (moving `submitted` to
+    /// `concluded`), a decision from `concluded`, a receipt from `decided`; deliveries
+    /// (success or failure, of the figures or of the conclusion) and re-send requests in any
+    /// state. A delivery moves a `draft` to `submitted` (`concluded` when the Kasi concluded
+    /// already) and clears the re-send request and the delivery lease. No report for `month` is `Other`. Without an audit entry; see
     /// [`ReportStore::update_report_audited`].
     async fn update_report(&self, month: &str, update: ReportUpdate) -> Result<(), StoreError> {
         self.update_report_audited(month, update, None).await
@@ -332,6 +373,15 @@ pub trait ReportStore: Send + Sync {
     /// Lease the delivery of a report (state draft, or a re-send request) until `until`;
     /// false when there is nothing to deliver or another lease is live at `now`.
     async fn claim_report_delivery(
+        &self,
+        month: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Lease the mail of the Kasi's conclusion until `until`: false when none is pending,
+    /// the figures have not been delivered yet (SOP order), or another lease is live at `now`.
+    async fn claim_conclusion_delivery(
         &self,
         month: &str,
         now: DateTime<Utc>,
@@ -444,10 +494,58 @@ pub trait MediaStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Login sessions of the admin pages and the login form's single-use tokens, shared by
+/// every replica (so a logout holds on all of them and across restarts).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Record session `id` (the random nonce of its cookie) of `username`, valid until
+    /// `expires_at`. Sessions and login tokens expired at `now` are pruned in the same
+    /// transaction.
+    async fn create_session(
+        &self,
+        id: &str,
+        username: &Username,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Is session `id` recorded, not revoked and not expired at `now`? One primary-key
+    /// look-up.
+    async fn session_live(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Revoke session `id` at `at` (logout); false when it is unknown or already revoked.
+    async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Revoke every session of `username` not yet revoked (logout-all); how many.
+    async fn revoke_user_sessions(
+        &self,
+        username: &Username,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Set the admin password hash of `username` and revoke all its sessions, in one
+    /// transaction. None when there is no such user, else the number of sessions revoked.
+    async fn change_password(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Spend login-form token `nonce` (valid until `expires_at`): true the first time on any
+    /// replica, false for every replay. Tokens expired at `now` are pruned.
+    async fn consume_login_token(
+        &self,
+        nonce: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Every role trait, for `use aduan_core::store::prelude::*`.
 pub mod prelude {
     pub use super::{
         AttachmentStore, AuditStore, IntakeStore, LeaseStore, MediaStore, OutboxStore, ReportStore,
-        Store, StoreError, UserStore, WorkflowStore,
+        SessionStore, Store, StoreError, UserStore, WorkflowStore,
     };
 }

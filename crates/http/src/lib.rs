@@ -2,11 +2,21 @@
 //! body (`{"error": {"code", "message"}}`), one status per error kind, and a JSON extractor
 //! whose rejections become precise 4xx answers instead of axum's plain-text defaults; the
 //! security headers of every answer; [`channel`], the one shape every channel has; and
-//! [`media`], the media worker loop chat channels run.
+//! [`media`], the media worker loop chat channels run; [`server`], the bounded HTTP server
+//! (request timeout, connection limit), [`client`], the one function that names a
+//! request's client address (trusted proxies, `X-Forwarded-For`), and [`ratelimit`], the
+//! bounded per-address limiter (IPv6 per /64) the public endpoints and the login use;
+//! [`lease`], a named lease renewed in the background (mailbox reader, Telegram poller).
 
 pub mod channel;
+pub mod client;
+pub mod lease;
 pub mod media;
+pub mod ratelimit;
+pub mod server;
 pub mod trace;
+
+pub use client::ClientAddr;
 
 use aduan_core::desk::DeskError;
 use aduan_core::store::StoreError;
@@ -88,6 +98,15 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_storage_full() {
+            // Disk full under the database: nothing was written; it clears once space
+            // returns, without a restart.
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_full",
+                "the server's storage is full; nothing was saved, please retry later",
+            );
+        }
         match e {
             StoreError::Unavailable(_) | StoreError::Conflict => {
                 ApiError::unavailable("the database is busy or unreachable; please retry")
@@ -129,6 +148,15 @@ impl From<DeskError> for ApiError {
                     format!("the monthly report is in state {}", state.as_str()),
                 );
                 e.report_state = Some(state.as_str());
+                e
+            }
+            DeskError::ConclusionFirst => {
+                let mut e = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conclusion_first",
+                    DeskError::ConclusionFirst.to_string(),
+                );
+                e.report_state = Some("submitted");
                 e
             }
             DeskError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),

@@ -152,12 +152,45 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// `crate::media::job_row` (including `ticket`).
     const CLAIM_MEDIA_SQL: &'static str;
 
+    /// Whether [`crate::create::create_in_tx`] takes the ticket numbers as the last
+    /// statement before `COMMIT` (complaints are inserted with placeholder tickets first), so
+    /// that concurrent writers hold the month's counter row only for their commit. SQLite
+    /// (one writer) numbers first.
+    const NUMBER_AT_COMMIT: bool = false;
+
     /// Row lock suffix for a read inside a write transaction (`FOR UPDATE` on PostgreSQL,
     /// empty on SQLite, whose write transactions already hold the database lock).
     const LOCK_ROW: &'static str;
 
     /// The vault sealing identity columns and hashing look-up keys.
     fn vault(&self) -> &crate::vault::Vault;
+
+    /// The workers' wake-ups, signalled after commits ([`crate::wake::Signals`]).
+    fn wakeups(&self) -> &std::sync::Arc<aduan_core::wake::Wakeups>;
+
+    /// Send a wake-up `payload` to the other replicas when the open transaction on `conn`
+    /// commits (PostgreSQL `pg_notify`). By default nothing: SQLite has one process.
+    fn notify_in_tx(
+        conn: &mut Conn<Self>,
+        payload: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (conn, payload);
+        async { Ok(()) }
+    }
+
+    /// Health check for `/readyz`: a read on a reader connection (SQLite adds a probe write
+    /// while a storage error is recorded).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async {
+            let mut conn = self.reader().await?;
+            Self::execute(&mut conn, "SELECT 1", vec![]).await.map(drop)
+        }
+    }
+
+    /// Observe the outcome of a write (SQLite keeps the last storage error for `ping`).
+    fn note_write<T>(&self, outcome: &Result<T, StoreError>) {
+        let _ = outcome;
+    }
 
     /// The connection for writes.
     fn writer(&self) -> impl Future<Output = Result<Self::Handle, StoreError>> + Send;
@@ -469,6 +502,10 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
         E::Database(db) => {
             if db.is_unique_violation() {
                 StoreError::AlreadyExists(db.message().to_string())
+            } else if let Some(kind) = storage_failure(db.as_ref()) {
+                StoreError::Unavailable(format!("{kind}: {db}"))
+            } else if is_lock_conflict(db.as_ref()) {
+                StoreError::Unavailable(format!("{LOCK_CONFLICT}: {db}"))
             } else if is_transient(db.as_ref()) {
                 StoreError::Unavailable(db.to_string())
             } else {
@@ -477,6 +514,35 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
         }
         E::ColumnDecode { .. } | E::Decode(_) => StoreError::Corrupt(e.to_string()),
         other => StoreError::Other(other.to_string()),
+    }
+}
+
+/// How an [`StoreError::Unavailable`] message starts when PostgreSQL aborted the
+/// transaction to break a deadlock or a serialization conflict with another transaction:
+/// the same work retried (alone) normally succeeds.
+pub(crate) const LOCK_CONFLICT: &str = "lock conflict";
+
+/// Whether `e` is a [`LOCK_CONFLICT`] (see [`db_err`]).
+pub(crate) fn is_lock_conflict_error(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(m) if m.starts_with(LOCK_CONFLICT))
+}
+
+/// PostgreSQL's deadlock and serialization failures.
+fn is_lock_conflict(db: &dyn DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+        && matches!(db.code().as_deref(), Some("40P01" | "40001"))
+}
+
+/// A SQLite error of the storage under the database (`SQLITE_FULL`: disk or page limit
+/// full; `SQLITE_IOERR`): the message prefix [`StoreError::is_storage_full`] recognises.
+fn storage_failure(db: &dyn DatabaseError) -> Option<&'static str> {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+    match code & 0xff {
+        13 => Some(aduan_core::store::STORAGE_FULL),
+        10 => Some(aduan_core::store::STORAGE_IO),
+        _ => None,
     }
 }
 

@@ -110,7 +110,7 @@ const HISTORY_OF: &str = concat!(
     " FROM history h WHERE h.complaint_id = $1 ORDER BY h.id"
 );
 const REPLIES_OF: &str = "\
-    SELECT kind, channel, status, attempts, last_error, created_at, sent_at FROM outbox \
+    SELECT kind, channel, status, attempts, last_error, created_at, sent_at, next_attempt_at FROM outbox \
     WHERE complaint_id = $1 ORDER BY id";
 const ATTACHMENTS_OF: &str = "\
     SELECT id, filename, content_type, size FROM attachments \
@@ -340,7 +340,14 @@ pub(crate) async fn save_transition<B: Backend>(
     if let Some(a) = &w.audit {
         crate::audit::append_in::<B>(&mut tx, a).await?;
     }
+    let mut signals = crate::wake::Signals {
+        replies: w.reply.is_some(),
+        deadline: None,
+    };
+    signals.deadline(t.due_at);
+    signals.in_tx::<B>(&mut tx).await?;
     tx.commit().await.map_err(db_err)?;
+    signals.local(b.wakeups());
     Ok(())
 }
 

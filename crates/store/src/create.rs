@@ -1,11 +1,30 @@
 //! Creating complaints: one per transaction ([`create`]) or a group in one transaction
-//! ([`create_in_tx`] with several complaints, driven by [`crate::group`] on SQLite).
+//! ([`create_in_tx`] with several complaints, driven by [`crate::group`]).
 //!
 //! Invariants:
 //! - Ticket numbers come from `ticket_counters` inside the creating transaction
-//!   (`last = last + n` for the `n` complaints of a month), so a rolled-back create returns
-//!   its numbers: numbers are unique and gap-free per month. On PostgreSQL the counter row
-//!   lock serializes replicas.
+//!   (`last = last + n` for the `n` complaints of a month, one counter update per month per
+//!   transaction, months in key order), so a rolled-back create returns its numbers:
+//!   numbers are unique and gap-free per month.
+//! - Where the numbers are taken ([`Backend::NUMBER_AT_COMMIT`]). SQLite (one writer)
+//!   numbers first and inserts the complaints with their tickets. PostgreSQL inserts the
+//!   complaints with placeholder tickets (`~` + a random nonce, unique to the transaction),
+//!   writes every dependent row, and only then runs, as the last statements before
+//!   `COMMIT` (only a staff entry's audit line, which needs the ticket, follows), one
+//!   statement per month that upserts the counter row and rewrites the placeholders to
+//!   `PREFIX-YYYYMM-NNNN` ([`number_sql`]). The counter row's lock — the one point every
+//!   replica's creates of a month share — is so held for one statement and the commit
+//!   instead of the whole transaction, and once per group instead of once per complaint.
+//!   Gap-free across replicas, because: (1) the increment and the tickets are in the
+//!   creating transaction, so they commit or roll back together (a statement that fails
+//!   is undone whole, the counter upsert with it); (2) the row lock serializes the
+//!   increments of concurrent transactions, and a waiter re-reads the committed `last`
+//!   (READ COMMITTED re-evaluates an `ON CONFLICT DO UPDATE` on the newest row version), so
+//!   two transactions never take overlapping ranges; (3) the lock is released only at
+//!   commit or rollback, so a range is either used by committed complaints or returned
+//!   before anyone else takes numbers. The numbering statement's result is checked row by
+//!   row against [`TicketNumber::new`]; any mismatch aborts the transaction, so no
+//!   placeholder can be committed.
 //! - `(channel, external_id)` is unique for complaints and for messages. A complaint's body is
 //!   also its first inbound message with the same key, so one probe finds a redelivery whether
 //!   it created a complaint or was threaded into one. The probe runs inside the write
@@ -23,6 +42,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rand::RngCore as _;
+
 use aduan_core::model::{CreateOutcome, Direction, NewComplaint};
 use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, TicketNumber};
@@ -35,9 +56,14 @@ use crate::media::{MEDIA_JOB, job_args};
 use crate::outbox::{REPLY, reply_args};
 use crate::rows;
 use crate::vault::Vault;
+use crate::wake::Signals;
 
 /// Keyed-hash domain of channel handles (threading a chat into its open complaint).
 pub(crate) const HANDLE: &str = "handle";
+
+/// How a placeholder ticket starts (never a valid ticket number: prefixes are uppercase
+/// letters and digits).
+const PLACEHOLDER: &str = "~";
 
 /// Take `$2` numbers in month `$1`; returns the last one taken.
 const TAKE_NUMBERS: &str = "\
@@ -75,6 +101,7 @@ pub(crate) async fn create<B: Backend>(
     match create_in_tx::<B>(&mut tx, &[&c], b.vault()).await? {
         CreateStep::Done(mut outcomes) => {
             tx.commit().await.map_err(db_err)?;
+            signals(&[&c], &outcomes).local(b.wakeups());
             outcomes
                 .pop()
                 .ok_or_else(|| StoreError::Other("create produced no outcome".into()))
@@ -142,33 +169,42 @@ pub(crate) async fn create_in_tx<B: Backend>(
         }
     }
     let mut next_seq: BTreeMap<(i32, u32), u64> = BTreeMap::new();
-    for (&(year, month), &n) in &wanted {
-        let key = format!("{year:04}{month:02}");
-        let last = fetch_one::<B>(conn, TAKE_NUMBERS, args![key, n])
-            .await?
-            .i64("last")?;
-        let first = u64::try_from(last - n + 1)
-            .ok()
-            .filter(|f| *f >= 1)
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("ticket counter {last} for {year:04}{month:02}"))
-            })?;
-        next_seq.insert((year, month), first);
+    if !B::NUMBER_AT_COMMIT {
+        for (&(year, month), &n) in &wanted {
+            let last = fetch_one::<B>(conn, TAKE_NUMBERS, args![month_key(year, month), n])
+                .await?
+                .i64("last")?;
+            next_seq.insert((year, month), first_number(last, n, year, month)?);
+        }
     }
 
-    // Complaint rows.
+    // Complaint rows, keyed by their ticket, or (numbered at commit) by a placeholder
+    // unique to this transaction until the numbering statement replaces it.
+    let nonce = if B::NUMBER_AT_COMMIT {
+        rand::rng().next_u64()
+    } else {
+        0
+    };
     let mut tickets: Vec<Option<TicketNumber>> = vec![None; cs.len()];
+    let mut row_keys: Vec<Option<String>> = vec![None; cs.len()];
     let mut complaint_rows = Vec::new();
     for (i, c) in cs.iter().enumerate() {
         if !matches!(plan[i], Plan::Insert) {
             continue;
         }
-        let (year, month) = months[i];
-        let seq = next_seq.entry((year, month)).or_insert(1);
-        let ticket = TicketNumber::new(&c.ticket_prefix, year, month, *seq);
-        *seq += 1;
-        complaint_rows.push(complaint_args(c, &ticket, v));
-        tickets[i] = Some(ticket);
+        let key = if B::NUMBER_AT_COMMIT {
+            format!("{PLACEHOLDER}{nonce:016x}.{i}")
+        } else {
+            let (year, month) = months[i];
+            let seq = next_seq.entry((year, month)).or_insert(1);
+            let ticket = TicketNumber::new(&c.ticket_prefix, year, month, *seq);
+            *seq += 1;
+            let key = ticket.as_str().to_owned();
+            tickets[i] = Some(ticket);
+            key
+        };
+        complaint_rows.push(complaint_args(c, &key, v));
+        row_keys[i] = Some(key);
     }
     let mut ids: HashMap<String, i64> = HashMap::with_capacity(complaint_rows.len());
     for stmt in COMPLAINT.stmts(complaint_rows) {
@@ -180,24 +216,24 @@ pub(crate) async fn create_in_tx<B: Backend>(
             ids.insert(r.text("ticket")?, r.i64("id")?);
         }
     }
-    let mut created: Vec<Option<(i64, TicketNumber)>> = vec![None; cs.len()];
-    for (slot, ticket) in created.iter_mut().zip(tickets) {
-        if let Some(ticket) = ticket {
+    let mut row_ids: Vec<Option<i64>> = vec![None; cs.len()];
+    for (slot, key) in row_ids.iter_mut().zip(&row_keys) {
+        if let Some(key) = key {
             // `ON CONFLICT DO NOTHING` returns no row for a key that exists after all.
-            let Some(&id) = ids.get(ticket.as_str()) else {
+            let Some(&id) = ids.get(key) else {
                 return Ok(CreateStep::Conflict(
                     "complaint (channel, external_id)".into(),
                 ));
             };
-            *slot = Some((id, ticket));
+            *slot = Some(id);
         }
     }
 
     // Dependent rows, as one batch.
     let (mut messages, mut attachments, mut history, mut replies, mut media) =
         (vec![], vec![], vec![], vec![], vec![]);
-    for (c, made) in cs.iter().zip(&created) {
-        let Some((id, _)) = made else { continue };
+    for (c, made) in cs.iter().zip(&row_ids) {
+        let Some(id) = made else { continue };
         messages.push(message_args(
             *id,
             c.channel.as_str(),
@@ -229,6 +265,30 @@ pub(crate) async fn create_in_tx<B: Backend>(
         Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
         other => other?,
     }
+    if B::NUMBER_AT_COMMIT {
+        // The last statements before the commit: each month's counter row is locked from
+        // here until COMMIT only (see the module docs).
+        for (&(year, month), &n) in &wanted {
+            let rows: Vec<(i64, &NewComplaint)> = (0..cs.len())
+                .filter(|&i| months[i] == (year, month))
+                .filter_map(|i| Some((row_ids[i]?, cs[i])))
+                .collect();
+            let numbered = number_at_commit::<B>(conn, (year, month), n, &rows).await?;
+            for (i, slot) in tickets.iter_mut().enumerate() {
+                if let Some(id) = row_ids[i]
+                    && months[i] == (year, month)
+                {
+                    *slot = numbered.get(&id).cloned();
+                }
+            }
+        }
+    }
+    let mut created: Vec<Option<(i64, TicketNumber)>> = vec![None; cs.len()];
+    for ((slot, id), ticket) in created.iter_mut().zip(&row_ids).zip(tickets) {
+        if let (Some(id), Some(ticket)) = (id, ticket) {
+            *slot = Some((*id, ticket));
+        }
+    }
     // Audit entries of created complaints (manual entries), with their new ticket.
     for (c, made) in cs.iter().zip(&created) {
         if let (Some(entry), Some((_, ticket))) = (&c.audit, made) {
@@ -259,7 +319,21 @@ pub(crate) async fn create_in_tx<B: Backend>(
             }
         });
     }
+    signals(cs, &outcomes).in_tx::<B>(conn).await?;
     Ok(CreateStep::Done(outcomes))
+}
+
+/// What the created complaints of `cs` tell the workers: acknowledgements queued, their
+/// steps' due times.
+pub(crate) fn signals(cs: &[&NewComplaint], outcomes: &[CreateOutcome]) -> Signals {
+    let mut s = Signals::default();
+    for (c, o) in cs.iter().zip(outcomes) {
+        if matches!(o, CreateOutcome::Created { .. }) {
+            s.replies |= !c.acks.is_empty();
+            s.deadline(c.due_at);
+        }
+    }
+    s
 }
 
 /// After a [`CreateStep::Conflict`] and rollback, in a new write transaction: the complaint
@@ -288,6 +362,107 @@ pub(crate) async fn resolve_conflict<B: Backend>(
     Ok(CreateOutcome::Duplicate { id, ticket })
 }
 
+/// `YYYYMM`, the key of a month's counter row (and the middle of its ticket numbers).
+fn month_key(year: i32, month: u32) -> String {
+    format!("{year:04}{month:02}")
+}
+
+/// The first of `n` numbers whose last is `last`; a counter below `n` is corrupt.
+fn first_number(last: i64, n: i64, year: i32, month: u32) -> Result<u64, StoreError> {
+    u64::try_from(last - n + 1)
+        .ok()
+        .filter(|f| *f >= 1)
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("ticket counter {last} for {year:04}{month:02}"))
+        })
+}
+
+/// One statement: take `n` numbers of `month` and give them, in order, to the complaint rows
+/// `rows` (inserted with placeholder tickets in this transaction). Returns each row's ticket;
+/// checks that every row got exactly the ticket [`TicketNumber::new`] makes of its number.
+async fn number_at_commit<B: Backend>(
+    conn: &mut Conn<B>,
+    (year, month): (i32, u32),
+    n: i64,
+    rows: &[(i64, &NewComplaint)],
+) -> Result<HashMap<i64, TicketNumber>, StoreError> {
+    if i64::try_from(rows.len()).ok() != Some(n) {
+        return Err(StoreError::Other(
+            "group bookkeeping lost a complaint".into(),
+        ));
+    }
+    let mut params = args![month_key(year, month), n];
+    for (ord, (id, c)) in rows.iter().enumerate() {
+        params.extend(args![*id, ord as i64 + 1, c.ticket_prefix.as_str()]);
+    }
+    let found = B::fetch_all_built(conn, number_sql(rows.len()), params).await?;
+    let mut numbered = HashMap::with_capacity(rows.len());
+    let last = match found.first() {
+        Some(r) => r.i64("last")?,
+        None => return Err(StoreError::Other("numbering updated no complaint".into())),
+    };
+    let first = first_number(last, n, year, month)?;
+    let expected: HashMap<i64, TicketNumber> = rows
+        .iter()
+        .enumerate()
+        .map(|(ord, (id, c))| {
+            let ticket = TicketNumber::new(&c.ticket_prefix, year, month, first + ord as u64);
+            (*id, ticket)
+        })
+        .collect();
+    for r in &found {
+        let id = r.i64("id")?;
+        let ticket = r.text("ticket")?;
+        match expected.get(&id) {
+            Some(t) if t.as_str() == ticket => numbered.insert(id, t.clone()),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "numbering gave complaint {id} the ticket {ticket}"
+                )));
+            }
+        };
+    }
+    if numbered.len() != rows.len() {
+        return Err(StoreError::Other(format!(
+            "numbering updated {} of {} complaints",
+            numbered.len(),
+            rows.len()
+        )));
+    }
+    Ok(numbered)
+}
+
+/// The numbering statement for `rows` complaints: `$1` the month key, `$2` how many, then
+/// `(id, ordinal, prefix)` per complaint. The counter upsert runs once (a data-modifying
+/// `WITH` runs exactly once); the ticket is `PREFIX-YYYYMM-NNNN` as [`TicketNumber::new`]
+/// writes it (the sequence zero-padded to at least four digits).
+fn number_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "WITH n AS (INSERT INTO ticket_counters (month, last) VALUES ($1, $2) \
+         ON CONFLICT (month) DO UPDATE SET last = ticket_counters.last + $2 RETURNING last), \
+         v (id, ord, prefix) AS (VALUES ",
+    );
+    for i in 0..rows {
+        let p = 3 + 3 * i;
+        if i == 0 {
+            sql.push_str(&format!(
+                "(CAST(${p} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+                p + 1,
+                p + 2
+            ));
+        } else {
+            sql.push_str(&format!(", (${p}, ${}, ${})", p + 1, p + 2));
+        }
+    }
+    sql.push_str(
+        ") UPDATE complaints c \
+         SET ticket = v.prefix || '-' || $1 || '-' || lpad(s.seq, greatest(4, length(s.seq)), '0') \
+         FROM n, v, LATERAL (SELECT CAST(n.last - $2 + v.ord AS TEXT) AS seq) s \
+         WHERE c.id = v.id RETURNING c.id, c.ticket, n.last",
+    );
+    sql
+}
+
 fn month_of(c: &NewComplaint) -> Result<(i32, u32), StoreError> {
     let (year, month) = c.ticket_month;
     if (1..=12).contains(&month) && (0..=9999).contains(&year) {
@@ -301,11 +476,11 @@ fn month_of(c: &NewComplaint) -> Result<(i32, u32), StoreError> {
 
 /// Identity, texts and the platform id sealed; the platform id and the handle also as keyed
 /// hashes for uniqueness and look-ups.
-fn complaint_args(c: &NewComplaint, ticket: &TicketNumber, v: &Vault) -> Vec<Arg> {
+fn complaint_args(c: &NewComplaint, ticket: &str, v: &Vault) -> Vec<Arg> {
     let who = &c.identity;
     let ext = c.external_id.as_deref();
     args![
-        ticket.as_str(),
+        ticket,
         c.channel.as_str(),
         v.blind_opt(EXTERNAL_ID, ext),
         c.received_at,

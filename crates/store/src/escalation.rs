@@ -93,9 +93,15 @@ pub(crate) async fn record<B: Backend>(
         .iter()
         .map(|n| reply_args(complaint_id, n, history.at, v))
         .collect::<Result<Vec<_>, _>>()?;
+    let signals = crate::wake::Signals {
+        replies: !replies.is_empty(),
+        deadline: None,
+    };
     batch.extend(REPLY.stmts(replies));
     B::execute_batch(&mut tx, batch).await?;
+    signals.in_tx::<B>(&mut tx).await?;
     tx.commit().await.map_err(db_err)?;
+    signals.local(b.wakeups());
     Ok(true)
 }
 

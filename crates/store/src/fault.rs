@@ -26,6 +26,8 @@ pub struct FaultStore {
     pub fail_creates: AtomicUsize,
     /// The next N transitions (appended messages, staff actions) fail: "database busy".
     pub fail_appends: AtomicUsize,
+    /// Pages of a month read so far ([`ReportStore::complaints_page`] calls).
+    pub pages_read: AtomicUsize,
 }
 
 impl FaultStore {
@@ -35,6 +37,7 @@ impl FaultStore {
             down: AtomicBool::new(false),
             fail_creates: AtomicUsize::new(0),
             fail_appends: AtomicUsize::new(0),
+            pages_read: AtomicUsize::new(0),
         }
     }
 
@@ -78,6 +81,9 @@ impl Store for FaultStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()?;
         self.inner.ping().await
+    }
+    fn wakeups(&self) -> std::sync::Arc<aduan_core::wake::Wakeups> {
+        self.inner.wakeups()
     }
 }
 
@@ -282,6 +288,59 @@ impl UserStore for FaultStore {
     }
 }
 
+/// Sessions follow [`FaultStore::down`] like the other reads and writes of a request.
+#[async_trait]
+impl SessionStore for FaultStore {
+    async fn create_session(
+        &self,
+        id: &str,
+        username: &Username,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner
+            .create_session(id, username, now, expires_at)
+            .await
+    }
+    async fn session_live(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.session_live(id, now).await
+    }
+    async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.revoke_session(id, at).await
+    }
+    async fn revoke_user_sessions(
+        &self,
+        username: &Username,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.revoke_user_sessions(username, at).await
+    }
+    async fn change_password(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<u64>, StoreError> {
+        self.check()?;
+        self.inner
+            .change_password(username, password_hash, at)
+            .await
+    }
+    async fn consume_login_token(
+        &self,
+        nonce: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.consume_login_token(nonce, expires_at, now).await
+    }
+}
+
 #[async_trait]
 impl ReportStore for FaultStore {
     async fn complaints_received_between(
@@ -290,6 +349,26 @@ impl ReportStore for FaultStore {
         to: DateTime<Utc>,
     ) -> Result<Vec<ComplaintRecord>, StoreError> {
         self.inner.complaints_received_between(from, to).await
+    }
+    async fn complaints_page(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<aduan_core::logbook::PageKey>,
+        limit: u32,
+        full: bool,
+    ) -> Result<Vec<ComplaintRecord>, StoreError> {
+        self.pages_read.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .complaints_page(from, to, after, limit, full)
+            .await
+    }
+    async fn month_aggregates(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<aduan_core::report::MonthAggregates, StoreError> {
+        self.inner.month_aggregates(from, to).await
     }
     async fn count_received_between(
         &self,
@@ -324,6 +403,16 @@ impl ReportStore for FaultStore {
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.inner.claim_report_delivery(month, now, until).await
+    }
+    async fn claim_conclusion_delivery(
+        &self,
+        month: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .claim_conclusion_delivery(month, now, until)
+            .await
     }
 }
 

@@ -1,4 +1,4 @@
-//! Group commit of complaint creation (used by the SQLite backend).
+//! Group commit of complaint creation (both backends).
 //!
 //! With SQLite, the cost of a small write transaction is dominated by its commit: every page
 //! it dirtied (a complaint touches five tables and nine indexes) is appended to the WAL with
@@ -12,13 +12,20 @@
 //! `COMMIT` succeeded. A lone request is committed at once (no timer, no added latency).
 //! If any complaint of a group fails before the commit, the group is rolled back and each
 //! complaint is retried in its own transaction, so one bad request cannot fail the others.
+//!
+//! A failed commit (disk full) answers every member of the group with the error (HTTP 503)
+//! and leaves nothing written; the writer connection is made clean again at its next
+//! checkout ([`crate::sqlite`]), so the task goes on committing once space returns. Every
+//! outcome is reported to [`Backend::note_write`] (the storage health `/readyz` shows).
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use aduan_core::model::{CreateOutcome, NewComplaint};
 use aduan_core::store::StoreError;
 
-use crate::backend::{Backend, db_err};
+use crate::backend::{Backend, db_err, is_lock_conflict_error};
 use crate::create::{self, CreateStep};
 
 /// Most complaints committed in one transaction.
@@ -73,24 +80,56 @@ pub(crate) async fn run<B: Backend>(b: B, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// `writers` writer tasks sharing one queue (PostgreSQL): each takes the requests waiting
+/// when it is free and commits them as one group on its own connection. They end when the
+/// queue closes.
+pub(crate) fn run_writers<B: Backend + Clone>(b: B, rx: mpsc::Receiver<Job>, writers: usize) {
+    let rx = Arc::new(Mutex::new(rx));
+    for _ in 0..writers.max(1) {
+        let (b, rx) = (b.clone(), Arc::clone(&rx));
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(MAX_GROUP);
+            loop {
+                // Only one idle writer waits on the queue; the others wait for the lock.
+                let got = rx.lock().await.recv_many(&mut group, MAX_GROUP).await;
+                if got == 0 {
+                    break;
+                }
+                group.retain(|j: &Job| !j.reply.is_closed());
+                commit(&b, std::mem::take(&mut group)).await;
+            }
+        });
+    }
+}
+
 async fn commit<B: Backend>(b: &B, mut jobs: Vec<Job>) {
     if jobs.len() <= 1 {
         if let Some(job) = jobs.pop() {
             let result = create::create(b, job.complaint).await;
+            b.note_write(&result);
             let _ = job.reply.send(result);
         }
         return;
     }
-    match try_group(b, &jobs).await {
+    let grouped = try_group(b, &jobs).await;
+    match &grouped {
+        Ok(_) => b.note_write(&Ok::<(), StoreError>(())),
+        Err(GroupError::BeforeCommit(e) | GroupError::Commit(e)) => {
+            b.note_write(&Err::<(), _>(replicate(e)))
+        }
+    }
+    match grouped {
         Ok(outcomes) => {
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
                 let _ = job.reply.send(Ok(outcome));
             }
         }
-        Err(GroupError::BeforeCommit(e)) if !e.is_transient() => {
+        // A failing member, a lost race, or a deadlock with another group: each alone.
+        Err(GroupError::BeforeCommit(e)) if !e.is_transient() || is_lock_conflict_error(&e) => {
             tracing::debug!(error = %e, size = jobs.len(), "group rolled back; one by one");
             for job in jobs {
                 let result = create::create(b, job.complaint).await;
+                b.note_write(&result);
                 let _ = job.reply.send(result);
             }
         }
@@ -126,6 +165,7 @@ async fn try_group<B: Backend>(b: &B, jobs: &[Job]) -> Result<Vec<CreateOutcome>
     tx.commit()
         .await
         .map_err(|e| GroupError::Commit(db_err(e)))?;
+    create::signals(&complaints, &outcomes).local(b.wakeups());
     Ok(outcomes)
 }
 

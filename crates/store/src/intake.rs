@@ -102,6 +102,8 @@ pub(crate) fn cursor_stmts<'a>(cursors: impl IntoIterator<Item = &'a Cursor>) ->
             None => last.push((k, v)),
         }
     }
+    // In key order: concurrent groups (PostgreSQL) lock the cursor rows in the same order.
+    last.sort_unstable_by_key(|(k, _)| *k);
     last.into_iter().map(|(k, v)| cursor_stmt(k, v)).collect()
 }
 

@@ -13,11 +13,14 @@
 //!   the acknowledgement cap, leases), `escalation` (SLA escalation exactly once per step),
 //!   `reports` (the monthly report's steps), `media` (media jobs fetched after the
 //!   commit, and once-only notices), `audit` (the hash-chained audit log, appended
-//!   inside the transaction of the write it records), `users`, `outbox`, `rows` (row → record
+//!   inside the transaction of the write it records), `users`, `sessions` (admin login
+//!   sessions and single-use login tokens), `outbox`, `rows` (row → record
 //!   mapping), `migrate` (embedded migrations from `migrations/{sqlite,postgres}/`) and
 //!   `group` (group commit of creates, used by SQLite).
 //! - [`sqlite`] / [`postgres`]: the two stores, [`SqliteStore`] and [`PostgresStore`], with
 //!   their connection layout and durability notes.
+//! - [`copy`]: copying a whole installation into another, empty database (`aduan
+//!   migrate-store`), with its verification.
 //! - [`testing`]: fresh databases for tests (PostgreSQL is required, never skipped).
 //!
 //! # Invariants
@@ -50,6 +53,7 @@ mod attachments;
 mod audit;
 mod backend;
 mod complaints;
+pub mod copy;
 mod create;
 mod escalation;
 #[cfg(feature = "testing")]
@@ -58,16 +62,19 @@ mod group;
 mod intake;
 mod media;
 mod migrate;
+mod month;
 mod outbox;
 pub mod postgres;
 mod reports;
 mod reseal;
 mod rows;
+mod sessions;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
 pub mod vault;
+mod wake;
 
 use backend::Backend;
 pub use migrate::Migration;
@@ -105,7 +112,8 @@ macro_rules! impl_store {
 
             async fn migrate(&self) -> Result<(), StoreError> {
                 migrate::run(&self.db).await?;
-                reseal::upgrade(&self.db).await.map(drop)
+                reseal::upgrade(&self.db).await?;
+                reseal::check_key(&self.db).await
             }
 
             async fn rotate_keys_step(&self) -> Result<Option<(&'static str, u64)>, StoreError> {
@@ -113,10 +121,11 @@ macro_rules! impl_store {
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
-                let mut conn = self.db.reader().await?;
-                <$backend as Backend>::execute(&mut conn, "SELECT 1", vec![])
-                    .await
-                    .map(drop)
+                <$backend as Backend>::ping(&self.db).await
+            }
+
+            fn wakeups(&self) -> Arc<aduan_core::wake::Wakeups> {
+                self.worker_wakeups()
             }
         }
 
@@ -334,6 +343,25 @@ macro_rules! impl_store {
                 complaints::received_between(&self.db, from, to).await
             }
 
+            async fn complaints_page(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+                after: Option<aduan_core::logbook::PageKey>,
+                limit: u32,
+                full: bool,
+            ) -> Result<Vec<ComplaintRecord>, StoreError> {
+                month::page(&self.db, from, to, after, limit, full).await
+            }
+
+            async fn month_aggregates(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<aduan_core::report::MonthAggregates, StoreError> {
+                month::aggregates(&self.db, from, to).await
+            }
+
             async fn count_received_between(
                 &self,
                 from: DateTime<Utc>,
@@ -371,6 +399,15 @@ macro_rules! impl_store {
                 until: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
                 reports::claim_delivery(&self.db, month, now, until).await
+            }
+
+            async fn claim_conclusion_delivery(
+                &self,
+                month: &str,
+                now: DateTime<Utc>,
+                until: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                reports::claim_conclusion(&self.db, month, now, until).await
             }
         }
 
@@ -475,6 +512,57 @@ macro_rules! impl_store {
                 cursor: Option<Cursor>,
             ) -> Result<bool, StoreError> {
                 media::record_notice(&self.db, channel, external_id, reason, at, cursor).await
+            }
+        }
+
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn create_session(
+                &self,
+                id: &str,
+                username: &Username,
+                now: DateTime<Utc>,
+                expires_at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sessions::create(&self.db, id, username, now, expires_at).await
+            }
+
+            async fn session_live(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                sessions::live(&self.db, id, now).await
+            }
+
+            async fn revoke_session(
+                &self,
+                id: &str,
+                at: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                sessions::revoke(&self.db, id, at).await
+            }
+
+            async fn revoke_user_sessions(
+                &self,
+                username: &Username,
+                at: DateTime<Utc>,
+            ) -> Result<u64, StoreError> {
+                sessions::revoke_user(&self.db, username, at).await
+            }
+
+            async fn change_password(
+                &self,
+                username: &Username,
+                password_hash: &str,
+                at: DateTime<Utc>,
+            ) -> Result<Option<u64>, StoreError> {
+                sessions::change_password(&self.db, username, password_hash, at).await
+            }
+
+            async fn consume_login_token(
+                &self,
+                nonce: &str,
+                expires_at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                sessions::consume_login_token(&self.db, nonce, expires_at, now).await
             }
         }
     };

@@ -57,6 +57,9 @@ migrations! {
     5 => "0005_audit",
     6 => "0006_questions_ratings",
     7 => "0007_media_jobs",
+    8 => "0008_admin_sessions",
+    9 => "0009_outbox_reply_key",
+    10 => "0010_report_conclusion",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

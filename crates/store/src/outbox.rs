@@ -22,14 +22,21 @@ use crate::complaints::{EXTERNAL_ID, SENT_MESSAGE, message_args};
 use crate::rows;
 use crate::vault::Vault;
 
-/// Queue a reply: pending, no attempts yet, due at `now` (`$8`, also its creation time).
+/// Queue a reply: pending, no attempts yet, due at `now` (`$8`, also its creation time),
+/// with its reply key (`$10`, [`new_reply_key`]).
 pub(crate) const REPLY: Insert = Insert {
     head: "INSERT INTO outbox (complaint_id, kind, channel, recipient, template, vars, status, \
-           attempts, max_attempts, next_attempt_at, created_at, recipient_hash) VALUES ",
-    row: "($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8, $9)",
-    per_row: 9,
+           attempts, max_attempts, next_attempt_at, created_at, recipient_hash, reply_key) VALUES ",
+    row: "($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8, $9, $10)",
+    per_row: 10,
     tail: "",
 };
+
+/// A reply's key, fixed when it is queued and reused by every send (migration 0009): a
+/// UUIDv7, the local part of an e-mail reply's Message-ID.
+pub(crate) fn new_reply_key() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
 
 /// `$3`: the variables without their secrets.
 const FAIL_CORRUPT: &str = "\
@@ -91,6 +98,7 @@ pub(crate) fn reply_args(
         r.max_attempts,
         now,
         recipient_hash(v, &r.recipient),
+        new_reply_key(),
     ])
 }
 
@@ -153,6 +161,16 @@ pub(crate) async fn claim<B: Backend>(
 
 /// Record a send outcome if `item`'s lease is still ours.
 pub(crate) async fn complete<B: Backend>(
+    b: &B,
+    item: &OutboxItem,
+    outcome: ReplyOutcome,
+) -> Result<bool, StoreError> {
+    let r = complete_row(b, item, outcome).await;
+    b.note_write(&r);
+    r
+}
+
+async fn complete_row<B: Backend>(
     b: &B,
     item: &OutboxItem,
     outcome: ReplyOutcome,

@@ -2,27 +2,45 @@
 //!
 //! One pool of [`POOL_SIZE`] connections serves reads and writes; several aduan replicas may
 //! share the database. Cross-replica safety comes from the database itself: the ticket
-//! counter upsert takes a row lock (numbering serializes per month), unique constraints
-//! decide duplicate races, outbox claims use `FOR UPDATE SKIP LOCKED` so workers never wait
-//! on or double-claim each other's rows, and migrations run under a transaction-scoped
-//! advisory lock. Multi-query reads run in `REPEATABLE READ READ ONLY` transactions so they
-//! see one snapshot.
+//! counter upsert takes a row lock (numbering serializes per month, but only for the last
+//! statement and the commit of each group: [`crate::create`]), unique constraints decide
+//! duplicate races, outbox claims use `FOR UPDATE SKIP LOCKED` so workers never wait on or
+//! double-claim each other's rows, and migrations run under a transaction-scoped advisory
+//! lock. Multi-query reads run in `REPEATABLE READ READ ONLY` transactions so they see one
+//! snapshot.
+//!
+//! Complaints are created in groups ([`crate::group`]) by [`GROUP_WRITERS`] writer tasks,
+//! each committing on its own pooled connection, so several groups are in flight at once.
+//!
+//! Wake-ups between replicas: a write that queues replies or sets a due time sends
+//! `pg_notify('aduan_wake', …)` inside its transaction (delivered on commit only). The
+//! first [`Store::wakeups`](aduan_core::store::Store::wakeups) call (the outbox worker or the
+//! SLA timer starting) spawns a listener on its own one-connection pool that turns those
+//! notifications into wake-ups of this replica's workers; after a lost connection it wakes
+//! both (notifications may have been missed). It stops when the last clone of the store is
+//! dropped.
 
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use aduan_core::wake::Wakeups;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres};
 
 use aduan_core::model::{CreateOutcome, NewComplaint};
 use aduan_core::store::StoreError;
 
 use crate::backend::{Backend, Stmt, Tx, args, bind_args_fn, db_err, impl_backend_queries};
+use crate::group::{self, GroupCommit};
 use crate::migrate::{self, Migration};
 use crate::vault::Vault;
 
 /// Connections per store (per replica).
 pub const POOL_SIZE: u32 = 10;
+/// Group-commit writer tasks per store (each holds a pooled connection while it commits).
+pub const GROUP_WRITERS: usize = 3;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Key of the advisory lock held while migrating (ASCII "aduan" + 1).
@@ -43,7 +61,7 @@ const CLAIM_REPLIES: &str = "\
     FROM due, complaints c \
     WHERE o.id = due.id AND c.id = o.complaint_id \
     RETURNING o.id, o.complaint_id, o.kind, o.channel, o.recipient, o.template, o.vars, \
-        o.attempts, o.max_attempts, o.claim_token, c.ticket";
+        o.attempts, o.max_attempts, o.created_at, o.claim_token, o.reply_key, c.ticket";
 
 const CLAIM_MEDIA: &str = "\
     WITH due AS ( \
@@ -63,6 +81,7 @@ const CLAIM_MEDIA: &str = "\
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pub(crate) db: PgDb,
+    creates: GroupCommit,
 }
 
 /// The pool; implements [`Backend`].
@@ -70,33 +89,125 @@ pub struct PostgresStore {
 pub(crate) struct PgDb {
     pool: PgPool,
     vault: Vault,
+    wakeups: Arc<Wakeups>,
+    /// The notification listener, started by the first [`PostgresStore::worker_wakeups`].
+    listener: Arc<Listener>,
+}
+
+/// The listener task's slot; aborts the task when the last store clone drops it.
+#[derive(Debug)]
+struct Listener {
+    /// A lazy pool of one connection, for the listener only (the main pool keeps all of
+    /// its connections for queries).
+    pool: PgPool,
+    task: OnceLock<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.get() {
+            t.abort();
+        }
+    }
+}
+
+/// Receive other replicas' notifications until aborted.
+async fn listen(pool: PgPool, wakeups: Arc<Wakeups>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "wake-up listener cannot connect; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(crate::wake::CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+            continue;
+        }
+        backoff = Duration::from_millis(200);
+        // Anything sent while not listening was missed: look now.
+        wakeups.wake_all();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => crate::wake::apply(&wakeups, n.payload()),
+                // Connection lost (reconnected on the next call): notifications missed.
+                Ok(None) => wakeups.wake_all(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "wake-up listener failed; reconnecting");
+                    wakeups.wake_all();
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+    }
 }
 
 impl PostgresStore {
     /// Connect to a `postgres://` / `postgresql://` URL (one connection is opened eagerly,
     /// so an unreachable server fails here). Does not migrate.
+    ///
+    /// Spawns the [`GROUP_WRITERS`] group-commit writer tasks on the current Tokio runtime.
     pub async fn connect(url: &str, vault: Vault) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(db_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options.clone())
             .await
             .map_err(db_err)?;
-        Ok(PostgresStore {
-            db: PgDb { pool, vault },
-        })
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        let db = PgDb {
+            pool,
+            vault,
+            wakeups: Arc::default(),
+            listener: Arc::new(Listener {
+                pool: listen_pool,
+                task: OnceLock::new(),
+            }),
+        };
+        let (creates, queue) = GroupCommit::new();
+        group::run_writers(db.clone(), queue, GROUP_WRITERS);
+        Ok(PostgresStore { db, creates })
+    }
+    /// The workers' wake-ups; the first call (inside a Tokio runtime) starts listening for
+    /// other replicas' notifications.
+    pub(crate) fn worker_wakeups(&self) -> Arc<Wakeups> {
+        let l = &self.db.listener;
+        if l.task.get().is_none()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let _ = l
+                .task
+                .get_or_init(|| rt.spawn(listen(l.pool.clone(), self.db.wakeups.clone())));
+        }
+        self.db.wakeups.clone()
     }
 
-    /// Create a complaint in one transaction (PostgreSQL handles concurrent writers itself).
+    /// Create a complaint through the group-commit queue.
     pub(crate) async fn insert_complaint(
         &self,
         c: NewComplaint,
     ) -> Result<CreateOutcome, StoreError> {
-        crate::create::create(&self.db, c).await
+        self.creates.create(c).await
     }
 
     /// Close the pool (waits for checked-out connections to come back).
     pub async fn close(&self) {
+        if let Some(t) = self.db.listener.task.get() {
+            t.abort();
+        }
+        self.db.listener.pool.close().await;
         self.db.pool.close().await;
     }
 }
@@ -113,9 +224,24 @@ impl Backend for PgDb {
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
     const CLAIM_MEDIA_SQL: &'static str = CLAIM_MEDIA;
     const LOCK_ROW: &'static str = " FOR UPDATE";
+    const NUMBER_AT_COMMIT: bool = true;
 
     fn vault(&self) -> &Vault {
         &self.vault
+    }
+
+    fn wakeups(&self) -> &Arc<Wakeups> {
+        &self.wakeups
+    }
+
+    async fn notify_in_tx(conn: &mut PgConnection, payload: &str) -> Result<(), StoreError> {
+        Self::execute(
+            conn,
+            "SELECT pg_notify($1, $2)",
+            args![crate::wake::CHANNEL, payload],
+        )
+        .await
+        .map(drop)
     }
 
     async fn writer(&self) -> Result<PoolConnection<Postgres>, StoreError> {

@@ -1,5 +1,5 @@
 //! Monthly reports (SOP steps 6–8): one row per month, created once, then moved through
-//! `draft → submitted → decided → received` by [`update`].
+//! `draft → submitted → concluded → decided → received` by [`update`].
 //!
 //! Every step is one conditional `UPDATE` whose `WHERE` names the states it may apply in,
 //! so concurrent steps (replicas, double clicks) cannot skip or repeat a state: a step whose
@@ -31,14 +31,41 @@ const CREATE: &str = "\
     resend_requested) VALUES ($1, 'draft', $2, $3, 0, FALSE) \
     ON CONFLICT (month) DO NOTHING";
 
+/// A conclusion before the figures went out (draft) keeps the draft; one after them
+/// concludes the report. Each write is to be mailed (again).
 const CONCLUSION: &str = "\
-    UPDATE reports SET conclusion = $2, conclusion_by = $3, conclusion_at = $4 \
-    WHERE month = $1 AND state <> 'received'";
+    UPDATE reports SET conclusion = $2, risks_json = $3, conclusion_by = $4, \
+        conclusion_at = $5, conclusion_pending = TRUE, conclusion_error = NULL, \
+        state = CASE WHEN state = 'submitted' THEN 'concluded' ELSE state END \
+    WHERE month = $1 AND state IN ('draft', 'submitted', 'concluded')";
 
-/// The right-hand sides see the row before the update, so `state = 'draft'` is the old state.
+/// The conclusion written at `$3` was mailed at `$2`; a conclusion rewritten meanwhile
+/// stays pending.
+const CONCLUSION_DELIVERED: &str = "\
+    UPDATE reports SET \
+        conclusion_pending = CASE WHEN conclusion_at = $3 THEN FALSE ELSE conclusion_pending END, \
+        conclusion_sent_at = $2, conclusion_attempts = conclusion_attempts + 1, \
+        conclusion_error = NULL, conclusion_claimed_until = NULL \
+    WHERE month = $1";
+
+const CONCLUSION_DELIVERY_FAILED: &str = "\
+    UPDATE reports SET conclusion_attempts = conclusion_attempts + 1, conclusion_error = $2, \
+    conclusion_claimed_until = NULL WHERE month = $1";
+
+/// Lease the conclusion mail of month `$1` until `$3` if one is pending, the figures went
+/// out first (SOP order), and no lease is live at `$2`.
+const CLAIM_CONCLUSION: &str = "\
+    UPDATE reports SET conclusion_claimed_until = $3 \
+    WHERE month = $1 AND conclusion_pending = TRUE AND state <> 'draft' \
+    AND (conclusion_claimed_until IS NULL OR conclusion_claimed_until <= $2)";
+
+/// The right-hand sides see the row before the update, so `state = 'draft'` is the old state:
+/// a draft the Kasi already concluded on is concluded once its figures are delivered.
 const DELIVERED: &str = "\
     UPDATE reports SET \
-        state = CASE WHEN state = 'draft' THEN 'submitted' ELSE state END, \
+        state = CASE WHEN state = 'draft' THEN \
+            (CASE WHEN conclusion IS NULL THEN 'submitted' ELSE 'concluded' END) \
+            ELSE state END, \
         submitted_at = CASE WHEN state = 'draft' THEN $2 ELSE submitted_at END, \
         decide_due_at = CASE WHEN state = 'draft' THEN $3 ELSE decide_due_at END, \
         resend_requested = FALSE, delivery_attempts = delivery_attempts + 1, \
@@ -51,7 +78,7 @@ const DELIVERY_FAILED: &str = "\
 
 const DECISION: &str = "\
     UPDATE reports SET state = 'decided', decision = $2, decision_by = $3, decision_at = $4, \
-    receive_due_at = $5 WHERE month = $1 AND state = 'submitted'";
+    receive_due_at = $5 WHERE month = $1 AND state = 'concluded' AND conclusion IS NOT NULL";
 
 const RECEIPT: &str = "\
     UPDATE reports SET state = 'received', received_by = $2, received_at = $3 \
@@ -103,7 +130,18 @@ pub(crate) async fn create<B: Backend>(
 /// The statement and arguments of one step.
 fn step(month: &str, update: ReportUpdate) -> (&'static str, Vec<Arg>) {
     match update {
-        ReportUpdate::Conclusion { text, by, at } => (CONCLUSION, args![month, text, by, at]),
+        ReportUpdate::Conclusion {
+            text,
+            risks_json,
+            by,
+            at,
+        } => (CONCLUSION, args![month, text, risks_json, by, at]),
+        ReportUpdate::ConclusionDelivered { at, written_at } => {
+            (CONCLUSION_DELIVERED, args![month, at, written_at])
+        }
+        ReportUpdate::ConclusionDeliveryFailed { error } => {
+            (CONCLUSION_DELIVERY_FAILED, args![month, error])
+        }
         ReportUpdate::Delivered { at, decide_due_at } => {
             (DELIVERED, args![month, at, decide_due_at])
         }
@@ -161,6 +199,18 @@ pub(crate) async fn claim_delivery<B: Backend>(
     Ok(B::execute(&mut conn, CLAIM_DELIVERY, args![month, now, until]).await? > 0)
 }
 
+/// Lease the conclusion mail of `month` until `until`; false when none is pending, the
+/// figures have not gone out yet, or another lease is live at `now`.
+pub(crate) async fn claim_conclusion<B: Backend>(
+    b: &B,
+    month: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut conn = b.writer().await?;
+    Ok(B::execute(&mut conn, CLAIM_CONCLUSION, args![month, now, until]).await? > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,8 +222,12 @@ mod tests {
         assert!(CREATE.contains(&lit(ReportState::Draft)));
         assert!(DELIVERED.contains(&lit(ReportState::Submitted)));
         assert!(DECISION.contains(&lit(ReportState::Decided)));
+        assert!(DECISION.contains(&lit(ReportState::Concluded)));
+        assert!(CONCLUSION.contains(&lit(ReportState::Concluded)));
+        assert!(CONCLUSION.contains(&lit(ReportState::Submitted)));
+        assert!(DELIVERED.contains(&lit(ReportState::Concluded)));
+        assert!(CLAIM_CONCLUSION.contains(&lit(ReportState::Draft)));
         assert!(RECEIPT.contains(&lit(ReportState::Received)));
-        assert!(CONCLUSION.contains(&lit(ReportState::Received)));
         assert!(CLAIM_DELIVERY.contains(&lit(ReportState::Draft)));
     }
 }

@@ -171,6 +171,34 @@ pub(crate) async fn upgrade<B: Backend>(b: &B) -> Result<u64, StoreError> {
     Ok(done)
 }
 
+/// Refuse a key ring that does not open what is stored: the oldest and the newest complaint's
+/// text are opened with the ring. Without this check a daemon started with the wrong key file
+/// (a restore without its key, a mistyped `ADUAN__PRIVACY__KEY`) would report ready and then
+/// fail every read of a complaint.
+pub(crate) async fn check_key<B: Backend>(b: &B) -> Result<(), StoreError> {
+    let v = b.vault();
+    let mut conn = b.reader().await?;
+    for order in ["ASC", "DESC"] {
+        let sql = format!("SELECT id, body FROM complaints ORDER BY id {order} LIMIT 1");
+        let Some(row) = B::fetch_all_built(&mut conn, sql, vec![])
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(()); // an empty database opens under any key
+        };
+        if let Err(e) = v.open("complaints.body", &row.text("body")?) {
+            return Err(StoreError::Corrupt(format!(
+                "the identity key ring does not open the stored data (complaint row {}: {e}); \
+                 start with the key file or ADUAN__PRIVACY__KEY that belongs to this database \
+                 (during a rotation: both keys)",
+                row.i64("id")?
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// One batch of a key rotation: re-seal up to [`BATCH`] rows not sealed under the ring's
 /// current key. Returns the table worked on and the rows re-sealed, or None when the
 /// rotation is complete (the next call starts a new full pass).

@@ -67,7 +67,9 @@ macro_rules! report_columns {
     () => {
         "month, state, report_json, created_at, submitted_at, conclusion, conclusion_by, \
          conclusion_at, decision, decision_by, decision_at, decide_due_at, received_by, \
-         received_at, receive_due_at, delivery_attempts, last_error, resend_requested"
+         received_at, receive_due_at, delivery_attempts, last_error, resend_requested, \
+         risks_json, conclusion_pending, conclusion_sent_at, conclusion_attempts, \
+         conclusion_error"
     };
 }
 pub(crate) use report_columns;
@@ -239,6 +241,11 @@ pub(crate) fn reply_view<R: RowExt>(r: &R, v: &Vault) -> Result<ReplyView, Store
         last_error: sealed(r, v, "outbox.last_error")?,
         created_at: r.at("created_at")?,
         sent_at: r.opt_at("sent_at")?,
+        next_attempt_at: if status == ReplyStatus::Pending.as_str() {
+            r.opt_at("next_attempt_at")?
+        } else {
+            None
+        },
     })
 }
 
@@ -257,7 +264,9 @@ pub(crate) fn outbox_item<R: RowExt>(r: &R, v: &Vault) -> Result<OutboxItem, Sto
             .map_err(|e| StoreError::Corrupt(format!("outbox vars: {e}")))?,
         attempts: r.i32("attempts")?,
         max_attempts: r.i32("max_attempts")?,
+        queued_at: r.at("created_at")?,
         claim_token: r.text("claim_token")?,
+        reply_key: r.text("reply_key")?,
     })
 }
 
@@ -330,5 +339,14 @@ pub(crate) fn report<R: RowExt>(r: &R) -> Result<ReportRecord, StoreError> {
         delivery_attempts: r.i32("delivery_attempts")?,
         last_error: r.opt_text("last_error")?,
         resend_requested: r.boolean("resend_requested")?,
+        risks: match r.opt_text("risks_json")? {
+            Some(j) => serde_json::from_str(&j)
+                .map_err(|e| StoreError::Corrupt(format!("report risks: {e}")))?,
+            None => Vec::new(),
+        },
+        conclusion_pending: r.boolean("conclusion_pending")?,
+        conclusion_sent_at: r.opt_at("conclusion_sent_at")?,
+        conclusion_attempts: r.i32("conclusion_attempts")?,
+        conclusion_error: r.opt_text("conclusion_error")?,
     })
 }

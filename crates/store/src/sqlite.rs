@@ -29,6 +29,17 @@
 //! open replays); only an OS crash or power loss may lose the last commits before the next
 //! WAL checkpoint's fsync. That is the guarantee aduan needs, and much faster than `FULL`.
 //!
+//! Faults. A failed `COMMIT` (disk full: `SQLITE_FULL`, or an I/O error) may leave the
+//! writer connection believing it is still inside a transaction: SQLite has already rolled
+//! back on its own, so the `ROLLBACK` the dropped `Transaction` queues fails and sqlx's
+//! transaction depth stays at one; every later `BEGIN IMMEDIATE` would then be refused
+//! ("attempted to call begin_with at non-zero transaction depth"). The writer is therefore
+//! checked on every checkout ([`SqliteDb::writer`]): if it is still inside a transaction
+//! once its queued commands have run, the connection is closed (SQLite rolls back whatever
+//! it still holds) and a fresh one opened, so writes recover as soon as space returns,
+//! without a restart. The last storage error is kept ([`StorageHealth`]) and reported by
+//! `ping` (so `/readyz`) until a probe write succeeds again.
+//!
 //! `busy_timeout` is 5 s and `foreign_keys = ON`. `sqlite::memory:` databases have no reader
 //! pool: reads also go through the writer connection, which holds the database for the life
 //! of the store.
@@ -36,6 +47,7 @@
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -71,7 +83,7 @@ const CLAIM_REPLIES: &str = "\
         AND (claimed_until IS NULL OR claimed_until <= $3) \
         ORDER BY next_attempt_at, id LIMIT $4) \
     RETURNING id, complaint_id, kind, channel, recipient, template, vars, attempts, \
-        max_attempts, claim_token, \
+        max_attempts, created_at, claim_token, reply_key, \
         (SELECT c.ticket FROM complaints c WHERE c.id = outbox.complaint_id) AS ticket";
 
 const CLAIM_MEDIA: &str = "\
@@ -97,9 +109,19 @@ pub struct SqliteStore {
 pub(crate) struct SqliteDb {
     /// The only connection that writes; `None` once closed.
     writer: Arc<Mutex<Option<SqliteConnection>>>,
+    /// How to open a replacement writer (`None` for in-memory databases, which cannot be
+    /// reopened).
+    writer_options: Option<SqliteConnectOptions>,
+    /// Set by [`SqliteDb::close`]: an empty writer slot then means closed, not reopening.
+    closed: Arc<AtomicBool>,
+    /// The last storage error of a write, until a write succeeds again.
+    pub(crate) storage: StorageHealth,
     /// Read pool; `None` for in-memory databases (reads use the writer).
     reader: Option<SqlitePool>,
     vault: Vault,
+    /// Signalled after commits that queue replies or set due times (one process: no
+    /// cross-replica notifications).
+    wakeups: Arc<aduan_core::wake::Wakeups>,
 }
 
 impl SqliteStore {
@@ -117,8 +139,12 @@ impl SqliteStore {
             let writer = base.connect().await.map_err(db_err)?;
             SqliteDb {
                 writer: Arc::new(Mutex::new(Some(writer))),
+                writer_options: None,
+                closed: Arc::default(),
+                storage: StorageHealth::default(),
                 reader: None,
                 vault,
+                wakeups: Arc::default(),
             }
         } else {
             SqliteDb::open_file(base, vault).await?
@@ -136,6 +162,11 @@ impl SqliteStore {
         self.creates.create(c).await
     }
 
+    /// The workers' wake-ups ([`aduan_core::store::Store::wakeups`]).
+    pub(crate) fn worker_wakeups(&self) -> Arc<aduan_core::wake::Wakeups> {
+        self.db.wakeups.clone()
+    }
+
     /// Close the database: waits for running operations, then closes the reader pool and
     /// the writer connection (checkpointing the WAL). Later operations are `Unavailable`.
     pub async fn close(&self) {
@@ -150,15 +181,13 @@ impl SqliteDb {
             .await
             .map_err(|e| StoreError::Other(format!("preparing the database file: {e}")))??;
         let base = base.synchronous(SqliteSynchronous::Normal);
-        let writer = base
+        let writer_options = base
             .clone()
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // Group commits prepare a few statement shapes per group size.
-            .statement_cache_capacity(WRITER_STATEMENT_CACHE)
-            .connect()
-            .await
-            .map_err(db_err)?;
+            .statement_cache_capacity(WRITER_STATEMENT_CACHE);
+        let writer = writer_options.connect().await.map_err(db_err)?;
         // Opened after the writer: the file exists and is already in WAL mode.
         let reader = SqlitePoolOptions::new()
             .test_before_acquire(false)
@@ -169,12 +198,90 @@ impl SqliteDb {
             .map_err(db_err)?;
         Ok(SqliteDb {
             writer: Arc::new(Mutex::new(Some(writer))),
+            writer_options: Some(writer_options),
+            closed: Arc::default(),
+            storage: StorageHealth::default(),
             reader: Some(reader),
             vault,
+            wakeups: Arc::default(),
         })
     }
 
+    /// Make sure the checked-out writer is outside any transaction (see the module docs).
+    /// A dropped `Transaction` queues its `ROLLBACK` ahead of the next command, so a depth
+    /// seen right after a drop is settled by one round trip first; a depth still there
+    /// afterwards means the rollback itself failed, and the connection is replaced. An
+    /// empty slot of a store that is not closed (a reopen failed) is reopened.
+    async fn settle_writer(&self, slot: &mut Option<SqliteConnection>) -> Result<(), StoreError> {
+        if let Some(conn) = slot.as_mut() {
+            if !conn.is_in_transaction() {
+                return Ok(());
+            }
+            let _ = conn.ping().await;
+            if !conn.is_in_transaction() {
+                return Ok(());
+            }
+        } else if self.closed.load(Ordering::SeqCst) {
+            return Ok(()); // answered as closed by the caller
+        }
+        let Some(options) = &self.writer_options else {
+            return Err(StoreError::Unavailable(
+                "the in-memory SQLite writer is stuck in a failed transaction".into(),
+            ));
+        };
+        if let Some(old) = slot.take() {
+            tracing::warn!("the SQLite writer was left inside a failed transaction; reopening it");
+            // Closing rolls back whatever SQLite still holds and releases the write lock.
+            if let Err(e) = old.close().await {
+                tracing::warn!(error = %e, "closing the stuck SQLite writer failed");
+            }
+        }
+        // On failure the slot stays empty (not closed): the next checkout tries again.
+        *slot = Some(options.connect().await.map_err(db_err)?);
+        Ok(())
+    }
+
+    /// Is the storage writable again? Only asked while a storage error is recorded: a
+    /// write transaction that allocates pages (a table and a 64 KiB row, dropped again)
+    /// and commits, so the page limit and the file system are both exercised.
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        let mut h = self.writer().await?;
+        let mut tx = Self::begin_write(&mut h).await?;
+        for sql in [
+            "CREATE TABLE IF NOT EXISTS aduan_storage_probe (b BLOB)",
+            "INSERT INTO aduan_storage_probe VALUES (zeroblob(65536))",
+            "DROP TABLE IF EXISTS aduan_storage_probe",
+        ] {
+            Self::execute(&mut tx, sql, vec![]).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    /// `ping` of a file or memory database: a read, and while a storage error is recorded
+    /// a probe write; the recorded error is answered until the probe succeeds.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        {
+            let mut conn = self.reader().await?;
+            Self::execute(&mut conn, "SELECT 1", vec![]).await?;
+        }
+        let Some(last) = self.storage.last() else {
+            return Ok(());
+        };
+        match self.probe_write().await {
+            Ok(()) => {
+                self.storage.clear();
+                Ok(())
+            }
+            Err(e) if e.is_storage_full() => {
+                self.storage.record(&e);
+                Err(e)
+            }
+            Err(_) => Err(StoreError::Unavailable(last)),
+        }
+    }
+
     async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         if let Some(reader) = &self.reader {
             reader.close().await;
         }
@@ -182,6 +289,45 @@ impl SqliteDb {
             && let Err(e) = writer.close().await
         {
             tracing::warn!(error = %e, "closing the SQLite writer connection failed");
+        }
+    }
+}
+
+/// The last storage error (disk full, I/O) of a write, kept until a write succeeds again;
+/// `ping` answers it meanwhile, so `/readyz` shows the storage error while it lasts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StorageHealth(Arc<std::sync::Mutex<Option<String>>>);
+
+impl StorageHealth {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn last(&self) -> Option<String> {
+        self.slot().clone()
+    }
+    fn clear(&self) {
+        self.slot().take();
+    }
+    fn record(&self, e: &StoreError) {
+        if let StoreError::Unavailable(m) = e {
+            *self.slot() = Some(m.clone());
+        }
+    }
+    /// Record a storage error, clear on success; other errors change nothing.
+    pub(crate) fn observe<T>(&self, outcome: &Result<T, StoreError>) {
+        match outcome {
+            Ok(_) => {
+                if self.slot().is_some() {
+                    self.clear();
+                }
+            }
+            Err(e) if e.is_storage_full() => {
+                if self.slot().is_none() {
+                    tracing::warn!(error = %e, "SQLite storage error; writes answer 503 until it clears");
+                }
+                self.record(e);
+            }
+            Err(_) => {}
         }
     }
 }
@@ -269,7 +415,7 @@ fn private_files(file: &std::path::Path) -> Result<(), StoreError> {
 }
 
 /// `sqlite::memory:`, `sqlite://:memory:` or `mode=memory` URLs.
-fn is_memory(url: &str) -> bool {
+pub(crate) fn is_memory(url: &str) -> bool {
     let rest = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
@@ -294,12 +440,25 @@ impl Backend for SqliteDb {
         &self.vault
     }
 
+    fn wakeups(&self) -> &Arc<aduan_core::wake::Wakeups> {
+        &self.wakeups
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        SqliteDb::ping(self).await
+    }
+
+    fn note_write<T>(&self, outcome: &Result<T, StoreError>) {
+        self.storage.observe(outcome);
+    }
+
     async fn writer(&self) -> Result<SqliteHandle, StoreError> {
-        let guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.writer.clone().lock_owned())
+        let mut guard = tokio::time::timeout(ACQUIRE_TIMEOUT, self.writer.clone().lock_owned())
             .await
             .map_err(|_| {
                 StoreError::Unavailable("timed out waiting for the SQLite writer".into())
             })?;
+        self.settle_writer(&mut guard).await?;
         OwnedMutexGuard::try_map(guard, Option::as_mut)
             .map(SqliteHandle::Writer)
             .map_err(|_| StoreError::Unavailable("the SQLite store is closed".into()))

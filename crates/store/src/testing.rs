@@ -126,23 +126,7 @@ fn database_name(url: &str) -> Option<&str> {
 
 /// `url` with any password replaced by `***`, for messages.
 fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!(
-                "{}{user}:***@{host}{}",
-                &url[..scheme_end],
-                &rest[authority_end..]
-            ),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
+    crate::copy::redact_url(url)
 }
 
 pub use crate::fault::FaultStore;

@@ -364,6 +364,7 @@ mod suite {
                 last_error: None,
                 created_at: expected.state_entered_at,
                 sent_at: None,
+                next_attempt_at: Some(expected.state_entered_at),
             }]
         );
         assert_eq!(r.attachments.len(), 1);
@@ -2033,6 +2034,11 @@ mod suite {
                 delivery_attempts: 0,
                 last_error: None,
                 resend_requested: false,
+                risks: Vec::new(),
+                conclusion_pending: false,
+                conclusion_sent_at: None,
+                conclusion_attempts: 0,
+                conclusion_error: None,
             }
         );
         // Replicas racing to create a month: exactly one does.
@@ -2084,13 +2090,15 @@ mod suite {
             by: "kasi1".into(),
             at: at(h),
         };
-        // Draft: no decision or receipt yet; a conclusion is fine.
+        // Draft: no decision or receipt yet; a conclusion is kept (and waits to be mailed
+        // after the figures).
         conflict(s.update_report(m, decision(1)).await);
         conflict(s.update_report(m, receipt(1)).await);
         s.update_report(
             m,
             ReportUpdate::Conclusion {
                 text: "Antrian paling sering".into(),
+                risks_json: r#"[{"risk":"Antrean KTP-el","cause":"loket kurang","frequency":5,"control":"loket tambahan","owner":"Dafduk"}]"#.into(),
                 by: "kasi1".into(),
                 at: at(1),
             },
@@ -2102,8 +2110,16 @@ mod suite {
         assert_eq!(r.conclusion.as_deref(), Some("Antrian paling sering"));
         assert_eq!(r.conclusion_by.as_deref(), Some("kasi1"));
         assert_eq!(r.conclusion_at, Some(at(1)));
+        assert!(r.conclusion_pending);
+        assert_eq!(r.risks.len(), 1);
+        assert_eq!(r.risks[0].frequency, 5);
+        assert_eq!(r.risks[0].owner, "Dafduk");
+        assert!(
+            !s.claim_conclusion_delivery(m, at(1), at(2)).await.unwrap(),
+            "the conclusion is not mailed before the figures"
+        );
 
-        // A failed delivery, then a delivery: draft → submitted.
+        // A failed delivery, then a delivery: draft → concluded (the Kasi concluded already).
         s.update_report(
             m,
             ReportUpdate::DeliveryFailed {
@@ -2125,7 +2141,7 @@ mod suite {
         .await
         .unwrap();
         let r = get_r(()).await;
-        assert_eq!(r.state, ReportState::Submitted);
+        assert_eq!(r.state, ReportState::Concluded);
         assert_eq!(r.submitted_at, Some(at(2)));
         assert_eq!(r.decide_due_at, Some(at(50)));
         assert_eq!((r.delivery_attempts, r.last_error), (2, None));
@@ -2145,7 +2161,7 @@ mod suite {
         .await
         .unwrap();
         let r = get_r(()).await;
-        assert_eq!(r.state, ReportState::Submitted);
+        assert_eq!(r.state, ReportState::Concluded);
         assert_eq!(
             (r.submitted_at, r.decide_due_at),
             (Some(at(2)), Some(at(50)))
@@ -2153,7 +2169,27 @@ mod suite {
         assert!(!r.resend_requested);
         assert_eq!(r.delivery_attempts, 3);
 
-        // Submitted: no receipt before the decision; decided once.
+        // The conclusion's mail: leased once, then done for the version written at(1).
+        assert!(s.claim_conclusion_delivery(m, at(3), at(4)).await.unwrap());
+        assert!(!s.claim_conclusion_delivery(m, at(3), at(4)).await.unwrap());
+        s.update_report(
+            m,
+            ReportUpdate::ConclusionDelivered {
+                at: at(3),
+                written_at: at(1),
+            },
+        )
+        .await
+        .unwrap();
+        let r = get_r(()).await;
+        assert!(!r.conclusion_pending);
+        assert_eq!(
+            (r.conclusion_sent_at, r.conclusion_attempts),
+            (Some(at(3)), 1)
+        );
+        assert!(!s.claim_conclusion_delivery(m, at(9), at(10)).await.unwrap());
+
+        // Concluded: no receipt before the decision; decided once.
         conflict(s.update_report(m, receipt(4)).await);
         s.update_report(m, decision(4)).await.unwrap();
         let r = get_r(()).await;
@@ -2163,17 +2199,19 @@ mod suite {
         assert_eq!(r.decision_at, Some(at(4)));
         assert_eq!(r.receive_due_at, Some(at(52)));
         conflict(s.update_report(m, decision(5)).await);
-        // The conclusion may still be revised.
-        s.update_report(
-            m,
-            ReportUpdate::Conclusion {
-                text: "Revisi".into(),
-                by: "kasi2".into(),
-                at: at(5),
-            },
-        )
-        .await
-        .unwrap();
+        // The decision was taken on the conclusion as it was: it can no longer change.
+        conflict(
+            s.update_report(
+                m,
+                ReportUpdate::Conclusion {
+                    text: "Revisi".into(),
+                    risks_json: "[]".into(),
+                    by: "kasi2".into(),
+                    at: at(5),
+                },
+            )
+            .await,
+        );
 
         // Decided → received; then only deliveries and re-send requests apply.
         s.update_report(m, receipt(6)).await.unwrap();
@@ -2181,7 +2219,7 @@ mod suite {
         assert_eq!(r.state, ReportState::Received);
         assert_eq!(r.received_by.as_deref(), Some("kasi1"));
         assert_eq!(r.received_at, Some(at(6)));
-        assert_eq!(r.conclusion.as_deref(), Some("Revisi"));
+        assert_eq!(r.conclusion.as_deref(), Some("Antrian paling sering"));
         assert_eq!(r.decision_at, Some(at(4)), "the decision is kept");
         conflict(s.update_report(m, receipt(7)).await);
         conflict(s.update_report(m, decision(7)).await);
@@ -2190,6 +2228,7 @@ mod suite {
                 m,
                 ReportUpdate::Conclusion {
                     text: "terlambat".into(),
+                    risks_json: "[]".into(),
                     by: "kasi1".into(),
                     at: at(7),
                 },
@@ -2202,7 +2241,62 @@ mod suite {
         let r = get_r(()).await;
         assert_eq!(r.state, ReportState::Received);
         assert!(r.resend_requested);
-        assert_eq!(r.conclusion.as_deref(), Some("Revisi"));
+        assert_eq!(r.conclusion.as_deref(), Some("Antrian paling sering"));
+
+        // A month delivered before any conclusion: submitted, no decision until the Kasi
+        // concludes; a conclusion rewritten while its mail was out stays pending.
+        let m2 = "2026-04";
+        s.create_report(m2, "{}", at(0)).await.unwrap();
+        s.update_report(
+            m2,
+            ReportUpdate::Delivered {
+                at: at(1),
+                decide_due_at: at(9),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.get_report(m2).await.unwrap().unwrap().state,
+            ReportState::Submitted
+        );
+        conflict(s.update_report(m2, decision(2)).await);
+        let conclude = |h: i64| ReportUpdate::Conclusion {
+            text: format!("versi {h}"),
+            risks_json: "[]".into(),
+            by: "kasi1".into(),
+            at: at(h),
+        };
+        s.update_report(m2, conclude(2)).await.unwrap();
+        assert_eq!(
+            s.get_report(m2).await.unwrap().unwrap().state,
+            ReportState::Concluded
+        );
+        assert!(s.claim_conclusion_delivery(m2, at(2), at(3)).await.unwrap());
+        s.update_report(m2, conclude(3)).await.unwrap();
+        s.update_report(
+            m2,
+            ReportUpdate::ConclusionDelivered {
+                at: at(3),
+                written_at: at(2),
+            },
+        )
+        .await
+        .unwrap();
+        let r2 = s.get_report(m2).await.unwrap().unwrap();
+        assert!(r2.conclusion_pending, "version 3 is still to be mailed");
+        s.update_report(
+            m2,
+            ReportUpdate::ConclusionDeliveryFailed {
+                error: "smtp 451".into(),
+            },
+        )
+        .await
+        .unwrap();
+        let r2 = s.get_report(m2).await.unwrap().unwrap();
+        assert_eq!(r2.conclusion_error.as_deref(), Some("smtp 451"));
+        assert!(s.claim_conclusion_delivery(m2, at(4), at(5)).await.unwrap());
+        s.update_report(m2, decision(5)).await.unwrap();
     }
 
     pub async fn report_delivery_claims(fx: &Fixture) {

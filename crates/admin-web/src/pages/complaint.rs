@@ -99,10 +99,18 @@ fn complaint_json(st: &AppState, me: &Me, v: &ComplaintView) -> Value {
         .replies
         .iter()
         .map(|r| {
+            // A pending reply whose attempts failed is "tertunda" (held up, e.g. by an
+            // outage), with the time of its next attempt in the office's zone.
+            let held_up = r.status == ReplyStatus::Pending && r.attempts > 0;
             json!({
                 "kind": reply_kind_label(r.kind.as_str()),
                 "channel": channel_label(r.channel),
-                "status": reply_status_label(r.status.as_str()),
+                "status": if held_up {
+                    "tertunda"
+                } else {
+                    reply_status_label(r.status.as_str())
+                },
+                "next": r.next_attempt_at.filter(|_| held_up).map(|t| local(t, tz)),
                 "failed": r.status == ReplyStatus::Failed,
                 "attempts": r.attempts,
                 "last_error": r.last_error,

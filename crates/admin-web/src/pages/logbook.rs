@@ -9,6 +9,7 @@
 
 use aduan_core::desk::DeskError;
 use aduan_core::logbook;
+use aduan_core::services::LogbookCursor;
 use aduan_core::types::{Role, State};
 use aduan_core::workflow::Command;
 use axum::extract::{Path, Query, State as AxState};
@@ -23,13 +24,19 @@ use super::{
 };
 use crate::AppState;
 use crate::auth::{Fields, Me, Page, check_csrf, see_other, store_error_page};
-use crate::render::{error_page, local, page, state_label};
+use crate::render::{local, page, state_label};
 
 #[derive(Deserialize)]
 pub struct LogbookQuery {
     diparaf: Option<u32>,
     gagal: Option<u32>,
+    /// Where the page starts ([`LogbookCursor::encode`]); the first page without it.
+    setelah: Option<String>,
 }
+
+/// Rows per page on screen: a page prints on a few A4 sheets; the whole month is in the
+/// exports.
+const ROWS_PER_PAGE: u32 = 200;
 
 /// `GET /admin/logbook`: this month's logbook.
 pub async fn logbook_now(AxState(st): AxState<AppState>, _me: Me) -> Response {
@@ -44,12 +51,23 @@ pub async fn logbook(
     q: QueryResult<LogbookQuery>,
 ) -> Page {
     let month = parse_month(&month)?;
-    let rows = st
+    let (diparaf, gagal, after) = match q {
+        Ok(Query(q)) => (q.diparaf, q.gagal, q.setelah),
+        Err(_) => (None, None, None),
+    };
+    let after = match after.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(LogbookCursor::decode(s).ok_or_else(|| {
+            super::bad_request("Tautan halaman log book tidak valid; buka halaman pertama.")
+        })?),
+    };
+    let slice = st
         .desk
         .staff()
-        .logbook(&me.actor, month)
+        .logbook_page(&me.actor, month, after, ROWS_PER_PAGE)
         .await
         .map_err(|e| desk_error(e, None))?;
+    let rows = slice.rows;
     let tz = tz(&st);
     let can_paraf = me.role() == Role::Kabid;
     let rows: Vec<Value> = rows
@@ -73,10 +91,7 @@ pub async fn logbook(
         })
         .collect();
     let signable = rows.iter().filter(|r| r["signable"] == true).count();
-    let (diparaf, gagal) = match q {
-        Ok(Query(q)) => (q.diparaf, q.gagal),
-        Err(_) => (None, None),
-    };
+    let last_no = slice.first_no + rows.len().saturating_sub(1);
     let ctx = with(
         base(
             &st,
@@ -95,6 +110,12 @@ pub async fn logbook(
             "signable": signable,
             "diparaf": diparaf,
             "gagal": gagal,
+            "total": slice.total,
+            "first_no": slice.first_no,
+            "last_no": last_no,
+            "paged": after.is_some() || slice.next.is_some(),
+            "not_first": after.is_some(),
+            "next_page": slice.next.map(|c| c.encode()),
         }),
     );
     Ok(page(StatusCode::OK, "logbook.html", &ctx))
@@ -144,8 +165,8 @@ pub async fn export(
     if format != "csv" && format != "xlsx" {
         return Err(not_found_page());
     }
-    // Recorded in the audit log before the file is handed out.
-    let rows = st
+    // Recorded in the audit log before the file is handed out; written row by row.
+    let pages = st
         .desk
         .staff()
         .export_logbook(&me.actor, month, &format, "admin")
@@ -155,41 +176,23 @@ pub async fn export(
     let name = format!("logbook-FM-PDIP-03-02-{month}.{format}");
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    if format == "csv" {
-        return Ok((
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/csv; charset=utf-8"),
-                ),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            logbook::to_csv(&rows, tz),
+    let (content_type, body) = if format == "csv" {
+        (
+            "text/csv; charset=utf-8",
+            aduan_admin::export::csv_body(pages, tz),
         )
-            .into_response());
-    }
-    match aduan_digest::xlsx::logbook_xlsx(&st.desk.config().office_name, month, &rows, tz) {
-        Ok(bytes) => Ok((
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    ),
-                ),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            bytes,
+    } else {
+        (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            aduan_admin::export::xlsx_body(pages, &st.desk.config().office_name, month, tz),
         )
-            .into_response()),
-        Err(e) => {
-            tracing::error!(error = %e, "logbook xlsx failed");
-            Err(error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Kesalahan server",
-                "Berkas XLSX tidak dapat dibuat.",
-                None,
-            ))
-        }
-    }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
 }

@@ -242,6 +242,13 @@ fn desk_error(e: DeskError, back: Option<&str>) -> Response {
             ),
             back,
         ),
+        DeskError::ConclusionFirst => error_page(
+            StatusCode::CONFLICT,
+            "Kesimpulan Kasi belum ada",
+            "Keputusan Kepala Dinas diambil atas kesimpulan Kasi (SOP-PDIP-03 langkah 6–7): \
+             Kasi menulis kesimpulan terlebih dahulu.",
+            back,
+        ),
         DeskError::Conflict(_) => error_page(
             StatusCode::CONFLICT,
             "Tindakan tidak dapat dilakukan",

@@ -86,7 +86,25 @@ pub async fn spawn_on(postgres: bool) -> TestApp {
     .await
 }
 
+/// [`spawn`] with given login limits (the caller keeps a clone to read its stats).
+pub async fn spawn_with_login(login: aduan_admin_web::LoginLimits) -> TestApp {
+    spawn_all(
+        WorkCalendar::always_open(chrono_tz::Asia::Makassar),
+        false,
+        login,
+    )
+    .await
+}
+
 async fn spawn_full(calendar: WorkCalendar, postgres: bool) -> TestApp {
+    spawn_all(calendar, postgres, aduan_admin_web::LoginLimits::default()).await
+}
+
+async fn spawn_all(
+    calendar: WorkCalendar,
+    postgres: bool,
+    login: aduan_admin_web::LoginLimits,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = if postgres {
         aduan_store::testing::fresh_postgres_url().await
@@ -121,10 +139,16 @@ async fn spawn_full(calendar: WorkCalendar, postgres: bool) -> TestApp {
         session_key: [42u8; 32],
         secure_cookie: false,
         session_ttl: chrono::Duration::hours(8),
+        login,
     };
     let app = aduan_admin_web::router(desk.clone(), web).merge(aduan_admin::router(desk.clone()));
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     TestApp {
         addr,

@@ -39,6 +39,8 @@ pub struct Settings {
     pub channels: ChannelsConfig,
     #[serde(default)]
     pub digest: DigestConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
 }
 
 /// `[server]`.
@@ -49,6 +51,29 @@ pub struct ServerConfig {
     pub listen: String,
     /// Public URL of this server, used in links sent to citizens.
     pub public_base_url: String,
+    /// This process's name among replicas: the holder of the mailbox and Telegram-poller
+    /// leases (env `ADUAN_REPLICA_ID` or `ADUAN__SERVER__REPLICA_ID`). Empty = unique per
+    /// process (host name, process id and a random suffix), so two replicas on one host
+    /// never share it.
+    #[serde(default)]
+    pub replica_id: String,
+    /// A whole request, headers included (humantime); slower clients are cut off (408
+    /// where an answer is still possible).
+    #[serde(default = "request_timeout")]
+    pub request_timeout: String,
+    /// Connections open at once; more are closed at once.
+    #[serde(default = "max_connections")]
+    pub max_connections: usize,
+    /// Reverse proxies (IPs or CIDRs) whose `X-Forwarded-For` names the client; empty =
+    /// the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+fn request_timeout() -> String {
+    "30s".into()
+}
+fn max_connections() -> usize {
+    aduan_http::server::DEFAULT_MAX_CONNECTIONS
 }
 
 /// `[privacy]`: the identity key ring (SPEC §2, §6).
@@ -103,15 +128,56 @@ impl Serialize for DatabaseConfig {
     }
 }
 
-/// Hide the password of `scheme://user:password@host/…`.
+/// What a masked secret prints as.
+pub const MASK: &str = "********";
+
+/// A database URL without its secrets: the password of `scheme://user:password@host/…`
+/// (an `@` in it, percent-encoded or not, included: the user information ends at the last
+/// `@` of the authority) and the value of any query parameter that looks secret
+/// (`password=`, `sslpassword=`, anything with `pass`, `secret`, `token` or `pwd` in its
+/// name). When in doubt, more is masked rather than less.
 pub fn mask_url_password(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((creds, host)) = rest.split_once('@')
-        && let Some((user, _)) = creds.split_once(':')
-    {
-        return format!("{scheme}://{user}:********@{host}");
-    }
-    url.to_string()
+    let (head, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    // The user information ends at the last `@` before the query; without one there, at
+    // the last `@` at all (a password with `?` or `/` in it).
+    let before_query = rest.find('?').map_or(rest, |q| &rest[..q]);
+    let at = before_query.rfind('@').or_else(|| rest.rfind('@'));
+    let rest = match at {
+        Some(at) if rest[..at].contains(':') => {
+            let (user, _) = rest[..at].split_once(':').unwrap_or((&rest[..at], ""));
+            format!("{user}:{MASK}{}", &rest[at..])
+        }
+        _ => rest.to_string(),
+    };
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, v)) if secret_name(k) && !v.is_empty() => format!("{k}={MASK}"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => rest,
+    };
+    format!("{head}{rest}")
+}
+
+/// Whether a configuration key or URL parameter names a secret.
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    let n = n.trim();
+    ["pass", "secret", "token", "pwd", "credential", "private"]
+        .iter()
+        .any(|w| n.contains(w))
+        || n == "key"
+        || n.ends_with("_key")
+        || n.ends_with("apikey")
 }
 
 /// `[office]`.
@@ -276,15 +342,25 @@ impl Serialize for WebSection {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let w = &self.0;
-        let mut st = s.serialize_struct("web", 4)?;
+        let mut st = s.serialize_struct("web", 7)?;
         st.serialize_field("enabled", &w.enabled)?;
         st.serialize_field("max_attachment_bytes", &w.max_attachment_bytes)?;
         st.serialize_field("max_attachments", &w.max_attachments)?;
-        let rl = match w.rate_limit {
+        let rl = |r: Option<aduan_channel_web::RateLimit>| match r {
             None => "off".to_string(),
-            Some(r) => format!("{}/{}", r.max, humantime::format_duration(r.per)),
+            // In the loader's own units, so that the printed configuration loads again.
+            Some(r) => match r.per.as_secs() {
+                1 => format!("{}/second", r.max),
+                60 => format!("{}/minute", r.max),
+                3600 => format!("{}/hour", r.max),
+                86_400 => format!("{}/day", r.max),
+                _ => format!("{}/{}", r.max, humantime::format_duration(r.per)),
+            },
         };
-        st.serialize_field("rate_limit", &rl)?;
+        st.serialize_field("rate_limit", &rl(w.rate_limit))?;
+        st.serialize_field("status_rate_limit", &rl(w.status_rate_limit))?;
+        st.serialize_field("message_rate_limit", &rl(w.message_rate_limit))?;
+        st.serialize_field("rating_rate_limit", &rl(w.rating_rate_limit))?;
         st.end()
     }
 }
@@ -298,6 +374,10 @@ pub struct DigestConfig {
     pub schedule: String,
     #[serde(default)]
     pub recipients: Vec<String>,
+    /// The ISO coordinator(s): they get the Kasi's conclusion with its risk register (SOP
+    /// step 6), beside the digest recipients.
+    #[serde(default)]
+    pub iso_recipients: Vec<String>,
 }
 fn schedule() -> String {
     "0 0 7 1 * *".into()
@@ -307,6 +387,7 @@ impl Default for DigestConfig {
         DigestConfig {
             schedule: schedule(),
             recipients: vec![],
+            iso_recipients: vec![],
         }
     }
 }
@@ -325,6 +406,33 @@ impl fmt::Display for ConfigError {
 }
 impl std::error::Error for ConfigError {}
 
+/// The environment variable that names this replica (SPEC §2), besides
+/// `ADUAN__SERVER__REPLICA_ID`.
+pub const REPLICA_ID_ENV: &str = "ADUAN_REPLICA_ID";
+
+/// Longest replica id accepted.
+const MAX_REPLICA_ID: usize = 128;
+
+/// A replica id unique to this process: host name, process id and a random suffix.
+pub fn generated_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.trim().is_empty())
+        })
+        .unwrap_or_else(|| "aduan".into());
+    let host: String = host.chars().take(64).collect();
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
 /// Read the file, apply `ADUAN__…` overrides from `env`, deserialize.
 pub fn load(
     path: &Path,
@@ -335,7 +443,26 @@ pub fn load(
     let mut root: toml::Table =
         toml::from_str(&text).map_err(|e| ConfigError(vec![format!("{}: {e}", path.display())]))?;
     let mut errors = Vec::new();
+    // `ADUAN_REPLICA_ID` (SPEC §2) names `server.replica_id`; `ADUAN__SERVER__REPLICA_ID`,
+    // applied after it, wins when both are set.
+    let mut env: Vec<(String, String)> = env.into_iter().collect();
+    env.sort_by_key(|(k, _)| k != REPLICA_ID_ENV);
     for (k, v) in env {
+        if k == REPLICA_ID_ENV {
+            if !v.trim().is_empty() {
+                match root
+                    .entry("server")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                {
+                    Some(t) => {
+                        t.insert("replica_id".into(), toml::Value::String(v));
+                    }
+                    None => errors.push(format!("{k}: `server` is not a section")),
+                }
+            }
+            continue;
+        }
         let Some(rest) = k.strip_prefix("ADUAN__") else {
             continue;
         };
@@ -406,8 +533,14 @@ pub struct Runtime {
     pub bidang: Vec<BidangInfo>,
     pub policy: SlaPolicy,
     pub web: WebConfig,
+    /// `[server]` bounds: request timeout, connection limit, trusted proxies.
+    pub server: aduan_http::server::ServerLimits,
     pub template_overrides: Vec<(String, String)>,
     pub digest_schedule: cron::Schedule,
+    /// This replica's id: `server.replica_id`, or generated for this process when empty.
+    pub replica_id: String,
+    /// Whether [`Runtime::replica_id`] was generated (not configured).
+    pub replica_id_generated: bool,
 }
 
 fn duration(key: &str, s: &str, errors: &mut Vec<String>) -> chrono::Duration {
@@ -438,6 +571,50 @@ impl Settings {
             ));
             SocketAddr::from(([127, 0, 0, 1], 0))
         });
+        let request_timeout = match humantime::parse_duration(&self.server.request_timeout) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                errors.push(format!(
+                    "`server.request_timeout`: `{}` is not a duration longer than zero (e.g. \"30s\")",
+                    self.server.request_timeout
+                ));
+                aduan_http::server::DEFAULT_REQUEST_TIMEOUT
+            }
+        };
+        let configured_id = self.server.replica_id.trim();
+        if configured_id.len() > MAX_REPLICA_ID
+            || configured_id
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            errors.push(format!(
+                "`server.replica_id`: must be at most {MAX_REPLICA_ID} bytes without spaces or \
+                 control characters (empty = unique per process)"
+            ));
+        }
+        let (replica_id, replica_id_generated) = if configured_id.is_empty() {
+            (generated_replica_id(), true)
+        } else {
+            (configured_id.to_string(), false)
+        };
+        if self.server.max_connections == 0 {
+            errors.push("`server.max_connections`: must be at least 1".into());
+        }
+        let trusted_proxies = aduan_http::client::TrustedProxies::parse(
+            &self.server.trusted_proxies,
+        )
+        .unwrap_or_else(|e| {
+            errors.extend(
+                e.into_iter()
+                    .map(|e| format!("`server.trusted_proxies`: {e}")),
+            );
+            Default::default()
+        });
+        let server = aduan_http::server::ServerLimits {
+            request_timeout,
+            max_connections: self.server.max_connections.max(1),
+            trusted_proxies,
+        };
         if let Some(k) = self.privacy.key.as_deref().filter(|k| !k.trim().is_empty())
             && let Err(e) = aduan_store::KeyRing::parse(k)
         {
@@ -541,14 +718,20 @@ impl Settings {
                 aduan_core::sla::DEFAULT_WAIT_CITIZEN_DAYS
             }
         };
+        let _ = duration("outbox.retry_for", &self.outbox.retry_for, &mut errors);
         for (i, a) in s.escalate_to.iter().enumerate() {
             if let Err(e) = EmailAddress::parse(a) {
                 errors.push(format!("`sla.escalate_to[{i}]`: {}", e.problem));
             }
         }
-        for (i, a) in self.digest.recipients.iter().enumerate() {
-            if let Err(e) = EmailAddress::parse(a) {
-                errors.push(format!("`digest.recipients[{i}]`: {}", e.problem));
+        for (key, list) in [
+            ("recipients", &self.digest.recipients),
+            ("iso_recipients", &self.digest.iso_recipients),
+        ] {
+            for (i, a) in list.iter().enumerate() {
+                if let Err(e) = EmailAddress::parse(a) {
+                    errors.push(format!("`digest.{key}[{i}]`: {}", e.problem));
+                }
             }
         }
         let digest_schedule = cron::Schedule::from_str(&self.digest.schedule).unwrap_or_else(|e| {
@@ -596,20 +779,254 @@ impl Settings {
             bidang,
             policy: SlaPolicy::new(calendar, durations).with_wait_citizen_days(wait_citizen_days),
             web: self.channels.web.0.clone(),
+            server,
             template_overrides,
             digest_schedule,
+            replica_id,
+            replica_id_generated,
             settings: self,
         })
     }
 }
 
-/// The effective configuration as TOML with secrets masked.
+/// The effective configuration as TOML with secrets masked: each section masks its own
+/// (the database URL's password, the channels' tokens), and then every key that looks
+/// secret ([`secret_name`]) is masked again, whatever section it is in, and every value
+/// that looks like a URL loses its password — so a new secret key is masked even before
+/// its section knows it is one.
 pub fn render_masked(s: &Settings) -> String {
-    toml::to_string_pretty(s).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    let value = match toml::Value::try_from(s) {
+        Ok(mut v) => {
+            mask_secrets(&mut v, None);
+            v
+        }
+        Err(e) => return format!("# cannot render: {e}"),
+    };
+    toml::to_string_pretty(&value).unwrap_or_else(|e| format!("# cannot render: {e}"))
+}
+
+fn mask_secrets(v: &mut toml::Value, key: Option<&str>) {
+    match v {
+        toml::Value::String(s) => {
+            if key.is_some_and(secret_name) && !s.is_empty() {
+                *s = MASK.to_string();
+            } else if s.contains("://") {
+                *s = mask_url_password(s);
+            }
+        }
+        toml::Value::Array(a) => a.iter_mut().for_each(|x| mask_secrets(x, key)),
+        toml::Value::Table(t) => t
+            .iter_mut()
+            .for_each(|(k, x)| mask_secrets(x, Some(k.as_str()))),
+        _ => {}
+    }
 }
 
 /// Load and validate in one go.
 pub fn load_runtime(path: &Path) -> Result<Runtime, ConfigError> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     load(path, env)?.validate(path)
+}
+
+/// `[outbox]` (SPEC §2): how long a reply is retried before it is shown to staff as failed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Keep retrying a reply this long after it was queued (humantime, default `48h`): a
+    /// day-long outage, such as Nyepi's internet shutdown, loses nothing.
+    #[serde(default = "d48h")]
+    pub retry_for: String,
+}
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig { retry_for: d48h() }
+    }
+}
+fn d48h() -> String {
+    "48h".into()
+}
+impl OutboxConfig {
+    /// `retry_for` as a duration (validated by [`Settings::validate`]; the default if not).
+    pub fn retry_for(&self) -> chrono::Duration {
+        humantime::parse_duration(&self.retry_for)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .unwrap_or(aduan_core::outbox::DEFAULT_RETRY_FOR)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_never_printed() {
+        for (url, secret, keep) in [
+            (
+                "postgres://u:p@ss@db.example/aduan",
+                "p@ss",
+                "postgres://u:********@db.example/aduan",
+            ),
+            (
+                "postgres://u:p%40ss@db.example/aduan",
+                "p%40ss",
+                "postgres://u:********@db.example/aduan",
+            ),
+            (
+                "postgresql://aduan:s3cr3t@10.0.0.5:5432/aduan?sslmode=require",
+                "s3cr3t",
+                "postgresql://aduan:********@10.0.0.5:5432/aduan?sslmode=require",
+            ),
+            (
+                "postgres://aduan@db.example/aduan?password=hunter2&sslmode=require",
+                "hunter2",
+                "postgres://aduan@db.example/aduan?password=********&sslmode=require",
+            ),
+            (
+                "postgres://db.example/aduan?user=aduan&sslpassword=kunci&sslcert=/etc/c.pem",
+                "kunci",
+                "postgres://db.example/aduan?user=aduan&sslpassword=********&sslcert=/etc/c.pem",
+            ),
+            (
+                "postgres://u:a:b@c@host/db?PASSWORD=x@y",
+                "a:b@c",
+                "postgres://u:********@host/db?PASSWORD=********",
+            ),
+            (
+                "postgres://u:p/w?x@host/db",
+                "p/w?x",
+                "postgres://u:********@host/db",
+            ),
+            (
+                "postgres://u:pw@host/db?application_name=a@b",
+                "pw",
+                "postgres://u:********@host/db?application_name=a@b",
+            ),
+        ] {
+            let m = mask_url_password(url);
+            assert!(!m.contains(secret), "{url} -> {m}");
+            assert_eq!(m, keep, "{url}");
+        }
+        // Nothing to hide: unchanged.
+        for url in [
+            "sqlite://data/aduan.db",
+            "postgres://aduan@db/aduan",
+            "postgres://db/aduan?sslmode=require",
+        ] {
+            assert_eq!(mask_url_password(url), url);
+        }
+    }
+
+    #[test]
+    fn the_replica_id_comes_from_the_file_or_either_variable_else_is_unique_per_process() {
+        let text = r#"
+[server]
+listen = "127.0.0.1:0"
+public_base_url = "http://127.0.0.1:8080"
+[database]
+url = "sqlite://data/aduan.db"
+[office]
+name = "Disdukcapil"
+timezone = "Asia/Makassar"
+ticket_prefix = "ADU"
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aduan.toml");
+        std::fs::write(&path, text).unwrap();
+        let rt = |env: &[(&str, &str)]| {
+            load(
+                &path,
+                env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            )
+            .unwrap()
+            .validate(&path)
+            .unwrap()
+        };
+        let a = rt(&[]);
+        let b = rt(&[]);
+        assert!(a.replica_id_generated && b.replica_id_generated);
+        assert_ne!(
+            a.replica_id, b.replica_id,
+            "unique per process (and per start)"
+        );
+        let pid = format!("-{}-", std::process::id());
+        assert!(a.replica_id.contains(&pid), "{}", a.replica_id);
+        let c = rt(&[("ADUAN_REPLICA_ID", "replika-1")]);
+        assert_eq!(c.replica_id, "replika-1");
+        assert!(!c.replica_id_generated);
+        let d = rt(&[
+            ("ADUAN__SERVER__REPLICA_ID", "replika-2"),
+            ("ADUAN_REPLICA_ID", "replika-1"),
+        ]);
+        assert_eq!(d.replica_id, "replika-2", "the ADUAN__ variable wins");
+        // An integer-looking id stays text.
+        assert_eq!(rt(&[("ADUAN_REPLICA_ID", "7")]).replica_id, "7");
+        assert!(
+            load(&path, [("ADUAN_REPLICA_ID".to_string(), "a b".to_string())])
+                .unwrap()
+                .validate(&path)
+                .is_err(),
+            "spaces are refused"
+        );
+    }
+
+    #[test]
+    fn check_config_masks_every_secret_looking_key() {
+        let text = r#"
+[server]
+listen = "127.0.0.1:0"
+public_base_url = "http://127.0.0.1:8080"
+[database]
+url = "postgres://aduan:p@ss@db/aduan?sslpassword=kunci"
+[office]
+name = "Disdukcapil"
+timezone = "Asia/Makassar"
+ticket_prefix = "ADU"
+[channels.email]
+password = "mail-secret"
+smtp_password = "smtp-secret"
+[channels.telegram]
+token = "123:bot-secret"
+webhook_secret = "hook-secret"
+[channels.meta]
+app_secret = "meta-secret"
+verify_token = "verify-secret"
+page_access_token = "page-secret"
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aduan.toml");
+        std::fs::write(&path, text).unwrap();
+        let s = load(
+            &path,
+            [(
+                "ADUAN__PRIVACY__KEY".to_string(),
+                "a2V5LXNlY3JldA==".to_string(),
+            )],
+        )
+        .unwrap();
+        let out = render_masked(&s);
+        for secret in [
+            "p@ss",
+            "ss@db",
+            "kunci",
+            "mail-secret",
+            "smtp-secret",
+            "bot-secret",
+            "hook-secret",
+            "meta-secret",
+            "verify-secret",
+            "page-secret",
+            "a2V5LXNlY3JldA",
+        ] {
+            assert!(!out.contains(secret), "{secret} printed:\n{out}");
+        }
+        assert!(out.contains("postgres://aduan:********@db/aduan"), "{out}");
+        assert!(out.contains("request_timeout = \"30s\""), "{out}");
+        // Not secrets: shown.
+        assert!(out.contains("key_file"), "{out}");
+        assert!(out.contains("Disdukcapil"), "{out}");
+        assert!(secret_name("sslpassword") && secret_name("api_key"));
+        assert!(!secret_name("key_file") && !secret_name("keywords"));
+    }
 }

@@ -46,10 +46,22 @@ pub struct Options {
     pub senders: HashMap<Channel, Arc<dyn ReplySender>>,
     pub max_attachment_bytes: u64,
     pub no_outbox_worker: bool,
+    /// Do not start the SLA timer (the test calls `escalate_due` itself).
+    pub no_sla_timer: bool,
     /// Extra TOML appended to the config (channel sections).
     pub extra_config: String,
     /// `calendar.holidays` relative to the repository root (default: only 2026's file).
     pub holidays: &'static str,
+    /// A database the test prepared (default: a fresh one of `backend`).
+    pub db_url: Option<String>,
+    /// Lines added to `[server]`.
+    pub server_config: String,
+    /// Lines added to `[channels.web]`; a key set here replaces the harness's `"off"`.
+    pub web_config: String,
+    /// The outbox worker's fallback poll (default: the daemon's).
+    pub outbox_poll: Option<std::time::Duration>,
+    /// The SLA timer's longest sleep (default: the daemon's).
+    pub sla_recheck: Option<std::time::Duration>,
 }
 
 impl Options {
@@ -62,10 +74,36 @@ impl Options {
             senders: HashMap::new(),
             max_attachment_bytes: 1024 * 1024,
             no_outbox_worker: false,
+            no_sla_timer: false,
             extra_config: String::new(),
             holidays: "config/holidays-2026.toml",
+            db_url: None,
+            server_config: String::new(),
+            web_config: String::new(),
+            outbox_poll: None,
+            sla_recheck: None,
         }
     }
+}
+
+/// `text` (a config of [`write_config`]) with `server` lines added to `[server]` and `web`
+/// lines to `[channels.web]`, where they replace the harness's `"off"` for the same key.
+fn with_sections(text: &str, server: &str, web: &str) -> String {
+    let ours: Vec<&str> = web
+        .lines()
+        .filter_map(|l| l.split('=').next())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .collect();
+    text.replacen("[server]\n", &format!("[server]\n{server}\n"), 1)
+        .replacen("[channels.web]\n", &format!("[channels.web]\n{web}\n"), 1)
+        .lines()
+        .filter(|l| {
+            let key = l.split('=').next().unwrap_or("").trim();
+            !(l.ends_with("= \"off\"") && ours.contains(&key))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub async fn database_url(backend: Backend, dir: &std::path::Path) -> String {
@@ -149,6 +187,11 @@ escalate_to = ["kasi@example.go.id"]
 enabled = true
 max_attachment_bytes = {max_attachment_bytes}
 rate_limit = "{rate_limit}"
+# The per-address limits of status look-ups, messages and ratings (tests/limits.rs tests
+# them): off, so tests that poll a status page are not cut off.
+status_rate_limit = "off"
+message_rate_limit = "off"
+rating_rate_limit = "off"
 [digest]
 schedule = "0 0 7 1 * *"
 recipients = ["kadis@example.go.id"]
@@ -162,7 +205,10 @@ recipients = ["kadis@example.go.id"]
 
 pub async fn spawn(opts: Options) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = database_url(opts.backend, dir.path()).await;
+    let db_url = match opts.db_url {
+        Some(u) => u,
+        None => database_url(opts.backend, dir.path()).await,
+    };
     let config_path = write_config_with(
         dir.path(),
         &db_url,
@@ -172,11 +218,13 @@ pub async fn spawn(opts: Options) -> TestApp {
         opts.max_attachment_bytes,
         opts.holidays,
     );
-    if !opts.extra_config.is_empty() {
-        let mut t = std::fs::read_to_string(&config_path).unwrap();
-        t.push_str(&opts.extra_config);
-        std::fs::write(&config_path, t).unwrap();
+    let mut text = std::fs::read_to_string(&config_path).unwrap();
+    if !opts.server_config.is_empty() || !opts.web_config.is_empty() {
+        text = with_sections(&text, &opts.server_config, &opts.web_config);
     }
+    text.push('\n');
+    text.push_str(&opts.extra_config);
+    std::fs::write(&config_path, text).unwrap();
     let rt = aduan::config::load(&config_path, Vec::<(String, String)>::new())
         .unwrap()
         .validate(&config_path)
@@ -187,8 +235,11 @@ pub async fn spawn(opts: Options) -> TestApp {
             clock: opts.clock,
             senders: opts.senders,
             no_outbox_worker: opts.no_outbox_worker,
+            no_sla_timer: opts.no_sla_timer,
             digest_delivery: None,
             admin_session_key: Some([7u8; 32]),
+            outbox_poll: opts.outbox_poll,
+            sla_recheck: opts.sla_recheck,
         },
     )
     .await
@@ -313,4 +364,116 @@ macro_rules! on_both_backends {
             async fn $name() { super::$name($crate::common::Backend::Postgres).await })+
         }
     };
+}
+
+/// The built `aduan` binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_aduan");
+
+/// A real `aduan serve` process started by [`start_daemon_with`].
+pub struct Daemon {
+    pub child: tokio::process::Child,
+    /// The address it logged as `listening on ADDR`.
+    pub addr: String,
+    /// Its log lines (stderr) so far.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// The log lines containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Start `aduan serve` on `config` and wait for "listening on ADDR".
+pub async fn start_daemon(config: &std::path::Path) -> (tokio::process::Child, String) {
+    let d = start_daemon_with(config, &[]).await;
+    (d.child, d.addr)
+}
+
+/// [`start_daemon`] with extra environment variables, keeping the log.
+pub async fn start_daemon_with(config: &std::path::Path, envs: &[(&str, &str)]) -> Daemon {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .env("ADUAN_ADMIN_SESSION_SECRET", "daemon-test-secret")
+        .env_remove("ADUAN_REPLICA_ID")
+        .env_remove("ADUAN__SERVER__REPLICA_ID")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            log.lock().unwrap().push(l.clone());
+            if let Some(i) = l.find("listening on ") {
+                let rest = &l[i + "listening on ".len()..];
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("daemon exited before listening");
+    })
+    .await
+    .expect("daemon did not start in 60 s");
+    let keep = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = lines.next_line().await {
+            keep.lock().unwrap().push(l);
+        }
+    });
+    Daemon { child, addr, log }
+}
+
+/// Send signal `sig` (`-KILL`, `-STOP` …) to process `pid`.
+pub fn kill(pid: u32, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill {sig} {pid}");
+}
+
+/// The cookies of the admin pages as a browser without JavaScript keeps them: `name=value`
+/// pairs fed from `Set-Cookie` answers (an empty value deletes the cookie).
+#[derive(Default)]
+pub struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    pub fn take(&mut self, r: &reqwest::Response) {
+        for v in r.headers().get_all(reqwest::header::SET_COOKIE) {
+            let pair = v.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.0.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.0.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    /// The `Cookie` header to send.
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }

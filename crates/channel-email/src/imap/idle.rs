@@ -1,9 +1,10 @@
 //! Waiting for new mail between syncs: IDLE when the server offers it and `idle` is on,
 //! else sleeping `poll_interval`.
 //!
-//! Neither wait outlasts [`LEASE_RENEW`] (IDLE is re-issued well before the RFC 2177
-//! 29-minute limit), so the lease is renewed in time; both return at once on shutdown
-//! (logging out), and a `BYE` or a closed stream during IDLE ends the session.
+//! IDLE is re-issued after [`IDLE_REISSUE`] (well before the RFC 2177 29-minute limit). The
+//! lease is renewed beside both waits (in the background, [`aduan_http::lease`]); both end
+//! at once when it is lost ([`Failure::LeaseLost`]) and on shutdown (logging out), and a
+//! `BYE` or a closed stream during IDLE ends the session.
 
 use std::time::{Duration, Instant};
 
@@ -13,18 +14,21 @@ use async_imap::types::UnsolicitedResponse;
 
 use super::reader::Reader;
 use super::session::{COMMAND_TIMEOUT, ImapSession, logout, step};
-use super::{Failure, LEASE_RENEW, MAX_IDLE, imap_err};
+use super::{Failure, IDLE_REISSUE, imap_err};
 
 impl Reader<'_> {
-    /// IDLE until new mail, [`LEASE_RENEW`] or shutdown.
+    /// IDLE until new mail, [`IDLE_REISSUE`], a lost lease or shutdown.
     pub(super) async fn idle(&self, session: ImapSession) -> Result<ImapSession, Failure> {
         let mut handle = session.idle();
         step("IDLE", COMMAND_TIMEOUT, handle.init()).await?;
         let woke = {
-            let (wait, _stop) = handle.wait_with_timeout(LEASE_RENEW.min(MAX_IDLE));
+            let (wait, _stop) = handle.wait_with_timeout(IDLE_REISSUE);
             tokio::select! {
                 r = wait => Some(r),
                 _ = self.shutdown.cancelled() => None,
+                // The session is dropped (the connection closed): nothing was committed
+                // during the wait, and the new holder reads from the durable cursor.
+                _ = self.lease.lost() => return Err(Failure::LeaseLost),
             }
         };
         match woke {
@@ -61,7 +65,7 @@ impl Reader<'_> {
         step("DONE", COMMAND_TIMEOUT, handle.done()).await
     }
 
-    /// Sleep `poll_interval`, renewing the lease on the way.
+    /// Sleep `poll_interval` (ended early by a lost lease or shutdown).
     pub(super) async fn poll_wait(&mut self, s: &mut ImapSession) -> Result<(), Failure> {
         let until = Instant::now() + self.poll_interval;
         loop {
@@ -74,9 +78,10 @@ impl Reader<'_> {
                     logout(s).await;
                     return Err(Failure::Shutdown);
                 }
-                _ = tokio::time::sleep(left.min(LEASE_RENEW)) => {}
+                _ = self.lease.lost() => return Err(Failure::LeaseLost),
+                _ = tokio::time::sleep(left) => {}
             }
-            self.renew_lease_if_due().await?;
+            self.check_lease()?;
         }
     }
 }

@@ -32,7 +32,19 @@ use sha2::{Digest, Sha256};
 
 use super::reader::{MailboxState, Reader};
 use super::{Failure, store_err};
-use crate::parse::{AutoKind, InboundMail, TRUNCATION_NOTE, normalize};
+use crate::parse::{
+    AutoKind, InboundMail, TRUNCATION_NOTE, normalize_blocking, normalize_oversized_blocking,
+};
+
+/// What was downloaded of one message.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Fetched<'a> {
+    /// The whole message (within `max_message_bytes`).
+    Whole(&'a [u8]),
+    /// A message over `max_message_bytes` of `size` bytes: its header section (or the start
+    /// of the message), nothing more.
+    Oversized { header: &'a [u8], size: u64 },
+}
 
 /// Message-IDs longer than this are hashed into the external id.
 const MAX_ID_LEN: usize = 500;
@@ -151,15 +163,27 @@ impl Reader<'_> {
             .map_err(store_err)
     }
 
-    /// Normalize and commit one message; the cursor moves with it.
+    /// Normalize (on the blocking pool) and commit one message; the cursor moves with it.
     pub(super) async fn process(
         &self,
         st: &MailboxState,
         uid: u32,
-        raw: &[u8],
+        item: Fetched<'_>,
     ) -> Result<Outcome, Failure> {
         let cursor_value = format!("{}:{uid}", st.uidvalidity);
-        let mail = match normalize(raw, &self.ctx.limits) {
+        let limits = self.ctx.limits;
+        let (parsed, raw) = match item {
+            Fetched::Whole(raw) => (normalize_blocking(raw.to_vec(), limits).await, raw),
+            Fetched::Oversized { header, size } => {
+                tracing::info!(mailbox = %self.key, uid, bytes = size, limit = limits.max_message_bytes,
+                    "oversized: only the header section was read; the complaint says so");
+                (
+                    normalize_oversized_blocking(header.to_vec(), size, limits).await,
+                    header,
+                )
+            }
+        };
+        let mail = match parsed {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(mailbox = %self.key, uid, bytes = raw.len(), error = %e,
@@ -386,7 +410,7 @@ mod tests {
     use super::*;
     use crate::config::EmailConfig;
     use crate::imap::intake_key;
-    use crate::parse::Limits;
+    use crate::parse::{Limits, normalize};
 
     fn mail(raw: &str) -> InboundMail {
         normalize(raw.as_bytes(), &Limits::default()).expect("parse")

@@ -4,10 +4,11 @@
 //! [`run_intake`] is the long-running task the binary spawns. One pass of its loop:
 //!
 //! 1. **Lease.** Only one replica reads a mailbox: the named lease
-//!    `imap:{username}@{host}/{mailbox}` is taken with [`Desk::try_lease`] for
-//!    [`LEASE_TTL`] and renewed every [`LEASE_RENEW`] (between messages and on every IDLE
-//!    wake-up). A replica that does not get it, or loses it, stops reading and tries again
-//!    later; the lease is released on shutdown.
+//!    `imap:{username}@{host}/{mailbox}` is taken with [`HeldLease::acquire`] (TTL 10 s,
+//!    renewed every 3 s in the background, also while IDLE waits). The reader checks it
+//!    before every commit and IDLE or polling waits end when it is lost. A replica that
+//!    does not get it asks again every 2 s, so the mailbox moves within 15 s of its reader's
+//!    death; the lease is kept across reconnects and released on shutdown.
 //! 2. **Connect** with `none`, `starttls` or `tls` (rustls with the webpki roots), read the
 //!    greeting, `LOGIN`, `CAPABILITY`, create the archive mailbox when absent, `SELECT`.
 //! 3. **Cursor.** The durable cursor (same key as the lease) holds
@@ -25,8 +26,8 @@
 //!    (`UID MOVE`, or `UID COPY` + `\Deleted` flag + `UID EXPUNGE` of exactly those UIDs when
 //!    the server lacks MOVE; without UIDPLUS the flagged originals are left in place, never
 //!    expunged wholesale). Mail is never deleted.
-//! 5. **Wait** with IDLE (when the server offers it and `idle` is on), woken by new mail or
-//!    after [`LEASE_RENEW`] (far below the 29-minute limit) to renew the lease and resync;
+//! 5. **Wait** with IDLE (when the server offers it and `idle` is on), woken by new mail,
+//!    a lost lease, or after [`IDLE_REISSUE`] (far below the 29-minute limit) to resync;
 //!    otherwise sleep `poll_interval`.
 //!
 //! Any connection error, timeout or `BYE` closes the session and reconnects after a backoff
@@ -49,7 +50,7 @@
 //! `aduan_intake_total{channel="email",outcome=…}` with the shared
 //! [`IntakeOutcome`](aduan_core::intake_outcome::IntakeOutcome) labels.
 //!
-//! [`Desk::try_lease`]: aduan_core::desk::Desk::try_lease
+//! [`HeldLease::acquire`]: aduan_http::lease::HeldLease::acquire
 //! [`Desk::receive`]: aduan_core::desk::Desk::receive
 //! [`Desk::fail_reply`]: aduan_core::desk::Desk::fail_reply
 
@@ -62,9 +63,10 @@ mod session;
 mod sync;
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aduan_core::desk::DeskError;
+use aduan_http::lease::{HeldLease, LeaseTiming};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EmailConfig;
@@ -74,14 +76,10 @@ pub use context::EmailContext;
 pub use lease::intake_key;
 pub use message::external_id;
 
-/// How long a taken lease lasts without renewal.
-pub const LEASE_TTL: Duration = Duration::from_secs(90);
-/// How often the lease is renewed; also the longest IDLE before re-issuing it.
-pub const LEASE_RENEW: Duration = Duration::from_secs(30);
-/// Upper bound of one IDLE (RFC 2177: re-issue before 29 minutes).
-pub const MAX_IDLE: Duration = Duration::from_secs(25 * 60);
-/// How long a replica without the lease waits before asking again.
-pub const LEASE_RETRY: Duration = Duration::from_secs(30);
+pub use aduan_http::lease::{LEASE_RENEW, LEASE_RETRY, LEASE_TTL};
+/// The longest IDLE before it is re-issued and the mailbox synced again (RFC 2177: below 29
+/// minutes; the lease does not depend on it, it is renewed beside the IDLE).
+pub const IDLE_REISSUE: Duration = Duration::from_secs(30);
 /// Most messages fetched in one `UID FETCH`.
 pub const BATCH_MESSAGES: usize = 200;
 /// Most bytes (by `RFC822.SIZE`) fetched in one `UID FETCH` (a larger message goes alone).
@@ -111,70 +109,90 @@ pub async fn run_intake(cfg: EmailConfig, ctx: EmailContext, shutdown: Cancellat
     };
     let poll_interval = cfg.poll_interval().unwrap_or(Duration::from_secs(60));
     let key = intake_key(&cfg);
-    let lease_ttl = chrono::Duration::from_std(LEASE_TTL).unwrap_or(chrono::Duration::seconds(90));
+    let timing = LeaseTiming::default();
     let mut backoff = BACKOFF_MIN;
+    let mut held: Option<HeldLease> = None;
     tracing::info!(mailbox = %key, holder = %ctx.holder, "e-mail intake starting");
     loop {
         if shutdown.is_cancelled() {
             break;
         }
-        let wait = match ctx
-            .desk
-            .intake()
-            .try_lease(&key, &ctx.holder, lease_ttl)
-            .await
-        {
-            Ok(true) => {
-                let mut reader = Reader {
-                    cfg: &cfg,
-                    ctx: &ctx,
-                    shutdown: &shutdown,
-                    key: key.clone(),
-                    security,
-                    poll_interval,
-                    lease_renewed: Instant::now(),
-                    lease_ttl,
-                    archive_error: None,
-                };
-                let outcome = reader.run(&mut backoff).await;
-                metrics::gauge!("aduan_email_imap_connected").set(0.0);
-                match outcome {
-                    Failure::Shutdown => break,
-                    Failure::LeaseLost => {
-                        tracing::warn!(mailbox = %key, "mailbox lease lost; another replica reads it now");
-                        LEASE_RETRY
+        if held.as_ref().is_some_and(|l| l.check().is_err()) {
+            tracing::warn!(mailbox = %key, "mailbox lease lost; another replica may read it now");
+            held = None;
+        }
+        if held.is_none() {
+            match HeldLease::acquire(&ctx.desk, &key, &ctx.holder, timing).await {
+                Ok(Some(l)) => {
+                    tracing::info!(mailbox = %key, holder = %ctx.holder, "mailbox lease taken: this replica reads the mailbox");
+                    held = Some(l);
+                }
+                Ok(None) => {
+                    tracing::debug!(mailbox = %key, "another replica holds the mailbox lease");
+                    (ctx.health)(None);
+                    if wait(&shutdown, timing.retry).await {
+                        break;
                     }
-                    f => {
-                        let msg = format!("e-mail intake: {f}");
-                        tracing::warn!(mailbox = %key, error = %msg, retry_in = ?backoff, "IMAP session ended");
-                        metrics::counter!("aduan_email_imap_errors_total").increment(1);
-                        (ctx.health)(Some(msg));
-                        next_backoff(&mut backoff)
+                    continue;
+                }
+                Err(e) => {
+                    let msg = format!("e-mail intake: lease: {e}");
+                    tracing::warn!(mailbox = %key, error = %msg, "cannot take the mailbox lease");
+                    metrics::counter!("aduan_email_imap_errors_total").increment(1);
+                    (ctx.health)(Some(msg));
+                    if wait(&shutdown, next_backoff(&mut backoff)).await {
+                        break;
                     }
+                    continue;
                 }
             }
-            Ok(false) => {
-                tracing::debug!(mailbox = %key, "another replica holds the mailbox lease");
-                (ctx.health)(None);
-                LEASE_RETRY
+        }
+        let Some(lease) = held.as_ref() else { continue };
+        let mut reader = Reader {
+            cfg: &cfg,
+            ctx: &ctx,
+            shutdown: &shutdown,
+            key: key.clone(),
+            security,
+            poll_interval,
+            lease,
+            archive_error: None,
+        };
+        let outcome = reader.run(&mut backoff).await;
+        metrics::gauge!("aduan_email_imap_connected").set(0.0);
+        let pause = match outcome {
+            Failure::Shutdown => break,
+            Failure::LeaseLost => {
+                tracing::warn!(mailbox = %key, "mailbox lease lost; another replica reads it now");
+                held = None;
+                timing.retry
             }
-            Err(e) => {
-                let msg = format!("e-mail intake: lease: {e}");
-                tracing::warn!(mailbox = %key, error = %msg, "cannot take the mailbox lease");
+            f => {
+                let msg = format!("e-mail intake: {f}");
+                tracing::warn!(mailbox = %key, error = %msg, retry_in = ?backoff, "IMAP session ended");
                 metrics::counter!("aduan_email_imap_errors_total").increment(1);
                 (ctx.health)(Some(msg));
                 next_backoff(&mut backoff)
             }
         };
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(wait) => {}
+        if wait(&shutdown, pause).await {
+            break;
         }
     }
-    if let Err(e) = ctx.desk.intake().release_lease(&key, &ctx.holder).await {
+    if let Some(l) = held
+        && let Err(e) = l.release().await
+    {
         tracing::warn!(mailbox = %key, error = %e, "cannot release the mailbox lease");
     }
     tracing::info!(mailbox = %key, "e-mail intake stopped");
+}
+
+/// Sleep `d`; `true` when shutdown came first.
+async fn wait(shutdown: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
 }
 
 /// Return the current backoff and double it for next time.

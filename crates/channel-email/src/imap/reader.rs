@@ -5,10 +5,10 @@
 //! then the durable cursor. The cursor `"{uidvalidity}:{last_uid}"` is only trusted for the
 //! same UIDVALIDITY; otherwise the whole mailbox is read again and redelivered mail is
 //! recognized by its external id. Then it syncs until a pass finds nothing new and no
-//! new-mail notice arrived meanwhile, reports health, waits (IDLE or polling), renews the
+//! new-mail notice arrived meanwhile, reports health, waits (IDLE or polling), checks the
 //! lease, and syncs again. The reader holds the lease for as long as it runs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use tokio_util::sync::CancellationToken;
@@ -55,8 +55,8 @@ pub(super) struct Reader<'a> {
     pub(super) key: String,
     pub(super) security: Security,
     pub(super) poll_interval: Duration,
-    pub(super) lease_renewed: Instant,
-    pub(super) lease_ttl: chrono::Duration,
+    /// The mailbox lease, renewed in the background while the reader runs.
+    pub(super) lease: &'a aduan_http::lease::HeldLease,
     /// The last refusal to create or move to the archive mailbox (reported as health).
     pub(super) archive_error: Option<String>,
 }
@@ -148,7 +148,7 @@ impl Reader<'_> {
             } else {
                 self.poll_wait(&mut session).await?;
             }
-            self.renew_lease_if_due().await?;
+            self.check_lease()?;
         }
     }
 

@@ -5,6 +5,15 @@
 //! - Messages are fetched (`BODY.PEEK[]`, never marking them seen) in UID order, in batches
 //!   of at most [`BATCH_MESSAGES`] messages / [`BATCH_BYTES`] bytes, and committed one by
 //!   one; the cursor is committed in the same transaction as the complaint it covers.
+//! - No message is downloaded beyond [`Limits::max_message_bytes`]: one whose
+//!   `RFC822.SIZE` is larger has only its header section fetched (`BODY.PEEK[HEADER]`, at
+//!   most [`MAX_HEADER_BYTES`]); every other fetch is a partial `BODY.PEEK[]<0.limit+1>`,
+//!   so a server that under-reports a size still sends no more than that, and the message
+//!   is then treated as oversized too. Oversized mail becomes a complaint from its headers
+//!   with a note, is committed, archived and counted (`aduan_email_oversized_total`) like any
+//!   other.
+//!
+//! [`Limits::max_message_bytes`]: crate::parse::Limits::max_message_bytes
 //! - A message is moved to the archive mailbox only after its commit, so a crash between
 //!   the two leaves it in place below the cursor, and the next pass only moves it.
 //! - A store error (or shutdown, or a lost lease) stops the batch: the messages committed
@@ -20,9 +29,11 @@ use std::time::Duration;
 use async_imap::types::{Fetch, Flag};
 use futures::TryStreamExt;
 
+use super::message::Fetched;
 use super::reader::{MailboxState, Reader};
 use super::session::{COMMAND_TIMEOUT, ImapSession, step};
 use super::{BATCH_BYTES, BATCH_MESSAGES, Failure, imap_err};
+use crate::parse::MAX_HEADER_BYTES;
 
 /// Timeout of one batch `UID FETCH` (bodies).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -116,19 +127,50 @@ impl Reader<'_> {
             .collect();
         new.sort_unstable();
         new.dedup_by_key(|(uid, _)| *uid);
-        for batch in batches(&new, BATCH_MESSAGES, BATCH_BYTES) {
-            self.renew_lease_if_due().await?;
+        let limit = self.ctx.limits.max_message_bytes;
+        let size_of = |uid: u32| {
+            new.binary_search_by_key(&uid, |(u, _)| *u)
+                .map_or(0, |i| new[i].1)
+        };
+        // What is downloaded of each message: at most the limit.
+        let downloaded: Vec<(u32, u64)> = new
+            .iter()
+            .map(|&(uid, size)| (uid, size.min(limit)))
+            .collect();
+        for batch in batches(&downloaded, BATCH_MESSAGES, BATCH_BYTES) {
+            self.check_lease()?;
             if self.shutdown.is_cancelled() {
                 return Err(Failure::Shutdown);
             }
-            let set = uid_set(&batch);
-            let mut fetched: Vec<Fetch> = step("UID FETCH (bodies)", FETCH_TIMEOUT, async {
-                s.uid_fetch(&set, "(UID BODY.PEEK[])")
-                    .await?
-                    .try_collect()
-                    .await
-            })
-            .await?;
+            let (oversized, whole): (Vec<u32>, Vec<u32>) =
+                batch.iter().partition(|&&uid| size_of(uid) > limit);
+            let mut fetched: Vec<Fetch> = Vec::new();
+            if !whole.is_empty() {
+                let set = uid_set(&whole);
+                let query = format!("(UID BODY.PEEK[]<0.{}>)", limit.saturating_add(1));
+                fetched.extend(
+                    step("UID FETCH (bodies)", FETCH_TIMEOUT, async {
+                        s.uid_fetch(&set, &query)
+                            .await?
+                            .try_collect::<Vec<_>>()
+                            .await
+                    })
+                    .await?,
+                );
+            }
+            if !oversized.is_empty() {
+                let set = uid_set(&oversized);
+                let query = format!("(UID BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES}>)");
+                fetched.extend(
+                    step("UID FETCH (headers)", FETCH_TIMEOUT, async {
+                        s.uid_fetch(&set, &query)
+                            .await?
+                            .try_collect::<Vec<_>>()
+                            .await
+                    })
+                    .await?,
+                );
+            }
             fetched.sort_by_key(|f| f.uid.unwrap_or(0));
             let mut done: Vec<u32> = Vec::new();
             let mut stop: Option<Failure> = None;
@@ -137,16 +179,38 @@ impl Reader<'_> {
                 if uid <= st.last_uid {
                     continue;
                 }
-                let body = f.body().unwrap_or_else(|| {
-                    tracing::warn!(mailbox = %self.key, uid, "the server returned no body for this message");
-                    b""
-                });
-                match self.process(st, uid, body).await {
+                let size = size_of(uid);
+                let item = if oversized.binary_search(&uid).is_ok() {
+                    let header = f.header().unwrap_or_else(|| {
+                        tracing::warn!(mailbox = %self.key, uid, "the server returned no header for this message");
+                        b""
+                    });
+                    Fetched::Oversized { header, size }
+                } else {
+                    let body = f.body().unwrap_or_else(|| {
+                        tracing::warn!(mailbox = %self.key, uid, "the server returned no body for this message");
+                        b""
+                    });
+                    if body.len() as u64 > limit {
+                        // RFC822.SIZE said less: what came is the start of the message.
+                        Fetched::Oversized {
+                            header: body,
+                            size: size.max(body.len() as u64),
+                        }
+                    } else {
+                        Fetched::Whole(body)
+                    }
+                };
+                let was_oversized = matches!(item, Fetched::Oversized { .. });
+                match self.process(st, uid, item).await {
                     Ok(outcome) => {
                         aduan_http::channel::record_intake(
                             aduan_core::types::Channel::Email,
                             outcome,
                         );
+                        if was_oversized {
+                            metrics::counter!("aduan_email_oversized_total").increment(1);
+                        }
                         st.last_uid = uid;
                         done.push(uid);
                     }
@@ -159,7 +223,7 @@ impl Reader<'_> {
                     stop = Some(Failure::Shutdown);
                     break;
                 }
-                if let Err(f) = self.renew_lease_if_due().await {
+                if let Err(f) = self.check_lease() {
                     stop = Some(f);
                     break;
                 }

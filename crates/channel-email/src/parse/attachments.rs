@@ -11,9 +11,9 @@ use aduan_core::model::NewAttachment;
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 
-use super::Limits;
 use super::charset::{declared_charset, legacy_header_text, raw_value};
 use super::headers::parse_single_header;
+use super::{Limits, MAX_SKIPPED_NAMES};
 
 /// Attachments within limits, and the names of those skipped.
 pub(super) fn collect_attachments(
@@ -22,12 +22,22 @@ pub(super) fn collect_attachments(
 ) -> (Vec<NewAttachment>, Vec<String>) {
     let mut kept = Vec::new();
     let mut skipped = Vec::new();
+    let mut not_named = 0usize;
+    // The message's declared charset, looked up once (not once per attachment: that was
+    // quadratic in the number of parts).
+    let charset = std::cell::OnceCell::new();
     for (n, part) in msg.attachments().enumerate() {
-        let content_type = content_type_of(part);
-        let declared = declared_name(msg, part);
-        let filename = attachment_filename(declared.as_deref(), &content_type, n + 1);
         let data = part.contents();
-        if data.len() as u64 > limits.max_attachment_bytes || kept.len() >= limits.max_attachments {
+        let keep =
+            data.len() as u64 <= limits.max_attachment_bytes && kept.len() < limits.max_attachments;
+        if !keep && skipped.len() >= MAX_SKIPPED_NAMES {
+            not_named += 1;
+            continue;
+        }
+        let content_type = content_type_of(part);
+        let declared = declared_name(msg, part, &charset);
+        let filename = attachment_filename(declared.as_deref(), &content_type, n + 1);
+        if !keep {
             skipped.push(filename);
             continue;
         }
@@ -36,6 +46,9 @@ pub(super) fn collect_attachments(
             content_type,
             data: data.to_vec(),
         });
+    }
+    if not_named > 0 {
+        skipped.push(format!("dan {not_named} lainnya"));
     }
     (kept, skipped)
 }
@@ -64,7 +77,11 @@ fn content_type_of(part: &MessagePart<'_>) -> String {
 /// The name a part declares (`Content-Disposition` filename, else `Content-Type` name).
 /// When mail-parser had to put U+FFFD in it, the header is re-read from its raw bytes in the
 /// part's charset, else the message's, else as UTF-8 with other bytes as Windows-1252.
-fn declared_name(msg: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+fn declared_name(
+    msg: &Message<'_>,
+    part: &MessagePart<'_>,
+    message_charset: &std::cell::OnceCell<Option<String>>,
+) -> Option<String> {
     let name = part.attachment_name()?;
     if !name.contains(char::REPLACEMENT_CHARACTER) {
         return Some(name.to_string());
@@ -74,7 +91,11 @@ fn declared_name(msg: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
         .and_then(|ct| ct.attribute("charset"))
         .map(|c| c.trim().to_ascii_lowercase())
         .filter(|c| charset_decoder(c.as_bytes()).is_some())
-        .or_else(|| declared_charset(msg));
+        .or_else(|| {
+            message_charset
+                .get_or_init(|| declared_charset(msg))
+                .clone()
+        });
     for header in ["Content-Disposition", "Content-Type"] {
         let reread = part
             .headers

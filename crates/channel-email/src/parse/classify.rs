@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 use regex::Regex;
 
-use super::headers::{clean_id, raw_header_values};
+use super::headers::{IdList, clean_id, raw_header_values};
 
 /// What kind of sender produced a message, for the RFC 3834 "may we auto-respond" rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,13 +169,10 @@ fn is_delivery_report(part: &MessagePart<'_>) -> bool {
 
 /// Message-IDs of the original message(s) a bounce refers to.
 fn original_ids(msg: &Message<'_>, text: &str) -> Vec<String> {
-    fn add(ids: &mut Vec<String>, id: &str) {
-        let id = clean_id(id);
-        if !id.is_empty() && !id.contains(char::is_whitespace) && !ids.contains(&id) {
-            ids.push(id);
-        }
+    fn add(ids: &mut IdList, id: &str) {
+        ids.add(id);
     }
-    let mut ids: Vec<String> = Vec::new();
+    let mut ids = IdList::default();
     // Headers of the report itself.
     for name in ["Original-Message-ID", "X-Original-Message-ID"] {
         for v in raw_header_values(msg.headers_raw(), name) {
@@ -248,7 +245,7 @@ fn original_ids(msg: &Message<'_>, text: &str) -> Vec<String> {
     }
     // The bounce's own Message-ID is never an original.
     if let Some(own) = msg.message_id().map(clean_id) {
-        ids.retain(|i| *i != own);
+        ids.remove(&own);
     }
-    ids
+    ids.finish()
 }

@@ -11,6 +11,7 @@
 //! mail-parser while doing so is contained. The sender is the first mailbox with a usable
 //! address, never an empty one.
 
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
@@ -102,20 +103,58 @@ pub(super) fn clean_id(id: &str) -> String {
         .to_string()
 }
 
-/// Message ids from a parsed `In-Reply-To`/`References` value.
-pub(super) fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
-    let raw: Vec<String> = match value {
-        HeaderValue::Text(t) => vec![t.to_string()],
-        HeaderValue::TextList(l) => l.iter().map(|s| s.to_string()).collect(),
-        _ => Vec::new(),
-    };
-    let mut out: Vec<String> = Vec::new();
-    for id in raw.iter().map(|s| clean_id(s)) {
-        if !id.is_empty() && !id.contains(char::is_whitespace) && !out.contains(&id) {
-            out.push(id);
+/// Most message ids kept from one `In-Reply-To`/`References` list (or a bounce's
+/// originals): the first and the last `MAX_MESSAGE_IDS - 1`, as RFC 5322 §3.6.4 trims a
+/// long `References`. A hostile list costs linear time, never quadratic.
+pub const MAX_MESSAGE_IDS: usize = 100;
+
+/// A list of distinct message ids in first-seen order (a hash set answers "seen?").
+#[derive(Default)]
+pub(super) struct IdList {
+    ids: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl IdList {
+    /// Add `id` (angle brackets and whitespace stripped) unless empty, containing
+    /// whitespace, or seen.
+    pub(super) fn add(&mut self, id: &str) {
+        let id = clean_id(id);
+        if !id.is_empty() && !id.contains(char::is_whitespace) && self.seen.insert(id.clone()) {
+            self.ids.push(id);
         }
     }
-    out
+
+    /// Whether no id was added.
+    pub(super) fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Remove every occurrence of `id`.
+    pub(super) fn remove(&mut self, id: &str) {
+        self.ids.retain(|i| i != id);
+    }
+
+    /// The ids, at most [`MAX_MESSAGE_IDS`]: the first and the last ones.
+    pub(super) fn finish(mut self) -> Vec<String> {
+        if self.ids.len() > MAX_MESSAGE_IDS {
+            let tail = self.ids.split_off(self.ids.len() - (MAX_MESSAGE_IDS - 1));
+            self.ids.truncate(1);
+            self.ids.extend(tail);
+        }
+        self.ids
+    }
+}
+
+/// Message ids from a parsed `In-Reply-To`/`References` value.
+pub(super) fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
+    let mut out = IdList::default();
+    match value {
+        HeaderValue::Text(t) => out.add(t),
+        HeaderValue::TextList(l) => l.iter().for_each(|s| out.add(s)),
+        _ => {}
+    }
+    out.finish()
 }
 
 static ANGLE_ID: LazyLock<Regex> =
@@ -130,13 +169,8 @@ pub(super) fn message_ids(msg: &Message<'_>, name: &str, parsed: &HeaderValue<'_
     if !raws.iter().any(|v| v.contains("=?")) {
         return id_list(parsed);
     }
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |id: &str| {
-        let id = clean_id(id);
-        if !id.is_empty() && !id.contains(char::is_whitespace) && !out.contains(&id) {
-            out.push(id);
-        }
-    };
+    let mut out = IdList::default();
+    let mut add = |id: &str| out.add(id);
     for raw in &raws {
         let decoded = parse_single_header("Subject", raw)
             .and_then(|m| m.subject().map(str::to_string))
@@ -154,7 +188,7 @@ pub(super) fn message_ids(msg: &Message<'_>, name: &str, parsed: &HeaderValue<'_
             }
         }
     }
-    out
+    out.finish()
 }
 
 /// All values of a header as text (raw, unfolded and trimmed).

@@ -10,6 +10,14 @@
 //! ([`AutoKind`]), extracts the sender and the threading headers (encoded words decoded) and
 //! the ticket tag of the subject, and applies [`Limits`].
 //!
+//! Bounded work: a message over [`Limits::max_message_bytes`] is read from its header
+//! section only ([`normalize_oversized`], with [`oversize_note`] as its text); the header
+//! section, the number of MIME parts and the nesting depth are bounded before parsing
+//! (`bounds`, with a note in the text when something was left out); every step after that
+//! is linear in the input (the HTML converter is proven so by its work counter,
+//! [`html_to_text_counted`](crate::html::html_to_text_counted)). [`normalize_blocking`]
+//! runs it all on tokio's blocking pool, so a slow mail never stalls an async worker.
+//!
 //! Layout: [`normalize`] and the types it returns live here; the unlabelled-charset
 //! fallbacks are in `charset`, the header helpers (the sender's mailbox, message ids, the
 //! ticket tag) in `headers`, the body text in `body`, attachments and their limits in
@@ -17,6 +25,7 @@
 
 mod attachments;
 mod body;
+mod bounds;
 mod charset;
 mod classify;
 mod headers;
@@ -36,11 +45,30 @@ use headers::{
     clean_id, header_texts, message_ids, parse_return_path, reparse_legacy_header, sender_mailbox,
 };
 
+pub use bounds::{
+    BOUNDARY_CUT_NOTE, HEADERS_CUT_NOTE, MAX_BOUNDARY_LEN, MAX_FIELD_BYTES, MAX_HEADER_BYTES,
+    MAX_HEADER_FIELDS, MAX_MIME_MARKERS, MAX_PART_HEADER_LINES, PARTS_CUT_NOTE,
+};
 pub use classify::AutoKind;
-pub use headers::ticket_tag;
+pub use headers::{MAX_MESSAGE_IDS, ticket_tag};
 
 /// The note appended to a body cut at [`Limits::max_text_chars`].
 pub const TRUNCATION_NOTE: &str = "[... dipotong]";
+
+/// The longest [`InboundMail::text`] under `limits`, in characters: the body cut at
+/// [`Limits::max_text_chars`] with its [`TRUNCATION_NOTE`], then each note of what the
+/// bounds left out ([`HEADERS_CUT_NOTE`], [`PARTS_CUT_NOTE`], [`BOUNDARY_CUT_NOTE`]), each
+/// after a blank line. Staff must see why a text is incomplete, so the notes come on top of
+/// the body's limit rather than cutting it further.
+pub fn max_text_len(limits: &Limits) -> usize {
+    let para = |note: &str| "\n\n".len() + note.chars().count();
+    limits.max_text_chars
+        + para(TRUNCATION_NOTE)
+        + [HEADERS_CUT_NOTE, PARTS_CUT_NOTE, BOUNDARY_CUT_NOTE]
+            .into_iter()
+            .map(para)
+            .sum::<usize>()
+}
 
 /// Size limits applied while normalizing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,15 +80,26 @@ pub struct Limits {
     pub max_attachments: usize,
     /// Body text longer than this (in characters) is cut and [`TRUNCATION_NOTE`] appended.
     pub max_text_chars: usize,
+    /// A message larger than this (raw bytes, SPEC §2 `channels.email.max_message_bytes`)
+    /// is read from its header section only: [`normalize_oversized`].
+    pub max_message_bytes: u64,
 }
 
+/// Default of [`Limits::max_message_bytes`]: 25 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 26_214_400;
+
+/// Most skipped attachments named one by one (the rest are counted in one entry).
+pub const MAX_SKIPPED_NAMES: usize = 20;
+
 impl Default for Limits {
-    /// 10 MiB per attachment, 10 attachments, 100 000 characters of text.
+    /// 10 MiB per attachment, 10 attachments, 100 000 characters of text, 25 MiB per
+    /// message.
     fn default() -> Self {
         Limits {
             max_attachment_bytes: 10 * 1024 * 1024,
             max_attachments: 10,
             max_text_chars: 100_000,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -74,6 +113,9 @@ pub enum ParseError {
     /// The bytes do not start with a header section.
     #[error("not an e-mail message: no headers found")]
     NoHeaders,
+    /// The parser failed on this message (a contained panic).
+    #[error("the message could not be parsed")]
+    Failed,
 }
 
 /// One inbound e-mail, decoded and classified.
@@ -97,7 +139,8 @@ pub struct InboundMail {
     /// Decoded subject (RFC 2047), trimmed; empty when there is none.
     pub subject: String,
     /// Body text: the plain-text parts, else the HTML converted to text; trimmed and cut
-    /// to [`Limits::max_text_chars`].
+    /// to [`Limits::max_text_chars`], then the notes of what was left out: at most
+    /// [`max_text_len`] characters.
     pub text: String,
     /// Attachments within the limits.
     pub attachments: Vec<NewAttachment>,
@@ -138,7 +181,89 @@ impl InboundMail {
 }
 
 /// Normalize one raw message. Fails only when the input has no header section at all.
+///
+/// A message over [`Limits::max_message_bytes`] is read from its header section only, as
+/// [`normalize_oversized`] does. This is CPU work linear in `raw.len()`; async callers use
+/// [`normalize_blocking`].
 pub fn normalize(raw: &[u8], limits: &Limits) -> Result<InboundMail, ParseError> {
+    if raw.len() as u64 > limits.max_message_bytes {
+        return normalize_oversized(raw, raw.len() as u64, limits);
+    }
+    normalize_within(raw, limits)
+}
+
+/// [`normalize`] on tokio's blocking pool, so that parsing a large or hostile message never
+/// holds an async worker. A panic in the parser becomes [`ParseError::Failed`].
+pub async fn normalize_blocking(raw: Vec<u8>, limits: Limits) -> Result<InboundMail, ParseError> {
+    tokio::task::spawn_blocking(move || normalize(&raw, &limits))
+        .await
+        .unwrap_or(Err(ParseError::Failed))
+}
+
+/// [`normalize_oversized`] on tokio's blocking pool.
+pub async fn normalize_oversized_blocking(
+    header: Vec<u8>,
+    size: u64,
+    limits: Limits,
+) -> Result<InboundMail, ParseError> {
+    tokio::task::spawn_blocking(move || normalize_oversized(&header, size, &limits))
+        .await
+        .unwrap_or(Err(ParseError::Failed))
+}
+
+/// A message of `size` bytes that is over [`Limits::max_message_bytes`], read from `header`:
+/// its header section (`BODY[HEADER]`, or the start of the message; anything after the
+/// header section, and anything beyond [`MAX_HEADER_BYTES`], is ignored). Sender, subject,
+/// date, threading ids and the classification come from the headers; the text is
+/// [`oversize_note`]; there are no attachments. The content hash is of the header section
+/// read, so a redelivery has the same external id.
+pub fn normalize_oversized(
+    header: &[u8],
+    size: u64,
+    limits: &Limits,
+) -> Result<InboundMail, ParseError> {
+    let start = header_start(header).unwrap_or(0);
+    let (end, _) = bounds::header_end(&header[start..]);
+    let mut head = header[start..start + end.min(MAX_HEADER_BYTES)].to_vec();
+    if !head.ends_with(b"\n") {
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let mut mail = normalize_within(&head, limits)?;
+    mail.text = oversize_note(size, limits.max_message_bytes);
+    mail.attachments.clear();
+    mail.skipped_attachments.clear();
+    Ok(mail)
+}
+
+/// The text of an oversized mail, in Indonesian, e.g. "[Surel terlalu besar (31,2 MB >
+/// 25 MB); isi dan lampiran tidak diambil. Mohon dikirim ulang dengan lampiran lebih
+/// kecil.]".
+pub fn oversize_note(size: u64, limit: u64) -> String {
+    format!(
+        "[Surel terlalu besar ({} > {}); isi dan lampiran tidak diambil. Mohon dikirim ulang dengan lampiran lebih kecil.]",
+        human_size(size),
+        human_size(limit)
+    )
+}
+
+/// `31,2 MB`, `25 MB`, `64 KB` (MiB and KiB, Indonesian decimal comma).
+fn human_size(bytes: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    if bytes >= MB {
+        let tenths = (bytes * 10 + MB / 2) / MB;
+        if tenths.is_multiple_of(10) {
+            format!("{} MB", tenths / 10)
+        } else {
+            format!("{},{} MB", tenths / 10, tenths % 10)
+        }
+    } else {
+        format!("{} KB", bytes.div_ceil(1024))
+    }
+}
+
+/// Normalize a message within [`Limits::max_message_bytes`].
+fn normalize_within(raw: &[u8], limits: &Limits) -> Result<InboundMail, ParseError> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ParseError::Empty);
     }
@@ -147,7 +272,9 @@ pub fn normalize(raw: &[u8], limits: &Limits) -> Result<InboundMail, ParseError>
     let Some(start) = header_start(raw) else {
         return Err(ParseError::NoHeaders);
     };
-    let message = &raw[start..];
+    // Header fields, MIME parts and nesting within bounds (a note says what was left out).
+    let (message, notes) = bounds::bound(&raw[start..]);
+    let message: &[u8] = &message;
     // mail-parser is fuzzed and documented as panic-free, but it contains debug
     // assertions; contain any panic so one bad message can never stall the mailbox.
     // A last header line without a line end is dropped by mail-parser: terminate it.
@@ -205,7 +332,13 @@ pub fn normalize(raw: &[u8], limits: &Limits) -> Result<InboundMail, ParseError>
     let in_reply_to = message_ids(&msg, "In-Reply-To", msg.in_reply_to());
     let references = message_ids(&msg, "References", msg.references());
 
-    let text = truncate_chars(&body_text(&msg), limits.max_text_chars);
+    let mut text = truncate_chars(&body_text(&msg), limits.max_text_chars);
+    for note in notes {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(note);
+    }
     let (attachments, skipped_attachments) = collect_attachments(&msg, limits);
     let auto = classify(
         &msg,
@@ -307,5 +440,27 @@ mod tests {
         assert_eq!(header_start(b"hello world"), None);
         assert_eq!(header_start(b"\xff\xfe\x00garbage"), None);
         assert_eq!(header_start(b": no name\n"), None);
+    }
+
+    /// A body over the limit in a message whose bounds were cut gets the truncation note and
+    /// the bound's note: longer than `max_text_chars` plus the truncation note (the fuzz
+    /// invariant of stop 21 forgot the notes), never longer than [`max_text_len`].
+    #[test]
+    fn notes_come_on_top_of_the_cut_body() {
+        let limits = Limits {
+            max_text_chars: 1000,
+            ..Limits::default()
+        };
+        let long = "-".repeat(MAX_BOUNDARY_LEN + 10);
+        let body = "kata ".repeat(400);
+        let m = format!(
+            "From: a@b.c\r\nContent-Type: multipart/mixed; boundary=\"{long}\"\r\n\r\n--{long}\r\nContent-Type: text/plain\r\n\r\n{body}\r\n--{long}--\r\n"
+        );
+        let mail = normalize(m.as_bytes(), &limits).expect("parsed");
+        let n = mail.text.chars().count();
+        assert!(mail.text.contains(TRUNCATION_NOTE), "{}", mail.text);
+        assert!(mail.text.ends_with(BOUNDARY_CUT_NOTE), "{}", mail.text);
+        assert!(n > 1000 + 2 + TRUNCATION_NOTE.chars().count(), "{n}");
+        assert!(n <= max_text_len(&limits), "{n}");
     }
 }

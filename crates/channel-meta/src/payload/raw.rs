@@ -2,7 +2,8 @@
 //!
 //! Invariants: only the fields aduan reads are declared; unknown fields are ignored, so a
 //! field Meta adds later never refuses a delivery. Required fields (`object`, `entry`, a
-//! message's `mid`/`id`, a status's `id`) make the whole delivery fail to parse. Ids and
+//! message's `mid`/`id`, a status's `id`, missing or blank) make the whole delivery fail to
+//! parse: a blank id would be every such message's one deduplication key. Ids and
 //! timestamps are accepted as strings or numbers, as Meta sends both; anything else is an
 //! error naming what was found.
 
@@ -56,6 +57,7 @@ pub(super) struct RawMessaging {
 
 #[derive(Deserialize)]
 pub(super) struct RawMessage {
+    #[serde(deserialize_with = "message_id")]
     pub(super) mid: String,
     #[serde(default)]
     pub(super) text: Option<String>,
@@ -126,6 +128,7 @@ pub(super) struct WaProfile {
 
 #[derive(Deserialize)]
 pub(super) struct WaMessage {
+    #[serde(deserialize_with = "message_id")]
     pub(super) id: String,
     #[serde(default)]
     pub(super) from: Option<String>,
@@ -200,6 +203,7 @@ pub(super) struct WaButton {
 
 #[derive(Deserialize)]
 pub(super) struct WaStatus {
+    #[serde(deserialize_with = "message_id")]
     pub(super) id: String,
     #[serde(default)]
     pub(super) status: Option<String>,
@@ -235,6 +239,15 @@ fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
             "expected an id (string or number), found {other}"
         ))),
     }
+}
+
+/// A message or status id: a string that is not blank.
+fn message_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Err(de::Error::custom("empty message id"));
+    }
+    Ok(s)
 }
 
 fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -3,7 +3,13 @@
 //!
 //! Account changes are appended to the audit log right after they succeed.
 //!
-//! Store roles: users, audit.
+//! Admin login sessions live in the store (shared by replicas, kept across restarts): a
+//! logout revokes one, a password change or a disabled account revokes all of a user's
+//! ("logout-all", audited), and the admin pages check the session on every request.
+//!
+//! Store roles: users, sessions, audit.
+
+use chrono::{DateTime, Utc};
 
 use crate::audit::actions;
 use crate::desk::{Desk, DeskError};
@@ -70,6 +76,123 @@ impl Accounts {
                     .with_detail(serde_json::json!({ "username": username.as_str() })),
             )
             .await?;
+        self.end_all_sessions(by, username, "disabled").await?;
         Ok(true)
+    }
+
+    /// Set the admin password of `username` (an argon2 PHC hash) on behalf of `by` and end
+    /// every session of that user in the same transaction; false when no such account
+    /// exists. Audited as a password change and a logout-all.
+    pub async fn change_password(
+        &self,
+        by: &Actor,
+        username: &Username,
+        password_hash: &str,
+    ) -> Result<bool, DeskError> {
+        let now = self.desk.now();
+        let Some(revoked) = self
+            .desk
+            .session_store()
+            .change_password(username, password_hash, now)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let audit = self.desk.audit();
+        audit
+            .record(
+                audit
+                    .entry(by, actions::PASSWORD_CHANGE)
+                    .with_detail(serde_json::json!({ "username": username.as_str() })),
+            )
+            .await?;
+        audit
+            .record(
+                audit
+                    .entry(by, actions::LOGOUT_ALL)
+                    .with_detail(serde_json::json!({
+                        "username": username.as_str(),
+                        "reason": "password_change",
+                        "sessions": revoked,
+                    })),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// End every session of `username` on behalf of `by`; how many were live. When some
+    /// were, audited as a logout-all with `reason`.
+    pub async fn end_all_sessions(
+        &self,
+        by: &Actor,
+        username: &Username,
+        reason: &str,
+    ) -> Result<u64, DeskError> {
+        let n = self
+            .desk
+            .session_store()
+            .revoke_user_sessions(username, self.desk.now())
+            .await?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let audit = self.desk.audit();
+        audit
+            .record(
+                audit
+                    .entry(by, actions::LOGOUT_ALL)
+                    .with_detail(serde_json::json!({
+                        "username": username.as_str(),
+                        "reason": reason,
+                        "sessions": n,
+                    })),
+            )
+            .await?;
+        Ok(n)
+    }
+
+    /// Record a new admin session `id` of `username` until `expires_at`.
+    pub async fn start_session(
+        &self,
+        id: &str,
+        username: &Username,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), DeskError> {
+        Ok(self
+            .desk
+            .session_store()
+            .create_session(id, username, self.desk.now(), expires_at)
+            .await?)
+    }
+
+    /// Is admin session `id` recorded, not revoked and not expired?
+    pub async fn session_live(&self, id: &str) -> Result<bool, DeskError> {
+        Ok(self
+            .desk
+            .session_store()
+            .session_live(id, self.desk.now())
+            .await?)
+    }
+
+    /// Revoke admin session `id` (logout, on every replica).
+    pub async fn end_session(&self, id: &str) -> Result<bool, DeskError> {
+        Ok(self
+            .desk
+            .session_store()
+            .revoke_session(id, self.desk.now())
+            .await?)
+    }
+
+    /// Spend a login-form token: true the first time, false for a replay.
+    pub async fn consume_login_token(
+        &self,
+        nonce: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, DeskError> {
+        Ok(self
+            .desk
+            .session_store()
+            .consume_login_token(nonce, expires_at, self.desk.now())
+            .await?)
     }
 }

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::*;
-use crate::secret::{constant_time_eq, hash_secret};
+use crate::secret::verify_access_code;
 use crate::store::prelude::*;
 use crate::types::*;
 use crate::workflow::{Actor, Command, MAX_RATING_COMMENT_CHARS};
@@ -97,16 +97,24 @@ impl Intake {
 
     /// The complaint a ticket and its access code name; a wrong code and an unknown ticket
     /// are the same `NotFound`.
+    ///
+    /// Both do the same work: the code is hashed and compared whether or not the ticket
+    /// exists (against a digest no code has when it does not), so the answer's timing does
+    /// not tell an unknown ticket from a wrong code.
     async fn by_code(&self, ticket: &str, code: &str) -> Result<ComplaintRecord, DeskError> {
-        let rec = self.desk.complaint(ticket).await?;
-        let ok = rec
-            .access_code_hash
-            .as_deref()
-            .is_some_and(|h| constant_time_eq(h, &hash_secret(code)));
-        if !ok {
-            return Err(DeskError::NotFound);
+        let rec = match self.desk.complaint(ticket).await {
+            Ok(rec) => Some(rec),
+            Err(DeskError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        let ok = verify_access_code(
+            rec.as_ref().and_then(|r| r.access_code_hash.as_deref()),
+            code,
+        );
+        match rec {
+            Some(rec) if ok => Ok(rec),
+            _ => Err(DeskError::NotFound),
         }
-        Ok(rec)
     }
 
     /// A message the citizen writes on the status page (or its API), proven by the access

@@ -15,4 +15,4 @@ pub use audit::{Audit, Verification};
 pub use intake::Intake;
 pub use media::{MEDIA_LEASE, Media, MediaFetchers};
 pub use reports::Reports;
-pub use staff::Staff;
+pub use staff::{LogbookCursor, LogbookSlice, Staff};

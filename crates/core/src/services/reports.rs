@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::audit::{NewAuditEntry, actions};
 use crate::desk::{DEFAULT_MAX_ATTEMPTS, Desk, DeskError, workflow_state};
-use crate::logbook::Month;
+use crate::logbook::{LogbookPages, Masking, Month, PAGE_ROWS, PageKey};
 use crate::model::{
     ComplaintRecord, NewReply, ReplyKind, ReportRecord, ReportState, ReportUpdate, TransitionWrite,
 };
@@ -19,8 +19,13 @@ use crate::workflow::{Actor, Command, Effect, HistoryEntry, TransitionError};
 /// A report step requested through the staff API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportAction {
-    /// Kasi: the conclusion on the most frequent problems (step 6).
-    Conclusion(String),
+    /// Kasi: the conclusion on the most frequent problems and their causes (step 6), with
+    /// the risk-register entries picked from them (may be empty). An empty text with
+    /// entries gets a text written from the entries.
+    Conclusion {
+        text: String,
+        risks: Vec<report::RiskEntry>,
+    },
     /// Kepala Dinas: the decision (step 7).
     Decision(String),
     /// Kasi: the logbook is back (step 8).
@@ -54,6 +59,16 @@ pub struct ReportView {
     pub delivery_attempts: i32,
     pub last_error: Option<String>,
     pub resend_requested: bool,
+    /// The risk-register entries of the conclusion.
+    pub risks: Vec<report::RiskEntry>,
+    /// The conclusion as last written is still to be mailed to the Kepala Dinas and the
+    /// ISO coordinator (it goes once the figures went out).
+    pub conclusion_pending: bool,
+    pub conclusion_sent_at: Option<DateTime<Utc>>,
+    pub conclusion_error: Option<String>,
+    /// False for the figures of an ended month whose report is not built yet (a read shows
+    /// them without storing; the digest scheduler or a staff step builds it).
+    pub stored: bool,
 }
 
 fn signed(text: Option<String>, by: Option<String>, at: Option<DateTime<Utc>>) -> Option<Signed> {
@@ -91,6 +106,36 @@ impl ReportView {
             delivery_attempts: r.delivery_attempts,
             last_error: r.last_error,
             resend_requested: r.resend_requested,
+            risks: r.risks,
+            conclusion_pending: r.conclusion_pending,
+            conclusion_sent_at: r.conclusion_sent_at,
+            conclusion_error: r.conclusion_error,
+            stored: true,
+        }
+    }
+
+    /// The figures of a month not built yet, as a `draft` that is not stored.
+    pub fn preview(month: &str, figures: &MonthlyReport) -> Self {
+        ReportView {
+            month: month.to_string(),
+            state: ReportState::Draft,
+            report: serde_json::to_value(figures).unwrap_or(serde_json::Value::Null),
+            submitted_at: None,
+            conclusion: None,
+            decision: None,
+            decide_due_at: None,
+            decide_breached: false,
+            receipt: None,
+            receive_due_at: None,
+            receive_breached: false,
+            delivery_attempts: 0,
+            last_error: None,
+            resend_requested: false,
+            risks: Vec::new(),
+            conclusion_pending: false,
+            conclusion_sent_at: None,
+            conclusion_error: None,
+            stored: false,
         }
     }
 }
@@ -341,22 +386,162 @@ impl Reports {
         Ok((r, created))
     }
 
-    /// Compute the figures of a month from the logbook.
+    /// Compute the figures of a month: the database aggregates the counts, steps, backlog,
+    /// breaches and ratings; the frequent problems (and the repeat complainants, by digest)
+    /// are counted over the month's complaints (and the month before's, for the change) read
+    /// page by page; the
+    /// overruns are working time; the previous month's report gives its steps 6–8, the
+    /// stored reports (or the aggregates) of the eleven months before give the trend.
+    /// Nothing is stored.
     pub async fn compute_report(&self, month: Month) -> Result<MonthlyReport, DeskError> {
-        let tz = self.desk.config().policy.calendar.timezone();
+        let calendar = &self.desk.config().policy.calendar;
+        let tz = calendar.timezone();
         let (from, to) = month.range(tz);
-        let records = self
-            .desk
-            .report_store()
-            .complaints_received_between(from, to)
-            .await?;
+        // The report's moment: the month's end, or now for a running month (nothing is
+        // received after now, and a complaint filed today is under a day old). The range
+        // ends just after now, so what was received at this very instant is in it.
+        let to = to.min(self.desk.now() + chrono::Duration::milliseconds(1));
+        let agg = self.desk.report_store().month_aggregates(from, to).await?;
         let (pf, pt) = month.prev().range(tz);
         let prev = self
             .desk
             .report_store()
             .count_received_between(pf, pt)
             .await?;
-        Ok(report::build(month, &records, prev.max(0) as usize, to))
+        let mut current = report::ProblemCounter::new();
+        let mut contacts = report::ContactCounter::default();
+        self.read_texts(from, to, |page| {
+            current.add_all(page);
+            page.iter().for_each(|c| contacts.add(c));
+        })
+        .await?;
+        let mut before = report::ProblemCounter::new();
+        self.read_texts(pf, pt, |page| before.add_all(page)).await?;
+        let problems = current.top(10, Some(&before));
+        let mut r = report::from_aggregates(month, agg, prev.max(0) as usize, problems);
+        r.repeat_complainants = contacts.repeats();
+        let minutes = |a: DateTime<Utc>, b: DateTime<Utc>| {
+            calendar.signed_working_time(a, b).num_seconds() as f64 / 60.0
+        };
+        r.set_overruns(to, minutes);
+        r.as_of = Some(to);
+        if let Some(p) = self.stored(month.prev()).await? {
+            r.report_steps = report_steps(&p, to, tz, minutes);
+        }
+        r.trend = self.trend(month, &r).await?;
+        Ok(r)
+    }
+
+    /// The twelve months up to `month` (whose figures are `current`), oldest first: each
+    /// month's complaints and on-time share, from its stored report, else aggregated.
+    async fn trend(
+        &self,
+        month: Month,
+        current: &MonthlyReport,
+    ) -> Result<Vec<report::TrendPoint>, DeskError> {
+        let tz = self.desk.config().policy.calendar.timezone();
+        let mut months = vec![month];
+        for _ in 0..11 {
+            let m = months.last().copied().unwrap_or(month).prev();
+            months.push(m);
+        }
+        months.reverse();
+        let mut out = Vec::with_capacity(12);
+        for m in months {
+            let figures = if m == month {
+                None
+            } else {
+                self.stored(m)
+                    .await?
+                    .and_then(|r| serde_json::from_str::<MonthlyReport>(&r.report_json).ok())
+            };
+            let (complaints, on_time_pct) = match (m == month, figures) {
+                (true, _) => (current.totals.complaints, current.on_time_pct()),
+                (false, Some(f)) => (f.totals.complaints, f.on_time_pct()),
+                (false, None) => {
+                    let (a, b) = m.range(tz);
+                    let agg = self.desk.report_store().month_aggregates(a, b).await?;
+                    let f = report::from_aggregates(m, agg, 0, Vec::new());
+                    (f.totals.complaints, f.on_time_pct())
+                }
+            };
+            out.push(report::TrendPoint {
+                month: m.to_string(),
+                complaints,
+                on_time_pct,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Hand the complaints received in `[from, to)` to `each`, one page at a time (one pass,
+    /// memory bounded by the page).
+    async fn read_texts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        mut each: impl FnMut(&[ComplaintRecord]),
+    ) -> Result<(), DeskError> {
+        let store = self.desk.report_store();
+        let mut after = None;
+        loop {
+            let page = store
+                .complaints_page(from, to, after, PAGE_ROWS, false)
+                .await?;
+            each(&page);
+            after = page.last().map(PageKey::of);
+            if page.len() < PAGE_ROWS as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The logbook of `month` page by page (the digest's attachment, `aduan export`), with
+    /// the number of its rows.
+    pub async fn logbook_pages(
+        &self,
+        month: Month,
+        masking: Masking,
+    ) -> Result<LogbookPages, DeskError> {
+        let range = month.range(self.desk.config().policy.calendar.timezone());
+        let total = self
+            .desk
+            .report_store()
+            .count_received_between(range.0, range.1)
+            .await?;
+        Ok(LogbookPages::new(
+            self.desk.store.clone(),
+            range,
+            masking,
+            usize::try_from(total).unwrap_or(0),
+        ))
+    }
+
+    /// Whether `month` has ended (in office time): its report can be built.
+    pub fn month_ended(&self, month: Month) -> bool {
+        month
+            < Month::of(
+                self.desk.now(),
+                self.desk.config().policy.calendar.timezone(),
+            )
+    }
+
+    /// The report of `month` for reading (staff other than bidang): the stored one or, for an
+    /// ended month not built yet, its figures computed now without writing anything (state
+    /// `draft`, `stored: false`): a read never builds, stores or delivers a report. 404 for
+    /// a month that has not ended and has no report.
+    pub async fn report_or_preview(
+        &self,
+        actor: &Actor,
+        month: Month,
+    ) -> Result<ReportView, DeskError> {
+        match self.report(actor, month).await {
+            Err(DeskError::NotFound) if self.month_ended(month) => {
+                let figures = self.compute_report(month).await?;
+                Ok(ReportView::preview(&month.to_string(), &figures))
+            }
+            other => other,
+        }
     }
 
     /// The stored report of a month (staff other than bidang).
@@ -392,6 +577,62 @@ impl Reports {
         Ok(())
     }
 
+    /// Lease the mail of the Kasi's conclusion of `month` until `until` (one replica sends
+    /// it); false when none is pending, the figures have not gone out, or another replica
+    /// holds the lease.
+    pub async fn claim_conclusion_delivery(
+        &self,
+        month: Month,
+        until: DateTime<Utc>,
+    ) -> Result<bool, DeskError> {
+        Ok(self
+            .desk
+            .report_store()
+            .claim_conclusion_delivery(&month.to_string(), self.desk.now(), until)
+            .await?)
+    }
+
+    /// Record that the conclusion written at `written_at` was mailed to the Kepala Dinas and
+    /// the ISO coordinator, with its audit entry (by `system`).
+    pub async fn conclusion_delivered(
+        &self,
+        month: Month,
+        written_at: DateTime<Utc>,
+    ) -> Result<(), DeskError> {
+        let now = self.desk.now();
+        let audit = NewAuditEntry::new(&Actor::System, actions::CONCLUSION_DELIVERED, now)
+            .with_detail(serde_json::json!({ "month": month.to_string() }));
+        self.desk
+            .report_store()
+            .update_report_audited(
+                &month.to_string(),
+                ReportUpdate::ConclusionDelivered {
+                    at: now,
+                    written_at,
+                },
+                Some(audit),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn conclusion_delivery_failed(
+        &self,
+        month: Month,
+        error: &str,
+    ) -> Result<(), DeskError> {
+        self.desk
+            .report_store()
+            .update_report(
+                &month.to_string(),
+                ReportUpdate::ConclusionDeliveryFailed {
+                    error: error.into(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn report_delivery_failed(&self, month: Month, error: &str) -> Result<(), DeskError> {
         self.desk
             .report_store()
@@ -416,16 +657,28 @@ impl Reports {
         let now = self.desk.now();
         let by = actor.label();
         let audit_action = match &action {
-            ReportAction::Conclusion(_) => actions::REPORT_CONCLUSION,
+            ReportAction::Conclusion { .. } => actions::REPORT_CONCLUSION,
             ReportAction::Decision(_) => actions::REPORT_DECISION,
             ReportAction::Receipt => actions::REPORT_RECEIPT,
             ReportAction::Resend => actions::REPORT_RESEND,
         };
         let update = match action {
-            ReportAction::Conclusion(text) => {
+            ReportAction::Conclusion { text, risks } => {
                 require(actor, &[Role::Kasi])?;
+                let risks = clean_risks(risks)?;
+                let text = if text.trim().is_empty() && !risks.is_empty() {
+                    conclusion_from_risks(&risks)
+                } else {
+                    text
+                };
                 nonempty(&text)?;
-                ReportUpdate::Conclusion { text, by, at: now }
+                ReportUpdate::Conclusion {
+                    text,
+                    risks_json: serde_json::to_string(&risks)
+                        .map_err(|e| DeskError::Store(StoreError::Other(e.to_string())))?,
+                    by,
+                    at: now,
+                }
             }
             ReportAction::Decision(text) => {
                 require(actor, &[Role::Kadis])?;
@@ -446,24 +699,41 @@ impl Reports {
                 ReportUpdate::RequestResend
             }
         };
-        let current = self
-            .desk
-            .report_store()
-            .get_report(&key)
-            .await?
-            .ok_or(DeskError::NotFound)?;
+        // A staff step (a POST) on an ended month not built yet builds its draft first.
+        let current = match self.desk.report_store().get_report(&key).await? {
+            Some(r) => r,
+            None if self.month_ended(month) => self.build_report(month).await?.0,
+            None => return Err(DeskError::NotFound),
+        };
+        // SOP order: the Kepala Dinas decides on the Kasi's conclusion; once decided, the
+        // conclusion it was based on stays as it was.
+        if matches!(update, ReportUpdate::Decision { .. })
+            && current.state == ReportState::Submitted
+        {
+            return Err(DeskError::ConclusionFirst);
+        }
         let allowed = match (&update, current.state) {
-            (ReportUpdate::Conclusion { .. }, s) => s != ReportState::Received,
-            (ReportUpdate::Decision { .. }, s) => s == ReportState::Submitted,
+            (ReportUpdate::Conclusion { .. }, s) => matches!(
+                s,
+                ReportState::Draft | ReportState::Submitted | ReportState::Concluded
+            ),
+            (ReportUpdate::Decision { .. }, s) => s == ReportState::Concluded,
             (ReportUpdate::Receipt { .. }, s) => s == ReportState::Decided,
             (ReportUpdate::RequestResend, _) => true,
-            (ReportUpdate::Delivered { .. } | ReportUpdate::DeliveryFailed { .. }, _) => true,
+            (
+                ReportUpdate::Delivered { .. }
+                | ReportUpdate::DeliveryFailed { .. }
+                | ReportUpdate::ConclusionDelivered { .. }
+                | ReportUpdate::ConclusionDeliveryFailed { .. },
+                _,
+            ) => true,
         };
         if !allowed {
             return Err(DeskError::InvalidReportState {
                 state: current.state,
             });
         }
+        let conclusion = matches!(update, ReportUpdate::Conclusion { .. });
         // The texts stay in the report; the entry names the step and the state it left.
         let audit = NewAuditEntry::new(actor, audit_action, now).with_detail(serde_json::json!({
             "month": key,
@@ -475,7 +745,11 @@ impl Reports {
             .update_report_audited(&key, update, Some(audit))
             .await
         {
-            Ok(()) => {}
+            Ok(()) => {
+                if conclusion {
+                    self.desk.wakeups().report_to_mail();
+                }
+            }
             Err(StoreError::Conflict) => {
                 let s = self
                     .desk
@@ -491,6 +765,52 @@ impl Reports {
     }
 }
 
+/// The steps 6–8 of report `r` with their clocks, as of `as_of`: the figures are due by the
+/// end of the 1st of the next month (office time; the digest goes out that morning), the
+/// conclusion and the decision by the decision's due time (the Kepala Dinas decides on the
+/// conclusion), the receipt by its own. A step is breached when it was done late, or is
+/// still not done at `as_of` past its due time; its overrun is working time.
+pub fn report_steps(
+    r: &ReportRecord,
+    as_of: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    working_minutes: impl Fn(DateTime<Utc>, DateTime<Utc>) -> f64,
+) -> Vec<report::ReportStep> {
+    let figures_due = Month::parse(&r.month)
+        .ok()
+        .map(|m| m.next().range(tz).0 + chrono::Duration::days(1));
+    let rows = [
+        (6, "figures", Role::Staf, figures_due, r.submitted_at),
+        (
+            6,
+            "conclusion",
+            Role::Kasi,
+            r.decide_due_at,
+            r.conclusion_at,
+        ),
+        (7, "decision", Role::Kadis, r.decide_due_at, r.decision_at),
+        (8, "receipt", Role::Kasi, r.receive_due_at, r.received_at),
+    ];
+    rows.into_iter()
+        .map(|(number, key, responsible, due_at, done_at)| {
+            let end = done_at.unwrap_or(as_of);
+            let breached = due_at.is_some_and(|due| end > due);
+            report::ReportStep {
+                month: r.month.clone(),
+                number,
+                key: key.into(),
+                responsible,
+                due_at,
+                done_at,
+                breached,
+                overrun_minutes: due_at
+                    .filter(|_| breached)
+                    .map(|due| report::round1(working_minutes(due, end).max(0.0))),
+            }
+        })
+        .collect()
+}
+
 fn require(actor: &Actor, roles: &[Role]) -> Result<(), DeskError> {
     match actor.role() {
         Some(r) if roles.contains(&r) => Ok(()),
@@ -504,6 +824,74 @@ fn require(actor: &Actor, roles: &[Role]) -> Result<(), DeskError> {
                 .join(", ")
         ))),
     }
+}
+
+/// Most risk-register entries in one conclusion, and the longest field of one.
+pub const MAX_RISKS: usize = 30;
+pub const MAX_RISK_FIELD_CHARS: usize = 2000;
+
+/// Entries trimmed and checked: a risk named, fields within bounds, at most [`MAX_RISKS`].
+fn clean_risks(risks: Vec<report::RiskEntry>) -> Result<Vec<report::RiskEntry>, DeskError> {
+    if risks.len() > MAX_RISKS {
+        return Err(DeskError::invalid(
+            "risks",
+            format!("at most {MAX_RISKS} entries"),
+        ));
+    }
+    risks
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let field = |name: &str, v: String| {
+                let v = v.trim().to_string();
+                if v.chars().count() > MAX_RISK_FIELD_CHARS {
+                    Err(DeskError::invalid(
+                        &format!("risks[{i}].{name}"),
+                        "too long",
+                    ))
+                } else {
+                    Ok(v)
+                }
+            };
+            let e = report::RiskEntry {
+                risk: field("risk", r.risk)?,
+                cause: field("cause", r.cause)?,
+                frequency: r.frequency,
+                control: field("control", r.control)?,
+                owner: field("owner", r.owner)?,
+            };
+            if e.risk.is_empty() {
+                return Err(DeskError::invalid(
+                    &format!("risks[{i}].risk"),
+                    "must not be empty",
+                ));
+            }
+            Ok(e)
+        })
+        .collect()
+}
+
+/// The conclusion's text when the Kasi only picked entries: one numbered line each.
+fn conclusion_from_risks(risks: &[report::RiskEntry]) -> String {
+    let mut out = String::from("Masalah yang paling sering terjadi dan penyebabnya:");
+    for (i, r) in risks.iter().enumerate() {
+        out.push_str(&format!(
+            "\n{}. {} ({} pengaduan)",
+            i + 1,
+            r.risk,
+            r.frequency
+        ));
+        if !r.cause.is_empty() {
+            out.push_str(&format!(" — penyebab: {}", r.cause));
+        }
+        if !r.control.is_empty() {
+            out.push_str(&format!("; pengendalian: {}", r.control));
+        }
+        if !r.owner.is_empty() {
+            out.push_str(&format!(" (pemilik: {})", r.owner));
+        }
+    }
+    out
 }
 
 fn nonempty(s: &str) -> Result<(), DeskError> {

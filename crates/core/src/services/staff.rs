@@ -481,17 +481,22 @@ impl Staff {
         }
     }
 
-    /// The month's logbook rows for an export (a file or a printout leaves the desk): the
-    /// same rows as [`Staff::logbook`], handed out only once the export is in the audit log
-    /// (`format`: csv, xlsx, html, json, …; `via`: api, admin, …).
+    /// The month's logbook for an export (a file or a printout leaves the desk), page by
+    /// page: the same rows as [`Staff::logbook`], handed out only once the export is in the
+    /// audit log (`format`: csv, xlsx, html, json, …; `via`: api, admin, …).
     pub async fn export_logbook(
         &self,
         actor: &Actor,
         month: crate::logbook::Month,
         format: &str,
         via: &str,
-    ) -> Result<Vec<crate::logbook::LogbookRow>, DeskError> {
-        let rows = self.logbook(actor, month).await?;
+    ) -> Result<crate::logbook::LogbookPages, DeskError> {
+        logbook_reader(actor)?;
+        let pages = self
+            .desk
+            .reports()
+            .logbook_pages(month, crate::logbook::Masking::None)
+            .await?;
         let entry = self
             .desk
             .audit()
@@ -500,10 +505,10 @@ impl Staff {
                 "month": month.to_string(),
                 "format": format,
                 "via": via,
-                "rows": rows.len(),
+                "rows": pages.total,
             }));
         self.desk.audit().record(entry).await?;
-        Ok(rows)
+        Ok(pages)
     }
 
     /// One attachment's file for `actor` (SPEC §4): any staff role, a bidang user only on a
@@ -622,14 +627,7 @@ impl Staff {
         actor: &Actor,
         month: crate::logbook::Month,
     ) -> Result<Vec<crate::logbook::LogbookRow>, DeskError> {
-        match actor.role() {
-            Some(Role::Staf | Role::Kasi | Role::Kabid | Role::Kadis) => {}
-            Some(Role::Bidang) | None => {
-                return Err(DeskError::Forbidden(
-                    "the logbook is for staf, kasi, kabid and kadis".into(),
-                ));
-            }
-        }
+        logbook_reader(actor)?;
         let (from, to) = month.range(self.desk.cfg.policy.calendar.timezone());
         let recs = self
             .desk
@@ -637,6 +635,102 @@ impl Staff {
             .complaints_received_between(from, to)
             .await?;
         Ok(crate::logbook::rows(&recs, crate::logbook::Masking::None))
+    }
+
+    /// One page of the logbook of `month` for reading on screen (staf, kasi, kabid, kadis):
+    /// at most `limit` rows after `after` (a [`LogbookCursor`] of an earlier page, `None`
+    /// for the first), numbered on from the cursor, with the month's total. Memory and work
+    /// do not grow with the month.
+    pub async fn logbook_page(
+        &self,
+        actor: &Actor,
+        month: crate::logbook::Month,
+        after: Option<LogbookCursor>,
+        limit: u32,
+    ) -> Result<LogbookSlice, DeskError> {
+        logbook_reader(actor)?;
+        let limit = limit.max(1);
+        let (from, to) = month.range(self.desk.cfg.policy.calendar.timezone());
+        let store = self.desk.report_store();
+        let total = usize::try_from(store.count_received_between(from, to).await?).unwrap_or(0);
+        let recs = store
+            .complaints_page(from, to, after.map(|c| c.key), limit, true)
+            .await?;
+        let first_no = after.map_or(0, |c| c.rows_before);
+        let mut rows = crate::logbook::rows(&recs, crate::logbook::Masking::None);
+        for r in &mut rows {
+            r.no += first_no;
+        }
+        let next = (recs.len() == limit as usize)
+            .then(|| recs.last())
+            .flatten()
+            .map(|last| LogbookCursor {
+                key: crate::logbook::PageKey::of(last),
+                rows_before: first_no + rows.len(),
+            })
+            .filter(|c| c.rows_before < total);
+        Ok(LogbookSlice {
+            first_no: first_no + 1,
+            rows,
+            total,
+            next,
+        })
+    }
+}
+
+/// Where a page of the logbook starts: after this complaint, with this many rows before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogbookCursor {
+    pub key: crate::logbook::PageKey,
+    pub rows_before: usize,
+}
+
+impl LogbookCursor {
+    /// The cursor as a URL value: `{received_at µs}.{id}.{rows before}`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.key.received_at.timestamp_micros(),
+            self.key.id,
+            self.rows_before
+        )
+    }
+
+    /// The cursor of [`encode`](Self::encode); `None` for anything else.
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut it = s.trim().splitn(3, '.');
+        let micros: i64 = it.next()?.parse().ok()?;
+        let id: i64 = it.next()?.parse().ok()?;
+        let rows_before: usize = it.next()?.parse().ok()?;
+        Some(LogbookCursor {
+            key: crate::logbook::PageKey {
+                received_at: chrono::DateTime::from_timestamp_micros(micros)?,
+                id,
+            },
+            rows_before,
+        })
+    }
+}
+
+/// A page of a month's logbook ([`Staff::logbook_page`]).
+#[derive(Debug, Clone)]
+pub struct LogbookSlice {
+    /// The number of the first row shown (1-based).
+    pub first_no: usize,
+    pub rows: Vec<crate::logbook::LogbookRow>,
+    /// Rows of the whole month.
+    pub total: usize,
+    /// The next page, when there is one.
+    pub next: Option<LogbookCursor>,
+}
+
+/// Division users do not read the logbook.
+fn logbook_reader(actor: &Actor) -> Result<(), DeskError> {
+    match actor.role() {
+        Some(Role::Staf | Role::Kasi | Role::Kabid | Role::Kadis) => Ok(()),
+        Some(Role::Bidang) | None => Err(DeskError::Forbidden(
+            "the logbook is for staf, kasi, kabid and kadis".into(),
+        )),
     }
 }
 

@@ -98,7 +98,14 @@ pub fn html_unescape(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let Some(end) = rest[..rest.len().min(12)].find(';') else {
+        // A reference is short: look for its `;` in the first 12 bytes, on char boundaries
+        // (the text may be any UTF-8, e.g. a mail's binary parts decoded lossily).
+        let Some(end) = rest
+            .char_indices()
+            .take_while(|(i, _)| *i < 12)
+            .find(|(_, c)| *c == ';')
+            .map(|(i, _)| i)
+        else {
             out.push('&');
             rest = &rest[1..];
             continue;
@@ -667,6 +674,21 @@ mod tests {
             Some("5108014502900001"),
             &["KTP_Sari_5108014502900001.jpg"],
         )
+    }
+
+    /// Any UTF-8 after an `&` (a lossily decoded PNG in a mail): no panic, references still
+    /// undone.
+    #[test]
+    fn unescape_takes_any_text() {
+        assert_eq!(
+            html_unescape("&s\u{fffd}\u{fffd}\u{fffd}\u{fffd}x;"),
+            "&s\u{fffd}\u{fffd}\u{fffd}\u{fffd}x;"
+        );
+        assert_eq!(
+            html_unescape("a&\u{1F600}\u{1F600}\u{1F600};b &amp; c"),
+            "a&\u{1F600}\u{1F600}\u{1F600};b & c"
+        );
+        assert_eq!(html_unescape("Ngurah&#32;Rai"), "Ngurah Rai");
     }
 
     #[test]
