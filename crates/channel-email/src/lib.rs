@@ -24,6 +24,7 @@ pub mod parse;
 pub mod smtp;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 pub use config::{EmailConfig, Secret};
 pub use imap::{EmailContext, run_intake};

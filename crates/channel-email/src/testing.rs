@@ -21,7 +21,7 @@
 pub mod dovecot;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader};
@@ -66,6 +66,7 @@ pub struct SmtpSink {
     addr: SocketAddr,
     rcpt: Arc<Mutex<RcptReply>>,
     hold: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -86,6 +87,8 @@ impl SmtpSink {
         let rcpt_for_task = Arc::clone(&rcpt);
         let hold = Arc::new(AtomicBool::new(false));
         let hold_for_task = Arc::clone(&hold);
+        let connections = Arc::new(AtomicUsize::new(0));
+        let connections_for_task = Arc::clone(&connections);
         let task = tokio::spawn(async move {
             // Connection tasks live in the set, so aborting this task (drop of the set)
             // aborts them too.
@@ -94,6 +97,7 @@ impl SmtpSink {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
+                        connections_for_task.fetch_add(1, Ordering::SeqCst);
                         let tx = tx.clone();
                         let rcpt = Arc::clone(&rcpt_for_task);
                         let hold = Arc::clone(&hold_for_task);
@@ -110,6 +114,7 @@ impl SmtpSink {
                 addr,
                 rcpt,
                 hold,
+                connections,
                 task,
             },
             rx,
@@ -124,6 +129,11 @@ impl SmtpSink {
     /// The port the sink listens on.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// While `true`, a message whose `DATA` is complete is handed over (received) but never

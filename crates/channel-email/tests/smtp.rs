@@ -315,3 +315,136 @@ async fn tls_modes_never_fall_back_to_plain_text() {
     }
     assert!(rx.try_recv().is_err(), "nothing was sent in clear text");
 }
+
+/// Replies reuse pooled connections: one connection for a run of sends one after another,
+/// never more than the pool's size for sends at once, and every message arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_reused_and_bounded() {
+    let (sink, mut rx) = SmtpSink::start().await.expect("sink");
+    let sender = std::sync::Arc::new(SmtpSender::new(settings(sink.port())).expect("sender"));
+    for i in 0..30 {
+        let r = reply(
+            ReplyKind::Ack,
+            &format!("warga{i}@example.net"),
+            json!({}),
+            "x",
+        );
+        sender.send(&r).await.expect("sequential send");
+    }
+    assert_eq!(
+        sink.connections(),
+        1,
+        "one connection for sends one after another"
+    );
+    assert_eq!(sender.idle_connections(), 1);
+
+    let mut set = tokio::task::JoinSet::new();
+    for i in 30..130 {
+        let sender = std::sync::Arc::clone(&sender);
+        set.spawn(async move {
+            let r = reply(
+                ReplyKind::Ack,
+                &format!("warga{i}@example.net"),
+                json!({}),
+                "x",
+            );
+            sender.send(&r).await
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("task").expect("concurrent send");
+    }
+    let opened = sink.connections();
+    assert!(
+        opened <= 1 + aduan_channel_email::smtp::POOL_SIZE as usize,
+        "{opened} connections for 100 sends at once"
+    );
+    let mut rcpts = std::collections::HashSet::new();
+    for _ in 0..130 {
+        rcpts.insert(next(&mut rx).await.rcpt_to.join(","));
+    }
+    assert_eq!(rcpts.len(), 130, "every message once");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(rx.try_recv().is_err(), "nothing twice");
+}
+
+/// A minimal SMTP server that closes the connection after every accepted message, as a
+/// server with a per-connection message limit does. Returns its port and the count of
+/// messages it accepted.
+async fn one_message_per_connection_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>)
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = std::sync::Arc::clone(&count);
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 limit.example ESMTP\r\n").await.ok()?;
+                let mut in_data = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if in_data {
+                        if line == "." {
+                            count.fetch_add(1, Ordering::SeqCst);
+                            w.write_all(b"250 2.0.0 queued\r\n").await.ok()?;
+                            // The limit: one message, then the server hangs up.
+                            return Some(());
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-limit.example\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            in_data = true;
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => b"221 bye\r\n",
+                        _ => b"250 OK\r\n",
+                    };
+                    w.write_all(answer).await.ok()?;
+                }
+                Some(())
+            });
+        }
+    });
+    (port, accepted)
+}
+
+/// A pooled connection the server closed is replaced, not reported as a failure: both
+/// right after the close (the send fails on the dead connection and goes once more on a
+/// new one) and after a pause (the `NOOP` check before reuse finds it dead).
+#[tokio::test]
+async fn a_connection_the_server_closed_is_replaced() {
+    use std::sync::atomic::Ordering;
+    let (port, accepted) = one_message_per_connection_server().await;
+    let sender = SmtpSender::new(settings(port)).expect("sender");
+    for i in 0..3 {
+        let r = reply(
+            ReplyKind::Ack,
+            &format!("warga{i}@example.net"),
+            json!({}),
+            "x",
+        );
+        sender
+            .send(&r)
+            .await
+            .expect("send right after the server closed");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    tokio::time::sleep(aduan_channel_email::smtp::CHECK_AFTER + Duration::from_millis(200)).await;
+    let r = reply(ReplyKind::Ack, "warga9@example.net", json!({}), "x");
+    sender.send(&r).await.expect("send after a pause");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        4,
+        "each message accepted once"
+    );
+}

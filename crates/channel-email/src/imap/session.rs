@@ -7,7 +7,6 @@
 //! becomes [`Failure::Imap`], which ends the session and makes the caller reconnect.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,7 +17,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::{Failure, imap_err};
 use crate::config::EmailConfig;
@@ -89,15 +87,7 @@ pub(super) type ImapSession = Session<Transport>;
 
 /// A TLS connector trusting the webpki roots (ring provider, TLS 1.2 and 1.3).
 fn tls_connector() -> Result<TlsConnector, Failure> {
-    let mut roots = RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| imap_err("TLS setup", e))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+    crate::tls::connector().map_err(|e| imap_err("TLS setup", e))
 }
 
 async fn tls_wrap(host: &str, tcp: TcpStream) -> Result<Transport, Failure> {
