@@ -85,11 +85,17 @@ impl DigestDelivery for SmtpDigest {
             .with_timezone(&tz)
             .format("%d-%m-%Y %H:%M")
             .to_string();
+        // What the Kasi typed may name a complainant: masked against the whole month.
+        let (text, risks) = desk
+            .reports()
+            .conclusion_as_sent(month, text, &rec.risks)
+            .await
+            .map_err(|e| e.to_string())?;
         let c = aduan_digest::conclusion::ConclusionMail {
             office: &desk.config().office_name,
             month,
-            text,
-            risks: &rec.risks,
+            text: &text,
+            risks: &risks,
             by: rec.conclusion_by.as_deref().unwrap_or("kasi"),
             at: &at,
         };

@@ -214,13 +214,16 @@ pub async fn run_digest(
             }
         }
         // Retry undelivered or re-send-requested reports of the last two months.
-        // Conclusions pending on any report of the last year go out after its figures.
-        let cur = Month::of(now, tz);
-        let mut m = cur;
-        for back in 1..=12 {
-            m = m.prev();
+        // Conclusions pending on any report of the last year (or on this month's, mailed
+        // early with `aduan digest --send`) go out after its figures.
+        let mut m = Month::of(now, tz);
+        for back in 0..=12 {
+            if back > 0 {
+                m = m.prev();
+            }
             if let Ok(Some(r)) = desk.reports().stored(m).await {
-                if back <= 2 && (r.state == ReportState::Draft || r.resend_requested) {
+                if (1..=2).contains(&back) && (r.state == ReportState::Draft || r.resend_requested)
+                {
                     let _ = build_and_deliver(&desk, m, delivery.as_ref()).await;
                 }
                 // After the figures (the lease refuses a draft): SOP order.

@@ -373,6 +373,105 @@ async fn no_identity_on_any_surface(b: Backend) {
         }
     };
     check_digest_mail(&filed, &mail.data);
+
+    // The Kasi's conclusion (SOP step 6), typed by someone who knows the complainants:
+    // names, phones and addresses in the text and in the risk register's cells. Mailed by
+    // the daemon to the Kepala Dinas (and the ISO coordinator), it names none of them.
+    let quoted = |f: &Filed| {
+        let c = &f.citizen;
+        format!(
+            "Sdr. {} (HP {}, {}) menunggu KTP-el",
+            c.name_spelled, c.phone_bare, c.address_spelled
+        )
+    };
+    let text = filed
+        .iter()
+        .take(4)
+        .map(quoted)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (a, b) = (&filed[0].citizen, &filed[1 % filed.len()].citizen);
+    let risks = json!([{
+        "risk": format!("KTP-el {} belum jadi", a.name),
+        "cause": format!("blangko habis, dikeluhkan {} ({})", b.name_spelled, b.phone),
+        "frequency": CASES,
+        "control": format!("hubungi {} di {}", a.email, a.address),
+        "owner": "Bidang Dafduk",
+    }]);
+    let (st, v) = app
+        .post_json(
+            &format!("/api/v1/admin/reports/{month}/conclusion"),
+            Some(&kasi),
+            json!({ "text": text, "risks": risks }),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let mail = loop {
+        let m = tokio::time::timeout(Duration::from_secs(30), inbox.recv())
+            .await
+            .expect("the conclusion is mailed")
+            .unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&m.data[..]);
+        let subject = parsed
+            .as_ref()
+            .and_then(|p| p.subject())
+            .unwrap_or_default()
+            .to_string();
+        if m.rcpt_to.iter().any(|r| r == "kadis@example.go.id")
+            && subject.starts_with("Kesimpulan Kasi")
+        {
+            break m;
+        }
+    };
+    check_conclusion_mail(&filed, &mail.data);
+}
+
+/// Every part of the conclusion mail, decoded: its texts, the register as CSV and every
+/// member of its XLSX; the register still says what the risk is.
+fn check_conclusion_mail(filed: &[Filed], raw: &[u8]) {
+    use mail_parser::MimeHeaders as _;
+    all_clean(
+        filed,
+        "conclusion mail (raw)",
+        &String::from_utf8_lossy(raw),
+    );
+    let msg = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a MIME message");
+    let (mut texts, mut xlsx, mut said) = (0, 0, false);
+    for (i, part) in msg.parts.iter().enumerate() {
+        let name = part.attachment_name().unwrap_or_default().to_string();
+        let surface = format!("conclusion mail part {i} {name}");
+        let mut check = |t: &str| {
+            all_clean(filed, &surface, t);
+            said |= t.contains("blangko habis");
+        };
+        match &part.body {
+            mail_parser::PartType::Text(t) | mail_parser::PartType::Html(t) => {
+                texts += 1;
+                check(t);
+            }
+            mail_parser::PartType::Binary(b) | mail_parser::PartType::InlineBinary(b) => {
+                if b.starts_with(b"PK\x03\x04") {
+                    xlsx += 1;
+                    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(b.to_vec()))
+                        .expect("the register is a zip");
+                    for k in 0..zip.len() {
+                        let mut member = zip.by_index(k).unwrap();
+                        let mut xml = String::new();
+                        member.read_to_string(&mut xml).unwrap();
+                        check(&xml);
+                    }
+                } else {
+                    check(&String::from_utf8_lossy(b));
+                }
+            }
+            mail_parser::PartType::Message(_) | mail_parser::PartType::Multipart(_) => {}
+        }
+    }
+    assert!(texts >= 2, "plain text and HTML parts");
+    assert_eq!(xlsx, 1, "the risk register workbook");
+    assert!(said, "the cause is still there, without the name");
 }
 
 /// Every part of the digest mail, decoded, and every member of its XLSX.

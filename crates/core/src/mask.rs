@@ -613,6 +613,25 @@ fn literal(s: &str) -> Pattern {
     )
 }
 
+/// What [`IdentityMask::may_apply`] looks at of a text: its folded form (the triggers of
+/// every pattern are folded words) and its digits in a row (a phone number in any
+/// separator spelling is a run of them).
+#[derive(Debug, Clone)]
+pub struct MaskProbe {
+    folded: String,
+    digits: String,
+}
+
+impl MaskProbe {
+    /// The probe of `text`.
+    pub fn new(text: &str) -> Self {
+        MaskProbe {
+            folded: fold(text),
+            digits: text.chars().filter(char::is_ascii_digit).collect(),
+        }
+    }
+}
+
 /// Masks for the identity of one complaint: cheap to build, each pattern compiled at most
 /// once and only for texts that could contain it, applied to many texts.
 #[derive(Debug, Default, Clone)]
@@ -715,6 +734,19 @@ impl IdentityMask {
         m
     }
 
+    /// Whether [`apply`](Self::apply) could find anything of this identity in the text
+    /// `probe` was made of: a cheap test that lets many identities be checked against one
+    /// text (the month's complainants against the Kasi's conclusion). Never `false` where
+    /// `apply` would mask something of the identity.
+    pub fn may_apply(&self, probe: &MaskProbe) -> bool {
+        self.literals.iter().any(|(p, _, _)| {
+            p.triggers.is_empty() || p.triggers.iter().any(|t| probe.folded.contains(t.as_str()))
+        }) || self
+            .digits
+            .iter()
+            .any(|(d, _)| probe.digits.contains(d.as_str()))
+    }
+
     /// Mask `text`: generic personal data and this identity.
     pub fn apply(&self, text: &str) -> String {
         let tickets = ticket_spans(text);
@@ -799,6 +831,46 @@ mod tests {
             phone: Some("081234567890".into()),
             handle: Some("5123456789".into()),
         }
+    }
+
+    /// The probe is a pre-filter only: where it says no, `apply` masks nothing of the
+    /// identity (the result equals the generic mask); where the identity is in the text,
+    /// it says yes.
+    #[test]
+    fn may_apply_never_hides_what_apply_would_mask() {
+        let others = Identity {
+            name: Some("Ketut Budiarta".into()),
+            email: Some("budi.arta@mail.example".into()),
+            phone: Some("+62 812-9999-0001".into()),
+            address: None,
+            handle: Some("@budiarta_bll".into()),
+        };
+        let texts = [
+            "Penyebab: Ibu Wulandari datang tanpa KK asli",
+            "pelapor SARI WULANDARI dari desa panji",
+            "hubungi 0812 3456 7890 atau 0812-9999-0001",
+            "alamat jl. ngurah rai no 12",
+            "surel made.sari88@example.com, akun @budiarta_bll",
+            "Kesimpulan: antrean KTP-el terlalu panjang",
+            "nomor 5123456789 di WhatsApp",
+            "Kaſus Budiarta",
+            "",
+        ];
+        for id in [ident(), others] {
+            let m = IdentityMask::new(&id);
+            for t in texts {
+                let touched = m.apply(t) != mask_text(t);
+                let may = m.may_apply(&MaskProbe::new(t));
+                assert!(
+                    may || !touched,
+                    "{t:?}: masked by {id:?} but the probe said no"
+                );
+            }
+        }
+        let m = IdentityMask::new(&ident());
+        assert!(m.may_apply(&MaskProbe::new("Ibu Wulandari")));
+        assert!(m.may_apply(&MaskProbe::new("0812 3456 7890")));
+        assert!(!m.may_apply(&MaskProbe::new("antrean KTP-el terlalu panjang")));
     }
 
     #[test]

@@ -8,10 +8,11 @@ use serde::Serialize;
 use crate::audit::{NewAuditEntry, actions};
 use crate::desk::{DEFAULT_MAX_ATTEMPTS, Desk, DeskError, workflow_state};
 use crate::logbook::{LogbookPages, Masking, Month, PAGE_ROWS, PageKey};
+use crate::mask::{IdentityMask, MaskProbe};
 use crate::model::{
     ComplaintRecord, NewReply, ReplyKind, ReportRecord, ReportState, ReportUpdate, TransitionWrite,
 };
-use crate::report::{self, MonthlyReport};
+use crate::report::{self, MonthlyReport, RiskEntry};
 use crate::store::StoreError;
 use crate::types::{Channel, Role, Step, TicketNumber};
 use crate::workflow::{Actor, Command, Effect, HistoryEntry, TransitionError};
@@ -430,6 +431,52 @@ impl Reports {
         }
         r.trend = self.trend(month, &r).await?;
         Ok(r)
+    }
+
+    /// The Kasi's conclusion and risk register as they leave the office (the mail to the
+    /// Kepala Dinas and the ISO coordinator): generic personal data masked
+    /// ([`mask_text`](crate::mask::mask_text), [`RiskEntry::masked`]), and the identity of
+    /// every complainant of `month` masked as in that complaint's own texts, since what the
+    /// Kasi typed may name one ("blangko habis, dikeluhkan Sdr. …"). One pass over the
+    /// month's complaints, page by page; a complainant's masks are applied only where the
+    /// probe finds one of their words or numbers in what is sent.
+    pub async fn conclusion_as_sent(
+        &self,
+        month: Month,
+        text: &str,
+        risks: &[RiskEntry],
+    ) -> Result<(String, Vec<RiskEntry>), DeskError> {
+        let (from, to) = month.range(self.desk.config().policy.calendar.timezone());
+        let mut text = crate::mask::mask_text(text);
+        let mut risks: Vec<RiskEntry> = risks.iter().map(RiskEntry::masked).collect();
+        let probe_of = |text: &str, risks: &[RiskEntry]| {
+            let mut all = text.to_string();
+            for r in risks {
+                for cell in [&r.risk, &r.cause, &r.control, &r.owner] {
+                    all.push('\n');
+                    all.push_str(cell);
+                }
+            }
+            MaskProbe::new(&all)
+        };
+        let mut probe = probe_of(&text, &risks);
+        self.read_texts(from, to, |page| {
+            for c in page {
+                let mask = IdentityMask::new(&c.identity);
+                if !mask.may_apply(&probe) {
+                    continue;
+                }
+                text = mask.apply(&text);
+                for r in &mut risks {
+                    for cell in [&mut r.risk, &mut r.cause, &mut r.control, &mut r.owner] {
+                        *cell = mask.apply(cell);
+                    }
+                }
+                probe = probe_of(&text, &risks);
+            }
+        })
+        .await?;
+        Ok((text, risks))
     }
 
     /// The twelve months up to `month` (whose figures are `current`), oldest first: each
