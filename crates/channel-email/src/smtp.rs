@@ -467,7 +467,10 @@ impl Pool {
         envelope: &Envelope,
         bytes: &[u8],
     ) -> Result<(), Failed> {
-        let timeout = self.connector.timeout;
+        // The whole transaction is bounded (lettre's own timeout was per read and write):
+        // the configured timeout, plus the time the message takes at 64 KiB/s, so a
+        // digest with its logbook attached is not cut off on a slow link.
+        let timeout = self.connector.timeout + Duration::from_secs((bytes.len() as u64) >> 16);
         match tokio::time::timeout(timeout, conn.send(envelope, bytes)).await {
             Ok(Ok(_)) => {
                 if !conn.has_broken() {
