@@ -28,14 +28,15 @@ use lettre::address::Envelope;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MessageBuilder};
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::client::TlsParameters;
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
+
+use crate::tls::Transport;
 
 /// Most SMTP connections one sender keeps open (at least the outbox's concurrent sends,
 /// [`aduan_core::outbox::DEFAULT_CONCURRENCY`]).
@@ -368,8 +369,8 @@ impl Connector {
         // The point of this pool (see the module documentation).
         tcp.set_nodelay(true)
             .map_err(|e| SendError::Transient(format!("connect {addr}: TCP_NODELAY: {e}")))?;
-        let stream: Box<dyn AsyncTokioStream> = match &self.wrapper {
-            None => Box::new(tcp),
+        let stream = match &self.wrapper {
+            None => Transport::Plain(tcp),
             Some(connector) => {
                 let name = ServerName::try_from(self.host.clone()).map_err(|e| {
                     SendError::Permanent(format!("TLS server name `{}`: {e}", self.host))
@@ -378,10 +379,10 @@ impl Connector {
                     .connect(name, tcp)
                     .await
                     .map_err(|e| SendError::Transient(format!("TLS handshake with {addr}: {e}")))?;
-                Box::new(ImplicitTls(tls))
+                Transport::Tls(Box::new(tls))
             }
         };
-        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
             .await
             .map_err(|e| map_error(&e))?;
         if let Some(params) = &self.starttls {
@@ -534,50 +535,6 @@ impl Pool {
                 }
             }
         });
-    }
-}
-
-/// A TLS stream for lettre's [`AsyncSmtpConnection`] (implicit TLS, port 465).
-#[derive(Debug)]
-struct ImplicitTls(tokio_rustls::client::TlsStream<TcpStream>);
-
-impl AsyncRead for ImplicitTls {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ImplicitTls {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl AsyncTokioStream for ImplicitTls {
-    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.0.get_ref().0.peer_addr()
     }
 }
 
