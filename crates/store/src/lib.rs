@@ -63,6 +63,7 @@ mod intake;
 mod media;
 mod migrate;
 mod month;
+mod nodelay;
 mod outbox;
 pub mod postgres;
 mod reports;

@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aduan_core::wake::Wakeups;
-use sqlx::pool::PoolConnection;
+use sqlx::pool::{PoolConnection, PoolConnectionMetadata};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres};
 
@@ -149,6 +149,37 @@ async fn listen(pool: PgPool, wakeups: Arc<Wakeups>) {
     }
 }
 
+/// What the pool's `after_connect` hook returns.
+type ConnectHook<'c> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
+
+/// The pool's `after_connect` hook: `TCP_NODELAY` on the new connection ([`crate::nodelay`]).
+fn nodelay_hook(
+    peers: Arc<Vec<std::net::SocketAddr>>,
+) -> impl for<'c> Fn(&'c mut PgConnection, PoolConnectionMetadata) -> ConnectHook<'c>
++ Send
++ Sync
++ 'static {
+    move |_, _| {
+        let peers = Arc::clone(&peers);
+        Box::pin(async move {
+            crate::nodelay::enable_for(&peers);
+            Ok(())
+        })
+    }
+}
+
+/// The socket addresses the pool's TCP connections go to (none for a Unix socket, or when
+/// the host does not resolve: the connect then fails on its own).
+async fn database_addresses(options: &PgConnectOptions) -> Arc<Vec<std::net::SocketAddr>> {
+    if options.get_socket().is_some() || options.get_host().starts_with('/') {
+        return Arc::default();
+    }
+    let host = options.get_host().trim_matches(['[', ']']);
+    let found = tokio::net::lookup_host((host, options.get_port())).await;
+    Arc::new(found.map(Iterator::collect).unwrap_or_default())
+}
+
 impl PostgresStore {
     /// Connect to a `postgres://` / `postgresql://` URL (one connection is opened eagerly,
     /// so an unreachable server fails here). Does not migrate.
@@ -156,9 +187,11 @@ impl PostgresStore {
     /// Spawns the [`GROUP_WRITERS`] group-commit writer tasks on the current Tokio runtime.
     pub async fn connect(url: &str, vault: Vault) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(db_err)?;
+        let peers = database_addresses(&options).await;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(nodelay_hook(peers))
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
