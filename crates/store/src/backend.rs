@@ -157,6 +157,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// that concurrent writers hold the month's counter row only for their commit. SQLite
     /// (one writer) numbers first.
     const NUMBER_AT_COMMIT: bool = false;
+    /// Whether the multi-row statements of a create are cut into power-of-two pieces
+    /// ([`Insert::stmts_in_shapes`]). PostgreSQL plans each prepared statement and sqlx
+    /// keeps a bounded cache of them per connection: with one shape per group size, groups
+    /// of 1 to 64 complaints evicted each other's statements and every group re-planned.
+    const FEW_SHAPES: bool = false;
 
     /// Row lock suffix for a read inside a write transaction (`FOR UPDATE` on PostgreSQL,
     /// empty on SQLite, whose write transactions already hold the database lock).
@@ -306,6 +311,24 @@ impl Insert {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_stmt).collect();
+            out.push(Stmt {
+                sql: self.sql(chunk.len()),
+                args: chunk.into_iter().flatten().collect(),
+            });
+        }
+        out
+    }
+
+    /// [`stmts`](Insert::stmts) in pieces whose row counts are powers of two
+    /// ([`crate::create::shape`]): at most a handful of statement shapes whatever the sizes.
+    pub(crate) fn stmts_in_shapes(&self, rows: Vec<Vec<Arg>>) -> Vec<Stmt> {
+        let mut out = Vec::new();
+        let mut rows = rows.into_iter().peekable();
+        let mut left = rows.len();
+        while left > 0 {
+            let n = crate::create::shape(left, self.per_row);
+            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(n).collect();
+            left -= chunk.len();
             out.push(Stmt {
                 sql: self.sql(chunk.len()),
                 args: chunk.into_iter().flatten().collect(),

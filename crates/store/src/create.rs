@@ -42,8 +42,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rand::RngCore as _;
-
 use aduan_core::model::{CreateOutcome, Direction, NewComplaint};
 use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, TicketNumber};
@@ -61,9 +59,15 @@ use crate::wake::Signals;
 /// Keyed-hash domain of channel handles (threading a chat into its open complaint).
 pub(crate) const HANDLE: &str = "handle";
 
-/// How a placeholder ticket starts (never a valid ticket number: prefixes are uppercase
-/// letters and digits).
-const PLACEHOLDER: &str = "~";
+/// The foreign keys to complaints wait for `COMMIT` in this transaction (they are
+/// `DEFERRABLE`, PostgreSQL migration 0011): dependent rows are written before their
+/// complaint.
+const DEFER_KEYS: &str = "SET CONSTRAINTS ALL DEFERRED";
+
+/// `$1` new complaint ids from the table's own sequence (unique across replicas).
+const TAKE_IDS: &str = "\
+    SELECT nextval(pg_get_serial_sequence('complaints', 'id')) AS id \
+    FROM generate_series(1, $1)";
 
 /// Take `$2` numbers in month `$1`; returns the last one taken.
 const TAKE_NUMBERS: &str = "\
@@ -178,54 +182,55 @@ pub(crate) async fn create_in_tx<B: Backend>(
         }
     }
 
-    // Complaint rows, keyed by their ticket, or (numbered at commit) by a placeholder
-    // unique to this transaction until the numbering statement replaces it.
-    let nonce = if B::NUMBER_AT_COMMIT {
-        rand::rng().next_u64()
-    } else {
-        0
-    };
+    // The complaints to insert. Numbered first (SQLite): their rows now, with their tickets.
+    // Numbered at commit (PostgreSQL): their ids now, from the table's sequence; their rows
+    // last, numbered, after every dependent row (the keys to them are deferred to COMMIT).
+    let inserts: Vec<usize> = (0..cs.len())
+        .filter(|&i| matches!(plan[i], Plan::Insert))
+        .collect();
     let mut tickets: Vec<Option<TicketNumber>> = vec![None; cs.len()];
-    let mut row_keys: Vec<Option<String>> = vec![None; cs.len()];
-    let mut complaint_rows = Vec::new();
-    for (i, c) in cs.iter().enumerate() {
-        if !matches!(plan[i], Plan::Insert) {
-            continue;
+    let mut row_ids: Vec<Option<i64>> = vec![None; cs.len()];
+    if B::NUMBER_AT_COMMIT {
+        if !inserts.is_empty() {
+            B::execute(conn, DEFER_KEYS, args![]).await?;
+            let n = i64::try_from(inserts.len()).unwrap_or(i64::MAX);
+            let got = B::fetch_all(conn, TAKE_IDS, args![n]).await?;
+            if got.len() != inserts.len() {
+                return Err(StoreError::Other("the id sequence gave too few ids".into()));
+            }
+            for (&i, r) in inserts.iter().zip(&got) {
+                row_ids[i] = Some(r.i64("id")?);
+            }
         }
-        let key = if B::NUMBER_AT_COMMIT {
-            format!("{PLACEHOLDER}{nonce:016x}.{i}")
-        } else {
+    } else {
+        let mut complaint_rows = Vec::with_capacity(inserts.len());
+        for &i in &inserts {
             let (year, month) = months[i];
             let seq = next_seq.entry((year, month)).or_insert(1);
-            let ticket = TicketNumber::new(&c.ticket_prefix, year, month, *seq);
+            let ticket = TicketNumber::new(&cs[i].ticket_prefix, year, month, *seq);
             *seq += 1;
-            let key = ticket.as_str().to_owned();
+            complaint_rows.push(complaint_args(cs[i], Some(ticket.as_str()), v));
             tickets[i] = Some(ticket);
-            key
-        };
-        complaint_rows.push(complaint_args(c, &key, v));
-        row_keys[i] = Some(key);
-    }
-    let mut ids: HashMap<String, i64> = HashMap::with_capacity(complaint_rows.len());
-    for stmt in COMPLAINT.stmts(complaint_rows) {
-        let rows = match B::fetch_all_built(conn, stmt.sql, stmt.args).await {
-            Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
-            other => other?,
-        };
-        for r in rows {
-            ids.insert(r.text("ticket")?, r.i64("id")?);
         }
-    }
-    let mut row_ids: Vec<Option<i64>> = vec![None; cs.len()];
-    for (slot, key) in row_ids.iter_mut().zip(&row_keys) {
-        if let Some(key) = key {
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(complaint_rows.len());
+        for stmt in COMPLAINT.stmts(complaint_rows) {
+            let rows = match B::fetch_all_built(conn, stmt.sql, stmt.args).await {
+                Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
+                other => other?,
+            };
+            for r in rows {
+                ids.insert(r.text("ticket")?, r.i64("id")?);
+            }
+        }
+        for &i in &inserts {
+            let key = tickets[i].as_ref().map_or("", |t| t.as_str());
             // `ON CONFLICT DO NOTHING` returns no row for a key that exists after all.
             let Some(&id) = ids.get(key) else {
                 return Ok(CreateStep::Conflict(
                     "complaint (channel, external_id)".into(),
                 ));
             };
-            *slot = Some(id);
+            row_ids[i] = Some(id);
         }
     }
 
@@ -254,11 +259,18 @@ pub(crate) async fn create_in_tx<B: Backend>(
             replies.push(reply_args(*id, r, c.state_entered_at, v)?);
         }
     }
-    let mut batch = MESSAGE.stmts(messages);
-    batch.extend(ATTACHMENT.stmts(attachments));
-    batch.extend(HISTORY.stmts(history));
-    batch.extend(REPLY.stmts(replies));
-    batch.extend(MEDIA_JOB.stmts(media));
+    let stmts = |ins: &Insert, rows| {
+        if B::FEW_SHAPES {
+            ins.stmts_in_shapes(rows)
+        } else {
+            ins.stmts(rows)
+        }
+    };
+    let mut batch = stmts(&MESSAGE, messages);
+    batch.extend(stmts(&ATTACHMENT, attachments));
+    batch.extend(stmts(&HISTORY, history));
+    batch.extend(stmts(&REPLY, replies));
+    batch.extend(stmts(&MEDIA_JOB, media));
     // Cursors of created and duplicate complaints alike.
     batch.extend(cursor_stmts(cs.iter().filter_map(|c| c.cursor.as_ref())));
     match B::execute_batch(conn, batch).await {
@@ -268,17 +280,25 @@ pub(crate) async fn create_in_tx<B: Backend>(
     if B::NUMBER_AT_COMMIT {
         // The last statements before the commit: each month's counter row is locked from
         // here until COMMIT only (see the module docs).
-        for (&(year, month), &n) in &wanted {
-            let rows: Vec<(i64, &NewComplaint)> = (0..cs.len())
-                .filter(|&i| months[i] == (year, month))
-                .filter_map(|i| Some((row_ids[i]?, cs[i])))
+        for &(year, month) in wanted.keys() {
+            let rows: Vec<(i64, &NewComplaint)> = inserts
+                .iter()
+                .filter(|&&i| months[i] == (year, month))
+                .filter_map(|&i| Some((row_ids[i]?, cs[i])))
                 .collect();
-            let numbered = number_at_commit::<B>(conn, (year, month), n, &rows).await?;
-            for (i, slot) in tickets.iter_mut().enumerate() {
-                if let Some(id) = row_ids[i]
-                    && months[i] == (year, month)
-                {
-                    *slot = numbered.get(&id).cloned();
+            let numbered = match insert_numbered::<B>(conn, (year, month), &rows, v).await {
+                Ok(Some(numbered)) => numbered,
+                Ok(None) => {
+                    return Ok(CreateStep::Conflict(
+                        "complaint (channel, external_id)".into(),
+                    ));
+                }
+                Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
+                Err(e) => return Err(e),
+            };
+            for &i in &inserts {
+                if months[i] == (year, month) {
+                    tickets[i] = row_ids[i].and_then(|id| numbered.get(&id).cloned());
                 }
             }
         }
@@ -377,88 +397,142 @@ fn first_number(last: i64, n: i64, year: i32, month: u32) -> Result<u64, StoreEr
         })
 }
 
-/// One statement: take `n` numbers of `month` and give them, in order, to the complaint rows
-/// `rows` (inserted with placeholder tickets in this transaction). Returns each row's ticket;
-/// checks that every row got exactly the ticket [`TicketNumber::new`] makes of its number.
-async fn number_at_commit<B: Backend>(
+/// Columns of a complaint row after its id and ticket, in [`complaint_args`] order (the
+/// `version`, and `updated_at` = `created_at`, are filled in by [`numbered_sql`]).
+const NUMBERED_COLUMNS: [&str; 20] = [
+    "channel",
+    "external_id",
+    "received_at",
+    "name",
+    "address",
+    "email",
+    "phone",
+    "handle",
+    "category",
+    "target",
+    "body",
+    "letter_number",
+    "state",
+    "state_entered_at",
+    "due_at",
+    "access_code_hash",
+    "created_at",
+    "external_ref",
+    "handle_hash",
+    "reply_thread",
+];
+
+/// Insert the complaint rows `rows` (`(id, complaint)` of one month, ids taken from the
+/// sequence), numbered: each statement takes as many numbers of `month` as it has rows and
+/// gives them out in order. Returns each id's ticket, or `None` when a row was not inserted
+/// because its `(channel, external_id)` exists after all (the caller rolls back, which also
+/// returns the numbers). Checks that every row got exactly the ticket
+/// [`TicketNumber::new`] makes of its number.
+async fn insert_numbered<B: Backend>(
     conn: &mut Conn<B>,
     (year, month): (i32, u32),
-    n: i64,
     rows: &[(i64, &NewComplaint)],
-) -> Result<HashMap<i64, TicketNumber>, StoreError> {
-    if i64::try_from(rows.len()).ok() != Some(n) {
-        return Err(StoreError::Other(
-            "group bookkeeping lost a complaint".into(),
-        ));
-    }
-    let mut params = args![month_key(year, month), n];
-    for (ord, (id, c)) in rows.iter().enumerate() {
-        params.extend(args![*id, ord as i64 + 1, c.ticket_prefix.as_str()]);
-    }
-    let found = B::fetch_all_built(conn, number_sql(rows.len()), params).await?;
+    v: &Vault,
+) -> Result<Option<HashMap<i64, TicketNumber>>, StoreError> {
     let mut numbered = HashMap::with_capacity(rows.len());
-    let last = match found.first() {
-        Some(r) => r.i64("last")?,
-        None => return Err(StoreError::Other("numbering updated no complaint".into())),
-    };
-    let first = first_number(last, n, year, month)?;
-    let expected: HashMap<i64, TicketNumber> = rows
-        .iter()
-        .enumerate()
-        .map(|(ord, (id, c))| {
-            let ticket = TicketNumber::new(&c.ticket_prefix, year, month, first + ord as u64);
-            (*id, ticket)
-        })
-        .collect();
-    for r in &found {
-        let id = r.i64("id")?;
-        let ticket = r.text("ticket")?;
-        match expected.get(&id) {
-            Some(t) if t.as_str() == ticket => numbered.insert(id, t.clone()),
-            _ => {
-                return Err(StoreError::Corrupt(format!(
-                    "numbering gave complaint {id} the ticket {ticket}"
-                )));
-            }
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(shape(rest.len(), NUMBERED_COLUMNS.len() + 3));
+        rest = tail;
+        let n = chunk.len() as i64;
+        let mut params = args![month_key(year, month), n];
+        for (ord, (id, c)) in chunk.iter().enumerate() {
+            params.extend(args![*id, ord as i64 + 1, c.ticket_prefix.as_str()]);
+            params.extend(complaint_args(c, None, v));
+        }
+        let found = B::fetch_all_built(conn, numbered_sql(chunk.len()), params).await?;
+        if found.len() != chunk.len() {
+            return Ok(None);
+        }
+        let last = match found.first() {
+            Some(r) => r.i64("last")?,
+            None => return Err(StoreError::Other("numbering inserted no complaint".into())),
         };
+        let first = first_number(last, n, year, month)?;
+        let expected: HashMap<i64, TicketNumber> = chunk
+            .iter()
+            .enumerate()
+            .map(|(ord, (id, c))| {
+                let ticket = TicketNumber::new(&c.ticket_prefix, year, month, first + ord as u64);
+                (*id, ticket)
+            })
+            .collect();
+        for r in &found {
+            let id = r.i64("id")?;
+            let ticket = r.text("ticket")?;
+            match expected.get(&id) {
+                Some(t) if t.as_str() == ticket => numbered.insert(id, t.clone()),
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "numbering gave complaint {id} the ticket {ticket}"
+                    )));
+                }
+            };
+        }
     }
     if numbered.len() != rows.len() {
         return Err(StoreError::Other(format!(
-            "numbering updated {} of {} complaints",
+            "numbering inserted {} of {} complaints",
             numbered.len(),
             rows.len()
         )));
     }
-    Ok(numbered)
+    Ok(Some(numbered))
 }
 
-/// The numbering statement for `rows` complaints: `$1` the month key, `$2` how many, then
-/// `(id, ordinal, prefix)` per complaint. The counter upsert runs once (a data-modifying
-/// `WITH` runs exactly once); the ticket is `PREFIX-YYYYMM-NNNN` as [`TicketNumber::new`]
-/// writes it (the sequence zero-padded to at least four digits).
-fn number_sql(rows: usize) -> String {
+/// Rows in the next multi-row statement of `left` rows of `per_row` parameters: the largest
+/// power of two that fits, so a connection prepares at most a handful of shapes of each
+/// statement (PostgreSQL plans every prepared statement; sqlx caches a bounded number per
+/// connection) whatever the group sizes.
+pub(crate) fn shape(left: usize, per_row: usize) -> usize {
+    let most = (MAX_PARAMS / per_row.max(1)).max(1);
+    let n = left.min(most).max(1);
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+/// The numbering insert of `rows` complaints: `$1` the month key, `$2` how many, then per
+/// complaint its id, ordinal and prefix and the [`NUMBERED_COLUMNS`]. The counter upsert
+/// runs once (a data-modifying `WITH` runs exactly once); the ticket is `PREFIX-YYYYMM-NNNN`
+/// as [`TicketNumber::new`] writes it (the sequence zero-padded to at least four digits).
+fn numbered_sql(rows: usize) -> String {
+    let per_row = NUMBERED_COLUMNS.len() + 3;
     let mut sql = String::from(
         "WITH n AS (INSERT INTO ticket_counters (month, last) VALUES ($1, $2) \
-         ON CONFLICT (month) DO UPDATE SET last = ticket_counters.last + $2 RETURNING last), \
-         v (id, ord, prefix) AS (VALUES ",
+         ON CONFLICT (month) DO UPDATE SET last = ticket_counters.last + $2 RETURNING last) \
+         INSERT INTO complaints (id, ticket, ",
     );
-    for i in 0..rows {
-        let p = 3 + 3 * i;
-        if i == 0 {
-            sql.push_str(&format!(
-                "(CAST(${p} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
-                p + 1,
-                p + 2
-            ));
-        } else {
-            sql.push_str(&format!(", (${p}, ${}, ${})", p + 1, p + 2));
-        }
+    sql.push_str(&NUMBERED_COLUMNS.join(", "));
+    sql.push_str(", version, updated_at) SELECT v.id, \
+        v.prefix || '-' || $1 || '-' || lpad(s.seq, greatest(4, length(s.seq)), '0')");
+    for c in NUMBERED_COLUMNS {
+        sql.push_str(", v.");
+        sql.push_str(c);
     }
+    sql.push_str(", 1, v.created_at FROM n, (VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for k in 0..per_row {
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", 3 + per_row * i + k));
+        }
+        sql.push(')');
+    }
+    sql.push_str(") AS v (id, ord, prefix, ");
+    sql.push_str(&NUMBERED_COLUMNS.join(", "));
     sql.push_str(
-        ") UPDATE complaints c \
-         SET ticket = v.prefix || '-' || $1 || '-' || lpad(s.seq, greatest(4, length(s.seq)), '0') \
-         FROM n, v, LATERAL (SELECT CAST(n.last - $2 + v.ord AS TEXT) AS seq) s \
-         WHERE c.id = v.id RETURNING c.id, c.ticket, n.last",
+        ") CROSS JOIN LATERAL (SELECT CAST(n.last - $2 + v.ord AS TEXT) AS seq) s \
+         ON CONFLICT (channel, external_id) DO NOTHING \
+         RETURNING id, ticket, (SELECT last FROM n) AS last",
     );
     sql
 }
@@ -476,11 +550,17 @@ fn month_of(c: &NewComplaint) -> Result<(i32, u32), StoreError> {
 
 /// Identity, texts and the platform id sealed; the platform id and the handle also as keyed
 /// hashes for uniqueness and look-ups.
-fn complaint_args(c: &NewComplaint, ticket: &str, v: &Vault) -> Vec<Arg> {
+///
+/// Without a ticket (numbered at commit), the row starts at the channel
+/// ([`NUMBERED_COLUMNS`]).
+fn complaint_args(c: &NewComplaint, ticket: Option<&str>, v: &Vault) -> Vec<Arg> {
     let who = &c.identity;
     let ext = c.external_id.as_deref();
-    args![
-        ticket,
+    let mut out = Vec::with_capacity(21);
+    if let Some(ticket) = ticket {
+        out.push(Arg::from(ticket));
+    }
+    out.extend(args![
         c.channel.as_str(),
         v.blind_opt(EXTERNAL_ID, ext),
         c.received_at,
@@ -502,7 +582,8 @@ fn complaint_args(c: &NewComplaint, ticket: &str, v: &Vault) -> Vec<Arg> {
         v.seal_opt("complaints.external_ref", ext),
         v.blind_opt(HANDLE, who.handle.as_deref()),
         crate::rows::reply_thread_arg(c.reply_thread.as_ref(), v),
-    ]
+    ]);
+    out
 }
 
 /// Earlier complaints (or threaded messages) with any of these `(channel, external_id)`,

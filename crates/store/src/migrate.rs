@@ -60,6 +60,7 @@ migrations! {
     8 => "0008_admin_sessions",
     9 => "0009_outbox_reply_key",
     10 => "0010_report_conclusion",
+    11 => "0011_deferrable_complaint_keys",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

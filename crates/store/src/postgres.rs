@@ -40,7 +40,10 @@ use crate::vault::Vault;
 /// Connections per store (per replica).
 pub const POOL_SIZE: u32 = 10;
 /// Group-commit writer tasks per store (each holds a pooled connection while it commits).
-pub const GROUP_WRITERS: usize = 3;
+pub const GROUP_WRITERS: usize = 2;
+/// Prepared statements sqlx keeps per connection (its default is 100): the create's
+/// statements in their power-of-two shapes, the outbox and report queries and the rest.
+const STATEMENT_CACHE: usize = 256;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Key of the advisory lock held while migrating (ASCII "aduan" + 1).
@@ -186,7 +189,7 @@ impl PostgresStore {
     ///
     /// Spawns the [`GROUP_WRITERS`] group-commit writer tasks on the current Tokio runtime.
     pub async fn connect(url: &str, vault: Vault) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(db_err)?;
+        let options = PgConnectOptions::from_str(url).map_err(db_err)?.statement_cache_capacity(STATEMENT_CACHE);
         let peers = database_addresses(&options).await;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
@@ -258,6 +261,7 @@ impl Backend for PgDb {
     const CLAIM_MEDIA_SQL: &'static str = CLAIM_MEDIA;
     const LOCK_ROW: &'static str = " FOR UPDATE";
     const NUMBER_AT_COMMIT: bool = true;
+    const FEW_SHAPES: bool = true;
 
     fn vault(&self) -> &Vault {
         &self.vault
