@@ -37,6 +37,93 @@ pub(crate) enum Arg {
     Text(Option<String>),
     /// BLOB / BYTEA.
     Bytes(Vec<u8>),
+    /// One column of a multi-row insert as an array (PostgreSQL only, `UNNEST`: see
+    /// [`Insert::unnest`]); its elements are the values of one of the variants above.
+    Column(Column),
+}
+
+/// The values of one column, as a PostgreSQL array parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Column {
+    I64(Vec<Option<i64>>),
+    I32(Vec<i32>),
+    Bool(Vec<bool>),
+    Text(Vec<Option<String>>),
+    Bytes(Vec<Vec<u8>>),
+}
+
+impl Column {
+    /// An empty column for values like `first`, with room for `rows`.
+    fn like(first: &Arg, rows: usize) -> Option<Self> {
+        Some(match first {
+            Arg::I64(_) => Column::I64(Vec::with_capacity(rows)),
+            Arg::I32(_) => Column::I32(Vec::with_capacity(rows)),
+            Arg::Bool(_) => Column::Bool(Vec::with_capacity(rows)),
+            Arg::Text(_) => Column::Text(Vec::with_capacity(rows)),
+            Arg::Bytes(_) => Column::Bytes(Vec::with_capacity(rows)),
+            Arg::Column(_) => return None,
+        })
+    }
+
+    /// Append `v`; `false` (nothing appended) when it is of another type.
+    fn push(&mut self, v: Arg) -> bool {
+        match (self, v) {
+            (Column::I64(c), Arg::I64(v)) => c.push(v),
+            (Column::I32(c), Arg::I32(v)) => c.push(v),
+            (Column::Bool(c), Arg::Bool(v)) => c.push(v),
+            (Column::Text(c), Arg::Text(v)) => c.push(v),
+            (Column::Bytes(c), Arg::Bytes(v)) => c.push(v),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The array type, for the parameter's cast.
+    fn sql_type(&self) -> &'static str {
+        match self {
+            Column::I64(_) => "BIGINT[]",
+            Column::I32(_) => "INTEGER[]",
+            Column::Bool(_) => "BOOLEAN[]",
+            Column::Text(_) => "TEXT[]",
+            Column::Bytes(_) => "BYTEA[]",
+        }
+    }
+
+    /// `rows` (each with the same number of values, of one type per position) as columns;
+    /// `None` when they are empty, ragged or mixed.
+    pub(crate) fn transpose(rows: Vec<Vec<Arg>>) -> Option<Vec<Column>> {
+        let first = rows.first()?;
+        let mut cols = first
+            .iter()
+            .map(|a| Column::like(a, rows.len()))
+            .collect::<Option<Vec<_>>>()?;
+        for row in rows {
+            if row.len() != cols.len() {
+                return None;
+            }
+            for (col, v) in cols.iter_mut().zip(row) {
+                if !col.push(v) {
+                    return None;
+                }
+            }
+        }
+        Some(cols)
+    }
+
+    /// `UNNEST($first::T[], $first+1::U[], …) AS alias (c1, c2, …)` for `cols`.
+    pub(crate) fn unnest_sql(cols: &[Column], first: usize, alias: &str, names: &[&str]) -> String {
+        let mut sql = String::from("UNNEST(");
+        for (k, c) in cols.iter().enumerate() {
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("CAST(${} AS {})", first + k, c.sql_type()));
+        }
+        sql.push_str(&format!(") AS {alias} ("));
+        sql.push_str(&names.join(", "));
+        sql.push(')');
+        sql
+    }
 }
 
 impl From<i64> for Arg {
@@ -157,11 +244,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// that concurrent writers hold the month's counter row only for their commit. SQLite
     /// (one writer) numbers first.
     const NUMBER_AT_COMMIT: bool = false;
-    /// Whether the multi-row statements of a create are cut into power-of-two pieces
-    /// ([`Insert::stmts_in_shapes`]). PostgreSQL plans each prepared statement and sqlx
-    /// keeps a bounded cache of them per connection: with one shape per group size, groups
-    /// of 1 to 64 complaints evicted each other's statements and every group re-planned.
-    const FEW_SHAPES: bool = false;
+    /// Whether the multi-row statements of a create bind each column as one array
+    /// ([`Insert::unnest`], PostgreSQL). PostgreSQL plans each prepared statement and sqlx
+    /// keeps a bounded cache of them per connection: with one statement per group size,
+    /// groups of 1 to 64 complaints evicted each other's statements and every group
+    /// re-planned.
+    const ARRAY_INSERTS: bool = false;
 
     /// Row lock suffix for a read inside a write transaction (`FOR UPDATE` on PostgreSQL,
     /// empty on SQLite, whose write transactions already hold the database lock).
@@ -288,6 +376,12 @@ pub(crate) struct Insert {
     pub tail: &'static str,
 }
 
+impl Stmt {
+    fn into_vec(self) -> Vec<Stmt> {
+        vec![self]
+    }
+}
+
 impl Insert {
     /// The SQL for `rows` rows.
     pub(crate) fn sql(&self, rows: usize) -> String {
@@ -319,22 +413,42 @@ impl Insert {
         out
     }
 
-    /// [`stmts`](Insert::stmts) in pieces whose row counts are powers of two
-    /// ([`crate::create::shape`]): at most a handful of statement shapes whatever the sizes.
-    pub(crate) fn stmts_in_shapes(&self, rows: Vec<Vec<Arg>>) -> Vec<Stmt> {
-        let mut out = Vec::new();
-        let mut rows = rows.into_iter().peekable();
-        let mut left = rows.len();
-        while left > 0 {
-            let n = crate::create::shape(left, self.per_row);
-            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(n).collect();
-            left -= chunk.len();
-            out.push(Stmt {
-                sql: self.sql(chunk.len()),
-                args: chunk.into_iter().flatten().collect(),
-            });
+    /// One statement inserting all of `rows` whatever their number, each column bound as
+    /// one array: `INSERT INTO t (…) SELECT … FROM UNNEST($1::T[], …) AS u (c1, …)` + `tail`
+    /// (PostgreSQL). A connection so prepares and plans one statement per table, where
+    /// [`stmts`](Insert::stmts) makes one per group size. Falls back to `stmts` for rows
+    /// whose columns are not of one type each.
+    pub(crate) fn unnest(&self, rows: Vec<Vec<Arg>>) -> Vec<Stmt> {
+        if rows.is_empty() {
+            return Vec::new();
         }
-        out
+        let Some(cols) = Column::transpose(rows.clone()) else {
+            return self.stmts(rows);
+        };
+        let names: Vec<String> = (1..=cols.len()).map(|k| format!("c{k}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let head = self.head.trim_end();
+        let head = head.strip_suffix("VALUES").unwrap_or(head);
+        let mut sql = String::with_capacity(head.len() + self.row.len() * 2 + 200);
+        sql.push_str(head);
+        sql.push_str("SELECT ");
+        // The row template with `$k` read from the k-th array.
+        let row = self.row.trim();
+        let row = row
+            .strip_prefix('(')
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap_or(row);
+        let mut list = String::new();
+        renumber_placeholders(&mut list, row, 0);
+        sql.push_str(&placeholders_to(&list, "u.c"));
+        sql.push_str(" FROM ");
+        sql.push_str(&Column::unnest_sql(&cols, 1, "u", &names));
+        sql.push_str(self.tail);
+        Stmt {
+            sql,
+            args: cols.into_iter().map(Arg::Column).collect(),
+        }
+        .into_vec()
     }
 
     /// One single-row statement.
@@ -345,6 +459,30 @@ impl Insert {
             args,
         }
     }
+}
+
+/// `sql` with every `$N` placeholder replaced by `{prefix}N` (a column of an `UNNEST`).
+fn placeholders_to(sql: &str, prefix: &str) -> String {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() * 2);
+    let (mut copied, mut i) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            out.push_str(&sql[copied..i]);
+            out.push_str(prefix);
+            i += 1;
+            copied = i;
+            while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            out.push_str(&sql[copied..i]);
+            copied = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&sql[copied..]);
+    out
 }
 
 /// Append `sql` to `out` with every `$N` placeholder replaced by `$(N + offset)`. The shared
@@ -486,7 +624,38 @@ pub(crate) use impl_backend_queries;
 
 /// Expands to `fn bind_args` for one concrete driver (used by `impl_backend_queries!`).
 macro_rules! bind_args_fn {
-    ($db:ty) => {
+    (Postgres) => {
+        $crate::backend::bind_args_fn!(@bind sqlx::Postgres);
+
+        fn bind_column<'q>(
+            query: sqlx::query::Query<'q, sqlx::Postgres, <sqlx::Postgres as sqlx::Database>::Arguments>,
+            c: $crate::backend::Column,
+        ) -> sqlx::query::Query<'q, sqlx::Postgres, <sqlx::Postgres as sqlx::Database>::Arguments> {
+            use $crate::backend::Column;
+            match c {
+                Column::I64(v) => query.bind(v),
+                Column::I32(v) => query.bind(v),
+                Column::Bool(v) => query.bind(v),
+                Column::Text(v) => query.bind(v),
+                Column::Bytes(v) => query.bind(v),
+            }
+        }
+    };
+    (Sqlite) => {
+        $crate::backend::bind_args_fn!(@bind sqlx::Sqlite);
+
+        /// SQLite has no arrays; [`Backend::ARRAY_INSERTS`] is off for it, so no statement
+        /// carries a column. Should one ever, it binds NULL and the statement fails on its
+        /// constraints instead of writing a wrong value.
+        fn bind_column<'q>(
+            query: sqlx::query::Query<'q, sqlx::Sqlite, <sqlx::Sqlite as sqlx::Database>::Arguments>,
+            _: $crate::backend::Column,
+        ) -> sqlx::query::Query<'q, sqlx::Sqlite, <sqlx::Sqlite as sqlx::Database>::Arguments> {
+            debug_assert!(false, "an array parameter on SQLite");
+            query.bind(Option::<i64>::None)
+        }
+    };
+    (@bind $db:ty) => {
         fn bind_args<'q>(
             mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
             args: Vec<$crate::backend::Arg>,
@@ -499,6 +668,7 @@ macro_rules! bind_args_fn {
                     Arg::Bool(v) => query.bind(v),
                     Arg::Text(v) => query.bind(v),
                     Arg::Bytes(v) => query.bind(v),
+                    Arg::Column(c) => bind_column(query, c),
                 };
             }
             query

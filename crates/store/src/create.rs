@@ -47,7 +47,9 @@ use aduan_core::store::StoreError;
 use aduan_core::types::{Channel, TicketNumber};
 
 use crate::attachments::{ATTACHMENT, attachment_args};
-use crate::backend::{Arg, Backend, Conn, Insert, MAX_PARAMS, RowExt, args, db_err, fetch_one};
+use crate::backend::{
+    Arg, Backend, Column, Conn, Insert, MAX_PARAMS, RowExt, args, db_err, fetch_one,
+};
 use crate::complaints::{EXTERNAL_ID, HISTORY, MESSAGE, history_args, message_args};
 use crate::intake::cursor_stmts;
 use crate::media::{MEDIA_JOB, job_args};
@@ -260,8 +262,8 @@ pub(crate) async fn create_in_tx<B: Backend>(
         }
     }
     let stmts = |ins: &Insert, rows| {
-        if B::FEW_SHAPES {
-            ins.stmts_in_shapes(rows)
+        if B::ARRAY_INSERTS {
+            ins.unnest(rows)
         } else {
             ins.stmts(rows)
         }
@@ -435,45 +437,52 @@ async fn insert_numbered<B: Backend>(
     v: &Vault,
 ) -> Result<Option<HashMap<i64, TicketNumber>>, StoreError> {
     let mut numbered = HashMap::with_capacity(rows.len());
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(shape(rest.len(), NUMBERED_COLUMNS.len() + 3));
-        rest = tail;
-        let n = chunk.len() as i64;
-        let mut params = args![month_key(year, month), n];
-        for (ord, (id, c)) in chunk.iter().enumerate() {
-            params.extend(args![*id, ord as i64 + 1, c.ticket_prefix.as_str()]);
-            params.extend(complaint_args(c, None, v));
-        }
-        let found = B::fetch_all_built(conn, numbered_sql(chunk.len()), params).await?;
-        if found.len() != chunk.len() {
-            return Ok(None);
-        }
-        let last = match found.first() {
-            Some(r) => r.i64("last")?,
-            None => return Err(StoreError::Other("numbering inserted no complaint".into())),
+    if rows.is_empty() {
+        return Ok(Some(numbered));
+    }
+    let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let values: Vec<Vec<Arg>> = rows
+        .iter()
+        .enumerate()
+        .map(|(ord, (id, c))| {
+            let mut row = args![*id, ord as i64 + 1, c.ticket_prefix.as_str()];
+            row.extend(complaint_args(c, None, v));
+            row
+        })
+        .collect();
+    let cols = Column::transpose(values)
+        .ok_or_else(|| StoreError::Other("complaint rows of mixed column types".into()))?;
+    let mut params = args![month_key(year, month), n];
+    let sql = numbered_sql(&cols);
+    params.extend(cols.into_iter().map(Arg::Column));
+    let found = B::fetch_all_built(conn, sql, params).await?;
+    if found.len() != rows.len() {
+        return Ok(None);
+    }
+    let last = match found.first() {
+        Some(r) => r.i64("last")?,
+        None => return Err(StoreError::Other("numbering inserted no complaint".into())),
+    };
+    let first = first_number(last, n, year, month)?;
+    let expected: HashMap<i64, TicketNumber> = rows
+        .iter()
+        .enumerate()
+        .map(|(ord, (id, c))| {
+            let ticket = TicketNumber::new(&c.ticket_prefix, year, month, first + ord as u64);
+            (*id, ticket)
+        })
+        .collect();
+    for r in &found {
+        let id = r.i64("id")?;
+        let ticket = r.text("ticket")?;
+        match expected.get(&id) {
+            Some(t) if t.as_str() == ticket => numbered.insert(id, t.clone()),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "numbering gave complaint {id} the ticket {ticket}"
+                )));
+            }
         };
-        let first = first_number(last, n, year, month)?;
-        let expected: HashMap<i64, TicketNumber> = chunk
-            .iter()
-            .enumerate()
-            .map(|(ord, (id, c))| {
-                let ticket = TicketNumber::new(&c.ticket_prefix, year, month, first + ord as u64);
-                (*id, ticket)
-            })
-            .collect();
-        for r in &found {
-            let id = r.i64("id")?;
-            let ticket = r.text("ticket")?;
-            match expected.get(&id) {
-                Some(t) if t.as_str() == ticket => numbered.insert(id, t.clone()),
-                _ => {
-                    return Err(StoreError::Corrupt(format!(
-                        "numbering gave complaint {id} the ticket {ticket}"
-                    )));
-                }
-            };
-        }
     }
     if numbered.len() != rows.len() {
         return Err(StoreError::Other(format!(
@@ -485,52 +494,33 @@ async fn insert_numbered<B: Backend>(
     Ok(Some(numbered))
 }
 
-/// Rows in the next multi-row statement of `left` rows of `per_row` parameters: the largest
-/// power of two that fits, so a connection prepares at most a handful of shapes of each
-/// statement (PostgreSQL plans every prepared statement; sqlx caches a bounded number per
-/// connection) whatever the group sizes.
-pub(crate) fn shape(left: usize, per_row: usize) -> usize {
-    let most = (MAX_PARAMS / per_row.max(1)).max(1);
-    let n = left.min(most).max(1);
-    1 << (usize::BITS - 1 - n.leading_zeros())
-}
-
-/// The numbering insert of `rows` complaints: `$1` the month key, `$2` how many, then per
-/// complaint its id, ordinal and prefix and the [`NUMBERED_COLUMNS`]. The counter upsert
-/// runs once (a data-modifying `WITH` runs exactly once); the ticket is `PREFIX-YYYYMM-NNNN`
-/// as [`TicketNumber::new`] writes it (the sequence zero-padded to at least four digits).
-fn numbered_sql(rows: usize) -> String {
-    let per_row = NUMBERED_COLUMNS.len() + 3;
+/// The numbering insert of one month's complaints, each column of `cols` one array:
+/// `$1` the month key, `$2` how many, then the ids, ordinals and prefixes and the
+/// [`NUMBERED_COLUMNS`]. The counter upsert runs once (a data-modifying `WITH` runs exactly
+/// once); the ticket is `PREFIX-YYYYMM-NNNN` as [`TicketNumber::new`] writes it (the
+/// sequence zero-padded to at least four digits). One statement for any number of rows, so
+/// PostgreSQL plans it once per connection.
+fn numbered_sql(cols: &[Column]) -> String {
+    let mut names = vec!["id", "ord", "prefix"];
+    names.extend(NUMBERED_COLUMNS);
     let mut sql = String::from(
         "WITH n AS (INSERT INTO ticket_counters (month, last) VALUES ($1, $2) \
          ON CONFLICT (month) DO UPDATE SET last = ticket_counters.last + $2 RETURNING last) \
          INSERT INTO complaints (id, ticket, ",
     );
     sql.push_str(&NUMBERED_COLUMNS.join(", "));
-    sql.push_str(", version, updated_at) SELECT v.id, \
-        v.prefix || '-' || $1 || '-' || lpad(s.seq, greatest(4, length(s.seq)), '0')");
+    sql.push_str(
+        ", version, updated_at) SELECT v.id, \
+         v.prefix || '-' || $1 || '-' || lpad(s.seq, greatest(4, length(s.seq)), '0')",
+    );
     for c in NUMBERED_COLUMNS {
         sql.push_str(", v.");
         sql.push_str(c);
     }
-    sql.push_str(", 1, v.created_at FROM n, (VALUES ");
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for k in 0..per_row {
-            if k > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", 3 + per_row * i + k));
-        }
-        sql.push(')');
-    }
-    sql.push_str(") AS v (id, ord, prefix, ");
-    sql.push_str(&NUMBERED_COLUMNS.join(", "));
+    sql.push_str(", 1, v.created_at FROM n CROSS JOIN ");
+    sql.push_str(&Column::unnest_sql(cols, 3, "v", &names));
     sql.push_str(
-        ") CROSS JOIN LATERAL (SELECT CAST(n.last - $2 + v.ord AS TEXT) AS seq) s \
+        " CROSS JOIN LATERAL (SELECT CAST(n.last - $2 + v.ord AS TEXT) AS seq) s \
          ON CONFLICT (channel, external_id) DO NOTHING \
          RETURNING id, ticket, (SELECT last FROM n) AS last",
     );

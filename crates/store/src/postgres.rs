@@ -261,7 +261,7 @@ impl Backend for PgDb {
     const CLAIM_MEDIA_SQL: &'static str = CLAIM_MEDIA;
     const LOCK_ROW: &'static str = " FOR UPDATE";
     const NUMBER_AT_COMMIT: bool = true;
-    const FEW_SHAPES: bool = true;
+    const ARRAY_INSERTS: bool = true;
 
     fn vault(&self) -> &Vault {
         &self.vault
