@@ -240,9 +240,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     const CLAIM_MEDIA_SQL: &'static str;
 
     /// Whether [`crate::create::create_in_tx`] takes the ticket numbers as the last
-    /// statement before `COMMIT` (complaints are inserted with placeholder tickets first), so
-    /// that concurrent writers hold the month's counter row only for their commit. SQLite
-    /// (one writer) numbers first.
+    /// statement before `COMMIT` (dependent rows first, under ids from the sequence, then the
+    /// numbered complaint rows), so that concurrent writers hold the month's counter row
+    /// only for their commit. SQLite (one writer) numbers first.
     const NUMBER_AT_COMMIT: bool = false;
     /// Whether the multi-row statements of a create bind each column as one array
     /// ([`Insert::unnest`], PostgreSQL). PostgreSQL plans each prepared statement and sqlx
@@ -861,6 +861,47 @@ mod tests {
         let mut out = String::new();
         renumber_placeholders(&mut out, "SELECT $ || 1", 3);
         assert_eq!(out, "SELECT $ || 1");
+    }
+
+    #[test]
+    fn array_inserts_read_each_column_from_one_array() {
+        let ins = Insert {
+            head: "INSERT INTO t (a, b, c, d) VALUES ",
+            row: "($1, $2, 0, $2)",
+            per_row: 2,
+            tail: " ON CONFLICT DO NOTHING RETURNING id",
+        };
+        let rows: Vec<Vec<Arg>> = (0..70_i64)
+            .map(|i| args![i, (i % 2 == 0).then(|| format!("r{i}"))])
+            .collect();
+        let stmts = ins.unnest(rows);
+        assert_eq!(stmts.len(), 1, "one statement whatever the row count");
+        assert_eq!(
+            stmts[0].sql,
+            "INSERT INTO t (a, b, c, d) SELECT u.c1, u.c2, 0, u.c2 FROM \
+             UNNEST(CAST($1 AS BIGINT[]), CAST($2 AS TEXT[])) AS u (c1, c2) \
+             ON CONFLICT DO NOTHING RETURNING id"
+        );
+        let Arg::Column(Column::Text(b)) = &stmts[0].args[1] else {
+            panic!("{:?}", stmts[0].args[1]);
+        };
+        assert_eq!(b.len(), 70);
+        assert_eq!((b[0].as_deref(), b[1].as_deref()), (Some("r0"), None));
+        // The same SQL for another number of rows (one prepared statement per table).
+        let other = ins.unnest(vec![args![1_i64, "x"]]);
+        assert_eq!(other[0].sql, stmts[0].sql);
+        // Columns of mixed types fall back to VALUES rows.
+        let mixed = ins.unnest(vec![args![1_i64, "x"], args![2_i64, 3_i64]]);
+        assert!(
+            mixed[0]
+                .sql
+                .contains("VALUES ($1, $2, 0, $2), ($3, $4, 0, $4)")
+        );
+        assert!(ins.unnest(Vec::new()).is_empty());
+        assert_eq!(
+            placeholders_to("f($1, $12) || '$'", "u.c"),
+            "f(u.c1, u.c12) || '$'"
+        );
     }
 
     #[test]

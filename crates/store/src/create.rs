@@ -7,24 +7,33 @@
 //!   transaction, months in key order), so a rolled-back create returns its numbers:
 //!   numbers are unique and gap-free per month.
 //! - Where the numbers are taken ([`Backend::NUMBER_AT_COMMIT`]). SQLite (one writer)
-//!   numbers first and inserts the complaints with their tickets. PostgreSQL inserts the
-//!   complaints with placeholder tickets (`~` + a random nonce, unique to the transaction),
-//!   writes every dependent row, and only then runs, as the last statements before
-//!   `COMMIT` (only a staff entry's audit line, which needs the ticket, follows), one
-//!   statement per month that upserts the counter row and rewrites the placeholders to
-//!   `PREFIX-YYYYMM-NNNN` ([`number_sql`]). The counter row's lock — the one point every
-//!   replica's creates of a month share — is so held for one statement and the commit
-//!   instead of the whole transaction, and once per group instead of once per complaint.
-//!   Gap-free across replicas, because: (1) the increment and the tickets are in the
-//!   creating transaction, so they commit or roll back together (a statement that fails
-//!   is undone whole, the counter upsert with it); (2) the row lock serializes the
-//!   increments of concurrent transactions, and a waiter re-reads the committed `last`
-//!   (READ COMMITTED re-evaluates an `ON CONFLICT DO UPDATE` on the newest row version), so
-//!   two transactions never take overlapping ranges; (3) the lock is released only at
-//!   commit or rollback, so a range is either used by committed complaints or returned
-//!   before anyone else takes numbers. The numbering statement's result is checked row by
-//!   row against [`TicketNumber::new`]; any mismatch aborts the transaction, so no
-//!   placeholder can be committed.
+//!   numbers first and inserts the complaints with their tickets, then their dependent
+//!   rows. PostgreSQL defers the foreign keys to complaints to `COMMIT` (they are
+//!   `DEFERRABLE`, migration 0011), takes the new complaints' ids from the table's sequence,
+//!   writes every dependent row under those ids, and only then runs, as the last statements
+//!   before `COMMIT` (only a staff entry's audit line, which needs the ticket, and the
+//!   wake-up notification follow), one statement per month that upserts the counter row and
+//!   inserts that month's complaint rows with their tickets `PREFIX-YYYYMM-NNNN`
+//!   ([`numbered_sql`]). The counter row's lock — the one point every replica's creates of a
+//!   month share — is so held for one statement and the commit instead of the whole
+//!   transaction, and once per group instead of once per complaint; and each complaint row
+//!   is written once (an earlier design inserted placeholder tickets and rewrote them, a
+//!   second, non-HOT write of every row and its ten index entries).
+//!   Gap-free across replicas, because: (1) the increment and the tickets are in one
+//!   statement of the creating transaction, so they commit or roll back together (a
+//!   statement that fails is undone whole, the counter upsert with it); (2) the row lock
+//!   serializes the increments of concurrent transactions, and a waiter re-reads the
+//!   committed `last` (READ COMMITTED re-evaluates an `ON CONFLICT DO UPDATE` on the newest
+//!   row version), so two transactions never take overlapping ranges; (3) the lock is
+//!   released only at commit or rollback, so a range is either used by committed complaints
+//!   or returned before anyone else takes numbers; (4) a complaint row the insert skipped
+//!   (its `(channel, external_id)` committed by another replica meanwhile) means fewer rows
+//!   than numbers taken, and the transaction is rolled back ([`CreateStep::Conflict`]). The
+//!   statement's result is checked row by row against [`TicketNumber::new`]; any mismatch
+//!   aborts the transaction.
+//! - PostgreSQL binds each column of a multi-row insert as one array (`UNNEST`,
+//!   [`Insert::unnest`]), so a connection prepares one statement per table whatever the
+//!   group size ([`Backend::ARRAY_INSERTS`]).
 //! - `(channel, external_id)` is unique for complaints and for messages. A complaint's body is
 //!   also its first inbound message with the same key, so one probe finds a redelivery whether
 //!   it created a complaint or was threaded into one. The probe runs inside the write
@@ -32,8 +41,9 @@
 //!   (another replica) still wins the race, the insert conflicts ([`CreateStep::Conflict`]):
 //!   the caller rolls back and reports the winner via [`resolve_conflict`].
 //! - The work per transaction does not grow in round trips with the group size: one probe,
-//!   one counter update per month, one multi-row complaint insert, one batch of dependent
-//!   rows (message, attachments, history, acknowledgements, media jobs, intake cursors).
+//!   one counter update per month (with the complaint insert, on PostgreSQL), one batch of
+//!   dependent rows (message, attachments, history, acknowledgements, media jobs, intake
+//!   cursors).
 //! - A created complaint's audit entry (manual entry by staff) is appended in the creating
 //!   transaction, after every other row; a duplicate appends none.
 //! - A complaint's intake cursor is upserted in the creating transaction whether the

@@ -22,7 +22,11 @@ pub(crate) fn enable_for(peers: &[SocketAddr]) -> usize {
     };
     let mut changed = 0;
     for entry in dir.flatten() {
-        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
             continue;
         };
         // Sockets only (the link reads `socket:[inode]`): a regular file or pipe is never

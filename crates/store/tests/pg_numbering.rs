@@ -3,7 +3,7 @@
 //! complaints are numbered exactly 1..N — no gap, no duplicate — while some creates fail
 //! and roll back at every stage: before anything is written (an invalid month), at the
 //! insert (the same external id sent to every replica at once), in the numbering statement
-//! itself (a test trigger refusing the ticket update), and at `COMMIT` (a deferred test
+//! itself (a test trigger refusing the numbered complaint row), and at `COMMIT` (a deferred test
 //! trigger). Needs the PostgreSQL server of `ADUAN_TEST_POSTGRES_URL`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,12 +20,13 @@ use aduan_store::testing::{self, connect};
 const FAIL_NUMBER: &str = "FAIL-NUMBER";
 const FAIL_COMMIT: &str = "FAIL-COMMIT";
 
-/// Refuse the ticket update of complaints marked `FAIL-NUMBER` (the numbering statement
-/// fails after its counter upsert ran), and the commit of complaints marked `FAIL-COMMIT`.
+/// Refuse the insert of complaints marked `FAIL-NUMBER` (on PostgreSQL the numbering
+/// statement inserts the complaint rows, so it fails after its counter upsert ran), and the
+/// commit of complaints marked `FAIL-COMMIT`.
 const TRIGGERS: &str = "
 CREATE FUNCTION aduan_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'injected failure for %', NEW.letter_number; END $$;
-CREATE TRIGGER aduan_test_refuse_number BEFORE UPDATE OF ticket ON complaints
+CREATE TRIGGER aduan_test_refuse_number BEFORE INSERT ON complaints
     FOR EACH ROW WHEN (NEW.letter_number = 'FAIL-NUMBER') EXECUTE FUNCTION aduan_test_refuse();
 CREATE CONSTRAINT TRIGGER aduan_test_refuse_commit AFTER INSERT ON complaints
     DEFERRABLE INITIALLY DEFERRED
