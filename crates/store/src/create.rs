@@ -289,6 +289,16 @@ pub(crate) async fn create_in_tx<B: Backend>(
         Err(StoreError::AlreadyExists(msg)) => return Ok(CreateStep::Conflict(msg)),
         other => other?,
     }
+    // The other replicas' wake-ups for the complaints this transaction creates. They are
+    // delivered at COMMIT only, so they are sent now, outside the numbering's lock.
+    let mut planned = Signals::default();
+    for (c, p) in cs.iter().zip(&plan) {
+        if matches!(p, Plan::Insert) {
+            planned.replies |= !c.acks.is_empty();
+            planned.deadline(c.due_at);
+        }
+    }
+    planned.in_tx::<B>(conn).await?;
     if B::NUMBER_AT_COMMIT {
         // The last statements before the commit: each month's counter row is locked from
         // here until COMMIT only (see the module docs).
@@ -351,7 +361,6 @@ pub(crate) async fn create_in_tx<B: Backend>(
             }
         });
     }
-    signals(cs, &outcomes).in_tx::<B>(conn).await?;
     Ok(CreateStep::Done(outcomes))
 }
 
