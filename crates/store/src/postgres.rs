@@ -9,8 +9,10 @@
 //! lock. Multi-query reads run in `REPEATABLE READ READ ONLY` transactions so they see one
 //! snapshot.
 //!
-//! Complaints are created in groups ([`crate::group`]) by [`GROUP_WRITERS`] writer tasks,
-//! each committing on its own pooled connection, so several groups are in flight at once.
+//! Complaints are created in groups ([`crate::group`]) by [`GROUP_WRITERS`] writer task(s)
+//! on pooled connections; every multi-row insert binds its columns as arrays (`UNNEST`), so
+//! each table's insert is one prepared statement whatever the group size. Connections get
+//! `TCP_NODELAY` ([`crate::nodelay`]).
 //!
 //! Wake-ups between replicas: a write that queues replies or sets a due time sends
 //! `pg_notify('aduan_wake', …)` inside its transaction (delivered on commit only). The
@@ -40,10 +42,12 @@ use crate::vault::Vault;
 /// Connections per store (per replica).
 pub const POOL_SIZE: u32 = 10;
 /// Group-commit writer tasks per store (each holds a pooled connection while it commits).
-/// Two overlap one group's commit with the next group's statements; a third only splits
-/// the waiting requests into smaller groups (measured: 9,147 complaints/s with two, about
-/// 7,100 with three, in docs/benchmarks.md).
-pub const GROUP_WRITERS: usize = 2;
+/// One: the requests that arrive during a group's transaction form the next group. More
+/// writers split the waiting requests into smaller groups, and with several replicas they
+/// queue on the month's counter row (measured in docs/benchmarks.md: one replica 8,557
+/// complaints/s with one writer, 8,468 with two, about 7,100 with three; three replicas
+/// 6,335/s with one writer each, 5,086 with two).
+pub const GROUP_WRITERS: usize = 1;
 /// Prepared statements sqlx keeps per connection (its default is 100): the create's
 /// statements in their power-of-two shapes, the outbox and report queries and the rest.
 const STATEMENT_CACHE: usize = 256;
