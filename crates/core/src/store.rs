@@ -276,6 +276,15 @@ pub trait OutboxStore: Send + Sync {
     /// Earliest `next_attempt_at` of a pending reply (for the worker's sleep).
     async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
+    /// The complaints received at or after `received_from` with at least one failed reply,
+    /// newest first, at most `limit`: their tickets and channels. Found from the failed
+    /// outbox rows, so the work grows with the failures, not with the complaints.
+    async fn failed_reply_complaints(
+        &self,
+        received_from: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TicketNumber, Channel)>, StoreError>;
+
     /// Mark the outbox row whose sent message has this external id as failed (also when it
     /// was sent: a bounce arrives later). Returns whether a row matched.
     async fn fail_reply_by_external_id(

@@ -258,6 +258,15 @@ impl OutboxStore for FaultStore {
     async fn next_reply_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.inner.next_reply_due().await
     }
+    async fn failed_reply_complaints(
+        &self,
+        received_from: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TicketNumber, Channel)>, StoreError> {
+        self.inner
+            .failed_reply_complaints(received_from, limit)
+            .await
+    }
     async fn fail_reply_by_external_id(
         &self,
         external_id: &str,

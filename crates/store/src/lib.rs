@@ -299,6 +299,14 @@ macro_rules! impl_store {
                 outbox::next_due(&self.db).await
             }
 
+            async fn failed_reply_complaints(
+                &self,
+                received_from: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<(TicketNumber, Channel)>, StoreError> {
+                outbox::failed_complaints(&self.db, received_from, limit).await
+            }
+
             async fn fail_reply_by_external_id(
                 &self,
                 external_id: &str,

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use aduan_core::model::{Direction, NewReply, OutboxItem, ReplyOutcome};
 use aduan_core::secret::without_secret_vars;
 use aduan_core::store::StoreError;
+use aduan_core::types::{Channel, TicketNumber};
 
 use crate::backend::{Arg, Backend, Insert, RowExt, args, db_err, from_ms};
 use crate::complaints::{EXTERNAL_ID, SENT_MESSAGE, message_args};
@@ -250,6 +251,36 @@ pub(crate) async fn next_due<B: Backend>(b: &B) -> Result<Option<DateTime<Utc>>,
         Some(r) => r.opt_i64("due")?.map(|ms| from_ms(ms, "due")).transpose(),
         None => Ok(None),
     }
+}
+
+/// Complaints with a failed reply, received from `$1` on, newest first, at most `$2`. The
+/// failed rows are found by `outbox_due_idx (status, …)`, their complaints by primary key.
+const FAILED_COMPLAINTS: &str = "\
+    SELECT c.id, c.ticket, c.channel FROM complaints c \
+    WHERE c.id IN (SELECT o.complaint_id FROM outbox o WHERE o.status = 'failed') \
+    AND c.received_at >= $1 \
+    ORDER BY c.id DESC LIMIT $2";
+
+pub(crate) async fn failed_complaints<B: Backend>(
+    b: &B,
+    received_from: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<(TicketNumber, Channel)>, StoreError> {
+    let mut conn = b.reader().await?;
+    let rows = B::fetch_all(
+        &mut conn,
+        FAILED_COMPLAINTS,
+        args![received_from, i64::from(limit)],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                rows::ticket(&r.text("ticket")?)?,
+                r.parsed::<Channel>("channel")?,
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

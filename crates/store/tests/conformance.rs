@@ -1554,6 +1554,22 @@ mod suite {
         let r = get(s, &b).await;
         assert_eq!(r.replies[0].status, ReplyStatus::Pending);
         assert_eq!(r.replies[0].last_error, None);
+        // The failed-replies page's query: complaints with a failed reply, received from
+        // the given instant on.
+        let channel = get(s, &a).await.channel;
+        let failed = s
+            .failed_reply_complaints(t0() - Duration::days(40), 10)
+            .await
+            .unwrap();
+        assert_eq!(failed, vec![(a.clone(), channel)]);
+        let later = s.failed_reply_complaints(t0() + secs(1), 10).await.unwrap();
+        assert!(later.is_empty(), "received before the range: {later:?}");
+        assert!(
+            s.failed_reply_complaints(t0() - Duration::days(40), 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     pub async fn count_acks_since_is_per_channel_and_recipient(fx: &Fixture) {

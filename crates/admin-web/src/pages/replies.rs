@@ -8,7 +8,7 @@
 
 use aduan_core::desk::DeskError;
 use aduan_core::model::ReplyStatus;
-use aduan_core::types::{Channel, Role};
+use aduan_core::types::Role;
 use axum::extract::State as AxState;
 use axum::http::StatusCode;
 use serde_json::json;
@@ -18,11 +18,12 @@ use crate::AppState;
 use crate::auth::{Me, Page};
 use crate::render::{channel_label, local, page, reply_kind_label, state_label};
 
-/// Complaints looked at by the failed-replies page at most.
+/// Complaints with failed replies the page lists at most (the newest).
 const FAILED_SCAN_LIMIT: usize = 500;
 
 /// `GET /admin/replies/failed`: replies that could not be delivered, of the complaints
-/// received this month and last month, with what staff need to answer another way.
+/// received this month and last month, with what staff need to answer another way. The
+/// complaints come from the failed outbox rows (not from the two months' logbooks).
 pub async fn failed_replies(AxState(st): AxState<AppState>, me: Me) -> Page {
     if !matches!(me.role(), Role::Staf | Role::Kasi) {
         return Err(forbidden());
@@ -30,48 +31,39 @@ pub async fn failed_replies(AxState(st): AxState<AppState>, me: Me) -> Page {
     let tz = tz(&st);
     let now = month_now(&st);
     let mut items = Vec::new();
-    let mut scanned = 0usize;
-    'months: for m in [now, now.prev()] {
-        let rows = st
-            .desk
-            .staff()
-            .logbook(&me.actor, m)
-            .await
-            .map_err(|e| desk_error(e, None))?;
-        for r in rows.iter().rev() {
-            let manual = r
-                .channel
-                .parse::<Channel>()
-                .map(|c| c.is_manual())
-                .unwrap_or(true);
-            if manual {
-                continue;
-            }
-            if scanned >= FAILED_SCAN_LIMIT {
-                break 'months;
-            }
-            scanned += 1;
-            let v = match st.desk.staff().view(&me.actor, &r.ticket).await {
-                Ok(v) => v,
-                Err(DeskError::NotFound) => continue,
-                Err(e) => return Err(desk_error(e, None)),
-            };
-            for rep in v.replies.iter().filter(|x| x.status == ReplyStatus::Failed) {
-                items.push(json!({
-                    "ticket": v.ticket.as_str(),
-                    "state_label": state_label(v.state),
-                    "channel": channel_label(rep.channel),
-                    "kind": reply_kind_label(rep.kind.as_str()),
-                    "attempts": rep.attempts,
-                    "error": rep.last_error,
-                    "created": local(rep.created_at, tz),
-                    "answer": v.answer,
-                    "name": v.complainant.name,
-                    "email": v.complainant.email,
-                    "phone": v.complainant.phone,
-                    "handle": v.complainant.handle,
-                }));
-            }
+    let found = st
+        .desk
+        .staff()
+        .failed_reply_complaints(&me.actor, now.prev(), FAILED_SCAN_LIMIT as u32)
+        .await
+        .map_err(|e| desk_error(e, None))?;
+    let limited = found.len() >= FAILED_SCAN_LIMIT;
+    for (ticket, channel) in found {
+        // Manual complaints (letter, phone, fax, walk-in) get nothing sent back on their
+        // channel; the page lists the digital ones, as it always did.
+        if channel.is_manual() {
+            continue;
+        }
+        let v = match st.desk.staff().view(&me.actor, ticket.as_str()).await {
+            Ok(v) => v,
+            Err(DeskError::NotFound) => continue,
+            Err(e) => return Err(desk_error(e, None)),
+        };
+        for rep in v.replies.iter().filter(|x| x.status == ReplyStatus::Failed) {
+            items.push(json!({
+                "ticket": v.ticket.as_str(),
+                "state_label": state_label(v.state),
+                "channel": channel_label(rep.channel),
+                "kind": reply_kind_label(rep.kind.as_str()),
+                "attempts": rep.attempts,
+                "error": rep.last_error,
+                "created": local(rep.created_at, tz),
+                "answer": v.answer,
+                "name": v.complainant.name,
+                "email": v.complainant.email,
+                "phone": v.complainant.phone,
+                "handle": v.complainant.handle,
+            }));
         }
     }
     let ctx = with(
@@ -79,7 +71,7 @@ pub async fn failed_replies(AxState(st): AxState<AppState>, me: Me) -> Page {
         json!({
             "items": items,
             "months": [now.label_id(), now.prev().label_id()],
-            "limited": scanned >= FAILED_SCAN_LIMIT,
+            "limited": limited,
         }),
     );
     Ok(page(StatusCode::OK, "failed.html", &ctx))

@@ -637,6 +637,28 @@ impl Staff {
         Ok(crate::logbook::rows(&recs, crate::logbook::Masking::None))
     }
 
+    /// The complaints received since the start of `since` with a failed reply, newest
+    /// first, at most `limit`, with their channels (the failed-replies page of staf and
+    /// kasi). Read from the failed outbox rows: the months' logbooks are not loaded.
+    pub async fn failed_reply_complaints(
+        &self,
+        actor: &Actor,
+        since: crate::logbook::Month,
+        limit: u32,
+    ) -> Result<Vec<(TicketNumber, Channel)>, DeskError> {
+        if !matches!(actor.role(), Some(Role::Staf | Role::Kasi)) {
+            return Err(DeskError::Forbidden(
+                "failed replies are for staf and kasi".into(),
+            ));
+        }
+        let (from, _) = since.range(self.desk.cfg.policy.calendar.timezone());
+        Ok(self
+            .desk
+            .outbox_store()
+            .failed_reply_complaints(from, limit)
+            .await?)
+    }
+
     /// One page of the logbook of `month` for reading on screen (staf, kasi, kabid, kadis):
     /// at most `limit` rows after `after` (a [`LogbookCursor`] of an earlier page, `None`
     /// for the first), numbered on from the cursor, with the month's total. Memory and work
