@@ -89,25 +89,36 @@ impl Column {
         }
     }
 
+    /// Whether `rows` can be columns: not empty, of one length, with one type per position.
+    pub(crate) fn fit(rows: &[Vec<Arg>]) -> bool {
+        let Some(first) = rows.first() else {
+            return false;
+        };
+        let kind = |a: &Arg| std::mem::discriminant(a);
+        !first.iter().any(|a| matches!(a, Arg::Column(_)))
+            && rows.iter().all(|r| {
+                r.len() == first.len() && r.iter().zip(first).all(|(a, b)| kind(a) == kind(b))
+            })
+    }
+
     /// `rows` (each with the same number of values, of one type per position) as columns;
-    /// `None` when they are empty, ragged or mixed.
-    pub(crate) fn transpose(rows: Vec<Vec<Arg>>) -> Option<Vec<Column>> {
-        let first = rows.first()?;
-        let mut cols = first
+    /// the rows back, untouched, when they are empty, ragged or mixed ([`Column::fit`]).
+    pub(crate) fn transpose(rows: Vec<Vec<Arg>>) -> Result<Vec<Column>, Vec<Vec<Arg>>> {
+        if !Column::fit(&rows) {
+            return Err(rows);
+        }
+        let mut cols: Vec<Column> = rows[0]
             .iter()
-            .map(|a| Column::like(a, rows.len()))
-            .collect::<Option<Vec<_>>>()?;
+            .filter_map(|a| Column::like(a, rows.len()))
+            .collect();
         for row in rows {
-            if row.len() != cols.len() {
-                return None;
-            }
             for (col, v) in cols.iter_mut().zip(row) {
-                if !col.push(v) {
-                    return None;
-                }
+                // `fit` checked every value's type against its column's.
+                let pushed = col.push(v);
+                debug_assert!(pushed, "a value of another type than its column");
             }
         }
-        Some(cols)
+        Ok(cols)
     }
 
     /// `UNNEST($first::T[], $first+1::U[], …) AS alias (c1, c2, …)` for `cols`.
@@ -376,12 +387,6 @@ pub(crate) struct Insert {
     pub tail: &'static str,
 }
 
-impl Stmt {
-    fn into_vec(self) -> Vec<Stmt> {
-        vec![self]
-    }
-}
-
 impl Insert {
     /// The SQL for `rows` rows.
     pub(crate) fn sql(&self, rows: usize) -> String {
@@ -422,8 +427,9 @@ impl Insert {
         if rows.is_empty() {
             return Vec::new();
         }
-        let Some(cols) = Column::transpose(rows.clone()) else {
-            return self.stmts(rows);
+        let cols = match Column::transpose(rows) {
+            Ok(cols) => cols,
+            Err(rows) => return self.stmts(rows),
         };
         let names: Vec<String> = (1..=cols.len()).map(|k| format!("c{k}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -438,17 +444,14 @@ impl Insert {
             .strip_prefix('(')
             .and_then(|r| r.strip_suffix(')'))
             .unwrap_or(row);
-        let mut list = String::new();
-        renumber_placeholders(&mut list, row, 0);
-        sql.push_str(&placeholders_to(&list, "u.c"));
+        sql.push_str(&placeholders_to(row, "u.c"));
         sql.push_str(" FROM ");
         sql.push_str(&Column::unnest_sql(&cols, 1, "u", &names));
         sql.push_str(self.tail);
-        Stmt {
+        vec![Stmt {
             sql,
             args: cols.into_iter().map(Arg::Column).collect(),
-        }
-        .into_vec()
+        }]
     }
 
     /// One single-row statement.

@@ -470,7 +470,7 @@ async fn insert_numbered<B: Backend>(
         })
         .collect();
     let cols = Column::transpose(values)
-        .ok_or_else(|| StoreError::Other("complaint rows of mixed column types".into()))?;
+        .map_err(|_| StoreError::Other("complaint rows of mixed column types".into()))?;
     let mut params = args![month_key(year, month), n];
     let sql = numbered_sql(&cols);
     params.extend(cols.into_iter().map(Arg::Column));
