@@ -15,7 +15,7 @@ use aduan_core::model::NewUser;
 use aduan_core::secret::{hash_secret, new_api_token};
 use aduan_core::types::{Role, Username};
 use chrono::Utc;
-use common::{Backend, Jar, Options, TestApp, spawn};
+use common::{Backend, Jar, Options, TestApp, raw_sql, spawn};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aduan");
@@ -619,30 +619,6 @@ async fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// One statement on the database behind the daemon's back.
-async fn raw_sql(b: Backend, url: &str, sql: &str) -> u64 {
-    use sqlx::Connection;
-    let sql = sqlx::AssertSqlSafe(sql.to_string());
-    match b {
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query(sql)
-                .execute(&mut c)
-                .await
-                .unwrap()
-                .rows_affected()
-        }
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-            sqlx::query(sql)
-                .execute(&mut c)
-                .await
-                .unwrap()
-                .rows_affected()
-        }
-    }
 }
 
 async fn the_binary_verifies_and_names_the_tampered_entry(b: Backend) {

@@ -12,7 +12,7 @@ use aduan_core::outbox::{RenderedReply, ReplySender, SendError};
 use aduan_core::types::{Channel, Role};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{Backend, ManualClock, Options, spawn};
+use common::{Backend, ManualClock, Options, raw_sql, spawn};
 use serde_json::json;
 
 #[derive(Default)]
@@ -791,6 +791,18 @@ async fn report_fixture_computed_by_hand(b: Backend) {
             "{id} in the report"
         );
     }
+    // Complaints stored without their analysis (before migration 0012) are counted from
+    // their texts: the same problems and repeat complainants.
+    let stored = app.desk.reports().compute_report(may).await.unwrap();
+    raw_sql(b, &app.db_url, "UPDATE complaints SET analysis = NULL").await;
+    let from_text = app.desk.reports().compute_report(may).await.unwrap();
+    assert!(!stored.frequent_problems.is_empty());
+    assert_eq!(from_text.frequent_problems, stored.frequent_problems);
+    assert_eq!(from_text.repeat_complainants, stored.repeat_complainants);
+    assert_eq!(
+        serde_json::to_value(&stored.frequent_problems).unwrap(),
+        r["frequent_problems"]
+    );
 }
 
 /// The figures of one step (`"triage"`, …) in a report's JSON.

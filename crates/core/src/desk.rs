@@ -565,7 +565,14 @@ impl Desk {
             });
         }
         let media = media_jobs(&sub.media, sub.external_id.as_deref(), None);
+        let analysis = Some(crate::problems::analyse(
+            &identity,
+            channel,
+            target.as_deref(),
+            &body,
+        ));
         let new = NewComplaint {
+            analysis,
             channel,
             media,
             external_id: sub.external_id,

@@ -317,6 +317,10 @@ pub struct NewComplaint {
     pub audit: Option<crate::audit::NewAuditEntry>,
     /// How replies join the citizen's conversation (their first message's thread).
     pub reply_thread: Option<ReplyThread>,
+    /// The text's analysis for the monthly frequent-problem count
+    /// ([`crate::problems::analyse`]), stored sealed; `None`: made from the text when the
+    /// month is counted.
+    pub analysis: Option<String>,
 }
 
 /// Result of [`Store::create_complaint`](crate::store::Store::create_complaint).

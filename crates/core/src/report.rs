@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::logbook::Month;
-use crate::model::ComplaintRecord;
-pub use crate::problems::{Problem, ProblemCounter};
-use crate::types::{Role, State, Step};
+use crate::model::{ComplaintRecord, Identity};
+pub use crate::problems::{
+    Analysed, Analysis, Problem, ProblemCounter, TermTally, analyse, frequent,
+};
+use crate::types::{Channel, Role, State, Step};
 
 /// Totals of the month.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -420,9 +422,9 @@ pub fn frequent_problems(
 ) -> Vec<Problem> {
     let mut counter = ProblemCounter::new();
     counter.add_all(records);
-    let mut before = ProblemCounter::new();
-    before.add_all(previous);
-    counter.top(top, Some(&before))
+    let mut before = TermTally::new();
+    previous.iter().for_each(|r| before.add_record(r));
+    counter.top(top, &before)
 }
 
 /// Repeat complainants of `records` in memory (a [`ContactCounter`] over the slice).
@@ -430,6 +432,40 @@ pub fn repeats(records: &[ComplaintRecord]) -> Repeats {
     let mut c = ContactCounter::default();
     records.iter().for_each(|r| c.add(r));
     c.repeats()
+}
+
+/// A complaint as the frequent-problem count reads it from the store
+/// ([`ReportStore::analyses_page`](crate::store::ReportStore::analyses_page)).
+#[derive(Debug, Clone)]
+pub struct AnalysisRow {
+    pub key: crate::logbook::PageKey,
+    pub ticket: crate::types::TicketNumber,
+    pub category: Option<crate::types::Category>,
+    pub bidang: Option<crate::types::BidangCode>,
+    /// The stored [`analyse`] text, opened; `None` when the complaint was stored without.
+    pub analysis: Option<String>,
+}
+
+/// The SHA-256 digest of a complainant's contact: the e-mail address, else the phone
+/// number's digits, else the channel handle; `None` without any (an anonymous letter).
+pub fn contact_digest(id: &Identity, channel: Channel) -> Option<[u8; 32]> {
+    let key = if let Some(e) = id.email.as_deref().filter(|e| !e.trim().is_empty()) {
+        format!("e:{}", e.trim().to_lowercase())
+    } else if let Some(p) = id
+        .phone
+        .as_deref()
+        .filter(|p| p.chars().any(|c| c.is_ascii_digit()))
+    {
+        format!(
+            "p:{}",
+            p.chars().filter(char::is_ascii_digit).collect::<String>()
+        )
+    } else if let Some(h) = id.handle.as_deref().filter(|h| !h.trim().is_empty()) {
+        format!("h:{}:{}", channel.as_str(), h.trim())
+    } else {
+        return None;
+    };
+    Some(Sha256::digest(key.as_bytes()).into())
 }
 
 /// Counts complaints per complainant over a month without keeping who they are: each
@@ -443,25 +479,14 @@ pub struct ContactCounter {
 
 impl ContactCounter {
     pub fn add(&mut self, r: &ComplaintRecord) {
-        let id = &r.identity;
-        let key = if let Some(e) = id.email.as_deref().filter(|e| !e.trim().is_empty()) {
-            format!("e:{}", e.trim().to_lowercase())
-        } else if let Some(p) = id
-            .phone
-            .as_deref()
-            .filter(|p| p.chars().any(|c| c.is_ascii_digit()))
-        {
-            format!(
-                "p:{}",
-                p.chars().filter(char::is_ascii_digit).collect::<String>()
-            )
-        } else if let Some(h) = id.handle.as_deref().filter(|h| !h.trim().is_empty()) {
-            format!("h:{}:{}", r.channel.as_str(), h.trim())
-        } else {
-            return;
-        };
-        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        *self.seen.entry(digest).or_default() += 1;
+        self.add_digest(contact_digest(&r.identity, r.channel));
+    }
+
+    /// Count one complaint by its contact's digest (`None`: no contact, not counted).
+    pub fn add_digest(&mut self, digest: Option<[u8; 32]>) {
+        if let Some(d) = digest {
+            *self.seen.entry(d).or_default() += 1;
+        }
     }
 
     /// The complainants with two or more complaints, and their complaints.

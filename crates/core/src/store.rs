@@ -340,6 +340,17 @@ pub trait ReportStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> Result<crate::report::MonthAggregates, StoreError>;
 
+    /// One page of the complaints received in `[from, to)` as the frequent-problem count
+    /// reads them, in receipt order (at most `limit` after `after`): ticket, category,
+    /// bidang and the stored analysis, opened (`None`: stored without one).
+    async fn analyses_page(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<crate::logbook::PageKey>,
+        limit: u32,
+    ) -> Result<Vec<crate::report::AnalysisRow>, StoreError>;
+
     /// Number of complaints received in `[from, to)`.
     async fn count_received_between(
         &self,

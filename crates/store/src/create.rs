@@ -91,10 +91,10 @@ const COMPLAINT: Insert = Insert {
     head: "INSERT INTO complaints (ticket, channel, external_id, received_at, name, address, \
            email, phone, handle, category, target, body, letter_number, state, \
            state_entered_at, due_at, access_code_hash, version, created_at, updated_at, \
-           external_ref, handle_hash, reply_thread) VALUES ",
+           external_ref, handle_hash, reply_thread, analysis) VALUES ",
     row: "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, \
-          $18, $18, $19, $20, $21)",
-    per_row: 21,
+          $18, $18, $19, $20, $21, $22)",
+    per_row: 22,
     tail: " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, ticket",
 };
 
@@ -420,7 +420,7 @@ fn first_number(last: i64, n: i64, year: i32, month: u32) -> Result<u64, StoreEr
 
 /// Columns of a complaint row after its id and ticket, in [`complaint_args`] order (the
 /// `version`, and `updated_at` = `created_at`, are filled in by [`numbered_sql`]).
-const NUMBERED_COLUMNS: [&str; 20] = [
+const NUMBERED_COLUMNS: [&str; 21] = [
     "channel",
     "external_id",
     "received_at",
@@ -441,6 +441,7 @@ const NUMBERED_COLUMNS: [&str; 20] = [
     "external_ref",
     "handle_hash",
     "reply_thread",
+    "analysis",
 ];
 
 /// Insert the complaint rows `rows` (`(id, complaint)` of one month, ids taken from the
@@ -565,7 +566,7 @@ fn month_of(c: &NewComplaint) -> Result<(i32, u32), StoreError> {
 fn complaint_args(c: &NewComplaint, ticket: Option<&str>, v: &Vault) -> Vec<Arg> {
     let who = &c.identity;
     let ext = c.external_id.as_deref();
-    let mut out = Vec::with_capacity(21);
+    let mut out = Vec::with_capacity(22);
     if let Some(ticket) = ticket {
         out.push(Arg::from(ticket));
     }
@@ -591,6 +592,7 @@ fn complaint_args(c: &NewComplaint, ticket: Option<&str>, v: &Vault) -> Vec<Arg>
         v.seal_opt("complaints.external_ref", ext),
         v.blind_opt(HANDLE, who.handle.as_deref()),
         crate::rows::reply_thread_arg(c.reply_thread.as_ref(), v),
+        v.seal_opt("complaints.analysis", c.analysis.as_deref()),
     ]);
     out
 }

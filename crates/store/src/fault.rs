@@ -379,6 +379,16 @@ impl ReportStore for FaultStore {
     ) -> Result<aduan_core::report::MonthAggregates, StoreError> {
         self.inner.month_aggregates(from, to).await
     }
+    async fn analyses_page(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<aduan_core::logbook::PageKey>,
+        limit: u32,
+    ) -> Result<Vec<aduan_core::report::AnalysisRow>, StoreError> {
+        self.pages_read.fetch_add(1, Ordering::SeqCst);
+        self.inner.analyses_page(from, to, after, limit).await
+    }
     async fn count_received_between(
         &self,
         from: DateTime<Utc>,

@@ -371,6 +371,16 @@ macro_rules! impl_store {
                 month::aggregates(&self.db, from, to).await
             }
 
+            async fn analyses_page(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+                after: Option<aduan_core::logbook::PageKey>,
+                limit: u32,
+            ) -> Result<Vec<aduan_core::report::AnalysisRow>, StoreError> {
+                month::analyses_page(&self.db, from, to, after, limit).await
+            }
+
             async fn count_received_between(
                 &self,
                 from: DateTime<Utc>,

@@ -61,6 +61,7 @@ migrations! {
     9 => "0009_outbox_reply_key",
     10 => "0010_report_conclusion",
     11 => "0011_deferrable_complaint_keys",
+    12 => "0012_complaint_analysis",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

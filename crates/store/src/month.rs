@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 
 use aduan_core::logbook::PageKey;
 use aduan_core::model::ComplaintRecord;
-use aduan_core::report::{Breach, MonthAggregates, StepAggregate, backlog_bounds, responsible};
+use aduan_core::report::{
+    AnalysisRow, Breach, MonthAggregates, StepAggregate, backlog_bounds, responsible,
+};
 use aduan_core::store::StoreError;
 use aduan_core::types::{State, Step};
 
@@ -33,6 +35,14 @@ const NEXT_PAGE: &str = concat!(
      AND (received_at > $3 OR (received_at = $3 AND id > $4)) \
      ORDER BY received_at, id LIMIT $5"
 );
+/// The frequent-problem count's columns ([`analyses_page`]).
+const ANALYSES_FIRST: &str = "SELECT id, received_at, ticket, category, bidang, analysis \
+     FROM complaints WHERE received_at >= $1 AND received_at < $2 \
+     ORDER BY received_at, id LIMIT $3";
+const ANALYSES_NEXT: &str = "SELECT id, received_at, ticket, category, bidang, analysis \
+     FROM complaints WHERE received_at >= $1 AND received_at < $2 \
+     AND (received_at > $3 OR (received_at = $3 AND id > $4)) \
+     ORDER BY received_at, id LIMIT $5";
 /// History of the complaints received in `[$1, $2]` (a page's first and last receipt).
 const PAGE_HISTORY: &str = concat!(
     "SELECT ",
@@ -47,6 +57,46 @@ const PAGE_SHARES: &str = "\
 
 /// At most `limit` complaints received in `[from, to)` after `after`, in receipt order; with
 /// history and identity shares when `full`.
+/// One page of the month for the frequent-problem count: the narrow columns and the
+/// stored analysis, opened (see [`aduan_core::store::ReportStore::analyses_page`]).
+pub(crate) async fn analyses_page<B: Backend>(
+    b: &B,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    after: Option<PageKey>,
+    limit: u32,
+) -> Result<Vec<AnalysisRow>, StoreError> {
+    let v = b.vault();
+    let mut h = b.reader().await?;
+    let limit = i64::from(limit.max(1));
+    let found = match after {
+        None => B::fetch_all(&mut *h, ANALYSES_FIRST, args![from, to, limit]).await?,
+        Some(k) => {
+            B::fetch_all(
+                &mut *h,
+                ANALYSES_NEXT,
+                args![from, to, k.received_at, k.id, limit],
+            )
+            .await?
+        }
+    };
+    found
+        .iter()
+        .map(|r| {
+            Ok(AnalysisRow {
+                key: PageKey {
+                    received_at: r.at("received_at")?,
+                    id: r.i64("id")?,
+                },
+                ticket: rows::ticket(&r.text("ticket")?)?,
+                category: r.opt_parsed("category")?,
+                bidang: rows::opt_bidang(r, "bidang")?,
+                analysis: v.open_opt("complaints.analysis", r.opt_text("analysis")?.as_deref())?,
+            })
+        })
+        .collect()
+}
+
 pub(crate) async fn page<B: Backend>(
     b: &B,
     from: DateTime<Utc>,

@@ -69,6 +69,7 @@ const TABLES: &[Table] = &[
             "question",
             "rating_comment",
             "reply_thread",
+            "analysis",
         ],
         bytes: None,
         marker: "body",

@@ -82,7 +82,7 @@ fn bidang(s: &str) -> Result<BidangCode, StoreError> {
     BidangCode::parse(s).map_err(|e| StoreError::Corrupt(format!("bidang `{s}`: {e}")))
 }
 
-fn opt_bidang<R: RowExt>(r: &R, col: &str) -> Result<Option<BidangCode>, StoreError> {
+pub(crate) fn opt_bidang<R: RowExt>(r: &R, col: &str) -> Result<Option<BidangCode>, StoreError> {
     r.opt_text(col)?.as_deref().map(bidang).transpose()
 }
 

@@ -150,6 +150,7 @@ fn file(name: &str, content_type: &str, data: &[u8]) -> NewAttachment {
 
 fn complaint(external_id: &str, attachments: Vec<NewAttachment>) -> NewComplaint {
     NewComplaint {
+        analysis: None,
         audit: None,
         channel: Channel::Email,
         external_id: Some(external_id.into()),

@@ -249,6 +249,7 @@ async fn two_replicas_appending_at_once_make_one_chain(fx: &Fixture) {
 
 fn manual(at: DateTime<Utc>, external_id: Option<&str>) -> NewComplaint {
     NewComplaint {
+        analysis: None,
         channel: Channel::Phone,
         external_id: external_id.map(str::to_string),
         received_at: at,

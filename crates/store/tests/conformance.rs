@@ -121,6 +121,7 @@ macro_rules! conformance {
             report_state_machine,
             report_delivery_claims,
             count_received_between_is_half_open,
+            analyses_page_reads_the_sealed_analysis_in_receipt_order,
             questions_pause_and_resume,
             waits_are_not_escalated_and_wake_the_timer,
             ratings_and_the_rateable_complaint_of_a_handle,
@@ -155,6 +156,7 @@ fn bidang(s: &str) -> BidangCode {
 fn complaint(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
     let entered = at + secs(1);
     NewComplaint {
+        analysis: Some(analysis_of("Antrian di loket 3 terlalu lama.")),
         channel: Channel::Email,
         external_id: external_id.map(str::to_string),
         received_at: at,
@@ -206,9 +208,20 @@ fn complaint(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
     }
 }
 
-/// A minimal complaint: no identity, attachments, history or acks.
+/// The analysis the desk makes of the fixture's complaint with `body`.
+fn analysis_of(body: &str) -> String {
+    let who = Identity {
+        name: Some("Budi Santoso".into()),
+        email: Some("budi@example.id".into()),
+        ..Identity::default()
+    };
+    aduan_core::problems::analyse(&who, Channel::Email, Some("Loket 3"), body)
+}
+
+/// A minimal complaint: no identity, attachments, history, acks or analysis.
 fn bare(external_id: Option<&str>, at: DateTime<Utc>) -> NewComplaint {
     NewComplaint {
+        analysis: None,
         identity: Identity::default(),
         category: None,
         target: None,
@@ -2651,5 +2664,51 @@ mod suite {
                 .unwrap(),
             0
         );
+    }
+
+    pub async fn analyses_page_reads_the_sealed_analysis_in_receipt_order(fx: &Fixture) {
+        let s = fx.ready().await;
+        let from = t0();
+        let to = t0() + Duration::days(1);
+        let ms = Duration::milliseconds(1);
+        // Before the range, a bare one (no analysis), two at one instant, one at the end.
+        create(s, complaint(Some("before"), from - ms)).await;
+        let (_, bare_t) = create(s, bare(Some("bare"), from)).await;
+        let mut second = complaint(Some("b"), from + secs(5));
+        second.analysis = Some(analysis_of("Blangko KTP-el habis lagi"));
+        let (_, b) = create(s, second).await;
+        let (_, a) = create(s, complaint(Some("a"), from + secs(5))).await;
+        create(s, complaint(Some("end"), to)).await;
+        assign(s, &a, "dafduk", from + secs(60)).await;
+
+        let mut rows = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s.analyses_page(from, to, after, 1).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|r| r.key);
+            rows.extend(page);
+        }
+        // Receipt order, ties by id (`b` was stored before `a`).
+        let tickets: Vec<&TicketNumber> = rows.iter().map(|r| &r.ticket).collect();
+        assert_eq!(tickets, [&bare_t, &b, &a]);
+        assert_eq!(rows[0].analysis, None);
+        assert_eq!((rows[0].category, rows[0].bidang.clone()), (None, None));
+        assert_eq!(
+            rows[1].analysis.as_deref(),
+            Some(analysis_of("Blangko KTP-el habis lagi").as_str())
+        );
+        assert_eq!(rows[1].bidang, None);
+        assert_eq!(
+            rows[2].analysis.as_deref(),
+            Some(analysis_of("Antrian di loket 3 terlalu lama.").as_str())
+        );
+        assert_eq!(rows[2].category, Some(Category::Pelayanan));
+        assert_eq!(rows[2].bidang, Some(bidang("dafduk")));
+        let whole = s.analyses_page(from, to, None, 100).await.unwrap();
+        assert_eq!(whole.len(), 3);
+        assert!(rows.iter().zip(&whole).all(|(x, y)| x.key == y.key));
     }
 }

@@ -13,6 +13,7 @@ use aduan_store::testing::{self, connect};
 fn complaint(ext: &str) -> NewComplaint {
     let at = Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap();
     NewComplaint {
+        analysis: None,
         channel: Channel::Telegram,
         external_id: Some(ext.into()),
         received_at: at,

@@ -40,6 +40,7 @@ fn t0() -> DateTime<Utc> {
 fn complaint(external_id: &str, letter: Option<&str>) -> NewComplaint {
     let at = t0();
     NewComplaint {
+        analysis: None,
         channel: Channel::Web,
         external_id: Some(external_id.to_string()),
         received_at: at,
@@ -100,6 +101,7 @@ fn request(i: usize) -> NewComplaint {
     match kind(i) {
         Kind::Plain | Kind::Redelivered => complaint(&ext, None),
         Kind::BadMonth => NewComplaint {
+            analysis: None,
             ticket_month: (2026, 13),
             ..complaint(&ext, None)
         },

@@ -15,6 +15,7 @@ use aduan_store::testing::{self, connect};
 fn complaint(i: usize) -> NewComplaint {
     let at = Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap() + Duration::milliseconds(i as i64);
     NewComplaint {
+        analysis: None,
         channel: Channel::Web,
         external_id: Some(format!("web-{i}")),
         received_at: at,

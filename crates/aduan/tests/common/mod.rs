@@ -477,3 +477,27 @@ impl Jar {
             .join("; ")
     }
 }
+
+/// One statement on the database behind the daemon's back.
+pub async fn raw_sql(b: Backend, url: &str, sql: &str) -> u64 {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match b {
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sql)
+                .execute(&mut c)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query(sql)
+                .execute(&mut c)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+    }
+}

@@ -409,16 +409,22 @@ impl Reports {
             .report_store()
             .count_received_between(pf, pt)
             .await?;
-        let mut current = report::ProblemCounter::new();
+        let mut current = Vec::new();
         let mut contacts = report::ContactCounter::default();
-        self.read_texts(from, to, |page| {
-            current.add_all(page);
-            page.iter().for_each(|c| contacts.add(c));
+        self.read_analyses(from, to, |row| {
+            contacts.add_digest(report::Analysis::parse(&row.analysis).and_then(|a| a.contact));
+            current.push(row);
         })
         .await?;
-        let mut before = report::ProblemCounter::new();
-        self.read_texts(pf, pt, |page| before.add_all(page)).await?;
-        let problems = current.top(10, Some(&before));
+        let mut before = report::TermTally::new();
+        self.read_analyses(pf, pt, |row| {
+            if let Some(a) = report::Analysis::parse(&row.analysis) {
+                before.add(&a);
+            }
+        })
+        .await?;
+        let problems = report::frequent(&current, &before, 10);
+        drop(current);
         let mut r = report::from_aggregates(month, agg, prev.max(0) as usize, problems);
         r.repeat_complainants = contacts.repeats();
         let minutes = |a: DateTime<Utc>, b: DateTime<Utc>| {
@@ -519,6 +525,47 @@ impl Reports {
             });
         }
         Ok(out)
+    }
+
+    /// Hand each complaint received in `[from, to)` to `each` with its analysis, in receipt
+    /// order, read page by page: the stored analysis, or for a complaint stored without one
+    /// (or by an older lexicon) the analysis made now from the whole complaint.
+    async fn read_analyses(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        mut each: impl FnMut(report::Analysed),
+    ) -> Result<(), DeskError> {
+        let store = self.desk.report_store();
+        let mut after = None;
+        loop {
+            let page = store.analyses_page(from, to, after, PAGE_ROWS).await?;
+            after = page.last().map(|r| r.key);
+            let full = page.len() == PAGE_ROWS as usize;
+            for r in page {
+                let stored = r.analysis.filter(|t| report::Analysis::parse(t).is_some());
+                let analysis = match stored {
+                    Some(t) => t,
+                    None => {
+                        let Some(c) = self.desk.workflow_store().get_complaint(&r.ticket).await?
+                        else {
+                            continue;
+                        };
+                        report::analyse(&c.identity, c.channel, c.target.as_deref(), &c.body)
+                    }
+                };
+                let row = report::Analysed {
+                    ticket: r.ticket.to_string(),
+                    category: r.category,
+                    bidang: r.bidang,
+                    analysis,
+                };
+                each(row);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     /// Hand the complaints received in `[from, to)` to `each`, one page at a time (one pass,
