@@ -165,6 +165,11 @@ pub struct Satisfaction {
     pub by_score: BTreeMap<String, usize>,
 }
 
+/// Breaches a report lists (the first in receipt order; the digest mail shows 50 of them,
+/// the logbook attached to it every line). The total is counted apart, so a month of
+/// hundreds of thousands of late steps does not make a report of as many entries.
+pub const BREACHES_LISTED: usize = 200;
+
 /// The monthly report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonthlyReport {
@@ -173,7 +178,12 @@ pub struct MonthlyReport {
     pub steps: Vec<StepFigures>,
     pub frequent_problems: Vec<Problem>,
     pub backlog: Backlog,
+    /// The first [`BREACHES_LISTED`] breaches in receipt order (the logbook has them all).
     pub breaches: Vec<Breach>,
+    /// All breaches of the month; reports stored before it was kept read back 0 (their
+    /// list is whole: see [`MonthlyReport::breach_count`]).
+    #[serde(default)]
+    pub breaches_total: usize,
     pub change: Change,
     /// Reports stored before ratings existed read back without it.
     #[serde(default)]
@@ -199,6 +209,11 @@ impl MonthlyReport {
         let count: usize = self.steps.iter().map(|s| s.count).sum();
         let within: usize = self.steps.iter().map(|s| s.within_standard).sum();
         (count > 0).then(|| round1(within as f64 * 100.0 / count as f64))
+    }
+
+    /// All breaches of the month (a report stored before the total was kept lists them all).
+    pub fn breach_count(&self) -> usize {
+        self.breaches_total.max(self.breaches.len())
     }
 
     /// Set each breach's overrun: `working_minutes(due, end)` with `end` the completion, or
@@ -397,7 +412,12 @@ pub fn build(
         steps,
         frequent_problems: frequent_problems(records, previous, 10),
         backlog,
-        breaches,
+        breaches_total: breaches.len(),
+        breaches: {
+            let mut b = breaches;
+            b.truncate(BREACHES_LISTED);
+            b
+        },
         satisfaction: satisfaction(records),
         repeat_complainants: repeats(records),
         report_steps: Vec::new(),
@@ -516,8 +536,11 @@ pub struct MonthAggregates {
     /// The completed steps (history lines with an elapsed time), per step.
     pub steps: Vec<StepAggregate>,
     pub backlog: Backlog,
-    /// In receipt order; per complaint its breached history lines, then its running step.
+    /// In receipt order, the first [`BREACHES_LISTED`]; per complaint its breached history
+    /// lines, then its running step.
     pub breaches: Vec<Breach>,
+    /// Every breach of the month.
+    pub breaches_total: usize,
     /// (score, number of ratings).
     pub ratings: Vec<(u8, usize)>,
 }
@@ -602,6 +625,7 @@ pub fn from_aggregates(
         frequent_problems,
         backlog: agg.backlog,
         breaches: agg.breaches,
+        breaches_total: agg.breaches_total,
         satisfaction: Satisfaction {
             count: rated,
             average: (rated > 0).then(|| round1(sum / rated as f64)),

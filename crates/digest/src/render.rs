@@ -282,6 +282,7 @@ pub fn render(
             s["role"] = f.responsible.map(|x| labels.role(x)).unwrap_or("-").into();
         }
     }
+    r["breaches_total"] = report.breach_count().into();
     if let Some(bs) = r["breaches"].as_array_mut() {
         for (b, f) in bs.iter_mut().zip(&report.breaches) {
             b["due_local"] = local(&b["due_at"]).into();

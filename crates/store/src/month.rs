@@ -14,12 +14,13 @@ use chrono::{DateTime, Utc};
 use aduan_core::logbook::PageKey;
 use aduan_core::model::ComplaintRecord;
 use aduan_core::report::{
-    AnalysisRow, Breach, MonthAggregates, StepAggregate, backlog_bounds, responsible,
+    AnalysisRow, BREACHES_LISTED, Breach, MonthAggregates, StepAggregate, backlog_bounds,
+    responsible,
 };
 use aduan_core::store::StoreError;
 use aduan_core::types::{State, Step};
 
-use crate::backend::{Backend, Conn, RowExt, args, db_err, fetch_one};
+use crate::backend::{Arg, Backend, Conn, RowExt, args, db_err, fetch_one};
 use crate::rows::{self, complaint_columns, history_columns};
 
 const FIRST_PAGE: &str = concat!(
@@ -187,12 +188,28 @@ const BREACHED_LINES: &str = "\
     FROM history h JOIN complaints c ON c.id = h.complaint_id \
     WHERE c.received_at >= $1 AND c.received_at < $2 \
     AND h.breached AND h.step IS NOT NULL AND h.elapsed_seconds IS NOT NULL \
-    ORDER BY c.received_at, c.id, h.id";
+    ORDER BY c.received_at, c.id, h.id LIMIT $3";
+const BREACHED_COUNT: &str = "\
+    SELECT COUNT(*) AS n FROM history h JOIN complaints c ON c.id = h.complaint_id \
+    WHERE c.received_at >= $1 AND c.received_at < $2 \
+    AND h.breached AND h.step IS NOT NULL AND h.elapsed_seconds IS NOT NULL";
 /// Complaints whose current state was due before the month's end (running steps are kept).
 const OVERDUE: &str = "\
     SELECT ticket, received_at, id, state, due_at FROM complaints \
     WHERE received_at >= $1 AND received_at < $2 AND due_at IS NOT NULL AND due_at < $2 \
-    ORDER BY received_at, id";
+    AND state IN ($3, $4, $5, $6, $7) ORDER BY received_at, id LIMIT $8";
+const OVERDUE_COUNT: &str = "\
+    SELECT COUNT(*) AS n FROM complaints \
+    WHERE received_at >= $1 AND received_at < $2 AND due_at IS NOT NULL AND due_at < $2 \
+    AND state IN ($3, $4, $5, $6, $7)";
+/// The states of a running step (the others, waiting and closed, run no clock).
+const RUNNING: [State; 5] = [
+    State::Received,
+    State::Triage,
+    State::InBidang,
+    State::Review,
+    State::FollowUp,
+];
 const RATINGS: &str = "\
     SELECT rating_score AS k, COUNT(*) AS n FROM complaints \
     WHERE received_at >= $1 AND received_at < $2 \
@@ -286,9 +303,24 @@ pub(crate) async fn aggregates<B: Backend>(
     };
 
     // Breached lines and overdue running steps, merged in receipt order (a complaint's
-    // lines before its running step), as the report lists them.
+    // lines before its running step), as the report lists them: the first
+    // `BREACHES_LISTED` of the merge are among the first that many of each; all counted.
+    let listed = i64::try_from(BREACHES_LISTED).unwrap_or(i64::MAX);
+    let running = || {
+        let mut a = args![from, to];
+        a.extend(RUNNING.iter().map(|s| Arg::from(s.as_str())));
+        a
+    };
+    let mut overdue_args = running();
+    overdue_args.push(Arg::from(listed));
+    let total = fetch_one::<B>(&mut tx, BREACHED_COUNT, args![from, to])
+        .await?
+        .i64("n")?
+        + fetch_one::<B>(&mut tx, OVERDUE_COUNT, running())
+            .await?
+            .i64("n")?;
     let mut lines = Vec::new();
-    for r in B::fetch_all(&mut tx, BREACHED_LINES, args![from, to]).await? {
+    for r in B::fetch_all(&mut tx, BREACHED_LINES, args![from, to, listed]).await? {
         let step: Step = r.parsed("step")?;
         lines.push((
             (r.at("received_at")?, r.i64("id")?, 0u8),
@@ -302,7 +334,7 @@ pub(crate) async fn aggregates<B: Backend>(
             },
         ));
     }
-    for r in B::fetch_all(&mut tx, OVERDUE, args![from, to]).await? {
+    for r in B::fetch_all(&mut tx, OVERDUE, overdue_args).await? {
         let state: State = r.parsed("state")?;
         let Some(step) = state.step() else { continue };
         lines.push((
@@ -319,7 +351,9 @@ pub(crate) async fn aggregates<B: Backend>(
     }
     // Stable: lines of one complaint keep their history order.
     lines.sort_by_key(|(k, _)| *k);
+    lines.truncate(BREACHES_LISTED);
     agg.breaches = lines.into_iter().map(|(_, b)| b).collect();
+    agg.breaches_total = count(total);
 
     for r in B::fetch_all(&mut tx, RATINGS, args![from, to]).await? {
         let score = u8::try_from(r.i64("k")?)

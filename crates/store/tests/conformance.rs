@@ -122,6 +122,7 @@ macro_rules! conformance {
             report_delivery_claims,
             count_received_between_is_half_open,
             analyses_page_reads_the_sealed_analysis_in_receipt_order,
+            breaches_are_listed_up_to_the_limit_and_all_counted,
             questions_pause_and_resume,
             waits_are_not_escalated_and_wake_the_timer,
             ratings_and_the_rateable_complaint_of_a_handle,
@@ -2710,5 +2711,24 @@ mod suite {
         let whole = s.analyses_page(from, to, None, 100).await.unwrap();
         assert_eq!(whole.len(), 3);
         assert!(rows.iter().zip(&whole).all(|(x, y)| x.key == y.key));
+    }
+
+    pub async fn breaches_are_listed_up_to_the_limit_and_all_counted(fx: &Fixture) {
+        let s = fx.ready().await;
+        let listed = aduan_core::report::BREACHES_LISTED;
+        let from = t0() - Duration::days(9);
+        let to = from + Duration::days(31);
+        // Each in triage, due a day after receipt: overdue at the month's end.
+        let mut tickets = Vec::new();
+        for i in 0..listed + 3 {
+            let at = t0() + secs(i as i64);
+            tickets.push(create(s, bare(Some(&format!("late{i}")), at)).await.1);
+        }
+        let agg = s.month_aggregates(from, to).await.unwrap();
+        assert_eq!(agg.breaches_total, listed + 3);
+        assert_eq!(agg.breaches.len(), listed);
+        let got: Vec<&str> = agg.breaches.iter().map(|b| b.ticket.as_str()).collect();
+        let first: Vec<&str> = tickets[..listed].iter().map(|t| t.as_str()).collect();
+        assert_eq!(got, first, "the first in receipt order");
     }
 }

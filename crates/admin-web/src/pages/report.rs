@@ -128,6 +128,7 @@ fn report_json(st: &AppState, me: &Me, month: Month, v: &ReportView) -> Value {
                 "on_time": t.on_time_pct,
             })).collect::<Vec<_>>(),
             "backlog": r.backlog,
+            "breaches_total": r.breach_count(),
             "breaches": r.breaches.iter().map(|b| json!({
                 "ticket": b.ticket,
                 "step": step_label(b.step),
