@@ -69,7 +69,7 @@
 
 mod lexicon;
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};

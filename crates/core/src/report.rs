@@ -7,7 +7,9 @@
 //! change against the previous month. No complainant identity appears anywhere in it: texts
 //! are masked and names of complainants are never counted as terms.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

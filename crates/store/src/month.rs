@@ -1,7 +1,7 @@
 //! A month of complaints without loading it: [`page`] reads the month in receipt order one
 //! keyset page at a time (the logbook exports), and [`aggregates`] has the database compute
-//! the report's figures (`GROUP BY`, one query per family of figures, so a figure can be
-//! added as one more query).
+//! the report's figures (`GROUP BY`: one grouped scan of the month's complaints for every
+//! figure counted per complaint, one of its history for the steps).
 //!
 //! Every query selects by `complaints.received_at` in `[from, to)` and so uses the
 //! `complaints_received_idx` index; a page's history and identity shares are read by the
@@ -20,7 +20,7 @@ use aduan_core::report::{
 use aduan_core::store::StoreError;
 use aduan_core::types::{State, Step};
 
-use crate::backend::{Arg, Backend, Conn, RowExt, args, db_err, fetch_one};
+use crate::backend::{Arg, Backend, RowExt, args, db_err};
 use crate::rows::{self, complaint_columns, history_columns};
 
 const FIRST_PAGE: &str = concat!(
@@ -147,41 +147,35 @@ pub(crate) async fn page<B: Backend>(
     Ok(records)
 }
 
-const COUNT: &str =
-    "SELECT COUNT(*) AS n FROM complaints WHERE received_at >= $1 AND received_at < $2";
-const BY_CHANNEL: &str = "\
-    SELECT channel AS k, COUNT(*) AS n FROM complaints \
-    WHERE received_at >= $1 AND received_at < $2 GROUP BY channel";
-const BY_CATEGORY: &str = "\
-    SELECT category AS k, COUNT(*) AS n FROM complaints \
-    WHERE received_at >= $1 AND received_at < $2 GROUP BY category";
-const BY_BIDANG: &str = "\
-    SELECT bidang AS k, COUNT(*) AS n FROM complaints \
-    WHERE received_at >= $1 AND received_at < $2 GROUP BY bidang";
-/// `selesai` / `tidak` for a closed complaint with a status, else `open`.
-const BY_STATUS: &str = "\
-    SELECT CASE WHEN state = 'closed' AND status IS NOT NULL THEN status ELSE 'open' END AS k, \
-    COUNT(*) AS n FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1";
-/// Completed steps: history lines with a step and an elapsed time.
-const STEPS: &str = "\
-    SELECT h.step AS k, COUNT(*) AS n, \
+/// The month's complaints grouped by every key the report counts them by (channel,
+/// category, bidang, the status key `selesai` / `tidak` / `open`, the rating when rated),
+/// with the open ones received after each of the age bounds `$3`, `$4`, `$5` and the running
+/// ones overdue at the month's end: one scan of the month for all complaint figures.
+const COMPLAINT_GROUPS: &str = "\
+    SELECT channel AS ch, category AS cat, bidang AS bid, \
+    CASE WHEN state = 'closed' AND status IS NOT NULL THEN status ELSE 'open' END AS st, \
+    CASE WHEN rated_at IS NOT NULL THEN CAST(rating_score AS BIGINT) END AS rating, \
+    COUNT(*) AS n, \
+    CAST(COALESCE(SUM(CASE WHEN state <> 'closed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS open, \
+    CAST(COALESCE(SUM(CASE WHEN state <> 'closed' AND received_at > $3 THEN 1 ELSE 0 END), 0) \
+    AS BIGINT) AS d0, \
+    CAST(COALESCE(SUM(CASE WHEN state <> 'closed' AND received_at > $4 THEN 1 ELSE 0 END), 0) \
+    AS BIGINT) AS d1, \
+    CAST(COALESCE(SUM(CASE WHEN state <> 'closed' AND received_at > $5 THEN 1 ELSE 0 END), 0) \
+    AS BIGINT) AS d2, \
+    CAST(COALESCE(SUM(CASE WHEN due_at IS NOT NULL AND due_at < $2 \
+    AND state IN ($6, $7, $8, $9, $10) THEN 1 ELSE 0 END), 0) AS BIGINT) AS overdue \
+    FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1, 2, 3, 4, 5";
+/// Completed steps (history lines with a step and an elapsed time), one row per step and
+/// elapsed time, in order: counts, the lines within the standard, and the percentiles by
+/// nearest rank over the cumulative counts, from one scan.
+const STEP_TIMES: &str = "\
+    SELECT h.step AS k, h.elapsed_seconds AS s, COUNT(*) AS n, \
     CAST(COALESCE(SUM(CASE WHEN h.breached THEN 0 ELSE 1 END), 0) AS BIGINT) AS within \
     FROM history h JOIN complaints c ON c.id = h.complaint_id \
     WHERE c.received_at >= $1 AND c.received_at < $2 \
-    AND h.step IS NOT NULL AND h.elapsed_seconds IS NOT NULL GROUP BY h.step";
-/// The elapsed seconds at 0-based rank `$4` of step `$3`'s completed lines.
-const STEP_AT_RANK: &str = "\
-    SELECT h.elapsed_seconds AS s FROM history h JOIN complaints c ON c.id = h.complaint_id \
-    WHERE c.received_at >= $1 AND c.received_at < $2 \
-    AND h.step = $3 AND h.elapsed_seconds IS NOT NULL \
-    ORDER BY h.elapsed_seconds LIMIT 1 OFFSET $4";
-/// Open complaints, and how many were received after each of the age bounds `$3`, `$4`, `$5`.
-const BACKLOG: &str = "\
-    SELECT COUNT(*) AS n, \
-    CAST(COALESCE(SUM(CASE WHEN received_at > $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS d0, \
-    CAST(COALESCE(SUM(CASE WHEN received_at > $4 THEN 1 ELSE 0 END), 0) AS BIGINT) AS d1, \
-    CAST(COALESCE(SUM(CASE WHEN received_at > $5 THEN 1 ELSE 0 END), 0) AS BIGINT) AS d2 \
-    FROM complaints WHERE received_at >= $1 AND received_at < $2 AND state <> 'closed'";
+    AND h.step IS NOT NULL AND h.elapsed_seconds IS NOT NULL \
+    GROUP BY h.step, h.elapsed_seconds ORDER BY h.step, h.elapsed_seconds";
 /// Breached completed steps, in receipt order and history order.
 const BREACHED_LINES: &str = "\
     SELECT c.ticket, c.received_at, c.id, h.step, h.due_at, h.at \
@@ -189,19 +183,11 @@ const BREACHED_LINES: &str = "\
     WHERE c.received_at >= $1 AND c.received_at < $2 \
     AND h.breached AND h.step IS NOT NULL AND h.elapsed_seconds IS NOT NULL \
     ORDER BY c.received_at, c.id, h.id LIMIT $3";
-const BREACHED_COUNT: &str = "\
-    SELECT COUNT(*) AS n FROM history h JOIN complaints c ON c.id = h.complaint_id \
-    WHERE c.received_at >= $1 AND c.received_at < $2 \
-    AND h.breached AND h.step IS NOT NULL AND h.elapsed_seconds IS NOT NULL";
 /// Complaints whose current state was due before the month's end (running steps are kept).
 const OVERDUE: &str = "\
     SELECT ticket, received_at, id, state, due_at FROM complaints \
     WHERE received_at >= $1 AND received_at < $2 AND due_at IS NOT NULL AND due_at < $2 \
     AND state IN ($3, $4, $5, $6, $7) ORDER BY received_at, id LIMIT $8";
-const OVERDUE_COUNT: &str = "\
-    SELECT COUNT(*) AS n FROM complaints \
-    WHERE received_at >= $1 AND received_at < $2 AND due_at IS NOT NULL AND due_at < $2 \
-    AND state IN ($3, $4, $5, $6, $7)";
 /// The states of a running step (the others, waiting and closed, run no clock).
 const RUNNING: [State; 5] = [
     State::Received,
@@ -210,90 +196,77 @@ const RUNNING: [State; 5] = [
     State::Review,
     State::FollowUp,
 ];
-const RATINGS: &str = "\
-    SELECT rating_score AS k, COUNT(*) AS n FROM complaints \
-    WHERE received_at >= $1 AND received_at < $2 \
-    AND rating_score IS NOT NULL AND rated_at IS NOT NULL GROUP BY rating_score";
-
-/// The elapsed seconds at the nearest rank of the `p`th percentile of `n` lines of `step`.
-async fn at_rank<B: Backend>(
-    conn: &mut Conn<B>,
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
-    step: Step,
-    n: usize,
-    p: f64,
-) -> Result<i64, StoreError> {
-    let offset = aduan_core::report::nearest_rank(n, p) as i64 - 1;
-    fetch_one::<B>(conn, STEP_AT_RANK, args![from, to, step.as_str(), offset])
-        .await?
-        .i64("s")
-}
 
 fn count(n: i64) -> usize {
     usize::try_from(n).unwrap_or(0)
 }
 
-/// The report's figures of the complaints received in `[from, to)`, in one read transaction.
+/// The elapsed seconds at the nearest rank of the `p`th percentile of a step's lines,
+/// given as (elapsed seconds, lines) in ascending order and `n` lines in all.
+fn at_rank(times: &[(i64, usize)], n: usize, p: f64) -> i64 {
+    let rank = aduan_core::report::nearest_rank(n, p);
+    let mut seen = 0;
+    for &(s, k) in times {
+        seen += k;
+        if seen >= rank {
+            return s;
+        }
+    }
+    times.last().map_or(0, |&(s, _)| s)
+}
+
+/// Add `n` to `key`'s count, keeping the keys in order.
+fn tally<K: Ord>(map: &mut std::collections::BTreeMap<K, usize>, key: K, n: usize) {
+    *map.entry(key).or_default() += n;
+}
+
+/// The report's figures of the complaints received in `[from, to)`, in one read transaction:
+/// one grouped scan of the month's complaints, one of its completed steps, and the first
+/// breaches in receipt order.
 pub(crate) async fn aggregates<B: Backend>(
     b: &B,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<MonthAggregates, StoreError> {
+    use std::collections::BTreeMap;
+
     let mut h = b.reader().await?;
     let mut tx = B::begin_read(&mut h).await?;
-    let mut agg = MonthAggregates {
-        complaints: count(
-            fetch_one::<B>(&mut tx, COUNT, args![from, to])
-                .await?
-                .i64("n")?,
-        ),
-        ..Default::default()
+    let mut agg = MonthAggregates::default();
+    let running = |mut a: Vec<Arg>| {
+        a.extend(RUNNING.iter().map(|s| Arg::from(s.as_str())));
+        a
     };
-    let by = |rows: Vec<B::Row>| -> Result<Vec<(Option<String>, usize)>, StoreError> {
-        rows.iter()
-            .map(|r| Ok((r.opt_text("k")?, count(r.i64("n")?))))
-            .collect()
-    };
-    let keyed = |v: Vec<(Option<String>, usize)>| {
-        v.into_iter()
-            .map(|(k, n)| (k.unwrap_or_default(), n))
-            .collect::<Vec<_>>()
-    };
-    agg.by_channel = keyed(by(
-        B::fetch_all(&mut tx, BY_CHANNEL, args![from, to]).await?
-    )?);
-    agg.by_category = by(B::fetch_all(&mut tx, BY_CATEGORY, args![from, to]).await?)?;
-    agg.by_bidang = by(B::fetch_all(&mut tx, BY_BIDANG, args![from, to]).await?)?;
-    agg.by_status = keyed(by(B::fetch_all(&mut tx, BY_STATUS, args![from, to]).await?)?);
-
-    let mut steps = Vec::new();
-    for r in B::fetch_all(&mut tx, STEPS, args![from, to]).await? {
-        steps.push((
-            r.parsed::<Step>("k")?,
-            count(r.i64("n")?),
-            count(r.i64("within")?),
-        ));
-    }
-    for (step, n, within) in steps {
-        let median_seconds = at_rank::<B>(&mut tx, (from, to), step, n, 50.0).await?;
-        let p90_seconds = at_rank::<B>(&mut tx, (from, to), step, n, 90.0).await?;
-        agg.steps.push(StepAggregate {
-            step,
-            count: n,
-            within,
-            median_seconds,
-            p90_seconds,
-        });
-    }
 
     let [b0, b1, b2] = backlog_bounds(to);
-    let r = fetch_one::<B>(&mut tx, BACKLOG, args![from, to, b0, b1, b2]).await?;
-    let (open, d0, d1, d2) = (
-        count(r.i64("n")?),
-        count(r.i64("d0")?),
-        count(r.i64("d1")?),
-        count(r.i64("d2")?),
-    );
+    let (mut channels, mut categories, mut bidangs) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let (mut statuses, mut ratings) = (BTreeMap::new(), BTreeMap::new());
+    let (mut open, mut d0, mut d1, mut d2, mut overdue) = (0, 0, 0, 0, 0);
+    let groups = running(args![from, to, b0, b1, b2]);
+    for r in B::fetch_all(&mut tx, COMPLAINT_GROUPS, groups).await? {
+        let n = count(r.i64("n")?);
+        agg.complaints += n;
+        tally(&mut channels, r.opt_text("ch")?.unwrap_or_default(), n);
+        tally(&mut categories, r.opt_text("cat")?, n);
+        tally(&mut bidangs, r.opt_text("bid")?, n);
+        tally(&mut statuses, r.opt_text("st")?.unwrap_or_default(), n);
+        if let Some(score) = r.opt_i64("rating")? {
+            let score = u8::try_from(score)
+                .map_err(|_| StoreError::Corrupt("rating score out of range".into()))?;
+            tally(&mut ratings, score, n);
+        }
+        open += count(r.i64("open")?);
+        d0 += count(r.i64("d0")?);
+        d1 += count(r.i64("d1")?);
+        d2 += count(r.i64("d2")?);
+        overdue += count(r.i64("overdue")?);
+    }
+    agg.by_channel = channels.into_iter().collect();
+    agg.by_category = categories.into_iter().collect();
+    agg.by_bidang = bidangs.into_iter().collect();
+    agg.by_status = statuses.into_iter().collect();
+    agg.ratings = ratings.into_iter().collect();
     agg.backlog = aduan_core::report::Backlog {
         open,
         under_1_day: d0,
@@ -302,23 +275,50 @@ pub(crate) async fn aggregates<B: Backend>(
         over_30_days: open - d2,
     };
 
+    // Per step: its lines grouped by elapsed time (ascending), all its lines, and those
+    // within the standard.
+    struct StepTimes {
+        step: Step,
+        times: Vec<(i64, usize)>,
+        lines: usize,
+        within: usize,
+    }
+    let mut steps: Vec<StepTimes> = Vec::new();
+    for r in B::fetch_all(&mut tx, STEP_TIMES, args![from, to]).await? {
+        let step: Step = r.parsed("k")?;
+        let (s, n, within) = (r.i64("s")?, count(r.i64("n")?), count(r.i64("within")?));
+        match steps.last_mut() {
+            Some(last) if last.step == step => {
+                last.times.push((s, n));
+                last.lines += n;
+                last.within += within;
+            }
+            _ => steps.push(StepTimes {
+                step,
+                times: vec![(s, n)],
+                lines: n,
+                within,
+            }),
+        }
+    }
+    let mut breached = 0;
+    for s in steps {
+        breached += s.lines - s.within;
+        agg.steps.push(StepAggregate {
+            step: s.step,
+            count: s.lines,
+            within: s.within,
+            median_seconds: at_rank(&s.times, s.lines, 50.0),
+            p90_seconds: at_rank(&s.times, s.lines, 90.0),
+        });
+    }
+
     // Breached lines and overdue running steps, merged in receipt order (a complaint's
     // lines before its running step), as the report lists them: the first
     // `BREACHES_LISTED` of the merge are among the first that many of each; all counted.
     let listed = i64::try_from(BREACHES_LISTED).unwrap_or(i64::MAX);
-    let running = || {
-        let mut a = args![from, to];
-        a.extend(RUNNING.iter().map(|s| Arg::from(s.as_str())));
-        a
-    };
-    let mut overdue_args = running();
+    let mut overdue_args = running(args![from, to]);
     overdue_args.push(Arg::from(listed));
-    let total = fetch_one::<B>(&mut tx, BREACHED_COUNT, args![from, to])
-        .await?
-        .i64("n")?
-        + fetch_one::<B>(&mut tx, OVERDUE_COUNT, running())
-            .await?
-            .i64("n")?;
     let mut lines = Vec::new();
     for r in B::fetch_all(&mut tx, BREACHED_LINES, args![from, to, listed]).await? {
         let step: Step = r.parsed("step")?;
@@ -353,13 +353,7 @@ pub(crate) async fn aggregates<B: Backend>(
     lines.sort_by_key(|(k, _)| *k);
     lines.truncate(BREACHES_LISTED);
     agg.breaches = lines.into_iter().map(|(_, b)| b).collect();
-    agg.breaches_total = count(total);
-
-    for r in B::fetch_all(&mut tx, RATINGS, args![from, to]).await? {
-        let score = u8::try_from(r.i64("k")?)
-            .map_err(|_| StoreError::Corrupt("rating score out of range".into()))?;
-        agg.ratings.push((score, count(r.i64("n")?)));
-    }
+    agg.breaches_total = breached + overdue;
     tx.commit().await.map_err(db_err)?;
     Ok(agg)
 }
@@ -370,7 +364,34 @@ mod tests {
 
     #[test]
     fn state_strings_in_sql_match_the_domain() {
-        assert!(BY_STATUS.contains(&format!("'{}'", State::Closed.as_str())));
-        assert!(BACKLOG.contains(&format!("'{}'", State::Closed.as_str())));
+        assert!(COMPLAINT_GROUPS.contains(&format!("'{}'", State::Closed.as_str())));
+    }
+
+    #[test]
+    fn a_percentile_over_grouped_times_is_the_nearest_rank_of_the_lines() {
+        let times = [(60, 3), (120, 5), (600, 2)];
+        assert_eq!(at_rank(&times, 10, 50.0), 120);
+        assert_eq!(at_rank(&times, 10, 90.0), 600);
+        assert_eq!(at_rank(&times, 10, 30.0), 60);
+        // Against the lines one by one, for groups of every shape and every percentile.
+        for groups in [
+            vec![(5, 1)],
+            vec![(1, 2), (2, 1)],
+            vec![(0, 7), (9, 1), (30, 4), (31, 11)],
+        ] {
+            let lines: Vec<i64> = groups
+                .iter()
+                .flat_map(|&(s, k)| std::iter::repeat_n(s, k))
+                .collect();
+            for p in 1..=100 {
+                let p = f64::from(p);
+                let rank = aduan_core::report::nearest_rank(lines.len(), p);
+                assert_eq!(
+                    at_rank(&groups, lines.len(), p),
+                    lines[rank - 1],
+                    "{groups:?} p{p}"
+                );
+            }
+        }
     }
 }

@@ -70,6 +70,9 @@ use crate::vault::Vault;
 
 /// Connections in the read pool of a file database.
 pub const READERS: u32 = 4;
+/// Rows a reader's thread may hand over ahead of the task reading them: a whole page of the
+/// month ([`aduan_core::logbook::PAGE_ROWS`]) and more.
+const READER_ROW_BUFFER: usize = 1024;
 /// Prepared statements cached on the writer connection.
 const WRITER_STATEMENT_CACHE: usize = 256;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -193,7 +196,12 @@ impl SqliteDb {
             .test_before_acquire(false)
             .max_connections(READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(base.pragma("query_only", "ON"))
+            .connect_with(
+                base.pragma("query_only", "ON")
+                    // A page of rows crosses from the connection's thread without the two
+                    // threads waking each other for every row.
+                    .row_buffer_size(READER_ROW_BUFFER),
+            )
             .await
             .map_err(db_err)?;
         Ok(SqliteDb {

@@ -402,29 +402,33 @@ impl Reports {
         // received after now, and a complaint filed today is under a day old). The range
         // ends just after now, so what was received at this very instant is in it.
         let to = to.min(self.desk.now() + chrono::Duration::milliseconds(1));
-        let agg = self.desk.report_store().month_aggregates(from, to).await?;
         let (pf, pt) = month.prev().range(tz);
-        let prev = self
-            .desk
-            .report_store()
-            .count_received_between(pf, pt)
+        // The database aggregates on one connection while the analyses are read and
+        // counted here from another.
+        let counted = async {
+            let mut current = Vec::new();
+            let mut contacts = report::ContactCounter::default();
+            self.read_analyses(from, to, |row| {
+                contacts.add_digest(report::Analysis::parse(&row.analysis).and_then(|a| a.contact));
+                current.push(row);
+            })
             .await?;
-        let mut current = Vec::new();
-        let mut contacts = report::ContactCounter::default();
-        self.read_analyses(from, to, |row| {
-            contacts.add_digest(report::Analysis::parse(&row.analysis).and_then(|a| a.contact));
-            current.push(row);
-        })
-        .await?;
-        let mut before = report::TermTally::new();
-        self.read_analyses(pf, pt, |row| {
-            if let Some(a) = report::Analysis::parse(&row.analysis) {
-                before.add(&a);
-            }
-        })
-        .await?;
-        let problems = report::frequent(&current, &before, 10);
-        drop(current);
+            let mut before = report::TermTally::new();
+            self.read_analyses(pf, pt, |row| {
+                if let Some(a) = report::Analysis::parse(&row.analysis) {
+                    before.add(&a);
+                }
+            })
+            .await?;
+            Ok::<_, DeskError>((report::frequent(&current, &before, 10), contacts))
+        };
+        let aggregated = async {
+            let store = self.desk.report_store();
+            let agg = store.month_aggregates(from, to).await?;
+            let prev = store.count_received_between(pf, pt).await?;
+            Ok::<_, DeskError>((agg, prev))
+        };
+        let ((problems, contacts), (agg, prev)) = futures::try_join!(counted, aggregated)?;
         let mut r = report::from_aggregates(month, agg, prev.max(0) as usize, problems);
         r.repeat_complainants = contacts.repeats();
         let minutes = |a: DateTime<Utc>, b: DateTime<Utc>| {
