@@ -7,7 +7,8 @@
 //!   at the deadline fails for the handler, and the answer is `408` with
 //!   `Connection: close` (JSON, or a short Indonesian page for a browser). A client that
 //!   stops reading its answer for that long is cut off as well. The handler's own work is
-//!   never cut: a complaint committed is always answered.
+//!   never cut: a complaint committed is always answered, and a handler whose client hung
+//!   up runs to its end in its own task.
 //! - `max_connections`: a connection over the limit is accepted and closed at once, with a
 //!   best-effort `503` — the listen queue keeps draining, so the moment held connections go
 //!   (or time out), `/healthz` and everything else answer again for everyone.
@@ -188,10 +189,20 @@ async fn handle(
         sleep: None,
         expired: expired.clone(),
     });
-    let resp = router
-        .oneshot(Request::from_parts(parts, body))
-        .await
-        .unwrap_or_else(|never| match never {});
+    // The handler runs in a task of its own: a client that closes its connection makes
+    // hyper drop this future, and a handler dropped half-way could leave a database call
+    // cancelled inside its transaction (PostgreSQL: inside sqlx's `BEGIN`, the pooled
+    // connection left in a transaction the next request gets) or work done but not
+    // recorded. The task always runs to its end; only its answer is lost.
+    let work = tokio::spawn(router.oneshot(Request::from_parts(parts, body)));
+    let resp = match work.await {
+        Ok(r) => r.unwrap_or_else(|never| match never {}),
+        Err(e) => {
+            // A panicking handler: the same answer axum's own catch would give.
+            tracing::error!(error = %e, "a request handler panicked");
+            return Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+    };
     // The next request's clock starts with its own first byte.
     started.reset();
     if expired.load(Ordering::Relaxed) {
