@@ -1129,15 +1129,8 @@ impl<'a> Analysis<'a> {
         let contact = if hex.is_empty() {
             None
         } else {
-            let b = hex.as_bytes();
-            if b.len() != 64 {
-                return None;
-            }
             let mut d = [0u8; 32];
-            for (i, o) in d.iter_mut().enumerate() {
-                let pair = std::str::from_utf8(&b[2 * i..2 * i + 2]).ok()?;
-                *o = u8::from_str_radix(pair, 16).ok()?;
-            }
+            hex::decode_to_slice(hex, &mut d).ok()?;
             Some(d)
         };
         let target = Some(f.next()?).filter(|t| !t.is_empty());
@@ -1183,10 +1176,9 @@ impl<'a> Analysis<'a> {
 /// collision can only add to a tally or let an extra key through a filter: the counts
 /// shown are made by [`ProblemCounter`], on the keys' texts.
 fn key_hash(key: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    // A fixed seed: the tallies of one report (and of the month before) must agree.
+    foldhash::fast::FixedState::with_seed(0x6164_7561_6e00_0001).hash_one(key)
 }
 
 /// The keys and terms a filtered [`ProblemCounter`] counts, by hash (`(a, 0)`: the single

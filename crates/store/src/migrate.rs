@@ -62,6 +62,7 @@ migrations! {
     10 => "0010_report_conclusion",
     11 => "0011_deferrable_complaint_keys",
     12 => "0012_complaint_analysis",
+    13 => "0013_month_figures_index",
 }
 
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -394,4 +394,33 @@ mod tests {
             }
         }
     }
+
+    /// SQLite answers the month's grouped scan from `complaints_month_idx` alone
+    /// (migration 0013), without reading a complaint row: a column added to the query but
+    /// not to the index makes this fail.
+    #[tokio::test]
+    async fn the_month_figures_read_the_covering_index_only() {
+        use sqlx::{Connection, Row};
+        let mut c = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        for m in crate::migrate::SQLITE {
+            sqlx::raw_sql(m.sql).execute(&mut c).await.unwrap();
+        }
+        for sql in [COMPLAINT_GROUPS] {
+            let explain = sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"));
+            let plan: Vec<String> = sqlx::query(explain)
+                .fetch_all(&mut c)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>("detail"))
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|d| d.contains("USING COVERING INDEX complaints_month_idx")),
+                "{sql}\n{plan:?}"
+            );
+        }
+    }
 }

@@ -540,12 +540,20 @@ impl Reports {
         to: DateTime<Utc>,
         mut each: impl FnMut(report::Analysed),
     ) -> Result<(), DeskError> {
-        let store = self.desk.report_store();
-        let mut after = None;
-        loop {
-            let page = store.analyses_page(from, to, after, PAGE_ROWS).await?;
-            after = page.last().map(|r| r.key);
-            let full = page.len() == PAGE_ROWS as usize;
+        // The next page is read (and opened) in a task of its own while this one is
+        // counted, so the database and the count overlap.
+        let fetch = |after: Option<PageKey>| {
+            let store = self.desk.store.clone();
+            tokio::spawn(async move { store.analyses_page(from, to, after, PAGE_ROWS).await })
+        };
+        let mut next = Some(fetch(None));
+        while let Some(reading) = next.take() {
+            let page = reading.await.map_err(|e| {
+                DeskError::Store(StoreError::Other(format!("reading a month: {e}")))
+            })??;
+            if page.len() == PAGE_ROWS as usize {
+                next = Some(fetch(page.last().map(|r| r.key)));
+            }
             for r in page {
                 let stored = r.analysis.filter(|t| report::Analysis::parse(t).is_some());
                 let analysis = match stored {
@@ -566,10 +574,8 @@ impl Reports {
                 };
                 each(row);
             }
-            if !full {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     /// Hand the complaints received in `[from, to)` to `each`, one page at a time (one pass,
