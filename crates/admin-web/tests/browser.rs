@@ -107,6 +107,43 @@ async fn walk(ui: &Ui, app: &TestApp) {
     assert!(ticket.starts_with("ADU-202603-"), "{ticket}");
     assert!(ui.text("#notice").await.contains("dicatat"));
     ui.shot("04-staf-pengaduan-tercatat").await;
+
+    // ---- Staf: the web complaint's e-mail acknowledgement failed for good; the page of
+    // failed replies, reached from the menu, names it with the server's answer and the
+    // other contact to answer by.
+    let claimed = app
+        .desk
+        .store()
+        .claim_replies(app.desk.now(), chrono::Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    assert!(!claimed.is_empty(), "the acknowledgement is queued");
+    for item in &claimed {
+        app.desk
+            .store()
+            .complete_reply(
+                item,
+                aduan_core::model::ReplyOutcome::Failed {
+                    error: "550 5.1.1 <warga@contoh.id>: mailbox unavailable".into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    ui.click("nav a[href='/admin/replies/failed']").await;
+    ui.find("table#failed").await;
+    assert_eq!(ui.path().await, "/admin/replies/failed");
+    let src = ui.source().await;
+    assert!(src.contains("Balasan yang gagal terkirim"), "{src}");
+    assert!(
+        src.contains(&theirs),
+        "the failed complaint is listed: {src}"
+    );
+    assert!(
+        src.contains("mailbox unavailable"),
+        "with the server's answer"
+    );
+    ui.shot("04b-staf-balasan-gagal").await;
     ui.logout().await;
 
     // ---- Kasi: the queue with its countdown, then assign with the routing suggestion.
