@@ -15,7 +15,8 @@
 //! - Each request carries its [`ClientAddr`] ([`crate::client`]) and axum's
 //!   `ConnectInfo<SocketAddr>`.
 //! - Shutdown: the token stops accepting, tells every connection to finish its request in
-//!   flight and close; [`serve`] returns when all have.
+//!   flight and close; [`serve`] returns when all have, and every handler whose client
+//!   left before its answer has ended too.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -122,8 +123,9 @@ pub async fn serve(
         let limits = limits.clone();
         let router = router.clone();
         let shutdown = shutdown.clone();
+        let handlers = tracker.clone();
         tracker.spawn(async move {
-            serve_connection(stream, peer, router, limits, shutdown).await;
+            serve_connection(stream, peer, router, limits, shutdown, handlers).await;
             drop(permit);
         });
     }
@@ -138,12 +140,20 @@ async fn serve_connection(
     router: Router,
     limits: Arc<ServerLimits>,
     shutdown: CancellationToken,
+    handlers: TaskTracker,
 ) {
     let timeout = limits.request_timeout;
     let started = Arc::new(RequestStart::default());
     let io = TokioIo::new(Guarded::new(stream, timeout, started.clone()));
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        handle(router.clone(), req, peer, limits.clone(), started.clone())
+        handle(
+            router.clone(),
+            req,
+            peer,
+            limits.clone(),
+            started.clone(),
+            handlers.clone(),
+        )
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -171,6 +181,7 @@ async fn handle(
     peer: SocketAddr,
     limits: Arc<ServerLimits>,
     started: Arc<RequestStart>,
+    handlers: TaskTracker,
 ) -> Result<Response<Body>, Infallible> {
     let deadline = started.take().unwrap_or_else(Instant::now) + limits.request_timeout;
     let expired = Arc::new(AtomicBool::new(false));
@@ -193,8 +204,9 @@ async fn handle(
     // hyper drop this future, and a handler dropped half-way could leave a database call
     // cancelled inside its transaction (PostgreSQL: inside sqlx's `BEGIN`, the pooled
     // connection left in a transaction the next request gets) or work done but not
-    // recorded. The task always runs to its end; only its answer is lost.
-    let work = tokio::spawn(router.oneshot(Request::from_parts(parts, body)));
+    // recorded. The task always runs to its end; only its answer is lost. It is tracked
+    // with the connections, so shutdown waits for it too.
+    let work = handlers.spawn(router.oneshot(Request::from_parts(parts, body)));
     let resp = match work.await {
         Ok(r) => r.unwrap_or_else(|never| match never {}),
         Err(e) => {
