@@ -210,8 +210,9 @@ async fn handle(
     let resp = match work.await {
         Ok(r) => r.unwrap_or_else(|never| match never {}),
         Err(e) => {
-            // A panicking handler: the same answer axum's own catch would give.
-            tracing::error!(error = %e, "a request handler panicked");
+            // A handler that panicked past the router's catch, or was cancelled by the
+            // runtime shutting down: the answer axum's own catch gives a panic.
+            tracing::error!(error = %e, "a request handler did not finish");
             return Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response());
         }
     };
