@@ -882,6 +882,60 @@ impl ProblemCounter {
         self.seen = seen;
     }
 
+    /// Add the count of `later`, made over complaints received after all of this one's
+    /// (by the same filter), so the result is what one counter fed with both gives: key and
+    /// value ids of `later` are mapped by text, its examples and spellings come after this
+    /// one's, its counts are added.
+    fn merge(&mut self, later: ProblemCounter) {
+        for n in later.names {
+            self.names.insert(n);
+        }
+        let mut key_map = Vec::with_capacity(later.keys.len());
+        for info in later.keys {
+            let id = self.key_id(&info.text, info.hash);
+            let mine = &mut self.keys[id as usize];
+            for (form, n) in info.shown {
+                *mine.shown.entry(form).or_default() += n;
+            }
+            for w in info.written {
+                if mine.written.len() < SPELLINGS_KEPT && !mine.written.contains(&w) {
+                    mine.written.push(w);
+                }
+            }
+            key_map.push(id);
+        }
+        let value_map: Vec<u32> = later.values.iter().map(|v| self.value_id(v)).collect();
+        let key = |id: u32| {
+            if id == SINGLE {
+                SINGLE
+            } else {
+                key_map[id as usize]
+            }
+        };
+        for ((a, b), stats) in later.terms {
+            let e = self.terms.entry((key(a), key(b))).or_default();
+            e.count += stats.count;
+            for t in stats.examples {
+                if e.examples.len() < EXAMPLES {
+                    e.examples.push(t);
+                }
+            }
+            for (mine, theirs) in [
+                (&mut e.categories, stats.categories),
+                (&mut e.bidang, stats.bidang),
+                (&mut e.targets, stats.targets),
+            ] {
+                for (id, n) in theirs {
+                    let id = value_map[id as usize];
+                    match mine.iter_mut().find(|(k, _)| *k == id) {
+                        Some(x) => x.1 += n,
+                        None => mine.push((id, n)),
+                    }
+                }
+            }
+        }
+    }
+
     /// Count complaints in receipt order.
     pub fn add_all(&mut self, records: &[ComplaintRecord]) {
         records.iter().for_each(|r| self.add(r));
@@ -1183,7 +1237,7 @@ fn key_hash(key: &str) -> u64 {
 
 /// The keys and terms a filtered [`ProblemCounter`] counts, by hash (`(a, 0)`: the single
 /// key `a`; `(a, b)`: the phrase).
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Filter {
     keys: HashSet<u64>,
     terms: HashSet<(u64, u64)>,
@@ -1284,12 +1338,44 @@ pub struct Analysed {
 /// covered by a phrase are left out; otherwise `k` grows and pass 2 runs again (at worst
 /// over every term of two complaints or more, which is the whole count).
 pub fn frequent(rows: &[Analysed], previous: &TermTally, top: usize) -> Vec<Problem> {
-    let parsed: Vec<(&Analysed, Analysis<'_>)> = rows
-        .iter()
-        .filter_map(|r| Analysis::parse(&r.analysis).map(|a| (r, a)))
-        .collect();
     let mut tally = TermTally::new();
-    parsed.iter().for_each(|(_, a)| tally.add(a));
+    for r in rows {
+        if let Some(a) = Analysis::parse(&r.analysis) {
+            tally.add(&a);
+        }
+    }
+    frequent_tallied(rows, tally, previous, top)
+}
+
+/// [`frequent`] given the first pass already made: `tally` holds every term of `rows`
+/// (the month's pages are tallied as they are read). The second pass runs on up to
+/// [`COUNTING_THREADS`] threads, each over a consecutive share of the month, and their
+/// counts are merged in receipt order ([`ProblemCounter::merge`]): the same list.
+pub fn frequent_tallied(
+    rows: &[Analysed],
+    tally: TermTally,
+    previous: &TermTally,
+    top: usize,
+) -> Vec<Problem> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, COUNTING_THREADS);
+    // Shares of at least a few thousand complaints: below that a thread costs more than
+    // it saves.
+    let share = rows.len().div_ceil(threads).max(4096);
+    in_shares(rows, tally, previous, top, share)
+}
+
+/// The second pass of [`frequent_tallied`] over consecutive shares of `share` complaints,
+/// one thread each (one share: no thread).
+fn in_shares(
+    rows: &[Analysed],
+    tally: TermTally,
+    previous: &TermTally,
+    top: usize,
+    share: usize,
+) -> Vec<Problem> {
+    let share = share.max(1);
     let candidates = tally.candidates();
     drop(tally);
     let mut k = (top * 4).max(32);
@@ -1308,9 +1394,32 @@ pub fn frequent(rows: &[Analysed], previous: &TermTally, top: usize) -> Vec<Prob
             }
             filter.terms.insert((a, b));
         }
-        let mut counter = ProblemCounter::filtered(filter);
-        for (r, a) in &parsed {
-            counter.add_analysis(a, &r.ticket, r.category, r.bidang.as_ref());
+        let count = |part: &[Analysed]| {
+            let mut counter = ProblemCounter::filtered(filter.clone());
+            for r in part {
+                if let Some(a) = Analysis::parse(&r.analysis) {
+                    counter.add_analysis(&a, &r.ticket, r.category, r.bidang.as_ref());
+                }
+            }
+            counter
+        };
+        let mut parts: Vec<ProblemCounter> = if rows.len() > share {
+            std::thread::scope(|s| {
+                let running: Vec<_> = rows
+                    .chunks(share)
+                    .map(|part| s.spawn(move || count(part)))
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        } else {
+            vec![count(rows)]
+        };
+        let mut counter = parts.remove(0);
+        for later in parts {
+            counter.merge(later);
         }
         let out = counter.top(top, previous);
         if out.len() >= top || take == candidates.len() {
@@ -1319,6 +1428,10 @@ pub fn frequent(rows: &[Analysed], previous: &TermTally, top: usize) -> Vec<Prob
         k = take * 4;
     }
 }
+
+/// Threads of the second counting pass of [`frequent_tallied`] (at most; fewer on a
+/// smaller machine).
+pub const COUNTING_THREADS: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -1394,7 +1507,23 @@ mod tests {
         let mut c = ProblemCounter::new();
         c.add_all(recs);
         let all = c.top(n, &TermTally::new());
-        assert_eq!(frequent(&analysed(recs), &TermTally::new(), n), all);
+        let rows = analysed(recs);
+        assert_eq!(frequent(&rows, &TermTally::new(), n), all);
+        // The second pass split into shares counted apart and merged gives the same list.
+        for share in [1, 2, 7, rows.len().div_ceil(3)] {
+            if rows.len() / share.max(1) > 64 {
+                continue;
+            }
+            let mut tally = TermTally::new();
+            rows.iter()
+                .filter_map(|r| Analysis::parse(&r.analysis))
+                .for_each(|a| tally.add(&a));
+            assert_eq!(
+                in_shares(&rows, tally, &TermTally::new(), n, share),
+                all,
+                "shares of {share}"
+            );
+        }
         all
     }
 

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::logbook::Month;
 use crate::model::{ComplaintRecord, Identity};
 pub use crate::problems::{
-    Analysed, Analysis, Problem, ProblemCounter, TermTally, analyse, frequent,
+    Analysed, Analysis, Problem, ProblemCounter, TermTally, analyse, frequent, frequent_tallied,
 };
 use crate::types::{Channel, Role, State, Step};
 

@@ -405,22 +405,41 @@ impl Reports {
         let (pf, pt) = month.prev().range(tz);
         // The database aggregates on one connection while the analyses are read and
         // counted here from another.
+        // The month's pages are tallied (the first counting pass) and the month before's
+        // as they are read, both months at once; the second pass runs on threads of its own,
+        // off the async workers.
         let counted = async {
-            let mut current = Vec::new();
-            let mut contacts = report::ContactCounter::default();
-            self.read_analyses(from, to, |row| {
-                contacts.add_digest(report::Analysis::parse(&row.analysis).and_then(|a| a.contact));
-                current.push(row);
+            let current = async {
+                let mut rows = Vec::new();
+                let mut tally = report::TermTally::new();
+                let mut contacts = report::ContactCounter::default();
+                self.read_analyses(from, to, |row| {
+                    if let Some(a) = report::Analysis::parse(&row.analysis) {
+                        contacts.add_digest(a.contact);
+                        tally.add(&a);
+                    }
+                    rows.push(row);
+                })
+                .await?;
+                Ok::<_, DeskError>((rows, tally, contacts))
+            };
+            let before = async {
+                let mut before = report::TermTally::new();
+                self.read_analyses(pf, pt, |row| {
+                    if let Some(a) = report::Analysis::parse(&row.analysis) {
+                        before.add(&a);
+                    }
+                })
+                .await?;
+                Ok::<_, DeskError>(before)
+            };
+            let ((rows, tally, contacts), before) = futures::try_join!(current, before)?;
+            let problems = tokio::task::spawn_blocking(move || {
+                report::frequent_tallied(&rows, tally, &before, 10)
             })
-            .await?;
-            let mut before = report::TermTally::new();
-            self.read_analyses(pf, pt, |row| {
-                if let Some(a) = report::Analysis::parse(&row.analysis) {
-                    before.add(&a);
-                }
-            })
-            .await?;
-            Ok::<_, DeskError>((report::frequent(&current, &before, 10), contacts))
+            .await
+            .map_err(|e| DeskError::Store(StoreError::Other(format!("counting a month: {e}"))))?;
+            Ok::<_, DeskError>((problems, contacts))
         };
         let aggregated = async {
             let store = self.desk.report_store();
