@@ -1286,6 +1286,13 @@ impl TermTally {
         self.seen = seen;
     }
 
+    /// Add the counts of `other` (complaints counted apart).
+    pub fn merge(&mut self, other: TermTally) {
+        for (t, n) in other.counts {
+            *self.counts.entry(t).or_default() += n;
+        }
+    }
+
     /// Count a record (its text analysed now).
     pub fn add_record(&mut self, r: &ComplaintRecord) {
         let text = analyse(&r.identity, r.channel, r.target.as_deref(), &r.body);
@@ -1825,6 +1832,22 @@ mod tests {
             let all = c.top(n, &before);
             assert_eq!(all.len(), n, "the month has {n} problems");
             assert_eq!(frequent(&rows, &before, n), all, "top {n}");
+            // The month tallied in two parts and merged, then counted in shares of 100.
+            let (first, later) = rows.split_at(333);
+            let mut tally = TermTally::new();
+            let mut rest = TermTally::new();
+            for (t, part) in [(&mut tally, first), (&mut rest, later)] {
+                part.iter()
+                    .filter_map(|r| Analysis::parse(&r.analysis))
+                    .for_each(|a| t.add(&a));
+            }
+            tally.merge(rest);
+            let mut whole = TermTally::new();
+            rows.iter()
+                .filter_map(|r| Analysis::parse(&r.analysis))
+                .for_each(|a| whole.add(&a));
+            assert_eq!(tally.candidates(), whole.candidates(), "the merged tally");
+            assert_eq!(in_shares(&rows, tally, &before, n, 100), all, "top {n} in parts");
         }
     }
 

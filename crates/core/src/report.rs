@@ -511,6 +511,13 @@ impl ContactCounter {
         }
     }
 
+    /// Add the counts of `other` (complaints counted apart).
+    pub fn merge(&mut self, other: ContactCounter) {
+        for (d, n) in other.seen {
+            *self.seen.entry(d).or_default() += n;
+        }
+    }
+
     /// The complainants with two or more complaints, and their complaints.
     pub fn repeats(&self) -> Repeats {
         self.seen
