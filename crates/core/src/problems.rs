@@ -1847,7 +1847,11 @@ mod tests {
                 .filter_map(|r| Analysis::parse(&r.analysis))
                 .for_each(|a| whole.add(&a));
             assert_eq!(tally.candidates(), whole.candidates(), "the merged tally");
-            assert_eq!(in_shares(&rows, tally, &before, n, 100), all, "top {n} in parts");
+            assert_eq!(
+                in_shares(&rows, tally, &before, n, 100),
+                all,
+                "top {n} in parts"
+            );
         }
     }
 
