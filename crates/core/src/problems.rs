@@ -717,10 +717,11 @@ struct TermStats {
     targets: Vec<(u32, usize)>,
 }
 
-fn bump(v: &mut Vec<(u32, usize)>, id: u32) {
+/// Add `n` to the count of value `id`.
+fn bump(v: &mut Vec<(u32, usize)>, id: u32, n: usize) {
     match v.iter_mut().find(|(k, _)| *k == id) {
-        Some(e) => e.1 += 1,
-        None => v.push((id, 1)),
+        Some(e) => e.1 += n,
+        None => v.push((id, n)),
     }
 }
 
@@ -874,9 +875,9 @@ impl ProblemCounter {
                 if e.examples.len() < EXAMPLES {
                     e.examples.push(ticket.to_string());
                 }
-                bump(&mut e.categories, category);
-                bump(&mut e.bidang, bidang);
-                bump(&mut e.targets, target);
+                bump(&mut e.categories, category, 1);
+                bump(&mut e.bidang, bidang, 1);
+                bump(&mut e.targets, target, 1);
             }
         }
         self.seen = seen;
@@ -926,11 +927,7 @@ impl ProblemCounter {
                 (&mut e.targets, stats.targets),
             ] {
                 for (id, n) in theirs {
-                    let id = value_map[id as usize];
-                    match mine.iter_mut().find(|(k, _)| *k == id) {
-                        Some(x) => x.1 += n,
-                        None => mine.push((id, n)),
-                    }
+                    bump(mine, value_map[id as usize], n);
                 }
             }
         }
@@ -1345,13 +1342,16 @@ pub struct Analysed {
 /// covered by a phrase are left out; otherwise `k` grows and pass 2 runs again (at worst
 /// over every term of two complaints or more, which is the whole count).
 pub fn frequent(rows: &[Analysed], previous: &TermTally, top: usize) -> Vec<Problem> {
+    frequent_tallied(rows, tally_of(rows), previous, top)
+}
+
+/// The first pass of [`frequent`]: every term of `rows`.
+fn tally_of(rows: &[Analysed]) -> TermTally {
     let mut tally = TermTally::new();
-    for r in rows {
-        if let Some(a) = Analysis::parse(&r.analysis) {
-            tally.add(&a);
-        }
+    for a in rows.iter().filter_map(|r| Analysis::parse(&r.analysis)) {
+        tally.add(&a);
     }
-    frequent_tallied(rows, tally, previous, top)
+    tally
 }
 
 /// [`frequent`] given the first pass already made: `tally` holds every term of `rows`
@@ -1521,12 +1521,8 @@ mod tests {
             if rows.len() / share.max(1) > 64 {
                 continue;
             }
-            let mut tally = TermTally::new();
-            rows.iter()
-                .filter_map(|r| Analysis::parse(&r.analysis))
-                .for_each(|a| tally.add(&a));
             assert_eq!(
-                in_shares(&rows, tally, &TermTally::new(), n, share),
+                in_shares(&rows, tally_of(&rows), &TermTally::new(), n, share),
                 all,
                 "shares of {share}"
             );
@@ -1834,19 +1830,13 @@ mod tests {
             assert_eq!(frequent(&rows, &before, n), all, "top {n}");
             // The month tallied in two parts and merged, then counted in shares of 100.
             let (first, later) = rows.split_at(333);
-            let mut tally = TermTally::new();
-            let mut rest = TermTally::new();
-            for (t, part) in [(&mut tally, first), (&mut rest, later)] {
-                part.iter()
-                    .filter_map(|r| Analysis::parse(&r.analysis))
-                    .for_each(|a| t.add(&a));
-            }
-            tally.merge(rest);
-            let mut whole = TermTally::new();
-            rows.iter()
-                .filter_map(|r| Analysis::parse(&r.analysis))
-                .for_each(|a| whole.add(&a));
-            assert_eq!(tally.candidates(), whole.candidates(), "the merged tally");
+            let mut tally = tally_of(first);
+            tally.merge(tally_of(later));
+            assert_eq!(
+                tally.candidates(),
+                tally_of(&rows).candidates(),
+                "the merged tally"
+            );
             assert_eq!(
                 in_shares(&rows, tally, &before, n, 100),
                 all,

@@ -249,6 +249,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// now (ms), `$4` limit, `$5..$8` the channels. Returns the columns read by
     /// `crate::media::job_row` (including `ticket`).
     const CLAIM_MEDIA_SQL: &'static str;
+    /// The first complaints of a month whose running step was overdue at its end
+    /// (`crate::month`'s `overdue_sql!`, with the index named where the planner needs it).
+    const OVERDUE_SQL: &'static str;
 
     /// Whether [`crate::create::create_in_tx`] takes the ticket numbers as the last
     /// statement before `COMMIT` (dependent rows first, under ids from the sequence, then the

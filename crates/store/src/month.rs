@@ -190,7 +190,8 @@ const OVERDUE_COUNT: &str = "\
     AND state IN ($3, $4, $5, $6, $7) THEN 1 ELSE 0 END), 0) AS BIGINT) AS n \
     FROM complaints WHERE received_at >= $1 AND received_at < $2";
 /// The first complaints (receipt order) whose running step was due before the month's end,
-/// from `$1` the table as the backend names it. The complaints are picked in a subquery that
+/// the subquery reading `$table` (the table, with an index hint where the backend needs
+/// one). The complaints are picked in a subquery that
 /// reads only `complaints_month_idx` (it holds `state` and `due_at`) in receipt order and
 /// stops at the limit, and only their rows are read: with the state and due time in the
 /// `WHERE` of the outer query, SQLite reads every running complaint's row through
@@ -211,8 +212,8 @@ macro_rules! overdue_sql {
 }
 /// SQLite's planner does not see the index is covering for the subquery and takes the
 /// narrower `complaints_received_idx` (it gives the order), so it is named.
-const OVERDUE_SQLITE: &str = overdue_sql!("complaints INDEXED BY complaints_month_idx");
-const OVERDUE_POSTGRES: &str = overdue_sql!("complaints");
+pub(crate) const OVERDUE_SQLITE: &str = overdue_sql!("complaints INDEXED BY complaints_month_idx");
+pub(crate) const OVERDUE_POSTGRES: &str = overdue_sql!("complaints");
 /// The states of a running step (the others, waiting and closed, run no clock).
 const RUNNING: [State; 5] = [
     State::Received,
@@ -250,10 +251,10 @@ fn tally<K: Ord>(map: &mut std::collections::BTreeMap<K, usize>, key: K, n: usiz
 type Placed = ((DateTime<Utc>, i64, u8), Breach);
 
 /// The report's figures of the complaints received in `[from, to)`: the figures counted
-/// per complaint (one grouped scan, and the overdue running steps) and those of the
-/// completed steps (one grouped scan of the month's history, and the first breached lines)
-/// are read at once, each in a read transaction of its own on its own connection, and
-/// merged.
+/// per complaint (one grouped scan) and those of the completed steps and the breaches (one
+/// grouped scan of the month's history, the overdue count, the first breached lines and
+/// overdue running steps) are read at once, each in a read transaction of its own on its
+/// own connection, and merged.
 pub(crate) async fn aggregates<B: Backend>(
     b: &B,
     from: DateTime<Utc>,
@@ -394,12 +395,7 @@ async fn step_figures<B: Backend>(
     };
     let mut overdue_args = running(args![from, to]);
     overdue_args.push(Arg::from(listed));
-    let overdue_sql = if B::NAME == "sqlite" {
-        OVERDUE_SQLITE
-    } else {
-        OVERDUE_POSTGRES
-    };
-    for r in B::fetch_all(&mut tx, overdue_sql, overdue_args).await? {
+    for r in B::fetch_all(&mut tx, B::OVERDUE_SQL, overdue_args).await? {
         let state: State = r.parsed("state")?;
         let Some(step) = state.step() else { continue };
         lines.push((

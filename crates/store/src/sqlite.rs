@@ -442,6 +442,7 @@ impl Backend for SqliteDb {
     const MIGRATIONS: &'static [Migration] = migrate::SQLITE;
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
     const CLAIM_MEDIA_SQL: &'static str = CLAIM_MEDIA;
+    const OVERDUE_SQL: &'static str = crate::month::OVERDUE_SQLITE;
     const LOCK_ROW: &'static str = "";
 
     fn vault(&self) -> &Vault {
