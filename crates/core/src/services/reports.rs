@@ -415,13 +415,15 @@ impl Reports {
                 let mut rows = Vec::new();
                 let mut tally = report::TermTally::new();
                 let mut contacts = report::ContactCounter::default();
-                self.read_analyses(from, to, |row| {
-                    if let Some(a) = report::Analysis::parse(&row.analysis) {
+                self.read_analyses(
+                    from,
+                    to,
+                    |a| {
                         contacts.add_digest(a.contact);
-                        tally.add(&a);
-                    }
-                    rows.push(row);
-                })
+                        tally.add(a);
+                    },
+                    |row| rows.push(row),
+                )
                 .await?;
                 Ok::<_, DeskError>((rows, tally, contacts))
             };
@@ -436,12 +438,8 @@ impl Reports {
             };
             let before = async {
                 let mut before = report::TermTally::new();
-                self.read_analyses(pf, pt, |row| {
-                    if let Some(a) = report::Analysis::parse(&row.analysis) {
-                        before.add(&a);
-                    }
-                })
-                .await?;
+                self.read_analyses(pf, pt, |a| before.add(a), |_| {})
+                    .await?;
                 Ok::<_, DeskError>(before)
             };
             let ((rows, tally, contacts), before) = futures::try_join!(current, before)?;
@@ -561,14 +559,16 @@ impl Reports {
         Ok(out)
     }
 
-    /// Hand each complaint received in `[from, to)` to `each` with its analysis, in receipt
-    /// order, read page by page: the stored analysis, or for a complaint stored without one
-    /// (or by an older lexicon) the analysis made now from the whole complaint.
+    /// Hand each complaint received in `[from, to)` with its analysis, in receipt order,
+    /// read page by page: the stored analysis, or for a complaint stored without one (or by
+    /// an older lexicon) the analysis made now from the whole complaint. The analysis is
+    /// read once and given to `visit`; the complaint then goes to `keep`.
     async fn read_analyses(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        mut each: impl FnMut(report::Analysed),
+        mut visit: impl FnMut(&report::Analysis<'_>),
+        mut keep: impl FnMut(report::Analysed),
     ) -> Result<(), DeskError> {
         // The next page is read (and opened) in a task of its own while this one is
         // counted, so the database and the count overlap.
@@ -585,24 +585,31 @@ impl Reports {
                 next = Some(fetch(page.last().map(|r| r.key)));
             }
             for r in page {
-                let stored = r.analysis.filter(|t| report::Analysis::parse(t).is_some());
-                let analysis = match stored {
-                    Some(t) => t,
-                    None => {
-                        let Some(c) = self.desk.workflow_store().get_complaint(&r.ticket).await?
-                        else {
-                            continue;
-                        };
-                        report::analyse(&c.identity, c.channel, c.target.as_deref(), &c.body)
+                // Read once: handed to `visit` as read, then the row to `keep`.
+                let mut analysis = r.analysis.unwrap_or_default();
+                let read = match report::Analysis::parse(&analysis) {
+                    Some(a) => {
+                        visit(&a);
+                        true
                     }
+                    None => false,
                 };
-                let row = report::Analysed {
+                if !read {
+                    let Some(c) = self.desk.workflow_store().get_complaint(&r.ticket).await? else {
+                        continue;
+                    };
+                    analysis =
+                        report::analyse(&c.identity, c.channel, c.target.as_deref(), &c.body);
+                    if let Some(a) = report::Analysis::parse(&analysis) {
+                        visit(&a);
+                    }
+                }
+                keep(report::Analysed {
                     ticket: r.ticket.to_string(),
                     category: r.category,
                     bidang: r.bidang,
                     analysis,
-                };
-                each(row);
+                });
             }
         }
         Ok(())
