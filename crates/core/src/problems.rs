@@ -1069,7 +1069,7 @@ const PART: char = '\u{1f}';
 /// The pieces of `text` between the ASCII separator `sep`, as `str::split` gives them,
 /// found with `memchr`: every analysis of a month is read twice, and reading them with
 /// `str::split` (its general char searcher) was a tenth of the report's CPU.
-fn split_at(text: &str, sep: char) -> impl Iterator<Item = &str> {
+fn split_on(text: &str, sep: char) -> impl Iterator<Item = &str> {
     debug_assert!(sep.is_ascii());
     let sep = sep as u8;
     let mut rest = Some(text);
@@ -1195,7 +1195,7 @@ enum ItemRef<'a> {
 impl<'a> Analysis<'a> {
     /// `None` for a text of another version (or not an analysis).
     pub fn parse(text: &'a str) -> Option<Self> {
-        let mut f = split_at(text, FIELD);
+        let mut f = split_on(text, FIELD);
         if f.next()? != ANALYSIS_TAG {
             return None;
         }
@@ -1223,16 +1223,16 @@ impl<'a> Analysis<'a> {
 
     /// Words of the complainant's name.
     fn names(&self) -> impl Iterator<Item = &'a str> {
-        split_at(self.names, PART).filter(|n| !n.is_empty())
+        split_on(self.names, PART).filter(|n| !n.is_empty())
     }
 
     fn items(&self) -> impl Iterator<Item = ItemRef<'a>> {
-        split_at(self.items, ITEM).filter_map(|s| {
+        split_on(self.items, ITEM).filter_map(|s| {
             let tag = *s.as_bytes().first()?;
             match tag {
                 b'b' => Some(ItemRef::Break),
                 b'k' | b'p' => {
-                    let mut p = split_at(&s[1..], PART);
+                    let mut p = split_on(&s[1..], PART);
                     Some(ItemRef::Key {
                         key: p.next()?,
                         shown: p.next()?,
@@ -1870,7 +1870,7 @@ mod tests {
 
     /// The byte splitter gives what `str::split` gives, around multi-byte letters too.
     #[test]
-    fn split_at_is_str_split() {
+    fn split_on_is_str_split() {
         for text in [
             "",
             "a",
@@ -1883,7 +1883,7 @@ mod tests {
             "no separator at all",
         ] {
             for sep in [PART, ITEM, FIELD] {
-                let mine: Vec<&str> = split_at(text, sep).collect();
+                let mine: Vec<&str> = split_on(text, sep).collect();
                 let std: Vec<&str> = text.split(sep).collect();
                 assert_eq!(mine, std, "{text:?} by {sep:?}");
             }

@@ -191,13 +191,13 @@ const OVERDUE_COUNT: &str = "\
     FROM complaints WHERE received_at >= $1 AND received_at < $2";
 /// The first complaints (receipt order) whose running step was due before the month's end,
 /// the subquery reading `$table` (the table, with an index hint where the backend needs
-/// one). The complaints are picked in a subquery that
-/// reads only `complaints_month_idx` (it holds `state` and `due_at`) in receipt order and
-/// stops at the limit, and only their rows are read: with the state and due time in the
-/// `WHERE` of the outer query, SQLite reads every running complaint's row through
-/// `complaints_queue_idx` and sorts them all (1.1 s for 151,000 overdue of 200,000), and
-/// with them hidden from it, it walks `complaints_received_idx` reading rows until enough
-/// are found (0.7 s for a month with none).
+/// one). The complaints are picked in a subquery that reads only `complaints_month_idx`
+/// (it holds `state` and `due_at`) in receipt order and stops at the limit, and only their
+/// rows are read: with the state and due time in the `WHERE` of the outer query, SQLite
+/// reads every running complaint's row through `complaints_queue_idx` and sorts them all
+/// (1.1 s for 151,000 overdue of 200,000), and with them hidden from it, it walks
+/// `complaints_received_idx` reading rows until enough are found (0.7 s for a month with
+/// none).
 macro_rules! overdue_sql {
     ($table:literal) => {
         concat!(

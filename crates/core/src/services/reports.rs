@@ -587,21 +587,18 @@ impl Reports {
             for r in page {
                 // Read once: handed to `visit` as read, then the row to `keep`.
                 let mut analysis = r.analysis.unwrap_or_default();
-                let read = match report::Analysis::parse(&analysis) {
-                    Some(a) => {
-                        visit(&a);
-                        true
-                    }
-                    None => false,
-                };
-                if !read {
-                    let Some(c) = self.desk.workflow_store().get_complaint(&r.ticket).await? else {
-                        continue;
-                    };
-                    analysis =
-                        report::analyse(&c.identity, c.channel, c.target.as_deref(), &c.body);
-                    if let Some(a) = report::Analysis::parse(&analysis) {
-                        visit(&a);
+                match report::Analysis::parse(&analysis) {
+                    Some(a) => visit(&a),
+                    None => {
+                        let Some(c) = self.desk.workflow_store().get_complaint(&r.ticket).await?
+                        else {
+                            continue;
+                        };
+                        analysis =
+                            report::analyse(&c.identity, c.channel, c.target.as_deref(), &c.body);
+                        if let Some(a) = report::Analysis::parse(&analysis) {
+                            visit(&a);
+                        }
                     }
                 }
                 keep(report::Analysed {
