@@ -321,6 +321,24 @@ fn apply(text: &str, mut spans: Vec<Span>, tickets: &[Span]) -> String {
     if spans.is_empty() {
         return text.to_string();
     }
+    // A span that cuts a run of digits takes the whole run (outside ticket numbers): the
+    // digits left beside a masked value (an e-mail of one digit inside a long number)
+    // could otherwise stand as a number of their own, a NIK's sixteen.
+    let b = text.as_bytes();
+    let free_digit =
+        |i: usize| b[i].is_ascii_digit() && !tickets.iter().any(|t| t.start <= i && i < t.end);
+    for s in &mut spans {
+        if s.start < s.end && b[s.start].is_ascii_digit() {
+            while s.start > 0 && free_digit(s.start - 1) {
+                s.start -= 1;
+            }
+        }
+        if s.start < s.end && b[s.end - 1].is_ascii_digit() {
+            while s.end < b.len() && free_digit(s.end) {
+                s.end += 1;
+            }
+        }
+    }
     spans.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
     let mut merged: Vec<Span> = Vec::new();
     for s in spans {
