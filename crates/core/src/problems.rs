@@ -1068,8 +1068,9 @@ const PART: char = '\u{1f}';
 
 /// The pieces of `text` between the ASCII separator `sep`, as `str::split` gives them,
 /// found with `memchr`: every analysis of a month is read twice, and reading them with
-/// `str::split` (its general char searcher) was a tenth of the report's CPU.
-fn split_on(text: &str, sep: char) -> impl Iterator<Item = &str> {
+/// `str::split` (its general char searcher) was a tenth of the report's CPU. (The store
+/// unpacks the pages of analyses it reads with it too.)
+pub fn split_on(text: &str, sep: char) -> impl Iterator<Item = &str> {
     debug_assert!(sep.is_ascii());
     let sep = sep as u8;
     let mut rest = Some(text);

@@ -83,7 +83,7 @@ pub(crate) fn read<R: RowExt>(
 ) -> Result<(AttachmentMeta, Option<Vec<u8>>), StoreError> {
     let meta = AttachmentMeta {
         id: r.i64("id")?,
-        filename: v.open("attachments.filename", &r.text("filename")?)?,
+        filename: v.open("attachments.filename", r.str_ref("filename")?)?,
         content_type: r.text("content_type")?,
         size: r.i64("size")?,
     };

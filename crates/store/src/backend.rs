@@ -252,6 +252,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// The first complaints of a month whose running step was overdue at its end
     /// (`crate::month`'s `overdue_sql!`, with the index named where the planner needs it).
     const OVERDUE_SQL: &'static str;
+    /// The frequent-problem count's page as one packed row (`crate::month`'s
+    /// `ANALYSES_PACKED_*`, first page and next), where rows are dear to move one by one
+    /// (SQLite: each crosses from the connection's thread on its own); `None` reads them as
+    /// rows.
+    const ANALYSES_PACKED: Option<(&'static str, &'static str)>;
 
     /// Whether [`crate::create::create_in_tx`] takes the ticket numbers as the last
     /// statement before `COMMIT` (dependent rows first, under ids from the sequence, then the
@@ -776,6 +781,11 @@ pub(crate) trait RowExt {
     fn boolean(&self, col: &str) -> Result<bool, StoreError>;
     fn text(&self, col: &str) -> Result<String, StoreError>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    /// A non-NULL text column borrowed from the row (no copy: for values parsed or opened
+    /// at once).
+    fn str_ref(&self, col: &str) -> Result<&str, StoreError>;
+    /// A nullable text column borrowed from the row.
+    fn opt_str_ref(&self, col: &str) -> Result<Option<&str>, StoreError>;
     /// A non-NULL BLOB / BYTEA.
     fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
 
@@ -793,7 +803,7 @@ pub(crate) trait RowExt {
         T: FromStr,
         T::Err: std::fmt::Display,
     {
-        let s = self.text(col)?;
+        let s = self.str_ref(col)?;
         s.parse()
             .map_err(|e| StoreError::Corrupt(format!("{col} `{s}`: {e}")))
     }
@@ -803,7 +813,7 @@ pub(crate) trait RowExt {
         T: FromStr,
         T::Err: std::fmt::Display,
     {
-        self.opt_text(col)?
+        self.opt_str_ref(col)?
             .map(|s| {
                 s.parse()
                     .map_err(|e| StoreError::Corrupt(format!("{col} `{s}`: {e}")))
@@ -830,6 +840,7 @@ where
     i32: Type<R::Database> + for<'r> Decode<'r, R::Database>,
     bool: Type<R::Database> + for<'r> Decode<'r, R::Database>,
     String: Type<R::Database> + for<'r> Decode<'r, R::Database>,
+    for<'r> &'r str: Type<R::Database> + Decode<'r, R::Database>,
     Vec<u8>: Type<R::Database> + for<'r> Decode<'r, R::Database>,
 {
     fn i64(&self, col: &str) -> Result<i64, StoreError> {
@@ -848,6 +859,12 @@ where
         get(self, col)
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        get(self, col)
+    }
+    fn str_ref(&self, col: &str) -> Result<&str, StoreError> {
+        get(self, col)
+    }
+    fn opt_str_ref(&self, col: &str) -> Result<Option<&str>, StoreError> {
         get(self, col)
     }
     fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {

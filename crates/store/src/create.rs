@@ -625,7 +625,7 @@ async fn probe<B: Backend>(
             let Some(ext) = clear.get(&(channel, r.text("external_id")?)) else {
                 continue;
             };
-            let hit = (r.i64("id")?, rows::ticket(&r.text("ticket")?)?);
+            let hit = (r.i64("id")?, rows::ticket(r.str_ref("ticket")?)?);
             found.entry((channel, ext.to_string())).or_insert(hit);
         }
     }

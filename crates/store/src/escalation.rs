@@ -115,7 +115,7 @@ pub(crate) async fn waits_due<B: Backend>(
     B::fetch_all(&mut conn, WAITS_DUE, args![now, i64::from(limit)])
         .await?
         .iter()
-        .map(|r| rows::ticket(&r.text("ticket")?))
+        .map(|r| rows::ticket(r.str_ref("ticket")?))
         .collect()
 }
 

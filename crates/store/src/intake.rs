@@ -235,7 +235,7 @@ pub(crate) async fn open_tickets_acknowledged_to<B: Backend>(
     B::fetch_all_built(&mut conn, sql, params)
         .await?
         .iter()
-        .map(|r| rows::ticket(&r.text("ticket")?))
+        .map(|r| rows::ticket(r.str_ref("ticket")?))
         .collect()
 }
 
@@ -248,7 +248,7 @@ pub(crate) async fn ticket_by_external_id<B: Backend>(
     let mut conn = b.reader().await?;
     B::fetch_optional(&mut conn, BY_EXTERNAL_ID, args![channel.as_str(), h, old])
         .await?
-        .map(|r| rows::ticket(&r.text("ticket")?))
+        .map(|r| rows::ticket(r.str_ref("ticket")?))
         .transpose()
 }
 
@@ -265,7 +265,7 @@ pub(crate) async fn open_ticket_for_handle<B: Backend>(
         args![channel.as_str(), h, old, State::Closed.as_str()],
     )
     .await?
-    .map(|r| rows::ticket(&r.text("ticket")?))
+    .map(|r| rows::ticket(r.str_ref("ticket")?))
     .transpose()
 }
 
@@ -289,7 +289,7 @@ pub(crate) async fn rateable_ticket_for_handle<B: Backend>(
         ],
     )
     .await?
-    .map(|r| rows::ticket(&r.text("ticket")?))
+    .map(|r| rows::ticket(r.str_ref("ticket")?))
     .transpose()
 }
 

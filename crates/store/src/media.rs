@@ -167,12 +167,12 @@ fn job_row<R: RowExt>(r: &R, v: &Vault) -> Result<MediaJob, StoreError> {
     Ok(MediaJob {
         id: r.i64("id")?,
         complaint_id: r.i64("complaint_id")?,
-        ticket: rows::ticket(&r.text("ticket")?)?,
+        ticket: rows::ticket(r.str_ref("ticket")?)?,
         channel: r.parsed("channel")?,
         kind: MediaKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("media kind `{kind}`")))?,
-        source: v.open("media_jobs.source", &r.text("source")?)?,
-        filename: v.open("media_jobs.filename", &r.text("filename")?)?,
+        source: v.open("media_jobs.source", r.str_ref("source")?)?,
+        filename: v.open("media_jobs.filename", r.str_ref("filename")?)?,
         content_type: r.opt_text("content_type")?,
         size: r
             .opt_i64("announced_size")?
@@ -359,7 +359,7 @@ pub(crate) async fn ticket_for_album<B: Backend>(
     let mut conn = b.reader().await?;
     B::fetch_optional(&mut conn, BY_ALBUM, args![channel.as_str(), first, last])
         .await?
-        .map(|r| rows::ticket(&r.text("ticket")?))
+        .map(|r| rows::ticket(r.str_ref("ticket")?))
         .transpose()
 }
 
@@ -384,10 +384,7 @@ pub(crate) async fn of_complaint<B: Backend>(
                 status: MediaStatus::parse(&status)
                     .ok_or_else(|| StoreError::Corrupt(format!("media status `{status}`")))?,
                 attempts: r.i32("attempts")?,
-                last_error: v.open_opt(
-                    "media_jobs.last_error",
-                    r.opt_text("last_error")?.as_deref(),
-                )?,
+                last_error: v.open_opt("media_jobs.last_error", r.opt_str_ref("last_error")?)?,
                 attachment_id: r.opt_i64("attachment_id")?,
             })
         })

@@ -44,6 +44,35 @@ const ANALYSES_NEXT: &str = "SELECT id, received_at, ticket, category, bidang, a
      FROM complaints WHERE received_at >= $1 AND received_at < $2 \
      AND (received_at > $3 OR (received_at = $3 AND id > $4)) \
      ORDER BY received_at, id LIMIT $5";
+/// The columns of [`ANALYSES_FIRST`] as one text per complaint, fields separated by
+/// [`UNIT`] (an empty field: NULL), complaints by [`RECORD`]: none of the values holds a
+/// control character (numbers, a ticket, two codes and a sealed value, which is ASCII).
+macro_rules! packed_analyses {
+    ($range:literal) => {
+        concat!(
+            "SELECT group_concat(rec, char(30)) AS page FROM (\
+             SELECT received_at || char(31) || id || char(31) || ticket || char(31) || \
+             ifnull(category, '') || char(31) || ifnull(bidang, '') || char(31) || \
+             ifnull(analysis, '') AS rec FROM complaints WHERE ",
+            $range,
+            ")"
+        )
+    };
+}
+/// A page of [`ANALYSES_FIRST`] as one row (SQLite: see [`Backend::ANALYSES_PACKED`]).
+/// Rows are put back in receipt order when unpacked, whatever order the aggregate took
+/// them in.
+pub(crate) const ANALYSES_PACKED_FIRST: &str =
+    packed_analyses!("received_at >= $1 AND received_at < $2 ORDER BY received_at, id LIMIT $3");
+/// A page of [`ANALYSES_NEXT`] as one row.
+pub(crate) const ANALYSES_PACKED_NEXT: &str = packed_analyses!(
+    "received_at >= $1 AND received_at < $2 \
+     AND (received_at > $3 OR (received_at = $3 AND id > $4)) \
+     ORDER BY received_at, id LIMIT $5"
+);
+/// The separators of a packed page: between complaints, and between the fields of one.
+const RECORD: char = '\u{1e}';
+const UNIT: char = '\u{1f}';
 /// History of the complaints received in `[$1, $2]` (a page's first and last receipt).
 const PAGE_HISTORY: &str = concat!(
     "SELECT ",
@@ -56,8 +85,6 @@ const PAGE_SHARES: &str = "\
     JOIN complaints c ON c.id = s.complaint_id \
     WHERE c.received_at >= $1 AND c.received_at <= $2 ORDER BY s.complaint_id, s.bidang";
 
-/// At most `limit` complaints received in `[from, to)` after `after`, in receipt order; with
-/// history and identity shares when `full`.
 /// One page of the month for the frequent-problem count: the narrow columns and the
 /// stored analysis, opened (see [`aduan_core::store::ReportStore::analyses_page`]).
 pub(crate) async fn analyses_page<B: Backend>(
@@ -70,6 +97,20 @@ pub(crate) async fn analyses_page<B: Backend>(
     let v = b.vault();
     let mut h = b.reader().await?;
     let limit = i64::from(limit.max(1));
+    if let Some((first, next)) = B::ANALYSES_PACKED {
+        let found = match after {
+            None => B::fetch_optional(&mut *h, first, args![from, to, limit]).await?,
+            Some(k) => {
+                B::fetch_optional(&mut *h, next, args![from, to, k.received_at, k.id, limit])
+                    .await?
+            }
+        };
+        let packed = match &found {
+            Some(r) => r.opt_str_ref("page")?,
+            None => None,
+        };
+        return unpack_analyses(packed.unwrap_or_default(), v);
+    }
     let found = match after {
         None => B::fetch_all(&mut *h, ANALYSES_FIRST, args![from, to, limit]).await?,
         Some(k) => {
@@ -89,15 +130,66 @@ pub(crate) async fn analyses_page<B: Backend>(
                     received_at: r.at("received_at")?,
                     id: r.i64("id")?,
                 },
-                ticket: rows::ticket(&r.text("ticket")?)?,
+                ticket: rows::ticket(r.str_ref("ticket")?)?,
                 category: r.opt_parsed("category")?,
                 bidang: rows::opt_bidang(r, "bidang")?,
-                analysis: v.open_opt("complaints.analysis", r.opt_text("analysis")?.as_deref())?,
+                analysis: v.open_opt("complaints.analysis", r.opt_str_ref("analysis")?)?,
             })
         })
         .collect()
 }
 
+/// The complaints of a packed page ([`ANALYSES_PACKED_FIRST`]), opened, in receipt order.
+fn unpack_analyses(packed: &str, v: &crate::vault::Vault) -> Result<Vec<AnalysisRow>, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("a packed page of analyses: {what}"));
+    let mut out = Vec::new();
+    if packed.is_empty() {
+        return Ok(out);
+    }
+    for rec in aduan_core::problems::split_on(packed, RECORD) {
+        let mut f = aduan_core::problems::split_on(rec, UNIT);
+        let mut field = |name: &str| f.next().ok_or_else(|| corrupt(name));
+        let number = |s: &str, name: &str| s.parse::<i64>().map_err(|_| corrupt(name));
+        let received_at = number(field("received_at")?, "received_at")?;
+        let id = number(field("id")?, "id")?;
+        let ticket = rows::ticket(field("ticket")?)?;
+        let category = match field("category")? {
+            "" => None,
+            c => Some(
+                c.parse()
+                    .map_err(|e| corrupt(&format!("category `{c}`: {e}")))?,
+            ),
+        };
+        let bidang = match field("bidang")? {
+            "" => None,
+            b => Some(rows::bidang(b)?),
+        };
+        let analysis = match field("analysis")? {
+            "" => None,
+            a => Some(v.open("complaints.analysis", a)?),
+        };
+        if f.next().is_some() {
+            return Err(corrupt("a field too many"));
+        }
+        out.push(AnalysisRow {
+            key: PageKey {
+                received_at: crate::backend::from_ms(received_at, "received_at")?,
+                id,
+            },
+            ticket,
+            category,
+            bidang,
+            analysis,
+        });
+    }
+    // Receipt order, ties by id (the key is unique): `group_concat` does not promise to
+    // keep its subquery's order, though SQLite does; an ordered page costs one pass here.
+    out.sort_by_key(|r| (r.key.received_at, r.key.id));
+    Ok(out)
+}
+
+/// At most `limit` complaints received in `[from, to)` after `after`, in receipt order; with
+/// history and identity shares when `full`.
 pub(crate) async fn page<B: Backend>(
     b: &B,
     from: DateTime<Utc>,
@@ -457,6 +549,72 @@ mod tests {
                     lines[rank - 1],
                     "{groups:?} p{p}"
                 );
+            }
+        }
+    }
+
+    /// A packed page as SQLite writes it: numbers in decimal, NULL as an empty field.
+    fn packed(records: &[[&str; 6]]) -> String {
+        let records: Vec<String> = records.iter().map(|r| r.join("\u{1f}")).collect();
+        records.join("\u{1e}")
+    }
+
+    #[test]
+    fn the_packed_queries_use_the_separators_the_page_is_unpacked_by() {
+        for sql in [ANALYSES_PACKED_FIRST, ANALYSES_PACKED_NEXT] {
+            assert!(sql.contains(&format!("group_concat(rec, char({}))", RECORD as u32)));
+            assert_eq!(sql.matches(&format!("char({})", UNIT as u32)).count(), 5);
+        }
+    }
+
+    #[test]
+    fn a_packed_page_unpacks_in_receipt_order_with_its_nulls() {
+        let v = crate::vault::Vault::ephemeral();
+        let sealed = v.seal("complaints.analysis", "pa1\u{1e}analisis");
+        let cat = aduan_core::types::Category::Pelayanan.as_str();
+        let page = packed(&[
+            ["2000", "7", "ADU-202603-0007", cat, "dafduk", &sealed],
+            ["1000", "9", "ADU-202603-0009", "", "", ""],
+            ["2000", "5", "ADU-202603-0005", "", "", &sealed],
+        ]);
+        let rows = unpack_analyses(&page, &v).unwrap();
+        let keys: Vec<(i64, i64)> = rows
+            .iter()
+            .map(|r| (r.key.received_at.timestamp_millis(), r.key.id))
+            .collect();
+        assert_eq!(keys, [(1000, 9), (2000, 5), (2000, 7)]);
+        assert_eq!(rows[0].ticket.as_str(), "ADU-202603-0009");
+        assert_eq!((rows[0].category, rows[0].bidang.clone()), (None, None));
+        assert_eq!(rows[0].analysis, None);
+        assert_eq!(rows[1].analysis.as_deref(), Some("pa1\u{1e}analisis"));
+        assert_eq!(
+            rows[2].category,
+            Some(aduan_core::types::Category::Pelayanan)
+        );
+        assert_eq!(rows[2].bidang.as_ref().map(|b| b.as_str()), Some("dafduk"));
+        // No complaint in the range: the aggregate gives NULL, read as "".
+        assert!(unpack_analyses("", &v).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_damaged_packed_page_is_corrupt_never_a_panic() {
+        let v = crate::vault::Vault::ephemeral();
+        let sealed = v.seal("complaints.analysis", "pa1");
+        let good = ["1000", "9", "ADU-202603-0009", "", "", sealed.as_str()];
+        let mut damaged = vec![
+            packed(&[["1000", "9", "ADU-202603-0009", "", "", "x"]]), // not sealed
+            format!("{}\u{1f}extra", packed(&[good])),                // a field too many
+            packed(&[good]).replacen("\u{1f}", "", 1),                // a field too few
+            packed(&[["10x", "9", "ADU-202603-0009", "", "", ""]]),   // not a number
+            packed(&[["1000", "9", "ADU-2026-1", "", "", ""]]),       // not a ticket
+            packed(&[["1000", "9", "ADU-202603-0009", "nope", "", ""]]), // no such category
+            packed(&[["1000", "9", "ADU-202603-0009", "", "no such", ""]]), // no bidang code
+        ];
+        damaged.push(format!("{}\u{1e}", packed(&[good]))); // an empty record at the end
+        for page in damaged {
+            match unpack_analyses(&page, &v) {
+                Err(StoreError::Corrupt(_)) => {}
+                other => panic!("{page:?}: {other:?}"),
             }
         }
     }

@@ -276,7 +276,7 @@ pub(crate) async fn failed_complaints<B: Backend>(
     rows.iter()
         .map(|r| {
             Ok((
-                rows::ticket(&r.text("ticket")?)?,
+                rows::ticket(r.str_ref("ticket")?)?,
                 r.parsed::<Channel>("channel")?,
             ))
         })

@@ -269,6 +269,7 @@ impl Backend for PgDb {
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
     const CLAIM_MEDIA_SQL: &'static str = CLAIM_MEDIA;
     const OVERDUE_SQL: &'static str = crate::month::OVERDUE_POSTGRES;
+    const ANALYSES_PACKED: Option<(&'static str, &'static str)> = None;
     const LOCK_ROW: &'static str = " FOR UPDATE";
     const NUMBER_AT_COMMIT: bool = true;
     const ARRAY_INSERTS: bool = true;

@@ -188,7 +188,7 @@ pub(crate) async fn check_key<B: Backend>(b: &B) -> Result<(), StoreError> {
         else {
             return Ok(()); // an empty database opens under any key
         };
-        if let Err(e) = v.open("complaints.body", &row.text("body")?) {
+        if let Err(e) = v.open("complaints.body", row.str_ref("body")?) {
             return Err(StoreError::Corrupt(format!(
                 "the identity key ring does not open the stored data (complaint row {}: {e}); \
                  start with the key file or ADUAN__PRIVACY__KEY that belongs to this database \
@@ -252,7 +252,7 @@ async fn step<B: Backend>(
         tx.rollback().await.map_err(db_err)?;
         return Ok(None);
     };
-    let (table_ix, after) = parse_position(&row.text("value")?)?;
+    let (table_ix, after) = parse_position(row.str_ref("value")?)?;
     let Some(table) = TABLES.get(table_ix) else {
         B::execute(&mut tx, "DELETE FROM cursors WHERE key = $1", args![cursor]).await?;
         tx.commit().await.map_err(db_err)?;

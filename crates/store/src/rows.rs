@@ -24,13 +24,13 @@ fn sealed<R: RowExt>(
     table_col: &'static str,
 ) -> Result<Option<String>, StoreError> {
     let col = table_col.split_once('.').map_or(table_col, |(_, c)| c);
-    v.open_opt(table_col, r.opt_text(col)?.as_deref())
+    v.open_opt(table_col, r.opt_str_ref(col)?)
 }
 
 /// A sealed non-NULL text column, opened.
 fn sealed_text<R: RowExt>(r: &R, v: &Vault, table_col: &'static str) -> Result<String, StoreError> {
     let col = table_col.split_once('.').map_or(table_col, |(_, c)| c);
-    v.open(table_col, &r.text(col)?)
+    v.open(table_col, r.str_ref(col)?)
 }
 
 /// Columns read by [`complaint`], unqualified (table `complaints`).
@@ -78,19 +78,19 @@ pub(crate) fn ticket(s: &str) -> Result<TicketNumber, StoreError> {
     TicketNumber::parse(s).map_err(|e| StoreError::Corrupt(format!("ticket `{s}`: {e}")))
 }
 
-fn bidang(s: &str) -> Result<BidangCode, StoreError> {
+pub(crate) fn bidang(s: &str) -> Result<BidangCode, StoreError> {
     BidangCode::parse(s).map_err(|e| StoreError::Corrupt(format!("bidang `{s}`: {e}")))
 }
 
 pub(crate) fn opt_bidang<R: RowExt>(r: &R, col: &str) -> Result<Option<BidangCode>, StoreError> {
-    r.opt_text(col)?.as_deref().map(bidang).transpose()
+    r.opt_str_ref(col)?.map(bidang).transpose()
 }
 
 /// A complaint row with empty conversation, history, replies, attachments and shares.
 pub(crate) fn complaint<R: RowExt>(r: &R, v: &Vault) -> Result<ComplaintRecord, StoreError> {
     Ok(ComplaintRecord {
         id: r.i64("id")?,
-        ticket: ticket(&r.text("ticket")?)?,
+        ticket: ticket(r.str_ref("ticket")?)?,
         channel: r.parsed("channel")?,
         external_id: sealed(r, v, "complaints.external_ref")?,
         received_at: r.at("received_at")?,
@@ -205,7 +205,7 @@ pub(crate) fn history<R: RowExt>(r: &R, v: &Vault) -> Result<(i64, HistoryEntry)
 
 /// `(complaint_id, bidang)` of an identity share.
 pub(crate) fn share<R: RowExt>(r: &R) -> Result<(i64, BidangCode), StoreError> {
-    Ok((r.i64("complaint_id")?, bidang(&r.text("bidang")?)?))
+    Ok((r.i64("complaint_id")?, bidang(r.str_ref("bidang")?)?))
 }
 
 /// A conversation message (`direction, at, text, external_ref, channel`).
@@ -255,7 +255,7 @@ pub(crate) fn outbox_item<R: RowExt>(r: &R, v: &Vault) -> Result<OutboxItem, Sto
     Ok(OutboxItem {
         id: r.i64("id")?,
         complaint_id: r.i64("complaint_id")?,
-        ticket: ticket(&r.text("ticket")?)?,
+        ticket: ticket(r.str_ref("ticket")?)?,
         kind: reply_kind(r)?,
         channel: r.parsed("channel")?,
         recipient: sealed_text(r, v, "outbox.recipient")?,
@@ -279,7 +279,7 @@ pub(crate) fn attachment<R: RowExt>(r: &R, v: &Vault) -> Result<AttachmentMeta, 
 /// A queue line (`ticket, channel, state, received_at, due_at, bidang`).
 pub(crate) fn queue_item<R: RowExt>(r: &R) -> Result<QueueItem, StoreError> {
     Ok(QueueItem {
-        ticket: ticket(&r.text("ticket")?)?,
+        ticket: ticket(r.str_ref("ticket")?)?,
         channel: r.parsed("channel")?,
         state: r.parsed("state")?,
         received_at: r.at("received_at")?,
@@ -308,7 +308,7 @@ pub(crate) fn user<R: RowExt>(r: &R) -> Result<User, StoreError> {
 pub(crate) fn escalation_candidate<R: RowExt>(r: &R) -> Result<EscalationCandidate, StoreError> {
     Ok(EscalationCandidate {
         complaint_id: r.i64("id")?,
-        ticket: ticket(&r.text("ticket")?)?,
+        ticket: ticket(r.str_ref("ticket")?)?,
         state: r.parsed("state")?,
         state_entered_at: r.at("state_entered_at")?,
         due_at: r.at("due_at")?,

@@ -443,6 +443,10 @@ impl Backend for SqliteDb {
     const CLAIM_REPLIES_SQL: &'static str = CLAIM_REPLIES;
     const CLAIM_MEDIA_SQL: &'static str = CLAIM_MEDIA;
     const OVERDUE_SQL: &'static str = crate::month::OVERDUE_SQLITE;
+    const ANALYSES_PACKED: Option<(&'static str, &'static str)> = Some((
+        crate::month::ANALYSES_PACKED_FIRST,
+        crate::month::ANALYSES_PACKED_NEXT,
+    ));
     const LOCK_ROW: &'static str = "";
 
     fn vault(&self) -> &Vault {
