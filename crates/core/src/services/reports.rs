@@ -970,10 +970,11 @@ fn require(actor: &Actor, roles: &[Role]) -> Result<(), DeskError> {
 
 /// Complaints per page of the frequent-problem count ([`Reports::read_analyses`]). Its rows
 /// are narrow (six columns, the sealed analysis about 400 bytes) and are all kept for the
-/// second counting pass anyway, so a page four times the logbook's [`PAGE_ROWS`] adds no
-/// memory that matters (two pages in flight, about 2 MB) and takes a quarter of the
-/// queries and of the hand-offs between the database's thread and the runtime's.
-const ANALYSIS_PAGE_ROWS: u32 = 2000;
+/// second counting pass anyway, so a page twice the logbook's [`PAGE_ROWS`] adds no memory
+/// that matters (SQLite packs one into a text of about 450 KB) and halves the queries. At
+/// 200,000 complaints, pages of 1,000 and 2,000 took the same time, and pages of 250, 500
+/// and 4,000 longer (docs/benchmarks.md).
+const ANALYSIS_PAGE_ROWS: u32 = 1000;
 
 /// Most risk-register entries in one conclusion, and the longest field of one.
 pub const MAX_RISKS: usize = 30;
