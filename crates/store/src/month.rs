@@ -36,19 +36,35 @@ const NEXT_PAGE: &str = concat!(
      AND (received_at > $3 OR (received_at = $3 AND id > $4)) \
      ORDER BY received_at, id LIMIT $5"
 );
+/// The frequent-problem count's pages: the first one of a month, and the one after a key
+/// (`$3`, `$4`), in receipt order. Shared by the rows and the packed page, so the two
+/// backends page alike.
+macro_rules! first_analyses {
+    () => {
+        "received_at >= $1 AND received_at < $2 ORDER BY received_at, id LIMIT $3"
+    };
+}
+macro_rules! next_analyses {
+    () => {
+        "received_at >= $1 AND received_at < $2 \
+         AND (received_at > $3 OR (received_at = $3 AND id > $4)) \
+         ORDER BY received_at, id LIMIT $5"
+    };
+}
 /// The frequent-problem count's columns ([`analyses_page`]).
-const ANALYSES_FIRST: &str = "SELECT id, received_at, ticket, category, bidang, analysis \
-     FROM complaints WHERE received_at >= $1 AND received_at < $2 \
-     ORDER BY received_at, id LIMIT $3";
-const ANALYSES_NEXT: &str = "SELECT id, received_at, ticket, category, bidang, analysis \
-     FROM complaints WHERE received_at >= $1 AND received_at < $2 \
-     AND (received_at > $3 OR (received_at = $3 AND id > $4)) \
-     ORDER BY received_at, id LIMIT $5";
+const ANALYSES_FIRST: &str = concat!(
+    "SELECT id, received_at, ticket, category, bidang, analysis FROM complaints WHERE ",
+    first_analyses!()
+);
+const ANALYSES_NEXT: &str = concat!(
+    "SELECT id, received_at, ticket, category, bidang, analysis FROM complaints WHERE ",
+    next_analyses!()
+);
 /// The columns of [`ANALYSES_FIRST`] as one text per complaint, fields separated by
 /// [`UNIT`] (an empty field: NULL), complaints by [`RECORD`]: none of the values holds a
 /// control character (numbers, a ticket, two codes and a sealed value, which is ASCII).
 macro_rules! packed_analyses {
-    ($range:literal) => {
+    ($range:expr) => {
         concat!(
             "SELECT group_concat(rec, char(30)) AS page FROM (\
              SELECT received_at || char(31) || id || char(31) || ticket || char(31) || \
@@ -62,14 +78,9 @@ macro_rules! packed_analyses {
 /// A page of [`ANALYSES_FIRST`] as one row (SQLite: see [`Backend::ANALYSES_PACKED`]).
 /// Rows are put back in receipt order when unpacked, whatever order the aggregate took
 /// them in.
-pub(crate) const ANALYSES_PACKED_FIRST: &str =
-    packed_analyses!("received_at >= $1 AND received_at < $2 ORDER BY received_at, id LIMIT $3");
+pub(crate) const ANALYSES_PACKED_FIRST: &str = packed_analyses!(first_analyses!());
 /// A page of [`ANALYSES_NEXT`] as one row.
-pub(crate) const ANALYSES_PACKED_NEXT: &str = packed_analyses!(
-    "received_at >= $1 AND received_at < $2 \
-     AND (received_at > $3 OR (received_at = $3 AND id > $4)) \
-     ORDER BY received_at, id LIMIT $5"
-);
+pub(crate) const ANALYSES_PACKED_NEXT: &str = packed_analyses!(next_analyses!());
 /// The separators of a packed page: between complaints, and between the fields of one.
 const RECORD: char = '\u{1e}';
 const UNIT: char = '\u{1f}';
@@ -97,31 +108,20 @@ pub(crate) async fn analyses_page<B: Backend>(
     let v = b.vault();
     let mut h = b.reader().await?;
     let limit = i64::from(limit.max(1));
-    if let Some((first, next)) = B::ANALYSES_PACKED {
-        let found = match after {
-            None => B::fetch_optional(&mut *h, first, args![from, to, limit]).await?,
-            Some(k) => {
-                B::fetch_optional(&mut *h, next, args![from, to, k.received_at, k.id, limit])
-                    .await?
-            }
-        };
+    let (first, next) = B::ANALYSES_PACKED.unwrap_or((ANALYSES_FIRST, ANALYSES_NEXT));
+    let (sql, args) = match after {
+        None => (first, args![from, to, limit]),
+        Some(k) => (next, args![from, to, k.received_at, k.id, limit]),
+    };
+    if B::ANALYSES_PACKED.is_some() {
+        let found = B::fetch_optional(&mut *h, sql, args).await?;
         let packed = match &found {
             Some(r) => r.opt_str_ref("page")?,
             None => None,
         };
         return unpack_analyses(packed.unwrap_or_default(), v);
     }
-    let found = match after {
-        None => B::fetch_all(&mut *h, ANALYSES_FIRST, args![from, to, limit]).await?,
-        Some(k) => {
-            B::fetch_all(
-                &mut *h,
-                ANALYSES_NEXT,
-                args![from, to, k.received_at, k.id, limit],
-            )
-            .await?
-        }
-    };
+    let found = B::fetch_all(&mut *h, sql, args).await?;
     found
         .iter()
         .map(|r| {
